@@ -1,0 +1,146 @@
+"""Per-item SQLite checkpoint: every finished step's output, so a re-run resumes instead of paying again."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .fsutil import iso, utc_now
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS steps (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    output TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    name: str
+    status: str
+    output: str
+    input_tokens: int
+    output_tokens: int
+
+
+def sidecar_paths(path: Path) -> list[Path]:
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+
+def delete_checkpoint(path: Path) -> None:
+    for part in sidecar_paths(path):
+        part.unlink(missing_ok=True)
+
+
+class Checkpoint:
+    """One item's steps. Each `record` is a single transaction: a step is either fully saved or absent."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, input_hash: str, say: Callable[[str], None]) -> Checkpoint:
+        """Open or create; a corrupt file is moved aside and a checkpoint for another input is dropped, both said."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            try:
+                conn = cls._connect(path)
+                stored = conn.execute("SELECT value FROM meta WHERE key = 'input_sha256'").fetchone()
+            except sqlite3.DatabaseError as exc:
+                aside = path.with_name(f"{path.name}.corrupt-{utc_now():%Y%m%dT%H%M%S}")
+                for part, target in zip(sidecar_paths(path), sidecar_paths(aside), strict=True):
+                    if part.exists():
+                        part.replace(target)
+                say(f"checkpoint {path} is unreadable ({exc}); moved it to {aside.name} and starting over")
+            else:
+                if stored and stored[0] == input_hash:
+                    return cls(conn, path)
+                conn.close()
+                delete_checkpoint(path)
+                say("the input changed since the last checkpoint; starting over")
+        conn = cls._connect(path)
+        with conn:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('input_sha256', ?)", (input_hash,))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (iso(utc_now()),))
+        return cls(conn, path)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=30, isolation_level="DEFERRED")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        check = conn.execute("PRAGMA quick_check").fetchone()
+        if not check or check[0] != "ok":
+            conn.close()
+            raise sqlite3.DatabaseError(f"integrity check failed: {check[0] if check else 'no answer'}")
+        conn.executescript(_SCHEMA)
+        return conn
+
+    def get(self, name: str) -> StepRecord | None:
+        row = self._conn.execute(
+            "SELECT name, status, output, input_tokens, output_tokens FROM steps WHERE name = ?", (name,)
+        ).fetchone()
+        return StepRecord(*row) if row else None
+
+    def record(self, name: str, status: str, output: str, started: str,
+               input_tokens: int = 0, output_tokens: int = 0) -> None:
+        with self._conn:
+            self._conn.execute("DELETE FROM steps WHERE name = ?", (name,))
+            self._conn.execute(
+                "INSERT INTO steps (name, status, output, input_tokens, output_tokens, started_at, finished_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, status, output, input_tokens, output_tokens, started, iso(utc_now())),
+            )
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+@dataclass(frozen=True)
+class CheckpointSummary:
+    """What a wrapper reports about a checkpoint after its workflow process has exited."""
+
+    input_hash: str | None
+    steps_done: int
+    failed_step: str | None
+    input_tokens: int
+    output_tokens: int
+    outputs: list[str]
+
+
+def summarize(path: Path) -> CheckpointSummary | None:
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=5)
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            rows = conn.execute(
+                "SELECT name, status, output, input_tokens, output_tokens FROM steps ORDER BY seq"
+            ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return None
+    done = [r for r in rows if r[1] == "done"]
+    failed = [r[0] for r in rows if r[1] == "failed"]
+    outputs = [line for r in done if r[0] == "finalize" for line in r[2].splitlines() if line]
+    return CheckpointSummary(
+        input_hash=meta.get("input_sha256"),
+        steps_done=len(done),
+        failed_step=failed[-1] if failed else None,
+        input_tokens=sum(r[3] for r in rows),
+        output_tokens=sum(r[4] for r in rows),
+        outputs=outputs,
+    )

@@ -1,0 +1,44 @@
+"""`agentos-jobs`: set up a repository, run one item by hand, and (later) inspect keys and past runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import ConfigError
+from .ids import InvalidItemId
+from .status import EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="agentos-jobs",
+        description="Run LLM workflows over every pending item of a repository. Day to day you type doit: "
+                    "'doit -n 3 lld', 'doit issue', 'doit list --all -s'.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    init = commands.add_parser("init", help="make this repository ready: dodo.py, [tool.agentos_jobs], "
+                                            ".agentos/.gitignore (safe to run twice)")
+    init.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
+    run = commands.add_parser("run", help="run one item in this process tree, as a doit task does")
+    run.add_argument("workflow", help="lld or issue")
+    run.add_argument("item_id", help="the issue number (lld) or brief slug (issue)")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "init":
+            from .scaffold import init_project
+
+            for line in init_project(args.root.resolve()):
+                print(line)
+            return 0
+        from .wrapper import run_item
+
+        return run_item(args.workflow, args.item_id)
+    except (InvalidItemId, ConfigError) as exc:
+        print(f"agentos-jobs: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED if isinstance(exc, InvalidItemId) else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

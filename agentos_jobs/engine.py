@@ -1,0 +1,54 @@
+"""The step engine: run a workflow's steps in order, each once, resuming from the checkpoint."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+from .checkpoint import Checkpoint
+from .config import Settings
+from .fsutil import iso, utc_now
+from .locks import worktree_lock
+from .providers import Completion
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM reached the workflow: stop now; finished steps are already committed."""
+
+
+class StepFailed(Exception):
+    """A step raised; the message names the step. The checkpoint keeps every step before it."""
+
+
+class Engine:
+    def __init__(self, settings: Settings, checkpoint: Checkpoint, say: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.checkpoint = checkpoint
+        self.say = say
+        self.resumed = 0
+        self.ran = 0
+
+    def step(self, name: str, run: Callable[[], Completion | str], shared: bool = False) -> str:
+        """Return the step's output: from the checkpoint if it finished before, else by running it now."""
+        record = self.checkpoint.get(name)
+        if record and record.status == "done":
+            self.resumed += 1
+            self.say(f"{name}: resumed from checkpoint")
+            return record.output
+        started, clock = iso(utc_now()), time.monotonic()
+        guard = worktree_lock(self.settings) if shared else contextlib.nullcontext()
+        try:
+            with guard:
+                result = run()
+        except Exception as exc:
+            self.checkpoint.record(name, "failed", f"{type(exc).__name__}: {exc}", started)
+            raise StepFailed(f"step {name} failed: {exc}") from exc
+        completion = result if isinstance(result, Completion) else Completion(text=result, model="")
+        self.checkpoint.record(name, "done", completion.text, started,
+                               completion.input_tokens, completion.output_tokens)
+        self.ran += 1
+        tokens = (f", {completion.input_tokens}+{completion.output_tokens} tokens"
+                  if completion.input_tokens or completion.output_tokens else "")
+        self.say(f"{name}: done in {time.monotonic() - clock:.1f}s{tokens}")
+        return completion.text

@@ -1,0 +1,79 @@
+"""File locks: one run per worktree, at most MAX_PARALLEL workflows at once, serialised shared-state steps.
+
+Locks are always taken on dedicated `.lock` files (never on data files that get replaced) and always with a
+timeout. The OS releases them when the holder dies, so a crashed run never leaves the worktree locked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import portalocker
+
+from .config import MAX_PARALLEL, Settings
+from .fsutil import iso, utc_now
+
+
+class RunLocked(Exception):
+    """Another doit run holds this worktree."""
+
+
+class RunLock:
+    """Held by the doit process for the whole run; `doit list` never takes it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.path = settings.base_dir / "run.lock"
+        self.info = settings.base_dir / "run.lock.json"
+        self._lock = portalocker.Lock(self.path, mode="a", timeout=0, fail_when_locked=True)
+
+    def acquire(self, run_id: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except portalocker.exceptions.LockException:
+            holder = ""
+            with contextlib.suppress(OSError, ValueError):
+                data = json.loads(self.info.read_text(encoding="utf-8"))
+                holder = f" (run {data['run_id']}, pid {data['pid']}, started {data['started_at']})"
+            raise RunLocked(f"another agentos-jobs run is using {self.path.parent}{holder}; wait for it to "
+                            "finish or stop it, then run again ('doit list' works meanwhile)") from None
+        self.info.write_text(json.dumps({"run_id": run_id, "pid": os.getpid(), "started_at": iso(utc_now())}),
+                             encoding="utf-8")
+
+
+@contextlib.contextmanager
+def worktree_lock(settings: Settings, timeout: float = 600.0) -> Iterator[None]:
+    """Serialises steps that touch shared state (status files, git) across all workflow processes."""
+    path = settings.base_dir / "worktree.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with portalocker.Lock(path, mode="a", timeout=timeout):
+        yield
+
+
+def acquire_slot(settings: Settings, on_wait: Callable[[], None], cancelled: Callable[[], bool],
+                 poll: float = 0.2) -> portalocker.Lock | None:
+    """One of MAX_PARALLEL slots, whatever `-n` says; waits (saying so once) while all are taken.
+
+    Returns the held lock, or None if `cancelled()` turned true while waiting.
+    """
+    directory = settings.base_dir / "slots"
+    directory.mkdir(parents=True, exist_ok=True)
+    said = False
+    while not cancelled():
+        for number in range(MAX_PARALLEL):
+            lock = portalocker.Lock(directory / f"slot-{number:02d}.lock", mode="a", timeout=0,
+                                    fail_when_locked=True)
+            try:
+                lock.acquire()
+            except portalocker.exceptions.LockException:
+                continue
+            return lock
+        if not said:
+            on_wait()
+            said = True
+        time.sleep(poll)
+    return None

@@ -1,0 +1,62 @@
+"""Prefixed, whole-line output: every line of an item reaches the console and its log as `[LLD-42] ...`."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+STDOUT, STDERR = 1, 2
+
+
+class PrefixedOutput:
+    """Writes each line with one `os.write`, so lines from parallel items never interleave mid-line.
+
+    The console may vanish (doit was killed); then lines still go to the log, which is what keeps a record.
+    """
+
+    def __init__(self, prefix: str, log_path: Path) -> None:
+        self.prefix = prefix
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log_path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self._console = True
+
+    def line(self, text: str, stream: int = STDOUT) -> None:
+        data = f"[{self.prefix}] {text.rstrip(chr(13) + chr(10))}\n"
+        with self._lock:
+            self._log.write(f"{datetime.now():%H:%M:%S.%f}"[:12] + " " + data)
+            self._log.flush()
+            if self._console:
+                try:
+                    _write_all(stream, data.encode("utf-8", "replace"))
+                except OSError:
+                    self._console = False
+
+    def pump(self, pipe: IO[bytes], stream: int, on_line: Callable[[str], None] | None = None) -> threading.Thread:
+        """Copy a child's pipe line by line; a last line without newline is still written whole."""
+        def run() -> None:
+            with pipe:
+                for raw in iter(lambda: pipe.readline(65536), b""):
+                    text = raw.decode("utf-8", "replace")
+                    self.line(text, stream)
+                    if on_line:
+                        on_line(text.rstrip("\r\n"))
+        thread = threading.Thread(target=run, name=f"pump-{stream}", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        with self._lock:
+            self._log.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -1,0 +1,73 @@
+"""`agentos-jobs init`: make any repository ready, changing nothing that is already right."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from .config import ConfigError, Settings, load_settings
+from .fsutil import atomic_write_text
+
+DODO = '''"""Tasks of this repository: `doit -n 3 lld`, `doit issue`, `doit list --all -s` (agentos-jobs)."""
+
+from agentos_jobs.tasks import doit_config, task_issue, task_lld
+
+DOIT_CONFIG = doit_config()
+__all__ = ["DOIT_CONFIG", "task_issue", "task_lld"]
+'''
+
+STANZA = '''
+[tool.agentos_jobs]
+# Where items come from and where results go (paths relative to this file). Defaults shown.
+issues_dir = "docs/issues"        # <N>.md, <N>-<slug>.md or <N>.json -> `doit lld`
+ideas_dir = "ideas/active"        # *.md briefs -> `doit issue`
+docs_dir = "docs"                 # lld/active, lineage/active, issues/drafts are written under it
+max_iterations = 3                # review rounds before an LLD ends as needs-revision
+worker_timeout_seconds = 3600     # per item; env AGENTOS_WORKER_TIMEOUT
+provider = "offline"              # the built-in deterministic stand-in; env AGENTOS_PROVIDER
+'''
+
+GITIGNORE = "# agentos-jobs: run state, checkpoints, logs and leases are never committed\n*\n"
+
+
+def ensure_base_dir(settings: Settings) -> None:
+    """The base dir with a `.gitignore` of `*`, so nothing under it is ever committed."""
+    settings.base_dir.mkdir(parents=True, exist_ok=True)
+    ignore = settings.base_dir / ".gitignore"
+    if not ignore.exists():
+        atomic_write_text(ignore, GITIGNORE)
+
+
+def init_project(root: Path) -> list[str]:
+    """Return one line per file: what was written or why it was left alone."""
+    report = []
+    dodo = root / "dodo.py"
+    if not dodo.exists():
+        atomic_write_text(dodo, DODO)
+        report.append("wrote dodo.py")
+    elif "agentos_jobs" in dodo.read_text(encoding="utf-8", errors="replace"):
+        report.append("dodo.py already uses agentos_jobs: unchanged")
+    else:
+        report.append("dodo.py exists and is yours: unchanged; add these lines to it:\n"
+                      "    from agentos_jobs.tasks import doit_config, task_issue, task_lld\n"
+                      "    DOIT_CONFIG = doit_config()")
+
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{pyproject}: not valid TOML ({exc}); fix it, then run 'agentos-jobs init' again") from None
+    if "agentos_jobs" in data.get("tool", {}):
+        report.append("pyproject.toml already has [tool.agentos_jobs]: unchanged")
+    else:
+        joined = text + ("" if not text or text.endswith("\n") else "\n") + STANZA.lstrip("\n" if not text else "")
+        tomllib.loads(joined)  # never write a file that no longer parses
+        atomic_write_text(pyproject, joined)
+        report.append(f"{'added [tool.agentos_jobs] to' if text else 'wrote'} pyproject.toml")
+
+    settings = load_settings(root)
+    existed = (settings.base_dir / ".gitignore").exists()
+    ensure_base_dir(settings)
+    report.append(f"{settings.base_dir.name}/.gitignore {'already there: unchanged' if existed else 'written'}")
+    return report

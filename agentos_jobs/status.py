@@ -1,0 +1,55 @@
+"""Item outcomes and the exit codes that carry them between processes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    NEEDS_REVISION = "needs-revision"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+    NO_KEY = "no-key"
+    UP_TO_DATE = "up-to-date"
+
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_REFUSED = 3  # the run did not start: bad configuration or another run holds the worktree
+EXIT_NEEDS_REVISION = 4  # workflow process only: ran fine, reviewer never approved
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: no key could be had within the retry budget
+EXIT_INTERRUPTED = 130
+
+# What a workflow process's exit code means to its wrapper.
+WORKFLOW_EXITS = {
+    EXIT_OK: Status.DONE,
+    EXIT_NEEDS_REVISION: Status.NEEDS_REVISION,
+    EXIT_TEMPFAIL: Status.NO_KEY,
+    EXIT_INTERRUPTED: Status.INTERRUPTED,
+}
+
+# What a wrapper's (and so an item's) exit code is for each outcome.
+ITEM_EXITS = {
+    Status.DONE: EXIT_OK,
+    Status.UP_TO_DATE: EXIT_OK,
+    Status.NO_KEY: EXIT_TEMPFAIL,
+    Status.INTERRUPTED: EXIT_INTERRUPTED,
+}
+
+
+def item_exit(status: Status) -> int:
+    return ITEM_EXITS.get(status, EXIT_FAILED)
+
+
+def run_exit(statuses: list[Status]) -> int:
+    """0 when every selected item is done; 130 if any was interrupted; 75 if every shortfall was a keyless wait."""
+    if Status.INTERRUPTED in statuses:
+        return EXIT_INTERRUPTED
+    unfinished = [s for s in statuses if s not in (Status.DONE, Status.UP_TO_DATE)]
+    if not unfinished:
+        return EXIT_OK
+    if all(s is Status.NO_KEY for s in unfinished):
+        return EXIT_TEMPFAIL
+    return EXIT_FAILED

@@ -1,0 +1,72 @@
+"""The end of a run: one row per item, totals, an exit code, and `summary.json` for machines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .fsutil import atomic_write_json, display_path
+from .runs import item_results_dir
+from .status import Status, run_exit
+
+
+def read_item_result(settings: Settings, run_id: str, prefix: str) -> dict[str, Any] | None:
+    path = item_results_dir(settings, run_id) / f"{prefix}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def summary_path(settings: Settings, run_id: str) -> Path:
+    return settings.runs_dir / run_id / "summary.json"
+
+
+def build_summary(run_id: str, started_at: str, finished_at: str, duration: float,
+                  rows: list[dict[str, Any]]) -> dict[str, Any]:
+    statuses = [Status(row["status"]) for row in rows]
+    totals: dict[str, int] = {status.value: statuses.count(status) for status in Status if status in statuses}
+    totals["items"] = len(rows)
+    totals["input_tokens"] = sum(int(row.get("input_tokens") or 0) for row in rows)
+    totals["output_tokens"] = sum(int(row.get("output_tokens") or 0) for row in rows)
+    return {"run_id": run_id, "started_at": started_at, "finished_at": finished_at,
+            "duration_seconds": round(duration, 3), "exit_code": run_exit(statuses), "totals": totals,
+            "items": rows}
+
+
+def write_summary(settings: Settings, summary: dict[str, Any]) -> Path:
+    path = summary_path(settings, summary["run_id"])
+    atomic_write_json(path, summary)
+    return path
+
+
+def _tokens(row: dict[str, Any]) -> str:
+    total = int(row.get("input_tokens") or 0) + int(row.get("output_tokens") or 0)
+    return f"{total:,}" if total else "-"
+
+
+def render_summary(summary: dict[str, Any], settings: Settings) -> str:
+    rows = summary["items"]
+    totals = summary["totals"]
+    counts = ", ".join(f"{totals[s.value]} {s.value}" for s in Status if s.value in totals)
+    lines = [f"agentos-jobs run {summary['run_id']}: {counts or 'nothing to do'} "
+             f"({totals['items']} item(s)) in {summary['duration_seconds']:.1f}s, exit {summary['exit_code']}"]
+    if rows:
+        table = [("ITEM", "STATUS", "TIME", "STEPS", "TOKENS", "LOG")]
+        for row in rows:
+            took = f"{row['duration_seconds']:.1f}s" if row.get("duration_seconds") is not None else "-"
+            table.append((row["prefix"], row["status"], took, str(row.get("steps_done", "-")), _tokens(row),
+                          row.get("log") or "-"))
+        widths = [max(len(cells[i]) for cells in table) for i in range(len(table[0]))]
+        for index, cells in enumerate(table):
+            lines.append("  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip())
+            message = rows[index - 1].get("message") if index else ""
+            if message and rows[index - 1]["status"] not in (Status.DONE, Status.UP_TO_DATE):
+                lines.append(" " * (widths[0] + 2) + message)
+        if totals["input_tokens"] or totals["output_tokens"]:
+            lines.append(f"tokens: {totals['input_tokens']:,} in, {totals['output_tokens']:,} out")
+    lines.append(f"summary: {display_path(summary_path(settings, summary['run_id']), settings.root)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,77 @@
+"""doit glue: the tasks `dodo.py` exposes and the defaults doit runs them with."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from doit.action import CmdAction
+from doit.exceptions import InvalidDodoFile
+
+from .config import DEFAULT_PARALLEL, ConfigError, Settings, load_settings
+from .items import discover
+from .markers import marker_is_current
+from .runs import ensure_run_env
+from .scaffold import ensure_base_dir
+
+
+@functools.cache
+def _settings_for(root: Path) -> Settings:
+    try:
+        return load_settings(root)
+    except ConfigError as exc:
+        raise InvalidDodoFile(str(exc)) from None
+
+
+def project_settings() -> Settings:
+    """doit runs dodo.py from its own directory, so the working directory is the project root."""
+    return _settings_for(Path.cwd().resolve())
+
+
+def doit_config() -> dict[str, Any]:
+    """DOIT_CONFIG for dodo.py: 3 at a time, keep going after a failure, doit's dep file under .agentos."""
+    from .reporter import RunReporter
+
+    settings = project_settings()
+    ensure_run_env()
+    ensure_base_dir(settings)
+    return {
+        "default_tasks": ["lld"],
+        "num_process": DEFAULT_PARALLEL,
+        "par_type": "process",
+        "continue": True,
+        "backend": "sqlite3",
+        "dep_file": str(settings.base_dir / "doit-deps.sqlite"),
+        "reporter": RunReporter,
+    }
+
+
+def item_tasks(workflow: str, doc: str) -> Iterator[dict[str, Any]]:
+    """One task per item: `lld:42`. Its target is the marker; `uptodate` compares the marker's input hash."""
+    settings = project_settings()
+    yield {"basename": workflow, "name": None, "doc": doc}
+    for item in discover(settings, workflow):
+        marker = settings.marker_path(workflow, item.id)
+        yield {
+            "name": item.id,
+            "doc": item.title,
+            "actions": [CmdAction([sys.executable, "-m", "agentos_jobs", "run", workflow, item.id], shell=False)],
+            "targets": [str(marker)],
+            "uptodate": [(marker_is_current, [str(marker), item.input_hash], {})],
+            "io": {"capture": False},
+            "meta": {"agentos": {"workflow": workflow, "id": item.id}},
+            "verbosity": 2,
+        }
+
+
+def task_lld() -> Iterator[dict[str, Any]]:
+    """Draft and review a Low-Level Design for every pending issue."""
+    return item_tasks("lld", "Draft and review a Low-Level Design for every pending issue.")
+
+
+def task_issue() -> Iterator[dict[str, Any]]:
+    """Turn every brief in the ideas folder into a reviewed issue draft."""
+    return item_tasks("issue", "Turn every brief in the ideas folder into a reviewed issue draft.")

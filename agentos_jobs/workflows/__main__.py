@@ -1,0 +1,77 @@
+"""The workflow process: `python -m agentos_jobs.workflows <workflow> <id>`, started by the wrapper.
+
+It reads its checkpoint path and ids from the environment the wrapper sets, prints plain lines (the wrapper
+prefixes and logs them) and reports its outcome as an exit code (see status.py).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from ..checkpoint import Checkpoint
+from ..config import ConfigError, load_settings
+from ..engine import Engine, Interrupted, StepFailed
+from ..ids import InvalidItemId, validate_item_id, validate_workflow
+from ..items import InputError, find_item, load_document
+from ..providers import make_provider
+from ..status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NEEDS_REVISION, EXIT_OK, Status
+from . import WorkflowContext, get_workflow
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def fail(text: str) -> int:
+    print(f"error: {text}", file=sys.stderr, flush=True)
+    return EXIT_FAILED
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def main(argv: list[str]) -> int:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+    try:
+        workflow, item_id = argv
+        validate_workflow(workflow)
+        validate_item_id(item_id)
+        settings = load_settings(Path.cwd())
+        item = find_item(settings, workflow, item_id)
+        document = load_document(item)
+    except ValueError as exc:
+        return fail(str(exc) if isinstance(exc, InvalidItemId) else "usage: python -m agentos_jobs.workflows "
+                    "<lld|issue> <id>")
+    except (ConfigError, InputError) as exc:
+        return fail(str(exc))
+    except Interrupted:
+        return EXIT_INTERRUPTED
+    db = Path(os.environ.get("AGENTOS_WORKFLOW_DB") or settings.checkpoint_path(workflow, item_id))
+    checkpoint = Checkpoint.open(db, item.input_hash, say)
+    engine = Engine(settings, checkpoint, say)
+    try:
+        ctx = WorkflowContext(settings=settings, item=item, document=document, engine=engine,
+                              drafter=make_provider(settings, "drafter"),
+                              reviewer=make_provider(settings, "reviewer"), say=say)
+        say(f"{workflow} workflow for {item.source.name}: {document.title!r} "
+            f"(provider {settings.provider}, run {os.environ.get('AGENTOS_RUN_ID', '-')})")
+        status = get_workflow(workflow)(ctx)
+    except Interrupted as exc:
+        say(f"interrupted by {exc}: {engine.ran + engine.resumed} finished step(s) are checkpointed; "
+            "run the same command to resume")
+        return EXIT_INTERRUPTED
+    except StepFailed as exc:
+        return fail(f"{exc} (checkpoint kept: {db.name}; re-run resumes after the last finished step)")
+    finally:
+        checkpoint.close()
+    return EXIT_OK if status is Status.DONE else EXIT_NEEDS_REVISION
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

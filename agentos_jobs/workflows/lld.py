@@ -1,0 +1,56 @@
+"""LLD workflow: draft, review, revise until approved or out of rounds, then file the approved design."""
+
+from __future__ import annotations
+
+import functools
+
+from ..fsutil import display_path
+from ..prompts import DRAFTER_SYSTEM, REVIEWER_SYSTEM, draft_prompt, is_approved, review_prompt, revise_prompt
+from ..providers import Completion, Request
+from ..status import Status
+from . import WorkflowContext
+
+
+def run_lld(ctx: WorkflowContext) -> Status:
+    doc, settings = ctx.document, ctx.settings
+    number = doc.number if doc.number is not None else int(ctx.item.id)
+    lineage = settings.lineage_dir / f"{number}-lld"
+
+    def request(kind: str, system: str, prompt: str, draft: str = "", review: str = "") -> Request:
+        return Request(kind=kind, system=system, prompt=prompt, document=doc, item_id=ctx.item.id,
+                       draft=draft, review=review)
+
+    def drafter_step(name: str, round_no: int, req: Request) -> str:
+        def run() -> Completion:
+            completion = ctx.drafter.complete(req)
+            ctx.write(lineage / f"{round_no:03d}-draft.md", completion.text)
+            return completion
+        return ctx.engine.step(name, run)
+
+    def reviewer_step(round_no: int, draft: str) -> str:
+        def run() -> Completion:
+            completion = ctx.reviewer.complete(
+                request("lld-review", REVIEWER_SYSTEM, review_prompt(doc, draft), draft=draft))
+            ctx.write(lineage / f"{round_no:03d}-verdict.md", completion.text)
+            return completion
+        return ctx.engine.step(f"review-{round_no}", run)
+
+    draft = drafter_step("draft-1", 1, request("lld-draft", DRAFTER_SYSTEM, draft_prompt(doc)))
+    rounds = settings.max_iterations
+    for round_no in range(1, rounds + 1):
+        review = reviewer_step(round_no, draft)
+        if is_approved(review):
+            final = settings.lld_dir / f"LLD-{number:03d}.md"
+            header = (f"# LLD Finalized\n\nIssue: #{number} {doc.title}\nStatus: APPROVED\nReviews: {round_no}\n"
+                      f"Lineage: {display_path(lineage, settings.root)}\n\n---\n\n")
+            ctx.engine.step("finalize", functools.partial(ctx.write, final, header + draft), shared=True)
+            ctx.say(f"APPROVED in review {round_no}: {display_path(final, settings.root)}")
+            return Status.DONE
+        ctx.say(f"review {round_no}: REVISE")
+        if round_no < rounds:
+            draft = drafter_step(f"revise-{round_no + 1}", round_no + 1, request(
+                "lld-revise", DRAFTER_SYSTEM, revise_prompt(doc, draft, review), draft=draft, review=review))
+    ctx.say(f"not approved after {rounds} review(s): read {display_path(lineage, settings.root)}/"
+            f"{rounds:03d}-verdict.md, then edit the issue or raise max_iterations and run again "
+            "(finished rounds are kept)")
+    return Status.NEEDS_REVISION

@@ -1,0 +1,227 @@
+"""The wrapper: one process per item, between doit and the workflow.
+
+It gives the workflow its environment, prefixes and logs its output, enforces the timeout, forwards Ctrl+C and
+SIGTERM, stops the workflow when doit goes away, and writes the completion marker last, on success only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from .checkpoint import delete_checkpoint, summarize
+from .config import Settings, load_settings
+from .fsutil import atomic_write_json, display_path, iso, utc_now
+from .ids import prefix_for, validate_item_id, validate_workflow
+from .items import InputError, Item, find_item
+from .locks import acquire_slot
+from .markers import write_marker
+from .prefixer import STDERR, STDOUT, PrefixedOutput
+from .runs import current_run_id, item_results_dir, log_dir
+from .status import WORKFLOW_EXITS, Status, item_exit
+
+GRACE_SECONDS = 5.0
+POLL_SECONDS = 0.1
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError, IndexError):
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+@dataclass
+class Supervisor:
+    settings: Settings
+    workflow: str
+    item_id: str
+    run_id: str
+    out: PrefixedOutput
+    stop_reason: str | None = None
+    last_error: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.parent = os.getppid()
+        run_pid = os.environ.get("AGENTOS_RUN_PID", "")
+        self.doit_pid = int(run_pid) if run_pid.isdigit() else None
+        self.db = self.settings.checkpoint_path(self.workflow, self.item_id)
+
+    def say(self, text: str) -> None:
+        self.out.line(text, STDOUT)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_reason = self.stop_reason or signal.Signals(signum).name
+
+    def _orphaned(self) -> bool:
+        if os.getppid() != self.parent:
+            return True
+        return self.doit_pid is not None and self.doit_pid != self.parent and not _alive(self.doit_pid)
+
+    def _check_parent(self) -> None:
+        if not self.stop_reason and self._orphaned():
+            self.stop_reason = "doit exited"
+
+    def _cancelled(self) -> bool:
+        self._check_parent()
+        return self.stop_reason is not None
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "AGENTOS_BASE_DIR": str(self.settings.base_dir),
+            "AGENTOS_WORKFLOW_DB": str(self.db),
+            "AGENTOS_WORKFLOW_ID": self.item_id,
+            "AGENTOS_RUN_ID": self.run_id,
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    def _signal_group(self, proc: subprocess.Popen[bytes], signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signum)
+
+    def _remember_error(self, text: str) -> None:
+        if text.strip():
+            self.last_error = text.strip().removeprefix("error: ")
+
+    def run_workflow(self) -> tuple[Status, int | None]:
+        """Start the workflow in its own process group and watch it; return its status and exit code."""
+        slot = acquire_slot(self.settings, lambda: self.say(
+            "waiting for a slot: 10 workflows are already running (agentos-jobs runs at most 10 at once)"),
+            self._cancelled)
+        if slot is None:
+            return Status.INTERRUPTED, None
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "agentos_jobs.workflows", self.workflow, self.item_id],
+                cwd=self.settings.root, env=self._environment(), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            pumps = [self.out.pump(proc.stdout, STDOUT), self.out.pump(proc.stderr, STDERR, self._remember_error)]  # type: ignore[arg-type]
+            timeout = self.settings.worker_timeout_seconds
+            deadline = time.monotonic() + timeout
+            timed_out = False
+            forwarded_at: float | None = None
+            while proc.poll() is None:
+                self._check_parent()
+                now = time.monotonic()
+                if not timed_out and not self.stop_reason and now > deadline:
+                    timed_out = True
+                    self.say(f"timed out after {timeout:g}s (worker_timeout_seconds); stopping the workflow")
+                    self.stop_reason = "timeout"
+                if self.stop_reason and forwarded_at is None:
+                    self._signal_group(proc, signal.SIGTERM)
+                    forwarded_at = now
+                elif forwarded_at is not None and now - forwarded_at > GRACE_SECONDS:
+                    self.say(f"the workflow did not stop within {GRACE_SECONDS:g}s; killed it")
+                    self._signal_group(proc, signal.SIGKILL)
+                    forwarded_at = float("inf")
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(POLL_SECONDS)
+            self._signal_group(proc, signal.SIGKILL)  # anything the workflow left behind in its group
+            for pump in pumps:
+                pump.join(GRACE_SECONDS)
+        finally:
+            slot.release()
+        code = proc.returncode
+        if code == 0:
+            return Status.DONE, code
+        if timed_out:
+            return Status.TIMEOUT, code
+        if self.stop_reason:
+            return Status.INTERRUPTED, code
+        return WORKFLOW_EXITS.get(code, Status.FAILED), code
+
+    def run(self, item: Item | None) -> dict[str, Any]:
+        started, clock = utc_now(), time.monotonic()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+        code: int | None = None
+        if item is None:
+            status = Status.FAILED
+        else:
+            self.say(f"started: {item.title}")
+            status, code = self.run_workflow()
+        summary = summarize(self.db)
+        outputs = summary.outputs if summary else []
+        if status is Status.DONE and item is not None:
+            self._finish(item, summary.input_hash if summary and summary.input_hash else item.input_hash, outputs)
+        duration = time.monotonic() - clock
+        message = self._message(status, code)
+        self.say(f"{status.value} in {duration:.1f}s" + (f": {message}" if message else ""))
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if resource else 0
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if resource else 0
+        return {
+            "workflow": self.workflow, "id": self.item_id, "prefix": prefix_for(self.workflow, self.item_id),
+            "title": item.title if item else "", "status": status.value, "exit_code": item_exit(status),
+            "workflow_exit_code": code, "started_at": iso(started), "finished_at": iso(utc_now()),
+            "duration_seconds": round(duration, 3),
+            "steps_done": summary.steps_done if summary else 0,
+            "failed_step": summary.failed_step if summary else None,
+            "input_tokens": summary.input_tokens if summary else 0,
+            "output_tokens": summary.output_tokens if summary else 0,
+            "outputs": outputs, "message": message,
+            "log": display_path(self.out.log_path, self.settings.root),
+            "checkpoint": display_path(self.db, self.settings.root) if self.db.exists() else None,
+            "peak_rss_kb": {"wrapper": own, "workflow": rss},
+        }
+
+    def _finish(self, item: Item, input_hash: str, outputs: list[str]) -> None:
+        """Marker first (atomic), checkpoint after: a crash between leaves a finished item, never a lost one."""
+        write_marker(self.settings.marker_path(self.workflow, self.item_id), workflow=self.workflow,
+                     item_id=self.item_id, sources=[display_path(p, self.settings.root) for p in item.sources],
+                     input_hash=input_hash, run_id=self.run_id, outputs=outputs)
+        delete_checkpoint(self.db)
+
+    def _message(self, status: Status, code: int | None) -> str:
+        if status is Status.TIMEOUT:
+            return f"killed after worker_timeout_seconds={self.settings.worker_timeout_seconds:g}"
+        if status is Status.INTERRUPTED:
+            return f"stopped ({self.stop_reason}); finished steps are checkpointed, run again to resume"
+        if status is Status.NEEDS_REVISION:
+            return "the reviewer did not approve within max_iterations"
+        if status is Status.FAILED:
+            return self.last_error or f"the workflow exited with code {code}"
+        return ""
+
+
+def run_item(workflow: str, item_id: str, root: Path | None = None) -> int:
+    """Run one item end to end; the exit code is the item's (see status.py). Bad ids raise InvalidItemId."""
+    validate_workflow(workflow)
+    validate_item_id(item_id)
+    settings = load_settings(root)
+    run_id = current_run_id()
+    prefix = prefix_for(workflow, item_id)
+    out = PrefixedOutput(prefix, log_dir(settings, run_id) / f"{prefix}.log")
+    supervisor = Supervisor(settings, workflow, item_id, run_id, out)
+    try:
+        item: Item | None = find_item(settings, workflow, item_id)
+    except InputError as exc:
+        supervisor.last_error = str(exc)
+        item = None
+    try:
+        result = supervisor.run(item)
+        atomic_write_json(item_results_dir(settings, run_id) / f"{prefix}.json", result)
+    finally:
+        out.close()
+    return int(result["exit_code"])
