@@ -11,8 +11,9 @@ from .fsutil import utc_now
 
 
 def new_run_id() -> str:
-    """Sortable by time, unique across machines: `20261123T081002Z-3f2a`."""
-    return f"{utc_now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    """Sortable by start time to the millisecond, unique across machines: `20261123T081002.123Z-3f2a`."""
+    now = utc_now()
+    return f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{secrets.token_hex(2)}"
 
 
 def current_run_id() -> str:

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -59,7 +59,7 @@ class Supervisor:
     out: PrefixedOutput
     stop_reason: str | None = None
     last_error: str = ""
-    notes: list[str] = field(default_factory=list)
+    workflow_started_at: str | None = None
 
     def __post_init__(self) -> None:
         self.parent = os.getppid()
@@ -112,6 +112,7 @@ class Supervisor:
             self._cancelled)
         if slot is None:
             return Status.INTERRUPTED, None
+        self.workflow_started_at = iso(utc_now())
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "agentos_jobs.workflows", self.workflow, self.item_id],
@@ -174,7 +175,8 @@ class Supervisor:
         return {
             "workflow": self.workflow, "id": self.item_id, "prefix": prefix_for(self.workflow, self.item_id),
             "title": item.title if item else "", "status": status.value, "exit_code": item_exit(status),
-            "workflow_exit_code": code, "started_at": iso(started), "finished_at": iso(utc_now()),
+            "workflow_exit_code": code, "started_at": iso(started),
+            "workflow_started_at": self.workflow_started_at, "finished_at": iso(utc_now()),
             "duration_seconds": round(duration, 3),
             "steps_done": summary.steps_done if summary else 0,
             "failed_step": summary.failed_step if summary else None,

@@ -1,0 +1,122 @@
+"""Every test gets its own repository, base dir and HOME under tmp_path, and drives real doit processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parent.parent
+
+
+def issue_text(title: str, body: str = "", criteria: tuple[str, ...] = ("It works", "It is tested")) -> str:
+    checklist = "\n".join(f"- [ ] {c}" for c in criteria)
+    return f"# {title}\n\n{body or 'Something should change.'}\n\n## Acceptance criteria\n{checklist}\n"
+
+
+@dataclass
+class Workspace:
+    root: Path
+    base: Path
+    home: Path
+    env: dict[str, str]
+
+    def write(self, relative: str, text: str | bytes) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        return path
+
+    def add_issue(self, number: int, title: str | None = None, **kwargs: Any) -> Path:
+        return self.write(f"docs/issues/{number}.md", issue_text(title or f"Issue {number}", **kwargs))
+
+    def command(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 90,
+                ) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, **(extra_env or {})}
+        return subprocess.run(list(args), cwd=self.root, env=env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def doit(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return self.command(str(BIN / "doit"), *args, **kwargs)
+
+    def start_doit(self, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """A doit run in its own process group, so a test can signal the group (Ctrl+C) or the pid alone."""
+        return subprocess.Popen([str(BIN / "doit"), *args], cwd=self.root, env={**self.env, **(extra_env or {})},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def runs(self) -> list[Path]:
+        return sorted((self.base / "runs").glob("*/summary.json"), key=lambda p: p.stat().st_mtime_ns)
+
+    def summary(self) -> dict[str, Any]:
+        runs = self.runs()
+        assert runs, "no summary.json was written"
+        return json.loads(runs[-1].read_text())  # type: ignore[no-any-return]
+
+    def statuses(self) -> dict[str, str]:
+        return {row["prefix"]: row["status"] for row in self.summary()["items"]}
+
+    def marker(self, workflow: str, item_id: str) -> Path:
+        return self.base / "done" / workflow / f"{item_id}.json"
+
+    def checkpoints(self) -> list[str]:
+        return sorted(p.name for p in (self.base / "checkpoints").glob("*.db"))
+
+    def processes(self) -> list[str]:
+        """Live processes started for this workspace: anything whose environment names its base dir."""
+        needle = f"AGENTOS_BASE_DIR={self.base}".encode()
+        found = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
+                continue
+            try:
+                if needle in (proc / "environ").read_bytes().split(b"\0"):
+                    state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                    if state != "Z":
+                        found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+            except OSError:
+                continue
+        return found
+
+    def wait_for(self, predicate: Any, timeout: float = 30, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    root, base, home = tmp_path / "repo", tmp_path / "agentos", tmp_path / "home"
+    root.mkdir()
+    home.mkdir()
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("AGENTOS_", "OPENAI", "ANTHROPIC", "GEMINI", "GOOGLE", "OTEL_", "TRACEPARENT"))}
+    env.update({"HOME": str(home), "AGENTOS_BASE_DIR": str(base), "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+                "PYTHONDONTWRITEBYTECODE": "1"})
+    ws = Workspace(root=root, base=base, home=home, env=env)
+    done = ws.command(str(BIN / "agentos-jobs"), "init")
+    assert done.returncode == 0, done.stderr
+    yield ws
+    for line in ws.processes():  # never leave a stray process to the next test
+        print("left over:", line)
+    for pid in [p.name for p in Path("/proc").iterdir() if p.name.isdigit()]:
+        try:
+            if f"AGENTOS_BASE_DIR={base}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                os.kill(int(pid), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue

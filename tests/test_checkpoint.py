@@ -1,0 +1,68 @@
+"""The SQLite checkpoint: steps commit whole, corrupt files are moved aside and said, other inputs restart."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import Workspace
+
+from agentos_jobs.checkpoint import Checkpoint, summarize
+
+
+def test_steps_survive_reopen_and_record_tokens(tmp_path: Path) -> None:
+    said: list[str] = []
+    db = tmp_path / "c.db"
+    cp = Checkpoint.open(db, "hash-1", said.append)
+    cp.record("draft-1", "done", "text", "2026-01-01T00:00:00Z", 10, 5)
+    cp.close()
+    cp = Checkpoint.open(db, "hash-1", said.append)
+    record = cp.get("draft-1")
+    cp.close()
+    assert record is not None and record.output == "text" and record.input_tokens == 10
+    summary = summarize(db)
+    assert summary is not None and summary.steps_done == 1 and summary.output_tokens == 5
+    assert said == []
+
+
+def test_a_checkpoint_for_another_input_starts_over(tmp_path: Path) -> None:
+    said: list[str] = []
+    db = tmp_path / "c.db"
+    cp = Checkpoint.open(db, "old", said.append)
+    cp.record("draft-1", "done", "text", "t")
+    cp.close()
+    cp = Checkpoint.open(db, "new", said.append)
+    assert cp.get("draft-1") is None
+    cp.close()
+    assert said == ["the input changed since the last checkpoint; starting over"]
+
+
+def test_corrupt_checkpoint_is_moved_aside_and_said(tmp_path: Path) -> None:
+    said: list[str] = []
+    db = tmp_path / "c.db"
+    db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    cp = Checkpoint.open(db, "h", said.append)
+    cp.close()
+    assert len(said) == 1 and "is unreadable" in said[0] and "moved it to c.db.corrupt-" in said[0]
+    assert len(list(tmp_path.glob("c.db.corrupt-*"))) == 1
+
+
+def test_a_step_is_never_half_saved(tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    cp = Checkpoint.open(db, "h", print)
+    with pytest.raises(sqlite3.IntegrityError):
+        cp.record("draft-1", "bogus-status", "text", "t")  # the CHECK fails inside the transaction
+    assert cp.get("draft-1") is None
+    cp.close()
+
+
+def test_corrupt_checkpoint_in_a_real_run_is_reported_and_the_item_finishes(workspace: Workspace) -> None:
+    workspace.add_issue(1)
+    db = workspace.base / "checkpoints/lld_workflow_1.db"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"not a database at all" * 100)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout
+    assert "[LLD-1] checkpoint" in result.stdout and "is unreadable" in result.stdout
+    assert len(list(db.parent.glob("lld_workflow_1.db.corrupt-*"))) == 1

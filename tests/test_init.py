@@ -1,0 +1,64 @@
+"""`agentos-jobs init` makes a repository ready and changes nothing the second time."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from conftest import BIN
+
+
+def _init(root: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "agentos-jobs"), "init"], cwd=root, capture_output=True, text=True,
+                          check=False, env=env)
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_init_is_idempotent_and_keeps_existing_pyproject(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    original = '[project]\nname = "mine"\n\n[tool.ruff]\nline-length = 99\n'
+    (root / "pyproject.toml").write_text(original)
+    env = {"PATH": str(BIN), "HOME": str(tmp_path)}
+    first = _init(root, env)
+    assert first.returncode == 0, first.stderr
+    assert "wrote dodo.py" in first.stdout and "added [tool.agentos_jobs] to pyproject.toml" in first.stdout
+    text = (root / "pyproject.toml").read_text()
+    assert text.startswith(original) and "[tool.agentos_jobs]" in text
+    assert (root / ".agentos/.gitignore").read_text().splitlines()[-1] == "*"
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout
+    assert ".agentos" not in status  # ignored by its own .gitignore
+    before = _snapshot(root)
+    second = _init(root, env)
+    assert second.returncode == 0
+    assert "unchanged" in second.stdout and "wrote" not in second.stdout
+    assert _snapshot(root) == before
+    listing = subprocess.run([str(BIN / "doit"), "list"], cwd=root, capture_output=True, text=True, env=env)
+    assert listing.returncode == 0 and "lld" in listing.stdout
+
+
+def test_init_leaves_a_foreign_dodo_alone_and_refuses_broken_toml(tmp_path: Path) -> None:
+    (tmp_path / "dodo.py").write_text("def task_hello():\n    return {'actions': ['echo hi']}\n")
+    (tmp_path / "pyproject.toml").write_text("[project\nname=")
+    result = _init(tmp_path, {"PATH": str(BIN), "HOME": str(tmp_path)})
+    assert result.returncode == 2
+    assert result.stderr.startswith("agentos-jobs: error: ") and "pyproject.toml: not valid TOML" in result.stderr
+    assert (tmp_path / "pyproject.toml").read_text() == "[project\nname="
+    assert "echo hi" in (tmp_path / "dodo.py").read_text()
+
+
+def test_bad_setting_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    _init(tmp_path, {"PATH": str(BIN), "HOME": str(tmp_path)})
+    with (tmp_path / "pyproject.toml").open("a") as handle:
+        handle.write("\n")
+    text = (tmp_path / "pyproject.toml").read_text().replace("max_iterations = 3", "max_iterations = 0")
+    (tmp_path / "pyproject.toml").write_text(text)
+    result = subprocess.run([str(BIN / "doit"), "lld"], cwd=tmp_path, capture_output=True, text=True,
+                            env={"PATH": str(BIN), "HOME": str(tmp_path)})
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        "ERROR: pyproject.toml [tool.agentos_jobs]: max_iterations must be a positive whole number, got 0"]

@@ -1,0 +1,51 @@
+"""Reading verdicts, issues and briefs: never approve by default, name the file on every error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agentos_jobs.items import InputError, parse_brief, parse_issue
+from agentos_jobs.prompts import is_approved
+
+
+@pytest.mark.parametrize("review, approved", [
+    ("Looks good.\n\nVERDICT: APPROVED\n", True),
+    ("**Verdict:** **APPROVED**", True),
+    ("- [x] **APPROVED**\n- [ ] **REVISE**", True),
+    ("VERDICT: REVISE", False),
+    ("I would have APPROVED this, but VERDICT: REVISE", False),
+    ("VERDICT: APPROVED\n...\nVERDICT: REVISE", False),
+    ("- [ ] **APPROVED**", False),
+    ("approved", False),
+    ("", False),
+    ("The design is not APPROVED yet.", False),
+])
+def test_verdicts(review: str, approved: bool) -> None:
+    assert is_approved(review) is approved
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("7.md", "no heading\n", "7.md: the first line is not a '# Title' heading"),
+    ("7.json", "[1, 2]", "7.json: expected one JSON object"),
+    ("7.json", '{"number": 8, "title": "x"}', "'number' is 8 but the file name says 7"),
+    ("7.json", '{"number": 7, "title": ""}', "'title' must be a non-empty string"),
+    ("7.md", b"# T\n\xff\xfe", "7.md: not UTF-8 text"),
+])
+def test_malformed_issues_name_the_file(tmp_path: Path, name: str, content: str | bytes, expected: str) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(InputError) as caught:
+        parse_issue(path)
+    assert str(caught.value).startswith(str(tmp_path)) and expected in str(caught.value)
+
+
+def test_brief_without_heading_takes_its_file_name(tmp_path: Path) -> None:
+    path = tmp_path / "faster-ci.md"
+    path.write_text("CI is slow.\n")
+    doc = parse_brief(path)
+    assert doc.title == "Faster ci" and doc.body == "CI is slow."
