@@ -9,7 +9,6 @@ from collections.abc import Callable
 from .checkpoint import Checkpoint
 from .config import Settings
 from .fsutil import iso, utc_now
-from .locks import worktree_lock
 from .providers import Completion
 
 
@@ -37,7 +36,11 @@ class Engine:
             self.say(f"{name}: resumed from checkpoint")
             return record.output
         started, clock = iso(utc_now()), time.monotonic()
-        guard = worktree_lock(self.settings) if shared else contextlib.nullcontext()
+        guard: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if shared:
+            from .locks import worktree_lock  # portalocker costs ~45 ms to import; most steps never lock
+
+            guard = worktree_lock(self.settings)
         try:
             with guard:
                 result = run()

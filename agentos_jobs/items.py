@@ -140,8 +140,8 @@ def _files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_file()) if directory.is_dir() else []
 
 
-def discover(settings: Settings, workflow: str) -> list[Item]:
-    """Every item of a workflow, done or not, in a stable order: issue number, then brief slug."""
+def _input_files(settings: Settings, workflow: str) -> dict[str, list[Path]]:
+    """Item id -> its input files, in a stable order (issue number, then brief slug); reads no file."""
     groups: dict[str, list[Path]] = defaultdict(list)
     if workflow == "lld":
         for path in _files(settings.issues_dir):
@@ -154,22 +154,27 @@ def discover(settings: Settings, workflow: str) -> list[Item]:
             if path.suffix == ".md" and not path.name.startswith("."):
                 groups[slugify(path.stem)].append(path)
         order = sorted(groups)
-    items = []
+    valid = {}
     for item_id in order:
         try:
-            validate_item_id(item_id)
+            valid[validate_item_id(item_id)] = groups[item_id]
         except InvalidItemId:
             continue  # a name like '.md' that slugs to nothing: not an item
-        items.append(_make_item(workflow, item_id, groups[item_id]))
-    return items
+    return valid
+
+
+def discover(settings: Settings, workflow: str) -> list[Item]:
+    """Every item of a workflow, done or not."""
+    return [_make_item(workflow, item_id, paths) for item_id, paths in _input_files(settings, workflow).items()]
 
 
 def find_item(settings: Settings, workflow: str, item_id: str) -> Item:
-    for item in discover(settings, workflow):
-        if item.id == item_id:
-            return item
-    where = settings.issues_dir if workflow == "lld" else settings.ideas_dir
-    raise InputError(f"no {workflow} item {item_id!r} in {where}; 'doit list --all' shows the items there are")
+    """One item, reading only its own files."""
+    paths = _input_files(settings, workflow).get(item_id)
+    if paths is None:
+        where = settings.issues_dir if workflow == "lld" else settings.ideas_dir
+        raise InputError(f"no {workflow} item {item_id!r} in {where}; 'doit list --all' shows the items there are")
+    return _make_item(workflow, item_id, paths)
 
 
 def load_document(item: Item) -> Document:

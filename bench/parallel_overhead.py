@@ -1,0 +1,88 @@
+"""Benchmark: N items at -n P against the offline provider with a simulated per-call latency.
+
+Reports wall time as a ratio to the ideal ceil(N/P) x per-item time, the per-item overhead in ms, and the
+peak RSS of each process an item costs (wrapper and workflow). Not a test: run it by hand,
+
+    .venv/bin/python bench/parallel_overhead.py --items 30 --parallel 3 --latency 0.5
+
+Everything happens in a temporary directory; nothing is written to the repository or to ~.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CALLS_PER_ITEM = 2  # draft + review: every sample issue is approved in the first round
+
+
+def make_workspace(root: Path, items: int) -> None:
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([str(bin_dir / "agentos-jobs"), "init"], cwd=root, check=True, capture_output=True)
+    issues = root / "docs" / "issues"
+    issues.mkdir(parents=True)
+    for number in range(1, items + 1):
+        (issues / f"{number}.md").write_text(
+            f"# Benchmark issue {number}\n\nA change.\n\n## Acceptance criteria\n- [ ] it works\n- [ ] it is tested\n")
+
+
+def run(items: int, parallel: int, latency: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="agentos-bench-") as tmp:
+        root = Path(tmp)
+        make_workspace(root, items)
+        env = {**os.environ, "AGENTOS_BASE_DIR": str(root / ".agentos"), "AGENTOS_OFFLINE_LATENCY": str(latency),
+               "HOME": tmp}
+        started = time.perf_counter()
+        done = subprocess.run([str(Path(sys.executable).parent / "doit"), "-n", str(parallel), "lld"], cwd=root,
+                              env=env, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"the run failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        summary = json.loads(next((root / ".agentos" / "runs").glob("*/summary.json")).read_text())
+    rows = summary["items"]
+    per_item = CALLS_PER_ITEM * latency
+    ideal = math.ceil(items / parallel) * per_item
+    wrapper_rss = [row["peak_rss_kb"]["wrapper"] / 1024 for row in rows]
+    workflow_rss = [row["peak_rss_kb"]["workflow"] / 1024 for row in rows]
+    return {
+        "wall_seconds": wall,
+        "ideal_seconds": ideal,
+        "ratio_to_ideal": wall / ideal,
+        "overhead_ms_per_item_slot": (wall - ideal) / math.ceil(items / parallel) * 1000,
+        "item_overhead_ms_median": statistics.median(row["duration_seconds"] - per_item for row in rows) * 1000,
+        "wrapper_rss_mib_max": max(wrapper_rss),
+        "workflow_rss_mib_max": max(workflow_rss),
+        "worker_rss_mib_max": max(a + b for a, b in zip(wrapper_rss, workflow_rss, strict=True)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--items", type=int, default=30)
+    parser.add_argument("--parallel", type=int, default=3)
+    parser.add_argument("--latency", type=float, default=0.5, help="simulated seconds per LLM call")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    figures = run(args.items, args.parallel, args.latency)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(f"{args.items} items at -n {args.parallel}, {CALLS_PER_ITEM} calls x {args.latency:g}s each")
+    print(f"  wall {figures['wall_seconds']:.2f}s vs ideal {figures['ideal_seconds']:.2f}s "
+          f"= {figures['ratio_to_ideal']:.3f}x")
+    print(f"  overhead per item: {figures['overhead_ms_per_item_slot']:.0f} ms of wall time per slot turn; "
+          f"median {figures['item_overhead_ms_median']:.0f} ms inside an item (wrapper start to result)")
+    print(f"  peak RSS per item: wrapper {figures['wrapper_rss_mib_max']:.1f} MiB + workflow "
+          f"{figures['workflow_rss_mib_max']:.1f} MiB (worst pair {figures['worker_rss_mib_max']:.1f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
