@@ -71,6 +71,12 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         self.interrupted_by = self.interrupted_by or signal.Signals(signum).name
         raise KeyboardInterrupt
 
+    def write(self, text: str) -> None:
+        """Flushed at once: item lines go straight to the console, and a buffered reporter line would
+        otherwise show up after them."""
+        self.outstream.write(text)
+        self.outstream.flush()
+
     @staticmethod
     def _meta(task: Any) -> dict[str, str] | None:
         meta = getattr(task, "meta", None) or {}
@@ -117,19 +123,19 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         meta = self._meta(task) or {}
         prefix = prefix_for(meta["workflow"], meta["id"])
         if self.outcome.get(task.name) is Status.UP_TO_DATE:
-            return {"workflow": meta["workflow"], "id": meta["id"], "prefix": prefix, "title": task.doc,
-                    "status": Status.UP_TO_DATE.value, "duration_seconds": None, "steps_done": 0, "log": None,
-                    "message": ""}
-        result = read_item_result(self.settings, self.run_id, prefix)
-        while result is None and time.monotonic() < deadline:  # a stopping wrapper is still writing it
-            time.sleep(0.1)
+            status, message = Status.UP_TO_DATE, ""
+        else:
             result = read_item_result(self.settings, self.run_id, prefix)
-        if result is not None:
-            return result
-        status = Status.INTERRUPTED if self.interrupted_by else Status.FAILED
+            while result is None and time.monotonic() < deadline:  # a stopping wrapper is still writing it
+                time.sleep(0.1)
+                result = read_item_result(self.settings, self.run_id, prefix)
+            if result is not None:
+                return result
+            status = Status.INTERRUPTED if self.interrupted_by else Status.FAILED
+            message = "the item's wrapper ended without recording a result"
         return {"workflow": meta["workflow"], "id": meta["id"], "prefix": prefix, "title": task.doc,
-                "status": status.value, "duration_seconds": None, "steps_done": 0, "log": None,
-                "message": "the item's wrapper ended without recording a result"}
+                "status": status.value, "duration_seconds": None, "steps_done": None, "log": None,
+                "message": message}
 
     def complete_run(self) -> None:
         if self.refused:

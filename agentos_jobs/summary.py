@@ -58,8 +58,8 @@ def render_summary(summary: dict[str, Any], settings: Settings) -> str:
         table = [("ITEM", "STATUS", "TIME", "STEPS", "TOKENS", "LOG")]
         for row in rows:
             took = f"{row['duration_seconds']:.1f}s" if row.get("duration_seconds") is not None else "-"
-            table.append((row["prefix"], row["status"], took, str(row.get("steps_done", "-")), _tokens(row),
-                          row.get("log") or "-"))
+            steps = "-" if row.get("steps_done") is None else str(row["steps_done"])
+            table.append((row["prefix"], row["status"], took, steps, _tokens(row), row.get("log") or "-"))
         widths = [max(len(cells[i]) for cells in table) for i in range(len(table[0]))]
         for index, cells in enumerate(table):
             lines.append("  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -254,3 +255,20 @@ def test_summary_table_lists_every_item(workspace: Workspace) -> None:
     assert re.search(r"^LLD-2\s+done\s+\d+\.\d+s\s+3\s", table, re.M)
     path = Path(workspace.summary()["items"][1]["log"])
     assert (workspace.root / path).exists() or path.exists()
+
+
+SPAWN_DOIT = """
+import multiprocessing, sys
+multiprocessing.set_start_method("spawn")  # as on macOS, Windows and Python 3.14+ on Linux
+from doit.doit_cmd import DoitMain
+sys.exit(DoitMain().run(["-n", "2", "lld"]))
+"""
+
+
+def test_tasks_pickle_and_run_under_spawn(workspace: Workspace) -> None:
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    result = workspace.command(str(Path(sys.executable)), "-c", SPAWN_DOIT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "done", "LLD-3": "done"}
+    assert len(list((workspace.base / "logs/parallel").iterdir())) == 1  # spawned workers kept the run id
