@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-from .fsutil import atomic_write_json, iso, utc_now
-
-
-def read_marker(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+from .fsutil import atomic_write_json, iso, read_json_object, utc_now
 
 
 def marker_is_current(marker: str, input_hash: str) -> bool:
@@ -23,7 +13,7 @@ def marker_is_current(marker: str, input_hash: str) -> bool:
     Module-level and fed plain strings so the task pickles under spawn; it reads no doit state,
     so a lost `.doit.db` never makes a finished item run again.
     """
-    data = read_marker(Path(marker))
+    data = read_json_object(Path(marker))
     return data is not None and data.get("input_sha256") == input_hash
 
 

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from .config import Settings
-from .fsutil import atomic_write_json, display_path
+from .fsutil import atomic_write_json, display_path, read_json_object
 from .runs import item_results_dir
 from .status import Status, run_exit
 
 
 def read_item_result(settings: Settings, run_id: str, prefix: str) -> dict[str, Any] | None:
-    path = item_results_dir(settings, run_id) / f"{prefix}.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_json_object(item_results_dir(settings, run_id) / f"{prefix}.json")
 
 
 def summary_path(settings: Settings, run_id: str) -> Path:
