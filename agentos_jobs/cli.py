@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError
+from .credentials import CredentialsError
 from .ids import InvalidItemId
 from .status import EXIT_FAILED
 
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run one item in this process tree, as a doit task does")
     run.add_argument("workflow", help="lld or issue")
     run.add_argument("item_id", help="the issue number (lld) or brief slug (issue)")
+    commands.add_parser("keys", help="the credential pool: each key's name, provider and state, never the key")
     args = parser.parse_args(argv)
 
     try:
@@ -32,10 +34,14 @@ def main(argv: list[str] | None = None) -> int:
             for line in init_project(args.root.resolve()):
                 print(line)
             return 0
+        if args.command == "keys":
+            from .keys import print_keys
+
+            return print_keys()
         from .wrapper import run_item
 
         return run_item(args.workflow, args.item_id)
-    except (InvalidItemId, ConfigError) as exc:
+    except (InvalidItemId, ConfigError, CredentialsError) as exc:
         print(f"agentos-jobs: error: {exc}", file=sys.stderr)
         return EXIT_FAILED if isinstance(exc, InvalidItemId) else 2
 

@@ -5,16 +5,27 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 MAX_PARALLEL = 10
 DEFAULT_PARALLEL = 3
+PROVIDERS = ("offline", "openai", "anthropic", "gemini")
+ROLES = ("drafter", "reviewer")
 
 
 class ConfigError(Exception):
     """A setting that cannot be used; the message names the setting and the fix."""
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Who answers one role's calls. `base_url` None means the SDK's own env var or its default."""
+
+    provider: str = "offline"
+    model: str | None = None
+    base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -26,8 +37,14 @@ class Settings:
     docs_dir: Path
     max_iterations: int = 3
     worker_timeout_seconds: float = 3600.0
-    provider: str = "offline"
     offline_latency_seconds: float = 0.0
+    drafter: ModelChoice = field(default_factory=ModelChoice)
+    reviewer: ModelChoice = field(default_factory=ModelChoice)
+    max_retries: int = 5
+    base_backoff_seconds: float = 10.0
+    max_backoff_seconds: float = 300.0
+    request_timeout_seconds: float = 300.0
+    max_tokens: int = 8192
 
     @property
     def lld_dir(self) -> Path:
@@ -57,6 +74,13 @@ class Settings:
     def logs_dir(self) -> Path:
         return self.base_dir / "logs" / "parallel"
 
+    @property
+    def lease_path(self) -> Path:
+        return self.base_dir / "credentials.lease.json"
+
+    def role(self, name: str) -> ModelChoice:
+        return self.drafter if name == "drafter" else self.reviewer
+
     def checkpoint_path(self, workflow: str, item_id: str) -> Path:
         return self.checkpoints_dir / f"{workflow}_workflow_{item_id}.db"
 
@@ -64,26 +88,25 @@ class Settings:
         return self.done_dir / workflow / f"{item_id}.json"
 
 
-# key -> (type, environment variable or None)
-_KEYS: dict[str, tuple[type, str | None]] = {
-    "issues_dir": (str, None),
-    "ideas_dir": (str, None),
-    "docs_dir": (str, None),
-    "max_iterations": (int, "AGENTOS_MAX_ITERATIONS"),
-    "worker_timeout_seconds": (float, "AGENTOS_WORKER_TIMEOUT"),
-    "provider": (str, "AGENTOS_PROVIDER"),
-    "offline_latency_seconds": (float, "AGENTOS_OFFLINE_LATENCY"),
+# key -> (type, environment variable or None, default)
+_KEYS: dict[str, tuple[type, str | None, Any]] = {
+    "issues_dir": (str, None, "docs/issues"),
+    "ideas_dir": (str, None, "ideas/active"),
+    "docs_dir": (str, None, "docs"),
+    "max_iterations": (int, "AGENTOS_MAX_ITERATIONS", 3),
+    "worker_timeout_seconds": (float, "AGENTOS_WORKER_TIMEOUT", 3600.0),
+    "offline_latency_seconds": (float, "AGENTOS_OFFLINE_LATENCY", 0.0),
+    "provider": (str, "AGENTOS_PROVIDER", "offline"),
+    "model": (str, "AGENTOS_MODEL", None),
+    "base_url": (str, None, None),
+    "max_retries": (int, "AGENTOS_MAX_RETRIES", 5),
+    "base_backoff_seconds": (float, "AGENTOS_BASE_BACKOFF", 10.0),
+    "max_backoff_seconds": (float, "AGENTOS_MAX_BACKOFF", 300.0),
+    "request_timeout_seconds": (float, "AGENTOS_REQUEST_TIMEOUT", 300.0),
+    "max_tokens": (int, None, 8192),
 }
-_DEFAULTS: dict[str, Any] = {
-    "issues_dir": "docs/issues",
-    "ideas_dir": "ideas/active",
-    "docs_dir": "docs",
-    "max_iterations": 3,
-    "worker_timeout_seconds": 3600.0,
-    "provider": "offline",
-    "offline_latency_seconds": 0.0,
-}
-PROVIDERS = ("offline",)
+_ROLE_KEYS = ("provider", "model", "base_url")
+SOURCE = "pyproject.toml [tool.agentos_jobs]"
 
 
 def read_stanza(root: Path) -> dict[str, Any]:
@@ -121,33 +144,56 @@ def _coerce(key: str, kind: type, value: object, source: str) -> Any:
                       f"{'number' if kind is not str else 'string'}, got {value!r}")
 
 
+def _check_provider(name: str, source: str) -> str:
+    if name not in PROVIDERS:
+        raise ConfigError(f"{source}: unknown provider {name!r}; use one of {', '.join(PROVIDERS)}")
+    return name
+
+
+def _role(stanza: dict[str, Any], name: str, default: ModelChoice, forced: bool) -> ModelChoice:
+    """A `[tool.agentos_jobs.<role>]` table overrides the top-level choice, unless AGENTOS_PROVIDER is set."""
+    table = stanza.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{SOURCE}: {name} must be a table with {', '.join(_ROLE_KEYS)}")
+    unknown = sorted(set(table) - set(_ROLE_KEYS))
+    if unknown:
+        raise ConfigError(f"{SOURCE}.{name}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(_ROLE_KEYS)}")
+    if forced or not table:
+        return default
+    values = {key: _coerce(key, str, table[key], f"{SOURCE}.{name}") for key in _ROLE_KEYS if key in table}
+    provider = _check_provider(values.get("provider", default.provider), f"{SOURCE}.{name}")
+    same = provider == default.provider
+    return ModelChoice(provider=provider, model=values.get("model", default.model if same else None),
+                       base_url=values.get("base_url", default.base_url if same else None))
+
+
 def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     root = (root or Path.cwd()).resolve()
     env = os.environ if environ is None else environ
     stanza = read_stanza(root)
-    unknown = sorted(set(stanza) - set(_KEYS))
+    unknown = sorted(set(stanza) - set(_KEYS) - set(ROLES))
     if unknown:
         raise ConfigError(f"{root / 'pyproject.toml'}: unknown [tool.agentos_jobs] key(s) {', '.join(unknown)}; "
-                          f"known keys: {', '.join(_KEYS)}")
+                          f"known keys: {', '.join([*_KEYS, *ROLES])}")
     values: dict[str, Any] = {}
-    for key, (kind, var) in _KEYS.items():
+    for key, (kind, var, default) in _KEYS.items():
         if var and env.get(var, "") != "":
             values[key] = _coerce(key, kind, env[var], f"environment variable {var}")
         elif key in stanza:
-            values[key] = _coerce(key, kind, stanza[key], "pyproject.toml [tool.agentos_jobs]")
+            values[key] = _coerce(key, kind, stanza[key], SOURCE)
         else:
-            values[key] = _DEFAULTS[key]
-    if values["provider"] not in PROVIDERS:
-        raise ConfigError(f"unknown provider {values['provider']!r}: use one of {', '.join(PROVIDERS)}")
+            values[key] = default
+    _check_provider(values["provider"], "AGENTOS_PROVIDER" if env.get("AGENTOS_PROVIDER") else SOURCE)
+    choice = ModelChoice(values.pop("provider"), values.pop("model"), values.pop("base_url"))
+    forced = bool(env.get("AGENTOS_PROVIDER"))
     base = Path(env.get("AGENTOS_BASE_DIR") or ".agentos")
     return Settings(
         root=root,
         base_dir=(root / base).resolve(),
-        issues_dir=root / values["issues_dir"],
-        ideas_dir=root / values["ideas_dir"],
-        docs_dir=root / values["docs_dir"],
-        max_iterations=values["max_iterations"],
-        worker_timeout_seconds=values["worker_timeout_seconds"],
-        provider=values["provider"],
-        offline_latency_seconds=values["offline_latency_seconds"],
+        issues_dir=root / values.pop("issues_dir"),
+        ideas_dir=root / values.pop("ideas_dir"),
+        docs_dir=root / values.pop("docs_dir"),
+        drafter=_role(stanza, "drafter", choice, forced),
+        reviewer=_role(stanza, "reviewer", choice, forced),
+        **values,
     )

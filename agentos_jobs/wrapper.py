@@ -202,7 +202,7 @@ class Supervisor:
             return f"stopped ({self.stop_reason}); finished steps are checkpointed, run again to resume"
         if status is Status.NEEDS_REVISION:
             return "the reviewer did not approve within max_iterations"
-        if status is Status.FAILED:
+        if status in (Status.FAILED, Status.NO_KEY):
             return self.last_error or f"the workflow exited with code {code}"
         return ""
 

@@ -13,12 +13,14 @@ from pathlib import Path
 from types import FrameType
 
 from ..checkpoint import Checkpoint
-from ..config import ConfigError, load_settings
+from ..config import ConfigError, Settings, load_settings
+from ..credentials import CredentialsError
 from ..engine import Engine, Interrupted, StepFailed
-from ..ids import InvalidItemId, validate_item_id, validate_workflow
+from ..ids import InvalidItemId, prefix_for, validate_item_id, validate_workflow
 from ..items import InputError, find_item, load_document
-from ..providers import make_provider
-from ..status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NEEDS_REVISION, EXIT_OK, Status
+from ..providers import make_providers
+from ..providers.errors import NoKeyAvailable
+from ..status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NEEDS_REVISION, EXIT_OK, EXIT_TEMPFAIL, Status
 from . import WorkflowContext, get_workflow
 
 
@@ -29,6 +31,11 @@ def say(text: str) -> None:
 def fail(text: str) -> int:
     print(f"error: {text}", file=sys.stderr, flush=True)
     return EXIT_FAILED
+
+
+def _who(settings: Settings, role: str) -> str:
+    choice = settings.role(role)
+    return f"{choice.provider}/{choice.model}" if choice.model else choice.provider
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -45,10 +52,12 @@ def main(argv: list[str]) -> int:
         settings = load_settings(Path.cwd())
         item = find_item(settings, workflow, item_id)
         document = load_document(item)
+        run_id = os.environ.get("AGENTOS_RUN_ID", "-")
+        drafter, reviewer = make_providers(settings, prefix_for(workflow, item_id), run_id, say)
     except ValueError as exc:
         return fail(str(exc) if isinstance(exc, InvalidItemId) else "usage: python -m agentos_jobs.workflows "
                     "<lld|issue> <id>")
-    except (ConfigError, InputError) as exc:
+    except (ConfigError, InputError, CredentialsError) as exc:
         return fail(str(exc))
     except Interrupted:
         return EXIT_INTERRUPTED
@@ -57,17 +66,20 @@ def main(argv: list[str]) -> int:
     engine = Engine(settings, checkpoint, say)
     try:
         ctx = WorkflowContext(settings=settings, item=item, document=document, engine=engine,
-                              drafter=make_provider(settings, "drafter"),
-                              reviewer=make_provider(settings, "reviewer"), say=say)
-        say(f"{workflow} workflow for {item.source.name}: {document.title!r} "
-            f"(provider {settings.provider}, run {os.environ.get('AGENTOS_RUN_ID', '-')})")
+                              drafter=drafter, reviewer=reviewer, say=say)
+        say(f"{workflow} workflow for {item.source.name}: {document.title!r} (drafter {_who(settings, 'drafter')}, "
+            f"reviewer {_who(settings, 'reviewer')}, run {run_id})")
         status = get_workflow(workflow)(ctx)
     except Interrupted as exc:
         say(f"interrupted by {exc}: {engine.ran + engine.resumed} finished step(s) are checkpointed; "
             "run the same command to resume")
         return EXIT_INTERRUPTED
     except StepFailed as exc:
-        return fail(f"{exc} (checkpoint kept: {db.name}; re-run resumes after the last finished step)")
+        kept = f"checkpoint kept: {db.name}; re-run resumes after the last finished step"
+        if isinstance(exc.__cause__, NoKeyAvailable):
+            fail(f"{exc} ({kept})")
+            return EXIT_TEMPFAIL
+        return fail(f"{exc} ({kept})")
     finally:
         checkpoint.close()
     return EXIT_OK if status is Status.DONE else EXIT_NEEDS_REVISION

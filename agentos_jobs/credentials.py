@@ -1,0 +1,123 @@
+"""API keys: the credentials file (or one standard env var), loaded so that a key is never shown.
+
+Only a key's name travels: into leases, logs, traces, summaries and error messages. `Credential.key` is kept
+out of `repr`, and `scrub` removes it from any text that came back from a provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_KEYS = {
+    "openai": ("OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+}
+FORMAT = ('{"credentials": [{"name": "key-1", "provider": "openai", "type": "api_key", "key": "...", '
+          '"enabled": true, "scope": "optional quota group", "max_concurrency": 1}]}')
+
+
+class CredentialsError(Exception):
+    """The credentials cannot be used; the message names the file or variable and the fix, never a key."""
+
+
+@dataclass(frozen=True)
+class Credential:
+    name: str
+    provider: str
+    key: str = field(repr=False)
+    scope: str | None = None
+    max_concurrency: int = 1
+    enabled: bool = True
+
+    @property
+    def fingerprint(self) -> str:
+        """Tells two keys apart in a listing without revealing either."""
+        return hashlib.sha256(self.key.encode()).hexdigest()[:8]
+
+    def scrub(self, text: str) -> str:
+        return text.replace(self.key, f"<key {self.name}>") if self.key else text
+
+
+def credentials_path(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("AGENTOS_CREDENTIALS") or Path(env.get("HOME") or Path.home()) / ".agentos/credentials.json")
+
+
+def _check_private(path: Path) -> None:
+    if os.name != "posix":
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise CredentialsError(f"credentials file {path} is readable by group or others (mode {mode:04o}); "
+                               f"run: chmod 600 {path}")
+
+
+def _parse_entry(path: Path, index: int, entry: object) -> Credential:
+    where = f"{path}: credentials[{index}]"
+    if not isinstance(entry, dict):
+        raise CredentialsError(f"{where} must be an object like {FORMAT}")
+    name, provider, key = entry.get("name"), entry.get("provider"), entry.get("key")
+    if not isinstance(name, str) or not name.strip():
+        raise CredentialsError(f"{where} needs a non-empty 'name'")
+    where = f"{path}: credential {name!r}"
+    if provider not in ENV_KEYS:
+        raise CredentialsError(f"{where}: 'provider' must be one of {', '.join(ENV_KEYS)}")
+    if entry.get("type", "api_key") != "api_key":
+        raise CredentialsError(f"{where}: only 'type': 'api_key' is supported")
+    if not isinstance(key, str) or not key.strip():
+        raise CredentialsError(f"{where}: 'key' must be a non-empty string")
+    scope, concurrency, enabled = entry.get("scope"), entry.get("max_concurrency", 1), entry.get("enabled", True)
+    if scope is not None and not isinstance(scope, str):
+        raise CredentialsError(f"{where}: 'scope' must be a string")
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise CredentialsError(f"{where}: 'max_concurrency' must be a whole number of at least 1")
+    if not isinstance(enabled, bool):
+        raise CredentialsError(f"{where}: 'enabled' must be true or false")
+    return Credential(name=name, provider=str(provider), key=key.strip(), scope=scope or None,
+                      max_concurrency=concurrency, enabled=enabled)
+
+
+def load_credentials(environ: Mapping[str, str] | None = None) -> list[Credential]:
+    """Every key of the credentials file; without the file, one key per standard env var that is set."""
+    env = os.environ if environ is None else environ
+    path = credentials_path(env)
+    if not path.exists():
+        found = []
+        for provider, variables in ENV_KEYS.items():
+            var = next((name for name in variables if env.get(name, "").strip()), None)
+            if var:
+                found.append(Credential(name=f"env:{var}", provider=provider, key=env[var].strip()))
+        return found
+    _check_private(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CredentialsError(f"credentials file {path} cannot be read ({type(exc).__name__})") from None
+    except json.JSONDecodeError as exc:  # the message carries no file content, so no key
+        raise CredentialsError(f"credentials file {path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
+                               f"expected {FORMAT}") from None
+    entries = data.get("credentials") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise CredentialsError(f"credentials file {path} must hold {FORMAT}")
+    credentials = [_parse_entry(path, index, entry) for index, entry in enumerate(entries)]
+    names = [credential.name for credential in credentials]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise CredentialsError(f"credentials file {path}: name(s) {', '.join(duplicates)} used twice; names "
+                               "must be unique")
+    return credentials
+
+
+def missing_key_message(provider: str, environ: Mapping[str, str] | None = None) -> str:
+    path = credentials_path(environ)
+    if path.exists():
+        return f"no enabled {provider} key in {path}; add one: {FORMAT}"
+    return (f"no {provider} key: set {' or '.join(ENV_KEYS[provider])}, or write {path} (or the file named by "
+            f"AGENTOS_CREDENTIALS) as {FORMAT} with chmod 600")

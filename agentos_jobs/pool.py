@@ -1,0 +1,211 @@
+"""The credential pool: who holds which key, which keys are cooling or disabled, shared by every process.
+
+The state is a JSON lease file, read-modify-written under a portalocker lock on a separate `.lock` file and
+replaced atomically (locking the data file itself while replacing it loses updates). It holds key names only.
+Leases whose holder process is gone are reclaimed: the OS frees a dead holder's lock, not its lease record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import portalocker
+
+from .credentials import Credential
+from .fsutil import atomic_write_json, iso, utc_now
+
+LOCK_TIMEOUT_SECONDS = 30.0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError, IndexError):  # a zombie has exited: its lease is free
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """One key as `agentos-jobs keys` and the pool-exhausted line show it."""
+
+    name: str
+    provider: str
+    scope: str | None
+    holders: list[dict[str, Any]]
+    max_concurrency: int
+    cooling_until: datetime | None
+    cooling_reason: str | None
+    disabled: str | None
+
+    @property
+    def free(self) -> bool:
+        return not self.disabled and self.cooling_until is None and len(self.holders) < self.max_concurrency
+
+    def describe(self) -> str:
+        if self.disabled:
+            return f"disabled: {self.disabled}"
+        parts = []
+        if self.holders:
+            parts.append("held by " + ", ".join(f"{h['item']} (pid {h['pid']}, since {h['since']})"
+                                                for h in self.holders))
+        if self.cooling_until:
+            parts.append(f"cooling until {iso(self.cooling_until)} ({self.cooling_reason})")
+        return "; ".join(parts) or "free"
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """Why no key was free: the counts the pool-exhausted line reports."""
+
+    in_use: int
+    cooling: int
+    disabled: int
+    total: int
+    next_free_at: datetime | None
+
+    @property
+    def usable(self) -> int:
+        return self.total - self.disabled
+
+    @property
+    def only_cooling(self) -> bool:
+        """Every usable key is cooling and none is merely busy: waiting now is a rate-limit backoff."""
+        return self.usable > 0 and self.in_use == 0
+
+    def line(self, provider: str) -> str:
+        until = f" until {iso(self.next_free_at)}" if self.next_free_at else ""
+        return (f"no {provider} key free: {self.in_use} in use, {self.cooling} cooling{until}, "
+                f"{self.disabled} disabled, of {self.total}; waiting")
+
+
+class CredentialPool:
+    def __init__(self, lease_path: Path, credentials: list[Credential], run_id: str,
+                 say: Callable[[str], None]) -> None:
+        self.path = lease_path
+        self.lock_path = lease_path.with_name(lease_path.name + ".lock")
+        self.credentials = {c.name: c for c in credentials}
+        self.run_id = run_id
+        self.say = say
+
+    @contextlib.contextmanager
+    def _state(self) -> Iterator[dict[str, Any]]:
+        """The lease state for one read-modify-write; written back atomically when the block changes it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with portalocker.Lock(self.lock_path, mode="a", timeout=LOCK_TIMEOUT_SECONDS):
+            state = self._read()
+            before = json.dumps(state, sort_keys=True)
+            self._reclaim(state)
+            yield state
+            if json.dumps(state, sort_keys=True) != before:
+                atomic_write_json(self.path, state)
+
+    def _read(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {"version": 1, "keys": {}}
+        try:
+            state = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(state, dict) or not isinstance(state.get("keys"), dict):
+                raise ValueError("not a lease file")
+            for entry in state["keys"].values():
+                if not isinstance(entry, dict) or not isinstance(entry.get("holders", []), list):
+                    raise ValueError("a key entry is not an object")
+        except (ValueError, UnicodeDecodeError) as exc:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{utc_now():%Y%m%dT%H%M%S%f}")
+            self.path.replace(aside)
+            self.say(f"lease file {self.path} was unreadable ({exc}); moved it to {aside.name} and rebuilt it")
+            return {"version": 1, "keys": {}}
+        return state
+
+    @staticmethod
+    def _reclaim(state: dict[str, Any]) -> None:
+        for entry in state["keys"].values():
+            holders = entry.get("holders", [])
+            alive = [h for h in holders if isinstance(h.get("pid"), int) and pid_alive(h["pid"])]
+            if len(alive) != len(holders):
+                entry["holders"] = alive
+                entry["reclaimed"] = entry.get("reclaimed", 0) + len(holders) - len(alive)
+
+    def _entry(self, state: dict[str, Any], credential: Credential) -> dict[str, Any]:
+        entry: dict[str, Any] = state["keys"].setdefault(credential.name, {})
+        entry.update(provider=credential.provider, scope=credential.scope)
+        entry.setdefault("holders", [])
+        return entry
+
+    def _key_state(self, credential: Credential, entry: dict[str, Any], now: datetime) -> KeyState:
+        until = entry.get("cooling_until")
+        cooling = datetime.fromisoformat(until) if isinstance(until, str) else None
+        if cooling and cooling <= now:
+            cooling = None
+        disabled = None
+        if not credential.enabled:
+            disabled = "enabled is false in the credentials file"
+        elif isinstance(entry.get("disabled"), dict) and entry["disabled"].get("run_id") == self.run_id:
+            disabled = str(entry["disabled"].get("reason"))
+        return KeyState(name=credential.name, provider=credential.provider, scope=credential.scope,
+                        holders=list(entry.get("holders", [])), max_concurrency=credential.max_concurrency,
+                        cooling_until=cooling, cooling_reason=entry.get("cooling_reason") if cooling else None,
+                        disabled=disabled)
+
+    def try_reserve(self, provider: str, holder: str) -> Credential | PoolView:
+        """A key for `holder` now, the least used first; or a view of why there is none."""
+        now = utc_now()
+        with self._state() as state:
+            candidates = [c for c in self.credentials.values() if c.provider == provider]
+            views = [(c, self._key_state(c, self._entry(state, c), now)) for c in candidates]
+            free = [(c, v) for c, v in views if v.free]
+            if free:
+                credential = min(free, key=lambda cv: (len(cv[1].holders), state["keys"][cv[0].name]
+                                                       .get("granted", 0)))[0]
+                entry = state["keys"][credential.name]
+                entry["holders"].append({"item": holder, "pid": os.getpid(), "since": iso(now)})
+                entry["granted"] = entry.get("granted", 0) + 1
+                return credential
+        coolings = [v.cooling_until for _, v in views if v.cooling_until and not v.disabled]
+        return PoolView(in_use=sum(1 for _, v in views if v.holders and not v.disabled and not v.cooling_until),
+                        cooling=len(coolings), disabled=sum(1 for _, v in views if v.disabled), total=len(views),
+                        next_free_at=min(coolings) if coolings else None)
+
+    def release(self, credential: Credential) -> None:
+        pid = os.getpid()
+        with self._state() as state:
+            entry = self._entry(state, credential)
+            for index, held in enumerate(entry["holders"]):
+                if held.get("pid") == pid:
+                    del entry["holders"][index]
+                    break
+
+    def cool(self, credential: Credential, seconds: float, reason: str) -> list[str]:
+        """Cool the key, and every key of its scope: they share one quota. Returns the names cooled."""
+        until = utc_now() + timedelta(seconds=seconds)
+        group = [c for c in self.credentials.values()
+                 if c is credential or (credential.scope and c.scope == credential.scope)]
+        with self._state() as state:
+            for member in group:
+                entry = self._entry(state, member)
+                current = entry.get("cooling_until")
+                if not isinstance(current, str) or datetime.fromisoformat(current) < until:
+                    entry["cooling_until"] = iso(until)
+                    entry["cooling_reason"] = reason
+        return [c.name for c in group]
+
+    def disable(self, credential: Credential, reason: str) -> None:
+        with self._state() as state:
+            self._entry(state, credential)["disabled"] = {"run_id": self.run_id, "reason": reason,
+                                                          "at": iso(utc_now())}
+
+    def snapshot(self) -> list[KeyState]:
+        now = utc_now()
+        with self._state() as state:
+            return [self._key_state(c, self._entry(state, c), now) for c in self.credentials.values()]

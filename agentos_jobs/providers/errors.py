@@ -1,0 +1,68 @@
+"""What went wrong with a provider call, in the terms the pool acts on, and the server's wait hint."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from enum import Enum
+
+from ..fsutil import utc_now
+
+
+class ErrorKind(Enum):
+    RATE_LIMIT = "rate-limit"  # 429: cool this key (and its scope), retry with another
+    QUOTA = "quota"  # a hard or daily quota, a spend limit: disable the key for the run
+    OVERLOADED = "overloaded"  # 529/503 and other 5xx: back off the call; another key would not help
+    TRANSIENT = "transient"  # the connection failed or timed out: back off and retry
+    FATAL = "fatal"  # any other 4xx: fail the item now, keep its checkpoint
+
+
+class ProviderError(Exception):
+    """A classified failure. The message holds the status and the server's short message, never a key."""
+
+    def __init__(self, kind: ErrorKind, message: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+
+
+class NoKeyAvailable(Exception):
+    """No key could be had within the retry budget (exit 75)."""
+
+
+class RetriesExhausted(Exception):
+    """Every attempt of a call failed (exit 1); the message names max_retries and the last error."""
+
+
+def wait_hint(headers: Mapping[str, str] | None, body_delay: str | None = None) -> float | None:
+    """The server's own wait: `retry-after-ms`, `retry-after` (seconds or an HTTP date), Gemini's retryDelay."""
+    headers = headers or {}
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    after = headers.get("retry-after")
+    if after:
+        try:
+            return max(0.0, float(after))
+        except ValueError:
+            try:
+                return max(0.0, (parsedate_to_datetime(after) - utc_now()).total_seconds())
+            except (TypeError, ValueError):
+                pass
+    if body_delay:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", body_delay)
+        if match:
+            return float(match.group(1))
+    return None
+
+
+def short(text: object, limit: int = 300) -> str:
+    """One line of a server message, at most `limit` characters."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

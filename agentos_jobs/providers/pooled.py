@@ -1,0 +1,108 @@
+"""A real provider behind the credential pool: lease a key, call, and act on the failure as a careful person would.
+
+A 429 cools the key (and its scope) for the server's wait hint or a capped, jittered exponential backoff, and
+the call moves on to another key; a hard quota disables the key for the run; an overload or a broken connection
+backs off the call itself. `max_retries` bounds the attempts: failed calls, and waits in which every usable key
+was cooling. Waiting for a key another worker holds costs no attempt (the worker timeout bounds it).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from ..config import ModelChoice, Settings
+from ..credentials import Credential
+from ..fsutil import utc_now
+from ..pool import CredentialPool, PoolView
+from .base import Completion, Request
+from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted
+
+POLL_SECONDS = 0.25
+
+
+class Adapter(Protocol):
+    """One SDK: make the call with this key, or raise ProviderError."""
+
+    def call(self, credential: Credential, request: Request) -> Completion: ...
+
+
+class PooledProvider:
+    def __init__(self, choice: ModelChoice, adapter: Adapter, pool: CredentialPool, settings: Settings,
+                 holder: str, say: Callable[[str], None], sleep: Callable[[float], None] = time.sleep) -> None:
+        self.name = choice.provider
+        self.model = choice.model or ""
+        self.adapter = adapter
+        self.pool = pool
+        self.settings = settings
+        self.holder = holder
+        self.say = say
+        self.sleep = sleep
+
+    def backoff(self, attempt: int) -> float:
+        """base x 2^(attempt-1), capped, with jitter so that parallel workers do not retry in lockstep."""
+        ceiling = min(self.settings.max_backoff_seconds, self.settings.base_backoff_seconds * 2.0 ** (attempt - 1))
+        return ceiling * random.uniform(0.5, 1.0)
+
+    def _lease(self, attempts: int, backoff_owed: bool) -> tuple[Credential, int]:
+        """A key, waiting as long as it takes; a wait on cooling keys alone is an attempt unless it is the
+        backoff of the failure just before it."""
+        said = False
+        while True:
+            got = self.pool.try_reserve(self.name, self.holder)
+            if isinstance(got, Credential):
+                return got, attempts
+            view: PoolView = got
+            if view.usable == 0:
+                raise NoKeyAvailable(f"no usable {self.name} key: all {view.total} are disabled "
+                                     "('agentos-jobs keys' shows why)" if view.total else
+                                     f"no {self.name} key in the pool")
+            if view.only_cooling and not backoff_owed:
+                attempts += 1
+                if attempts >= self.settings.max_retries:
+                    raise NoKeyAvailable(f"max retries ({self.settings.max_retries}) exceeded waiting for a "
+                                         f"{self.name} key: {view.line(self.name).removesuffix('; waiting')}")
+                backoff_owed = True
+            if not said:
+                self.say(view.line(self.name))
+                said = True
+            pause = POLL_SECONDS
+            if view.only_cooling and view.next_free_at:
+                pause = max(0.05, min((view.next_free_at - utc_now()).total_seconds(), 5.0))
+            self.sleep(pause)
+
+    def complete(self, request: Request) -> Completion:
+        attempts = 0
+        backoff_owed = False
+        while True:
+            credential, attempts = self._lease(attempts, backoff_owed)
+            backoff_owed = False
+            try:
+                return self.adapter.call(credential, request)
+            except ProviderError as error:
+                failure = error
+            finally:
+                self.pool.release(credential)
+            attempts += 1
+            detail = credential.scrub(str(failure))
+            if failure.kind is ErrorKind.FATAL:
+                raise ProviderError(failure.kind, f"{self.name} refused the call with key {credential.name}: "
+                                    f"{detail}", failure.status)
+            if attempts >= self.settings.max_retries:
+                raise RetriesExhausted(f"max retries ({self.settings.max_retries}) exceeded; last error with key "
+                                       f"{credential.name}: {detail}")
+            wait = failure.retry_after if failure.retry_after is not None else self.backoff(attempts)
+            if failure.kind is ErrorKind.RATE_LIMIT:
+                cooled = self.pool.cool(credential, wait, f"{failure.status or 429}: rate limited")
+                self.say(f"rate limited on key {credential.name}; cooling {', '.join(cooled)} for {wait:.1f}s "
+                         f"(attempt {attempts}/{self.settings.max_retries})")
+                backoff_owed = True
+            elif failure.kind is ErrorKind.QUOTA:
+                self.pool.disable(credential, detail)
+                self.say(f"key {credential.name} is out of quota; disabled for this run: {detail}")
+            else:
+                self.say(f"{failure.kind.value} ({detail}); retrying in {wait:.1f}s "
+                         f"(attempt {attempts}/{self.settings.max_retries})")
+                self.sleep(wait)

@@ -1,0 +1,121 @@
+"""The lease file under real processes: no lost update, no key handed to two holders, dead holders reclaimed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agentos_jobs.credentials import Credential
+from agentos_jobs.pool import CredentialPool, PoolView
+from agentos_jobs.providers.errors import wait_hint
+
+HAMMER = r"""
+import os, sys, time
+from pathlib import Path
+from agentos_jobs.credentials import Credential
+from agentos_jobs.pool import CredentialPool
+lease, held_dir, rounds, worker = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+keys = [Credential(name=f"k{n}", provider="openai", key=f"secret-{n}") for n in range(3)]
+pool = CredentialPool(lease, keys, "run", print)
+got = 0
+while got < rounds:
+    credential = pool.try_reserve("openai", worker)
+    if not isinstance(credential, Credential):
+        time.sleep(0.001)
+        continue
+    flag = held_dir / credential.name
+    fd = os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # fails if another process holds this key now
+    os.close(fd)
+    time.sleep(0.001)
+    flag.unlink()
+    pool.release(credential)
+    got += 1
+"""
+
+HOLD = r"""
+import sys, time
+from pathlib import Path
+from agentos_jobs.credentials import Credential
+from agentos_jobs.pool import CredentialPool
+pool = CredentialPool(Path(sys.argv[1]), [Credential(name="only", provider="openai", key="s")], "run", print)
+assert isinstance(pool.try_reserve("openai", "LLD-1"), Credential)
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_eight_processes_lose_no_update_and_never_share_a_key(tmp_path: Path) -> None:
+    lease, held = tmp_path / "credentials.lease.json", tmp_path / "held"
+    held.mkdir()
+    rounds = 40
+    procs = [subprocess.Popen([sys.executable, "-c", HAMMER, str(lease), str(held), str(rounds), f"W{n}"],
+                              stderr=subprocess.PIPE, text=True) for n in range(8)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err  # a FileExistsError here means two holders at once
+    state = json.loads(lease.read_text())
+    assert sum(entry["granted"] for entry in state["keys"].values()) == 8 * rounds
+    assert all(entry["holders"] == [] for entry in state["keys"].values())
+    assert list(held.iterdir()) == []
+    assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_a_lease_of_a_killed_holder_is_reclaimed_by_the_next_reservation(tmp_path: Path) -> None:
+    lease = tmp_path / "credentials.lease.json"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lease)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    pool = CredentialPool(lease, [Credential(name="only", provider="openai", key="s")], "run", print)
+    busy = pool.try_reserve("openai", "LLD-2")
+    assert isinstance(busy, PoolView) and busy.in_use == 1
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    reclaimed = pool.try_reserve("openai", "LLD-2")
+    assert isinstance(reclaimed, Credential) and reclaimed.name == "only"
+    entry = json.loads(lease.read_text())["keys"]["only"]
+    assert entry["reclaimed"] == 1 and [h["item"] for h in entry["holders"]] == ["LLD-2"]
+    assert "\"s\"" not in lease.read_text()
+
+
+def test_max_concurrency_lets_a_key_be_shared(tmp_path: Path) -> None:
+    pool = CredentialPool(tmp_path / "l.json", [Credential(name="k", provider="gemini", key="s", max_concurrency=2)],
+                          "run", print)
+    assert isinstance(pool.try_reserve("gemini", "A"), Credential)
+    assert isinstance(pool.try_reserve("gemini", "B"), Credential)
+    assert isinstance(pool.try_reserve("gemini", "C"), PoolView)
+
+
+def test_cooling_expires_and_disabled_is_for_this_run_only(tmp_path: Path) -> None:
+    key = Credential(name="k", provider="openai", key="s")
+    pool = CredentialPool(tmp_path / "l.json", [key], "run-1", print)
+    pool.cool(key, 0.3, "429")
+    view = pool.try_reserve("openai", "A")
+    assert isinstance(view, PoolView) and view.only_cooling and view.next_free_at is not None
+    time.sleep(0.35)
+    got = pool.try_reserve("openai", "A")
+    assert isinstance(got, Credential)
+    pool.release(got)
+    pool.disable(key, "insufficient_quota")
+    assert isinstance(pool.try_reserve("openai", "A"), PoolView)
+    later_run = CredentialPool(tmp_path / "l.json", [key], "run-2", print)
+    assert isinstance(later_run.try_reserve("openai", "A"), Credential)
+
+
+def test_wait_hints() -> None:
+    assert wait_hint({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert wait_hint({"retry-after": "7"}) == 7.0
+    assert wait_hint({}, "37s") == 37.0
+    assert wait_hint({}, "1.5s") == 1.5
+    assert wait_hint({}) is None
+    date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
+    hint = wait_hint({"retry-after": date})
+    assert hint is not None and 25 <= hint <= 31
+
+
+def test_credential_repr_hides_the_key() -> None:
+    key = Credential(name="k", provider="openai", key="sk-very-secret")
+    assert "sk-very-secret" not in repr(key) and "sk-very-secret" not in str(key)
+    assert key.scrub("echo sk-very-secret back") == "echo <key k> back"

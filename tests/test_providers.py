@@ -1,0 +1,262 @@
+"""Real SDK clients in real doit workers against a local server speaking each provider's wire format."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import BIN, Workspace
+from fake_llm import FakeLLM, bad_request, insufficient_quota, overloaded, rate_limited
+
+MODELS = {"openai": "gpt-test", "anthropic": "claude-test", "gemini": "gemini-test"}
+BASE_URL_VARS = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "gemini": "GOOGLE_GEMINI_BASE_URL"}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLM]:
+    server = FakeLLM()
+    yield server
+    server.stop()
+
+
+def secret(provider: str, n: int) -> str:
+    return f"{provider}-SECRET-key-{n}-9f8e7d6c5b4a"
+
+
+def use_provider(ws: Workspace, fake: FakeLLM, provider: str, keys: int = 2, scope: str | None = None,
+                 **settings: str) -> dict[str, str]:
+    """Write a chmod-600 credentials file with `keys` keys and return the run's environment."""
+    path = ws.home / "credentials.json"
+    entries = [{"name": f"key-{n}", "provider": provider, "type": "api_key", "key": secret(provider, n),
+                "enabled": True, "max_concurrency": 1, **({"scope": scope} if scope else {})}
+               for n in range(1, keys + 1)]
+    path.write_text(json.dumps({"credentials": entries}))
+    path.chmod(0o600)
+    env = {"AGENTOS_PROVIDER": provider, "AGENTOS_MODEL": MODELS[provider], "AGENTOS_CREDENTIALS": str(path),
+           BASE_URL_VARS[provider]: fake.base_url(provider), "AGENTOS_BASE_BACKOFF": "0.2",
+           "AGENTOS_MAX_BACKOFF": "1"}
+    env.update(settings)
+    ws.env.update(env)
+    return env
+
+
+def assert_no_key_material(ws: Workspace, provider: str, *outputs: str) -> None:
+    keys = [secret(provider, n) for n in range(1, 4)]
+    for text in outputs:
+        assert not any(k in text for k in keys)
+    for path in [*ws.root.rglob("*"), *ws.base.rglob("*")]:
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(k.encode() in data for k in keys), f"a key is in {path}"
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_each_provider_end_to_end_with_tokens_and_no_key_shown(workspace: Workspace, fake: FakeLLM,
+                                                               provider: str) -> None:
+    use_provider(workspace, fake, provider)
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    result = workspace.doit("-n", "3", "lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(fake.calls_by(role="drafter")) == 3 and len(fake.calls_by(role="reviewer")) == 3
+    assert {c.key for c in fake.calls} <= {secret(provider, 1), secret(provider, 2)}
+    assert {c.model for c in fake.calls} == {MODELS[provider]}
+    summary = workspace.summary()
+    assert summary["totals"]["input_tokens"] == 600 and summary["totals"]["output_tokens"] == 120
+    assert all(row["input_tokens"] == 200 for row in summary["items"])
+    assert "tokens: 600 in, 120 out" in result.stdout
+    assert (workspace.root / "docs/lld/active/LLD-001.md").read_text().count("A real-format draft") == 1
+    assert f"drafter {provider}/{MODELS[provider]}" in result.stdout
+    assert_no_key_material(workspace, provider, result.stdout, result.stderr)
+
+
+def test_050_exhausted_pool_makes_the_third_worker_wait_and_say_so(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=2)
+    fake.delay = 0.8
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    result = workspace.doit("-n", "3", "lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    waits = [line for line in result.stdout.splitlines() if "no openai key free" in line]
+    assert waits and all(line.startswith("[LLD-") for line in waits)
+    assert "2 in use, 0 cooling, 0 disabled, of 2; waiting" in waits[0]
+    assert len(fake.calls) == 6
+
+
+@pytest.mark.parametrize("provider, reply", [
+    ("openai", rate_limited("openai", retry_after=2)),
+    ("anthropic", rate_limited("anthropic", retry_after_ms=2000)),
+    ("gemini", rate_limited("gemini", retry_delay="2s")),
+])
+def test_060_429_cools_that_key_for_the_hint_while_the_other_serves(workspace: Workspace, fake: FakeLLM,
+                                                                     provider: str, reply: object) -> None:
+    use_provider(workspace, fake, provider, keys=2)
+    fake.delay = 0.2
+    fake.script(reply, key=secret(provider, 1), times=1)  # type: ignore[arg-type]
+    for number in (1, 2, 3, 4):
+        workspace.add_issue(number)
+    result = workspace.doit("-n", "2", "lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    limited = next(c for c in fake.calls if c.status == 429)
+    assert limited.key == secret(provider, 1)
+    later_on_key1 = [c for c in fake.calls_by(key=secret(provider, 1)) if c.at > limited.at]
+    assert all(c.at - limited.at >= 2.0 - 0.25 for c in later_on_key1)  # the request is logged after its delay
+    served_meanwhile = [c for c in fake.calls_by(key=secret(provider, 2))
+                        if limited.at < c.at < limited.at + 2.0 and c.status == 200]
+    assert served_meanwhile
+    assert "rate limited on key key-1; cooling key-1 for 2.0s" in result.stdout
+
+
+def test_gemini_daily_quota_disables_the_key(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "gemini", keys=2)
+    fake.script(rate_limited("gemini", per_day=True, retry_delay="30s"), key=secret("gemini", 1), times=-1)
+    workspace.add_issue(1)
+    workspace.add_issue(2)
+    result = workspace.doit("-n", "1", "lld")
+    assert result.returncode == 0, result.stdout
+    assert len(fake.calls_by(key=secret("gemini", 1))) == 1
+    assert "key key-1 is out of quota; disabled for this run" in result.stdout
+
+
+def test_overload_529_backs_off_the_call_without_cooling_the_key(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "anthropic", keys=1)
+    fake.script(overloaded(), times=2)
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [c.status for c in fake.calls][:3] == [529, 529, 200]
+    lease = json.loads((workspace.base / "credentials.lease.json").read_text())
+    assert "cooling_until" not in lease["keys"]["key-1"]
+    assert "overloaded (529 overloaded_error: Overloaded); retrying in" in result.stdout
+
+
+def test_insufficient_quota_disables_the_key_and_an_empty_pool_exits_75(workspace: Workspace,
+                                                                       fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=2)
+    fake.script(insufficient_quota(), key=secret("openai", 1), times=-1)
+    workspace.add_issue(1)
+    first = workspace.doit("lld")
+    assert first.returncode == 0, first.stdout
+    assert len(fake.calls_by(key=secret("openai", 1))) == 1  # disabled after its first answer
+    keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
+    assert keys.returncode == 0
+    assert "key-1" in keys.stdout and "disabled: 429 insufficient_quota" in keys.stdout
+    assert_no_key_material(workspace, "openai", keys.stdout)
+
+    fake.script(insufficient_quota(), key=secret("openai", 2), times=-1)
+    workspace.add_issue(2)
+    second = workspace.doit("lld")
+    assert second.returncode == 75, second.stdout + second.stderr
+    assert workspace.statuses() == {"LLD-1": "up-to-date", "LLD-2": "no-key"}
+    assert "no usable openai key: all 2 are disabled" in second.stdout
+
+
+def test_160_persistent_429_fails_after_max_retries(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1, AGENTOS_MAX_RETRIES="3")
+    fake.script(rate_limited("openai", retry_after=0.2), times=-1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 1, result.stdout
+    assert len(fake.calls) == 3
+    assert workspace.statuses() == {"LLD-1": "failed"}
+    message = workspace.summary()["items"][0]["message"]
+    assert "max retries (3) exceeded" in message and "429" in message
+    assert workspace.checkpoints() == ["lld_workflow_1.db"]
+
+
+def test_two_keys_in_one_scope_cool_together(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=2, scope="org-a")
+    fake.script(rate_limited("openai", retry_after=1.5), key=secret("openai", 1), times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout
+    limited = fake.calls[0]
+    assert limited.status == 429
+    assert all(c.at - limited.at >= 1.5 - 0.25 for c in fake.calls[1:])  # neither key served meanwhile
+    assert "cooling key-1, key-2 for 1.5s" in result.stdout
+
+
+def test_a_400_keeps_the_checkpoint_and_the_rerun_does_not_repeat_the_draft(workspace: Workspace,
+                                                                           fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "gemini", keys=1)
+    fake.script(bad_request("gemini"), role="reviewer", times=1)
+    workspace.add_issue(1)
+    first = workspace.doit("lld")
+    assert first.returncode == 1
+    row = workspace.summary()["items"][0]
+    assert row["status"] == "failed" and "400 INVALID_ARGUMENT" in row["message"]
+    assert row["failed_step"] == "review-1"
+    assert workspace.checkpoints() == ["lld_workflow_1.db"]
+    second = workspace.doit("lld")
+    assert second.returncode == 0, second.stdout
+    assert len(fake.calls_by(role="drafter")) == 1  # the draft was paid for once
+    assert len(fake.calls_by(role="reviewer")) == 2
+    assert "[LLD-1] draft-1: resumed from checkpoint" in second.stdout
+
+
+def test_a_group_readable_credentials_file_is_refused(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai")
+    path = Path(workspace.env["AGENTOS_CREDENTIALS"])
+    path.chmod(0o644)
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 1
+    message = workspace.summary()["items"][0]["message"]
+    assert message == (f"credentials file {path} is readable by group or others (mode 0644); run: chmod 600 {path}")
+    assert not fake.calls and workspace.checkpoints() == []
+    assert not (workspace.base / "credentials.lease.json").exists()
+    keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
+    assert keys.returncode == 2 and keys.stderr.strip().endswith(f"run: chmod 600 {path}")
+
+
+def test_a_missing_key_names_the_variable_to_set(workspace: Workspace) -> None:
+    workspace.env.update({"AGENTOS_PROVIDER": "anthropic", "AGENTOS_MODEL": "claude-test"})
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 1
+    assert "no anthropic key: set ANTHROPIC_API_KEY" in workspace.summary()["items"][0]["message"]
+
+
+def test_env_var_key_makes_a_pool_of_one(workspace: Workspace, fake: FakeLLM) -> None:
+    workspace.env.update({"AGENTOS_PROVIDER": "openai", "AGENTOS_MODEL": "gpt-test",
+                          "OPENAI_API_KEY": secret("openai", 3), "OPENAI_BASE_URL": fake.base_url("openai")})
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout
+    assert {c.key for c in fake.calls} == {secret("openai", 3)}
+    keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
+    assert "env:OPENAI_API_KEY" in keys.stdout
+    assert_no_key_material(workspace, "openai", result.stdout, keys.stdout)
+
+
+def test_drafter_and_reviewer_can_use_different_providers(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    workspace.env.pop("AGENTOS_PROVIDER")
+    workspace.env.pop("AGENTOS_MODEL")
+    workspace.env.update({"ANTHROPIC_API_KEY": "x", "ANTHROPIC_BASE_URL": fake.base_url("anthropic")})
+    pyproject = workspace.root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('provider = "offline"', 'provider = "openai"\n'
+                         'model = "gpt-test"\n\n[tool.agentos_jobs.reviewer]\nprovider = "anthropic"\n'
+                         'model = "claude-test"'))
+    credentials = Path(workspace.env["AGENTOS_CREDENTIALS"])
+    data = json.loads(credentials.read_text())
+    data["credentials"].append({"name": "claude", "provider": "anthropic", "key": secret("anthropic", 1)})
+    credentials.write_text(json.dumps(data))
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [(c.provider, c.role) for c in fake.calls] == [("openai", "drafter"), ("anthropic", "reviewer")]
+
+
+def test_a_corrupt_lease_file_is_moved_aside_and_rebuilt(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai")
+    workspace.base.mkdir(parents=True, exist_ok=True)
+    (workspace.base / "credentials.lease.json").write_text("{not json")
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout
+    assert "lease file" in result.stdout and "was unreadable" in result.stdout
+    assert len(list(workspace.base.glob("credentials.lease.json.corrupt-*"))) == 1
+    assert json.loads((workspace.base / "credentials.lease.json").read_text())["keys"]["key-1"]["holders"] == []
