@@ -20,20 +20,9 @@ import portalocker
 
 from .credentials import Credential
 from .fsutil import atomic_write_json, iso, utc_now
+from .procs import pid_alive
 
 LOCK_TIMEOUT_SECONDS = 30.0
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError, IndexError):  # a zombie has exited: its lease is free
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return True
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from .items import InputError, Item, find_item
 from .locks import acquire_slot
 from .markers import write_marker
 from .prefixer import STDERR, STDOUT, PrefixedOutput
+from .procs import pid_alive
 from .runs import current_run_id, item_results_dir, log_dir
 from .status import WORKFLOW_EXITS, Status, item_exit
 
@@ -35,19 +36,6 @@ try:
     import resource
 except ImportError:  # pragma: no cover - Windows
     resource = None  # type: ignore[assignment]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    with contextlib.suppress(OSError, IndexError):
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return True
 
 
 @dataclass
@@ -76,7 +64,7 @@ class Supervisor:
     def _orphaned(self) -> bool:
         if os.getppid() != self.parent:
             return True
-        return self.doit_pid is not None and self.doit_pid != self.parent and not _alive(self.doit_pid)
+        return self.doit_pid is not None and self.doit_pid != self.parent and not pid_alive(self.doit_pid)
 
     def _check_parent(self) -> None:
         if not self.stop_reason and self._orphaned():

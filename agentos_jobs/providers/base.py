@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
+from ..credentials import Credential
 from ..items import Document
+from .errors import ErrorKind, ProviderError
+
+Client = TypeVar("Client")
 
 
 @dataclass(frozen=True)
@@ -33,3 +38,23 @@ class Provider(Protocol):
     name: str
 
     def complete(self, request: Request) -> Completion: ...
+
+
+class Clients(Generic[Client]):
+    """One SDK client per key, made on first use and kept (connection reuse; genai closes collected clients)."""
+
+    def __init__(self, make: Callable[[Credential], Client]) -> None:
+        self._make = make
+        self._made: dict[str, Client] = {}
+
+    def __call__(self, credential: Credential) -> Client:
+        if credential.name not in self._made:
+            self._made[credential.name] = self._make(credential)
+        return self._made[credential.name]
+
+
+def completion(text: str | None, model: str, input_tokens: int | None, output_tokens: int | None) -> Completion:
+    """A finished call; an empty answer is an error, never an empty design."""
+    if not text:
+        raise ProviderError(ErrorKind.FATAL, "the model returned no text")
+    return Completion(text=text, model=model, input_tokens=input_tokens or 0, output_tokens=output_tokens or 0)

@@ -37,6 +37,25 @@ class RetriesExhausted(Exception):
     """Every attempt of a call failed (exit 1); the message names max_retries and the last error."""
 
 
+def by_status(status: int, message: str, hint: float | None = None, hard_quota: bool = False) -> ProviderError:
+    """The pool's reading of an HTTP status, once a provider has said whether it is a hard quota."""
+    if hard_quota:
+        return ProviderError(ErrorKind.QUOTA, message, status)
+    if status == 429:
+        return ProviderError(ErrorKind.RATE_LIMIT, message, status, hint)
+    if status >= 500:
+        return ProviderError(ErrorKind.OVERLOADED, message, status, hint)
+    return ProviderError(ErrorKind.FATAL, message, status)
+
+
+def connection_failed(exc: Exception) -> ProviderError:
+    return ProviderError(ErrorKind.TRANSIENT, f"connection failed: {type(exc).__name__}")
+
+
+def unexpected(exc: Exception) -> ProviderError:
+    return ProviderError(ErrorKind.FATAL, short(f"{type(exc).__name__}: {exc}"))
+
+
 def wait_hint(headers: Mapping[str, str] | None, body_delay: str | None = None) -> float | None:
     """The server's own wait: `retry-after-ms`, `retry-after` (seconds or an HTTP date), Gemini's retryDelay."""
     headers = headers or {}
