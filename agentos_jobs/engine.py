@@ -10,6 +10,7 @@ from .checkpoint import Checkpoint
 from .config import Settings
 from .fsutil import iso, utc_now
 from .providers import Completion
+from .tracing import tracer
 
 
 class Interrupted(BaseException):
@@ -30,11 +31,20 @@ class Engine:
 
     def step(self, name: str, run: Callable[[], Completion | str], shared: bool = False) -> str:
         """Return the step's output: from the checkpoint if it finished before, else by running it now."""
-        record = self.checkpoint.get(name)
-        if record and record.status == "done":
-            self.resumed += 1
-            self.say(f"{name}: resumed from checkpoint")
-            return record.output
+        with tracer().start_as_current_span(f"step {name}", attributes={"agentos.step": name}) as span:
+            record = self.checkpoint.get(name)
+            if record and record.status == "done":
+                self.resumed += 1
+                span.set_attribute("agentos.resumed", True)
+                self.say(f"{name}: resumed from checkpoint")
+                return record.output
+            span.set_attribute("agentos.resumed", False)
+            completion = self._run(name, run, shared)
+            span.set_attribute("llm.input_tokens", completion.input_tokens)
+            span.set_attribute("llm.output_tokens", completion.output_tokens)
+            return completion.text
+
+    def _run(self, name: str, run: Callable[[], Completion | str], shared: bool) -> Completion:
         started, clock = iso(utc_now()), time.monotonic()
         guard: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if shared:
@@ -54,4 +64,4 @@ class Engine:
         tokens = (f", {completion.input_tokens}+{completion.output_tokens} tokens"
                   if completion.input_tokens or completion.output_tokens else "")
         self.say(f"{name}: done in {time.monotonic() - clock:.1f}s{tokens}")
-        return completion.text
+        return completion

@@ -25,6 +25,8 @@ class PrefixedOutput:
         self._log = log_path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
         self._console = True
+        # On a terminal with a progress line at the bottom, each line first clears it (see progress.py).
+        self._clear = "\r\x1b[K" if os.environ.get("AGENTOS_CLEAR_LINE") == "1" else ""
 
     def line(self, text: str, stream: int = STDOUT) -> None:
         data = f"[{self.prefix}] {text.rstrip(chr(13) + chr(10))}\n"
@@ -33,9 +35,15 @@ class PrefixedOutput:
             self._log.flush()
             if self._console:
                 try:
-                    _write_all(stream, data.encode("utf-8", "replace"))
+                    _write_all(stream, (self._clear + data).encode("utf-8", "replace"))
                 except OSError:
                     self._console = False
+
+    def log_only(self, text: str) -> None:
+        """A line for the log alone (its header), not the console."""
+        with self._lock:
+            self._log.write(f"# {text}\n")
+            self._log.flush()
 
     def pump(self, pipe: IO[bytes], stream: int, on_line: Callable[[str], None] | None = None) -> threading.Thread:
         """Copy a child's pipe line by line; a last line without newline is still written whole."""

@@ -9,20 +9,25 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from types import FrameType
 from typing import IO, Any
 
 from doit.reporter import ConsoleReporter
+from opentelemetry import context, trace
 
-from .config import MAX_PARALLEL
+from .config import DEFAULT_PARALLEL, MAX_PARALLEL
 from .fsutil import iso, utc_now
 from .ids import prefix_for
 from .locks import RunLock, RunLocked
-from .runs import current_run_id
-from .status import EXIT_INTERRUPTED, EXIT_REFUSED, Status
+from .otlp import OtlpForwarder
+from .progress import CLEAR_LINE, DEFAULT_INTERVAL_SECONDS, Progress, progress_mode
+from .runs import current_run_id, waiting_dir
+from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
 from .summary import build_summary, read_item_result, render_summary, write_summary
 from .tasks import project_settings
+from .tracing import env_carrier, spans_dir, start_tracing, tracer
 
 RESULT_WAIT_SECONDS = 8.0
 
@@ -42,8 +47,22 @@ def requested_processes(argv: list[str]) -> int | None:
     return None
 
 
+def _item_tasks(tasks: dict[str, Any], selected: list[str]) -> list[str]:
+    """The item tasks a run selected, directly or through a group task like `lld`."""
+    seen: list[str] = []
+    stack = list(selected)
+    while stack:
+        name = stack.pop(0)
+        task = tasks.get(name)
+        if task is None or name in seen:
+            continue
+        seen.append(name)
+        stack.extend(task.task_dep)
+    return [name for name in seen if RunReporter.meta(tasks[name])]
+
+
 class RunReporter(ConsoleReporter):  # type: ignore[misc]
-    desc = "agentos-jobs: item lines, a summary table and an honest exit code"
+    desc = "agentos-jobs: item lines, a progress line, a summary table and an honest exit code"
 
     def __init__(self, outstream: IO[str], options: dict[str, Any]) -> None:
         super().__init__(outstream, options)
@@ -51,12 +70,16 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         self.run_id = current_run_id()
         self.started_at, self.clock = iso(utc_now()), time.monotonic()
         self.items: list[Any] = []
-        self.running: set[str] = set()
         self.outcome: dict[str, Status] = {}
         self.refused = False
         self.interrupted_by: str | None = None
         self.owner = os.getpid()
         self.run_lock = RunLock(self.settings)
+        self.progress: Progress | None = None
+        self.clear_first = False
+        self.span: trace.Span | None = None
+        self.forwarder: OtlpForwarder | None = None
+        self._lock = threading.Lock()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
 
@@ -73,12 +96,13 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
 
     def write(self, text: str) -> None:
         """Flushed at once: item lines go straight to the console, and a buffered reporter line would
-        otherwise show up after them."""
-        self.outstream.write(text)
-        self.outstream.flush()
+        otherwise show up after them. On a terminal, replace the progress line first."""
+        with self._lock:
+            self.outstream.write((CLEAR_LINE if self.clear_first and text.strip() else "") + text)
+            self.outstream.flush()
 
     @staticmethod
-    def _meta(task: Any) -> dict[str, str] | None:
+    def meta(task: Any) -> dict[str, str] | None:
         meta = getattr(task, "meta", None) or {}
         return meta.get("agentos")
 
@@ -89,38 +113,75 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             self.refused = True
             sys.stderr.write(f"agentos-jobs: {exc}\n")
             raise SystemExit(EXIT_REFUSED) from None
+        self._start_trace()
         asked = requested_processes(sys.argv[1:])
         if asked and asked > MAX_PARALLEL:
             self.write(f"agentos-jobs: -n {asked} asked for {asked} parallel workflows; at most {MAX_PARALLEL} "
                        "run at once, the others wait for a free slot\n")
+        items = _item_tasks(tasks, selected_tasks)
+        mode = progress_mode(self.outstream.isatty())
+        if items and mode:
+            slots = min(asked or DEFAULT_PARALLEL, MAX_PARALLEL)
+            interval = float(os.environ.get("AGENTOS_PROGRESS_INTERVAL") or DEFAULT_INTERVAL_SECONDS)
+            self.progress = Progress(self.write, len(items), slots, waiting_dir(self.settings, self.run_id),
+                                     tty=mode == "tty", interval=interval)
+            if mode == "tty":
+                self.clear_first = True
+                os.environ["AGENTOS_CLEAR_LINE"] = "1"  # the wrappers' lines replace the progress line too
+            self.progress.start()
+
+    def _start_trace(self) -> None:
+        """The run's root span, under the caller's TRACEPARENT if it has one; every item process inherits it."""
+        start_tracing(spans_dir(self.settings, self.run_id) / f"run-{os.getpid()}.jsonl", "doit")
+        self.span = tracer().start_span(f"run {self.run_id}", attributes={"agentos.run_id": self.run_id})
+        context.attach(trace.set_span_in_context(self.span))
+        os.environ.pop("TRACESTATE", None)
+        os.environ.update(env_carrier())
+        self.forwarder = OtlpForwarder.from_env(self._warn)
+
+    def _warn(self, text: str) -> None:
+        sys.stderr.write(text + "\n")
+
+    def _forward(self, pattern: str) -> None:
+        if self.forwarder:
+            self.forwarder.forward(sorted(spans_dir(self.settings, self.run_id).glob(pattern)))
 
     def execute_task(self, task: Any) -> None:
-        meta = self._meta(task)
-        if meta:
-            self.running.add(task.name)
+        if self.meta(task):
             self.items.append(task)
-            self.write(f".  {task.name}  {task.doc or ''}\n".rstrip() + "\n")
+            if self.progress:
+                self.progress.begin(task.name)
+            self.write(f".  {task.name}  {task.doc or ''}".rstrip() + "\n")
         else:
             super().execute_task(task)
 
     def skip_uptodate(self, task: Any) -> None:
-        if self._meta(task):
+        if self.meta(task):
             self.items.append(task)
             self.outcome[task.name] = Status.UP_TO_DATE
+            if self.progress:
+                self.progress.skip()
         super().skip_uptodate(task)
 
+    def _finished(self, task: Any, ok: bool) -> None:
+        meta = self.meta(task) or {}
+        if self.progress:
+            self.progress.finish(task.name, ok)
+        self._forward(f"{prefix_for(meta['workflow'], meta['id'])}-*.jsonl")
+
     def add_success(self, task: Any) -> None:
-        self.running.discard(task.name)
+        if self.meta(task):
+            self._finished(task, ok=True)
 
     def add_failure(self, task: Any, fail: Any) -> None:
-        if self._meta(task):
-            self.running.discard(task.name)
+        if self.meta(task):
             self.outcome[task.name] = Status.FAILED
+            self._finished(task, ok=False)
         else:
             super().add_failure(task, fail)
 
     def _row(self, task: Any, deadline: float) -> dict[str, Any]:
-        meta = self._meta(task) or {}
+        meta = self.meta(task) or {}
         prefix = prefix_for(meta["workflow"], meta["id"])
         if self.outcome.get(task.name) is Status.UP_TO_DATE:
             status, message = Status.UP_TO_DATE, ""
@@ -140,6 +201,9 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
     def complete_run(self) -> None:
         if self.refused:
             raise SystemExit(EXIT_REFUSED)
+        if self.progress:
+            self.progress.stop()
+        self.clear_first = False
         super().complete_run()
         deadline = time.monotonic() + RESULT_WAIT_SECONDS
         rows = [self._row(task, deadline) for task in self.items]
@@ -147,8 +211,17 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         if self.interrupted_by:
             summary["exit_code"] = EXIT_INTERRUPTED
             summary["interrupted_by"] = self.interrupted_by
+        elif self.failures or self.runtime_errors:  # a task that is not an item (sync_issues) failed
+            summary["exit_code"] = max(summary["exit_code"], EXIT_FAILED)
+        if self.span is not None:
+            summary["trace_id"] = f"{self.span.get_span_context().trace_id:032x}"
+            self.span.set_attribute("agentos.exit_code", summary["exit_code"])
+            self.span.end()
         if rows:
             write_summary(self.settings, summary)
             self.write("\n" + render_summary(summary, self.settings))
+        self._forward("*.jsonl")
+        if self.forwarder:
+            self.forwarder.close()
         self.outstream.flush()
         raise SystemExit(summary["exit_code"])

@@ -36,5 +36,10 @@ def item_results_dir(settings: Settings, run_id: str) -> Path:
     return settings.runs_dir / run_id / "items"
 
 
+def waiting_dir(settings: Settings, run_id: str) -> Path:
+    """One empty file per item that is waiting for an API key: the progress line counts them."""
+    return settings.runs_dir / run_id / "waiting"
+
+
 def log_dir(settings: Settings, run_id: str) -> Path:
     return settings.logs_dir / run_id

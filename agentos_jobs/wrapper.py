@@ -17,6 +17,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from opentelemetry.trace import StatusCode
+
 from .checkpoint import delete_checkpoint, summarize
 from .config import Settings, load_settings
 from .fsutil import atomic_write_json, display_path, iso, utc_now
@@ -28,6 +30,7 @@ from .prefixer import STDERR, STDOUT, PrefixedOutput
 from .procs import pid_alive
 from .runs import current_run_id, item_results_dir, log_dir
 from .status import WORKFLOW_EXITS, Status, item_exit
+from .tracing import env_carrier, spans_dir, start_tracing, trace_id, tracer
 
 GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.1
@@ -83,6 +86,8 @@ class Supervisor:
             "AGENTOS_RUN_ID": self.run_id,
             "PYTHONUNBUFFERED": "1",
         })
+        env.pop("TRACESTATE", None)
+        env.update(env_carrier())  # the item's span is the workflow's parent
         return env
 
     def _signal_group(self, proc: subprocess.Popen[bytes], signum: int) -> None:
@@ -202,6 +207,7 @@ def run_item(workflow: str, item_id: str, root: Path | None = None) -> int:
     settings = load_settings(root)
     run_id = current_run_id()
     prefix = prefix_for(workflow, item_id)
+    start_tracing(spans_dir(settings, run_id) / f"{prefix}-wrapper-{os.getpid()}.jsonl", "wrapper")
     out = PrefixedOutput(prefix, log_dir(settings, run_id) / f"{prefix}.log")
     supervisor = Supervisor(settings, workflow, item_id, run_id, out)
     try:
@@ -209,8 +215,15 @@ def run_item(workflow: str, item_id: str, root: Path | None = None) -> int:
     except InputError as exc:
         supervisor.last_error = str(exc)
         item = None
+    attributes = {"agentos.workflow": workflow, "agentos.item": item_id, "agentos.run_id": run_id}
     try:
-        result = supervisor.run(item)
+        with tracer().start_as_current_span(f"item {prefix}", attributes=attributes) as span:
+            out.log_only(f"trace {trace_id()} run {run_id} item {prefix}")
+            result = supervisor.run(item)
+            for key in ("status", "steps_done", "input_tokens", "output_tokens", "duration_seconds"):
+                span.set_attribute(f"agentos.{key}", result[key])
+            if result["status"] != Status.DONE:
+                span.set_status(StatusCode.ERROR, str(result["message"]))
         atomic_write_json(item_results_dir(settings, run_id) / f"{prefix}.json", result)
     finally:
         out.close()

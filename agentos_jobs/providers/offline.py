@@ -12,6 +12,7 @@ import time
 
 from ..items import Document
 from ..prompts import LLD_SECTIONS
+from ..tracing import llm_span, record_tokens
 from .base import Completion, Request
 
 MODEL = "offline-stand-in"
@@ -153,8 +154,14 @@ class OfflineProvider:
         self.latency_seconds = latency_seconds
 
     def complete(self, request: Request) -> Completion:
-        if self.latency_seconds:
-            time.sleep(self.latency_seconds)  # the documented simulated per-call latency (demos, benchmarks)
+        with llm_span(self.name, MODEL, None, 1) as span:
+            if self.latency_seconds:
+                time.sleep(self.latency_seconds)  # the documented simulated per-call latency (demos, benchmarks)
+            completion = self._answer(request)
+            record_tokens(span, 0, 0)
+            return completion
+
+    def _answer(self, request: Request) -> Completion:
         doc = request.document
         texts = {
             "lld-draft": lambda: draft_lld(doc, request.item_id),

@@ -11,12 +11,17 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
+
+from opentelemetry.trace import StatusCode
 
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
 from ..fsutil import utc_now
 from ..pool import CredentialPool, PoolView
+from ..runs import waiting_dir
+from ..tracing import llm_span, record_tokens
 from .base import Completion, Request
 from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted
 
@@ -49,6 +54,13 @@ class PooledProvider:
     def _lease(self, attempts: int, backoff_owed: bool) -> tuple[Credential, int]:
         """A key, waiting as long as it takes; a wait on cooling keys alone is an attempt unless it is the
         backoff of the failure just before it."""
+        flag = waiting_dir(self.settings, self.pool.run_id) / self.holder
+        try:
+            return self._wait_for_key(attempts, backoff_owed, flag)
+        finally:
+            flag.unlink(missing_ok=True)
+
+    def _wait_for_key(self, attempts: int, backoff_owed: bool, flag: Path) -> tuple[Credential, int]:
         said = False
         while True:
             got = self.pool.try_reserve(self.name, self.holder)
@@ -67,6 +79,8 @@ class PooledProvider:
                 backoff_owed = True
             if not said:
                 self.say(view.line(self.name))
+                flag.parent.mkdir(parents=True, exist_ok=True)
+                flag.touch()
                 said = True
             pause = POLL_SECONDS
             if view.only_cooling and view.next_free_at:
@@ -80,9 +94,16 @@ class PooledProvider:
             credential, attempts = self._lease(attempts, backoff_owed)
             backoff_owed = False
             try:
-                return self.adapter.call(credential, request)
-            except ProviderError as error:
-                failure = error
+                with llm_span(self.name, self.model, credential.name, attempts + 1) as span:
+                    try:
+                        completion = self.adapter.call(credential, request)
+                    except ProviderError as error:
+                        span.set_attribute("llm.outcome", error.kind.value)
+                        span.set_status(StatusCode.ERROR, credential.scrub(str(error)))
+                        failure = error
+                    else:
+                        record_tokens(span, completion.input_tokens, completion.output_tokens)
+                        return completion
             finally:
                 self.pool.release(credential)
             attempts += 1

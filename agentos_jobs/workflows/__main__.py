@@ -21,6 +21,7 @@ from ..items import InputError, find_item, load_document
 from ..providers import make_providers
 from ..providers.errors import NoKeyAvailable
 from ..status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NEEDS_REVISION, EXIT_OK, EXIT_TEMPFAIL, Status
+from ..tracing import spans_dir, start_tracing
 from . import WorkflowContext, get_workflow
 
 
@@ -53,7 +54,9 @@ def main(argv: list[str]) -> int:
         item = find_item(settings, workflow, item_id)
         document = load_document(item)
         run_id = os.environ.get("AGENTOS_RUN_ID", "-")
-        drafter, reviewer = make_providers(settings, prefix_for(workflow, item_id), run_id, say)
+        prefix = prefix_for(workflow, item_id)
+        start_tracing(spans_dir(settings, run_id) / f"{prefix}-workflow-{os.getpid()}.jsonl", "workflow")
+        drafter, reviewer = make_providers(settings, prefix, run_id, say)
     except ValueError as exc:
         return fail(str(exc) if isinstance(exc, InvalidItemId) else "usage: python -m agentos_jobs.workflows "
                     "<lld|issue> <id>")

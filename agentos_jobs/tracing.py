@@ -1,0 +1,105 @@
+"""One run, one trace. Each process writes its finished spans as JSON lines under the run's directory; the
+W3C context travels to child processes as TRACEPARENT/TRACESTATE (the OpenTelemetry environment carrier).
+
+Span and attribute values never hold a key: LLM call spans name the key, nothing more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import context, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from .config import Settings
+
+SERVICE = "agentos-jobs"
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+def spans_dir(settings: Settings, run_id: str) -> Path:
+    return settings.runs_dir / run_id / "spans"
+
+
+def span_record(span: ReadableSpan) -> dict[str, Any]:
+    ctx = span.get_span_context()
+    parent = span.parent
+    return {
+        "trace_id": f"{ctx.trace_id:032x}" if ctx else None,
+        "span_id": f"{ctx.span_id:016x}" if ctx else None,
+        "parent_span_id": f"{parent.span_id:016x}" if parent else None,
+        "name": span.name,
+        "start_ns": span.start_time,
+        "end_ns": span.end_time,
+        "status": span.status.status_code.name,
+        "status_message": span.status.description,
+        "attributes": dict(span.attributes or {}),
+        "resource": dict(span.resource.attributes),
+    }
+
+
+class JsonLinesExporter(SpanExporter):
+    """Appends one JSON object per finished span; always on, so a run can be explained without a collector."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        lines = "".join(json.dumps(span_record(span), sort_keys=True, default=str) + "\n" for span in spans)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(lines)
+        return SpanExportResult.SUCCESS
+
+
+def start_tracing(spans_file: Path, process: str, environ: Mapping[str, str] | None = None) -> None:
+    """This process's spans go to `spans_file`, under the trace named by TRACEPARENT when there is one."""
+    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE, "agentos.process": process,
+                                                        "process.pid": os.getpid()}), shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(spans_file)))
+    trace.set_tracer_provider(provider)
+    context.attach(context_from_env(os.environ if environ is None else environ))
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer("agentos_jobs")
+
+
+def context_from_env(environ: Mapping[str, str]) -> context.Context:
+    carrier = {"traceparent": environ.get("TRACEPARENT", ""), "tracestate": environ.get("TRACESTATE", "")}
+    return _PROPAGATOR.extract({k: v for k, v in carrier.items() if v})
+
+
+def env_carrier() -> dict[str, str]:
+    """TRACEPARENT (and TRACESTATE) for a child process, naming the current span as its parent."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return {name.upper(): value for name, value in carrier.items()}
+
+
+def trace_id() -> str:
+    ctx = trace.get_current_span().get_span_context()
+    return f"{ctx.trace_id:032x}" if ctx.is_valid else "-"
+
+
+@contextlib.contextmanager
+def llm_span(provider: str, model: str, key_name: str | None, attempt: int) -> Iterator[trace.Span]:
+    """One LLM call: provider, model, key name (never the key), attempt; the caller adds tokens and outcome."""
+    attributes: dict[str, str | int] = {"llm.provider": provider, "llm.model": model, "llm.attempt": attempt,
+                                        "llm.key_name": key_name or "-"}
+    with tracer().start_as_current_span(f"llm {provider}", attributes=attributes) as span:
+        yield span
+
+
+def record_tokens(span: trace.Span, input_tokens: int, output_tokens: int) -> None:
+    span.set_attribute("llm.input_tokens", input_tokens)
+    span.set_attribute("llm.output_tokens", output_tokens)
+    span.set_attribute("llm.outcome", "ok")
