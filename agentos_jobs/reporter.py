@@ -79,6 +79,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         self.clear_first = False
         self.span: trace.Span | None = None
         self.forwarder: OtlpForwarder | None = None
+        self.tool_failed = False
         self._lock = threading.Lock()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
@@ -177,6 +178,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         if self.meta(task):
             self.outcome[task.name] = Status.FAILED
             self._finished(task, ok=False)
+        elif (getattr(task, "meta", None) or {}).get("agentos_tool"):
+            self.tool_failed = True  # it said why in one line already; doit's dump of the command adds nothing
         else:
             super().add_failure(task, fail)
 
@@ -211,7 +214,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         if self.interrupted_by:
             summary["exit_code"] = EXIT_INTERRUPTED
             summary["interrupted_by"] = self.interrupted_by
-        elif self.failures or self.runtime_errors:  # a task that is not an item (sync_issues) failed
+        elif self.failures or self.runtime_errors or self.tool_failed:  # a task that is not an item failed
             summary["exit_code"] = max(summary["exit_code"], EXIT_FAILED)
         if self.span is not None:
             summary["trace_id"] = f"{self.span.get_span_context().trace_id:032x}"

@@ -10,10 +10,10 @@ from .fsutil import atomic_write_text
 
 DODO = '''"""Tasks of this repository: `doit -n 3 lld`, `doit issue`, `doit list --all -s` (agentos-jobs)."""
 
-from agentos_jobs.tasks import doit_config, task_issue, task_lld
+from agentos_jobs.tasks import doit_config, task_issue, task_lld, task_sync_issues
 
 DOIT_CONFIG = doit_config()
-__all__ = ["DOIT_CONFIG", "task_issue", "task_lld"]
+__all__ = ["DOIT_CONFIG", "task_issue", "task_lld", "task_sync_issues"]
 '''
 
 STANZA = '''
@@ -49,7 +49,7 @@ def init_project(root: Path) -> list[str]:
         report.append("dodo.py already uses agentos_jobs: unchanged")
     else:
         report.append("dodo.py exists and is yours: unchanged; add these lines to it:\n"
-                      "    from agentos_jobs.tasks import doit_config, task_issue, task_lld\n"
+                      "    from agentos_jobs.tasks import doit_config, task_issue, task_lld, task_sync_issues\n"
                       "    DOIT_CONFIG = doit_config()")
 
     pyproject = root / "pyproject.toml"

@@ -75,3 +75,13 @@ def task_lld() -> Iterator[dict[str, Any]]:
 def task_issue() -> Iterator[dict[str, Any]]:
     """Turn every brief in the ideas folder into a reviewed issue draft."""
     return item_tasks("issue", "Turn every brief in the ideas folder into a reviewed issue draft.")
+
+
+def task_sync_issues() -> dict[str, Any]:
+    """Fetch open GitHub issues with gh into the issues folder (only what changed)."""
+    return {
+        "actions": [CmdAction([sys.executable, "-m", "agentos_jobs", "sync"], shell=False)],
+        "io": {"capture": False},
+        "meta": {"agentos_tool": "sync"},
+        "verbosity": 2,
+    }

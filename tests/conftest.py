@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from fake_llm import FakeLLM
+
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
 
@@ -120,3 +122,11 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
                 os.kill(int(pid), signal.SIGKILL)
         except (OSError, ValueError):
             continue
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLM]:
+    """A local LLM server speaking the OpenAI, Anthropic and Gemini wire formats."""
+    server = FakeLLM()
+    yield server
+    server.stop()

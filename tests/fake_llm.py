@@ -11,11 +11,16 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+if TYPE_CHECKING:
+    from conftest import Workspace
+
+MODELS = {"openai": "gpt-test", "anthropic": "claude-test", "gemini": "gemini-test"}
+BASE_URL_VARS = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "gemini": "GOOGLE_GEMINI_BASE_URL"}
 APPROVED = "Checked every requirement against the issue.\n\nVERDICT: APPROVED\n"
 
 
@@ -176,3 +181,24 @@ class FakeLLM:
                             "index": 0}],
             "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
             "modelVersion": model})
+
+
+def secret(provider: str, n: int) -> str:
+    return f"{provider}-SECRET-key-{n}-9f8e7d6c5b4a"
+
+
+def use_provider(ws: Workspace, fake: FakeLLM, provider: str, keys: int = 2, scope: str | None = None,
+                 **settings: str) -> dict[str, str]:
+    """Write a chmod-600 credentials file with `keys` keys and return the run's environment."""
+    path = ws.home / "credentials.json"
+    entries = [{"name": f"key-{n}", "provider": provider, "type": "api_key", "key": secret(provider, n),
+                "enabled": True, "max_concurrency": 1, **({"scope": scope} if scope else {})}
+               for n in range(1, keys + 1)]
+    path.write_text(json.dumps({"credentials": entries}))
+    path.chmod(0o600)
+    env = {"AGENTOS_PROVIDER": provider, "AGENTOS_MODEL": MODELS[provider], "AGENTOS_CREDENTIALS": str(path),
+           BASE_URL_VARS[provider]: fake.base_url(provider), "AGENTOS_BASE_BACKOFF": "0.2",
+           "AGENTOS_MAX_BACKOFF": "1"}
+    env.update(settings)
+    ws.env.update(env)
+    return env

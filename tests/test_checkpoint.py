@@ -6,9 +6,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import Workspace
 
 from agentos_jobs.checkpoint import Checkpoint, summarize
+
+from conftest import Workspace
 
 
 def test_steps_survive_reopen_and_record_tokens(tmp_path: Path) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import BIN, Workspace
 
 from agentos_jobs.ids import InvalidItemId, slugify, validate_item_id
+
+from conftest import BIN, Workspace
 
 BAD_IDS = ["../../../etc/passwd", "a/b", "a\\b", "x\x00y", "two\nlines", "-rf", "..", "", "a" * 101, "sp ace",
            "naïve"]
