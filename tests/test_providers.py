@@ -44,14 +44,14 @@ def test_each_provider_end_to_end_with_tokens_and_no_key_shown(workspace: Worksp
 def test_050_exhausted_pool_makes_the_third_worker_wait_and_say_so(workspace: Workspace, fake: FakeLLM) -> None:
     use_provider(workspace, fake, "openai", keys=2)
     fake.delay = 0.8
-    for number in (1, 2, 3):
+    for number in (1, 2, 3, 4):
         workspace.add_issue(number)
     result = workspace.doit("-n", "3", "lld")
     assert result.returncode == 0, result.stdout + result.stderr
     waits = [line for line in result.stdout.splitlines() if "no openai key free" in line]
     assert waits and all(line.startswith("[LLD-") for line in waits)
     assert "2 in use, 0 cooling, 0 disabled, of 2; waiting" in waits[0]
-    assert len(fake.calls) == 6
+    assert len(fake.calls) == 8
 
 
 @pytest.mark.parametrize("provider, reply", [

@@ -235,11 +235,11 @@ def test_two_files_for_one_issue_fail_that_item_by_name(workspace: Workspace) ->
 def test_more_than_ten_processes_are_capped_and_said_once(workspace: Workspace) -> None:
     for number in range(1, 13):
         workspace.add_issue(number)
-    result = workspace.doit("-n", "12", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1"}, timeout=120)
+    result = workspace.doit("-n", "12", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1.5"}, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("at most 10 run at once") == 1
     assert result.stdout.count("waiting for a slot") >= 1
-    assert _max_overlap(_intervals(workspace, "started_at")) == 12  # doit started all 12 wrappers at once ...
+    assert _max_overlap(_intervals(workspace, "started_at")) > 10  # doit ran more than 10 wrappers at once ...
     assert _max_overlap(_intervals(workspace)) == 10  # ... but only 10 workflows ran at any moment
     starts = [line for line in result.stdout.splitlines() if "lld workflow for" in line]
     assert len(starts) == 12

@@ -36,7 +36,7 @@ def test_080_ctrl_c_checkpoints_every_running_item_and_resumes(workspace: Worksp
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl+C: the whole foreground process group
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + err
-    assert time.monotonic() - started < 5 + 2  # the spec's 5 s shutdown budget, plus process start-up slack
+    assert time.monotonic() - started < 5 + 4  # the spec's 5 s shutdown budget, plus slack for a loaded machine
     assert workspace.statuses() == {"LLD-1": "interrupted", "LLD-2": "interrupted", "LLD-3": "interrupted"}
     assert workspace.checkpoints() == ["lld_workflow_1.db", "lld_workflow_2.db", "lld_workflow_3.db"]
     assert not any(workspace.marker("lld", str(n)).exists() for n in (1, 2, 3))
