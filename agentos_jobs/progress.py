@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 CLEAR_LINE = "\r\x1b[K"
-TTY_REFRESH_SECONDS = 0.5
+TTY_REFRESH_SECONDS = 0.25
 DEFAULT_INTERVAL_SECONDS = 15.0
 
 

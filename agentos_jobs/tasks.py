@@ -58,7 +58,7 @@ def item_tasks(workflow: str, doc: str) -> Iterator[dict[str, Any]]:
         yield {
             "name": item.id,
             "doc": item.title,
-            "actions": [CmdAction([sys.executable, "-m", "agentos_jobs", "run", workflow, item.id], shell=False)],
+            "actions": [CmdAction([sys.executable, "-m", "agentos_jobs.wrapper", workflow, item.id], shell=False)],
             "targets": [str(marker)],
             "uptodate": [(marker_is_current, [str(marker), item.input_hash], {})],
             "io": {"capture": False},

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,9 @@ from typing import Any
 from opentelemetry.trace import StatusCode
 
 from .checkpoint import delete_checkpoint, summarize
-from .config import Settings, load_settings
+from .config import ConfigError, Settings, load_settings
 from .fsutil import atomic_write_json, display_path, iso, utc_now
-from .ids import prefix_for, validate_item_id, validate_workflow
+from .ids import InvalidItemId, prefix_for, validate_item_id, validate_workflow
 from .items import InputError, Item, find_item
 from .locks import acquire_slot
 from .markers import write_marker
@@ -116,7 +117,14 @@ class Supervisor:
             deadline = time.monotonic() + timeout
             timed_out = False
             forwarded_at: float | None = None
-            while proc.poll() is None:
+            exited = threading.Event()
+
+            def reap() -> None:
+                proc.wait()
+                exited.set()
+
+            threading.Thread(target=reap, daemon=True).start()
+            while not exited.is_set():
                 self._check_parent()
                 now = time.monotonic()
                 if not timed_out and not self.stop_reason and now > deadline:
@@ -130,8 +138,7 @@ class Supervisor:
                     self.say(f"the workflow did not stop within {GRACE_SECONDS:g}s; killed it")
                     self._signal_group(proc, signal.SIGKILL)
                     forwarded_at = float("inf")
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(POLL_SECONDS)
+                exited.wait(POLL_SECONDS)  # wakes the moment the workflow exits, not at the next poll
             self._signal_group(proc, signal.SIGKILL)  # anything the workflow left behind in its group
             for pump in pumps:
                 pump.join(GRACE_SECONDS)
@@ -228,3 +235,19 @@ def run_item(workflow: str, item_id: str, root: Path | None = None) -> int:
     finally:
         out.close()
     return int(result["exit_code"])
+
+
+def main(argv: list[str]) -> int:
+    """`python -m agentos_jobs.wrapper <workflow> <id>`: what a doit task runs (lighter than the full CLI)."""
+    if len(argv) != 2:
+        print("usage: python -m agentos_jobs.wrapper <lld|issue> <id>", file=sys.stderr)
+        return 2
+    try:
+        return run_item(argv[0], argv[1])
+    except (InvalidItemId, ConfigError) as exc:
+        print(f"agentos-jobs: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

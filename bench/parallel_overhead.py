@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,10 +41,13 @@ def run(items: int, parallel: int, latency: float) -> dict[str, float]:
         make_workspace(root, items)
         env = {**os.environ, "AGENTOS_BASE_DIR": str(root / ".agentos"), "AGENTOS_OFFLINE_LATENCY": str(latency),
                "HOME": tmp}
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run([str(Path(sys.executable).parent / "doit"), "-n", str(parallel), "lld"], cwd=root,
                               env=env, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
         if done.returncode != 0:
             raise SystemExit(f"the run failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
         summary = json.loads(next((root / ".agentos" / "runs").glob("*/summary.json")).read_text())
@@ -58,6 +62,7 @@ def run(items: int, parallel: int, latency: float) -> dict[str, float]:
         "ratio_to_ideal": wall / ideal,
         "overhead_ms_per_item_slot": (wall - ideal) / math.ceil(items / parallel) * 1000,
         "item_overhead_ms_median": statistics.median(row["duration_seconds"] - per_item for row in rows) * 1000,
+        "cpu_ms_per_item": cpu / items * 1000,
         "wrapper_rss_mib_max": max(wrapper_rss),
         "workflow_rss_mib_max": max(workflow_rss),
         "worker_rss_mib_max": max(a + b for a, b in zip(wrapper_rss, workflow_rss, strict=True)),
@@ -80,6 +85,7 @@ def main() -> None:
           f"= {figures['ratio_to_ideal']:.3f}x")
     print(f"  overhead per item: {figures['overhead_ms_per_item_slot']:.0f} ms of wall time per slot turn; "
           f"median {figures['item_overhead_ms_median']:.0f} ms inside an item (wrapper start to result)")
+    print(f"  CPU per item (doit, wrapper and workflow processes together): {figures['cpu_ms_per_item']:.0f} ms")
     print(f"  peak RSS per item: wrapper {figures['wrapper_rss_mib_max']:.1f} MiB + workflow "
           f"{figures['workflow_rss_mib_max']:.1f} MiB (worst pair {figures['worker_rss_mib_max']:.1f} MiB)")
 
