@@ -18,7 +18,7 @@ from doit.reporter import ConsoleReporter
 from opentelemetry import context, trace
 
 from .config import DEFAULT_PARALLEL, MAX_PARALLEL
-from .fsutil import iso, utc_now
+from .fsutil import display_path, iso, utc_now
 from .ids import prefix_for
 from .locks import RunLock, RunLocked
 from .otlp import OtlpForwarder
@@ -80,6 +80,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         self.span: trace.Span | None = None
         self.forwarder: OtlpForwarder | None = None
         self.tool_failed = False
+        self.empty_groups: list[str] = []
         self._lock = threading.Lock()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
@@ -120,6 +121,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             self.write(f"agentos-jobs: -n {asked} asked for {asked} parallel workflows; at most {MAX_PARALLEL} "
                        "run at once, the others wait for a free slot\n")
         items = _item_tasks(tasks, selected_tasks)
+        self.empty_groups = [name for name in ("lld", "issue") if name in selected_tasks and not tasks[name].task_dep]
         mode = progress_mode(self.outstream.isatty())
         if items and mode:
             slots = min(asked or DEFAULT_PARALLEL, MAX_PARALLEL)
@@ -223,6 +225,11 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         if rows:
             write_summary(self.settings, summary)
             self.write("\n" + render_summary(summary, self.settings))
+        for group in self.empty_groups:
+            folder = self.settings.issues_dir if group == "lld" else self.settings.ideas_dir
+            expected = "<N>.md, <N>-<slug>.md or <N>.json issues" if group == "lld" else "*.md briefs"
+            self.write(f"agentos-jobs: nothing to do for '{group}': {display_path(folder, self.settings.root)} "
+                       f"has no {expected}\n")
         self._forward("*.jsonl")
         if self.forwarder:
             self.forwarder.close()

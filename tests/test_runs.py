@@ -272,3 +272,10 @@ def test_tasks_pickle_and_run_under_spawn(workspace: Workspace) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "done", "LLD-3": "done"}
     assert len(list((workspace.base / "logs/parallel").iterdir())) == 1  # spawned workers kept the run id
+
+
+def test_an_empty_issues_folder_says_where_it_looked(workspace: Workspace) -> None:
+    result = workspace.doit("lld")
+    assert result.returncode == 0
+    assert result.stdout == ("agentos-jobs: nothing to do for 'lld': docs/issues has no <N>.md, <N>-<slug>.md or "
+                             "<N>.json issues\n")
