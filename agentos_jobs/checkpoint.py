@@ -42,6 +42,10 @@ def delete_checkpoint(path: Path) -> None:
         part.unlink(missing_ok=True)
 
 
+class CheckpointBusy(Exception):
+    """Another process has the checkpoint open for writing: never mistake that for corruption."""
+
+
 class Checkpoint:
     """One item's steps. Each `record` is a single transaction: a step is either fully saved or absent."""
 
@@ -57,6 +61,11 @@ class Checkpoint:
             try:
                 conn = cls._connect(path)
                 stored = conn.execute("SELECT value FROM meta WHERE key = 'input_sha256'").fetchone()
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc):
+                    raise CheckpointBusy(f"checkpoint {path} is in use by another process; is this item already "
+                                         "running (another doit or agentos-jobs run)?") from None
+                raise
             except sqlite3.DatabaseError as exc:
                 aside = path.with_name(f"{path.name}.corrupt-{utc_now():%Y%m%dT%H%M%S}")
                 for part, target in zip(sidecar_paths(path), sidecar_paths(aside), strict=True):
@@ -86,6 +95,9 @@ class Checkpoint:
             raise sqlite3.DatabaseError(f"integrity check failed: {check[0] if check else 'no answer'}")
         conn.executescript(_SCHEMA)
         return conn
+
+    def has_steps(self) -> bool:
+        return self._conn.execute("SELECT 1 FROM steps WHERE status = 'done' LIMIT 1").fetchone() is not None
 
     def get(self, name: str) -> StepRecord | None:
         row = self._conn.execute(

@@ -1,16 +1,19 @@
-"""`agentos-jobs`: set up a repository, run one item by hand, and (later) inspect keys and past runs."""
+"""`agentos-jobs`: set up a repository, run one item by hand, inspect keys and past runs, sync issues."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from .config import ConfigError, load_settings
 from .credentials import CredentialsError
 from .ids import InvalidItemId
+from .items import InputError
+from .locks import RunLocked
 from .report import ReportError
-from .status import EXIT_FAILED
+from .status import EXIT_FAILED, EXIT_REFUSED
 from .sync import SyncError
 
 
@@ -23,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     init = commands.add_parser("init", help="make this repository ready: dodo.py, [tool.agentos_jobs], "
                                             ".agentos/.gitignore (safe to run twice)")
     init.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
-    run = commands.add_parser("run", help="run one item in this process tree, as a doit task does")
+    run = commands.add_parser("run", help="run one pending item in the foreground (holds the run lock; a done "
+                                          "item is left alone)")
     run.add_argument("workflow", help="lld or issue")
     run.add_argument("item_id", help="the issue number (lld) or brief slug (issue)")
     commands.add_parser("keys", help="the credential pool: each key's name, provider and state, never the key")
@@ -54,12 +58,37 @@ def main(argv: list[str] | None = None) -> int:
 
             sys.stdout.write(report(load_settings(), args.run_id, args.json))
             return 0
-        from .wrapper import run_item
-
-        return run_item(args.workflow, args.item_id)
-    except (InvalidItemId, ConfigError, CredentialsError, SyncError, ReportError) as exc:
+        return run_by_hand(args.workflow, args.item_id)
+    except RunLocked as exc:
+        print(f"agentos-jobs: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (InvalidItemId, ConfigError, CredentialsError, SyncError, ReportError, InputError) as exc:
         print(f"agentos-jobs: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, (ConfigError, CredentialsError)) else EXIT_FAILED
+
+
+def run_by_hand(workflow: str, item_id: str) -> int:
+    """What `doit lld:42` does for one item, without doit: the same lock, the same up-to-date rule."""
+    from .ids import prefix_for, validate_item_id, validate_workflow
+    from .items import find_item
+    from .locks import RunLock
+    from .markers import marker_is_current
+    from .runs import new_run_id
+    from .wrapper import run_item
+
+    validate_workflow(workflow)
+    validate_item_id(item_id)
+    settings = load_settings()
+    item = find_item(settings, workflow, item_id)
+    marker = settings.marker_path(workflow, item_id)
+    if marker_is_current(str(marker), item.input_hash):
+        print(f"{prefix_for(workflow, item_id)} is done (marker {marker}); edit its input or delete the marker to "
+              "run it again")
+        return 0
+    os.environ["AGENTOS_RUN_ID"] = new_run_id()
+    os.environ.pop("AGENTOS_RUN_PID", None)
+    RunLock(settings).acquire(os.environ["AGENTOS_RUN_ID"])
+    return run_item(workflow, item_id)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,7 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
     "max_tokens": (int, None, 8192),
 }
 _ROLE_KEYS = ("provider", "model", "base_url")
+_ZERO_OK = ("offline_latency_seconds", "base_backoff_seconds")
 SOURCE = "pyproject.toml [tool.agentos_jobs]"
 
 
@@ -128,7 +129,8 @@ def _coerce(key: str, kind: type, value: object, source: str) -> Any:
     if kind is str:
         if isinstance(value, str) and value:
             return value
-    elif kind is int:
+        raise ConfigError(f"{source}: {key} must be a non-empty string, got {value!r}")
+    if kind is int:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
         if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
@@ -138,10 +140,10 @@ def _coerce(key: str, kind: type, value: object, source: str) -> Any:
             number = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             number = -1.0
-        if number >= 0 and not isinstance(value, bool):
+        if (number > 0 or (number == 0 and key in _ZERO_OK)) and not isinstance(value, bool):
             return number
-    raise ConfigError(f"{source}: {key} must be a {'positive whole' if kind is int else 'non-negative'} "
-                      f"{'number' if kind is not str else 'string'}, got {value!r}")
+    raise ConfigError(f"{source}: {key} must be a {'non-negative' if key in _ZERO_OK else 'positive'}"
+                      f"{' whole' if kind is int else ''} number, got {value!r}")
 
 
 def _check_provider(name: str, source: str) -> str:
@@ -183,9 +185,13 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
             values[key] = _coerce(key, kind, stanza[key], SOURCE)
         else:
             values[key] = default
-    _check_provider(values["provider"], "AGENTOS_PROVIDER" if env.get("AGENTOS_PROVIDER") else SOURCE)
-    choice = ModelChoice(values.pop("provider"), values.pop("model"), values.pop("base_url"))
     forced = bool(env.get("AGENTOS_PROVIDER"))
+    provider = _check_provider(values.pop("provider"), "AGENTOS_PROVIDER" if forced else SOURCE)
+    model, base_url = values.pop("model"), values.pop("base_url")
+    if forced and provider != stanza.get("provider", _KEYS["provider"][2]):
+        # Another provider's model and endpoint must not follow the override: the key would go to that host.
+        model, base_url = env.get("AGENTOS_MODEL") or None, None
+    choice = ModelChoice(provider, model, base_url)
     base = Path(env.get("AGENTOS_BASE_DIR") or ".agentos")
     return Settings(
         root=root,

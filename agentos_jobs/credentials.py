@@ -50,6 +50,11 @@ def credentials_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("AGENTOS_CREDENTIALS") or Path(env.get("HOME") or Path.home()) / ".agentos/credentials.json")
 
 
+def _printable(key: str) -> bool:
+    """A key goes into an HTTP header: printable ASCII without spaces."""
+    return all(33 <= ord(char) <= 126 for char in key)
+
+
 def _check_private(path: Path) -> None:
     if os.name != "posix":
         return
@@ -73,6 +78,9 @@ def _parse_entry(path: Path, index: int, entry: object) -> Credential:
         raise CredentialsError(f"{where}: only 'type': 'api_key' is supported")
     if not isinstance(key, str) or not key.strip():
         raise CredentialsError(f"{where}: 'key' must be a non-empty string")
+    if not _printable(key.strip()):
+        raise CredentialsError(f"{where}: 'key' holds spaces, control or non-ASCII characters (a stray quote or "
+                               "line break from copying?); paste the key again")
     scope, concurrency, enabled = entry.get("scope"), entry.get("max_concurrency", 1), entry.get("enabled", True)
     if scope is not None and not isinstance(scope, str):
         raise CredentialsError(f"{where}: 'scope' must be a string")
@@ -88,10 +96,15 @@ def load_credentials(environ: Mapping[str, str] | None = None) -> list[Credentia
     """Every key of the credentials file; without the file, one key per standard env var that is set."""
     env = os.environ if environ is None else environ
     path = credentials_path(env)
+    if not path.exists() and env.get("AGENTOS_CREDENTIALS"):
+        raise CredentialsError(f"AGENTOS_CREDENTIALS names {path}, which does not exist; fix the path or unset the "
+                               "variable to use the provider's own key variable")
     if not path.exists():
         found = []
         for provider, variables in ENV_KEYS.items():
             var = next((name for name in variables if env.get(name, "").strip()), None)
+            if var and not _printable(env[var].strip()):
+                raise CredentialsError(f"{var} holds spaces, control or non-ASCII characters; set it to the key alone")
             if var:
                 found.append(Credential(name=f"env:{var}", provider=provider, key=env[var].strip()))
         return found

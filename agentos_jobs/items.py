@@ -50,11 +50,15 @@ class Item:
 
 
 def _hash(paths: tuple[Path, ...]) -> str:
+    """Of names and contents; an unreadable file hashes by name only (its item fails, naming the file)."""
     digest = hashlib.sha256()
     for path in paths:
         digest.update(path.name.encode())
         digest.update(b"\0")
-        digest.update(path.read_bytes())
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"\0unreadable")
     return digest.hexdigest()
 
 
@@ -63,6 +67,14 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror}); check its permissions") from None
+
+
+def clean_title(title: str) -> str:
+    """A title is printed on terminals: control characters (escape sequences from anyone who can file an
+    issue) are dropped, whitespace runs folded."""
+    return " ".join("".join(c for c in title if c.isprintable() or c.isspace()).split())
 
 
 def _split_heading(text: str, path: Path, fix: str) -> tuple[str, str]:
@@ -73,7 +85,7 @@ def _split_heading(text: str, path: Path, fix: str) -> tuple[str, str]:
         match = re.fullmatch(r"#\s+(.+?)\s*#*\s*", line)
         if not match:
             break
-        return match.group(1), "\n".join(lines[index + 1 :]).strip()
+        return clean_title(match.group(1)), "\n".join(lines[index + 1 :]).strip()
     raise InputError(f"{path}: the first line is not a '# Title' heading; {fix}")
 
 
@@ -98,14 +110,14 @@ def _parse_issue_json(path: Path, text: str) -> Document:
     number, title = data.get("number"), data.get("title")
     body, labels = data.get("body") or "", data.get("labels") or []
     expected = int(path.stem)
-    if number != expected:
+    if not isinstance(number, int) or isinstance(number, bool) or number != expected:
         raise InputError(f"{path}: 'number' is {number!r} but the file name says {expected}; make them agree")
-    if not isinstance(title, str) or not title.strip():
+    if not isinstance(title, str) or not clean_title(title):
         raise InputError(f"{path}: 'title' must be a non-empty string")
     if not isinstance(body, str) or not isinstance(labels, list):
         raise InputError(f"{path}: 'body' must be a string and 'labels' a list")
     names = tuple(str(label.get("name", "")) if isinstance(label, dict) else str(label) for label in labels)
-    return Document(title=title.strip(), body=body.strip(), labels=names, number=number)
+    return Document(title=clean_title(title), body=body.strip(), labels=names, number=number)
 
 
 def parse_brief(path: Path) -> Document:
@@ -116,7 +128,7 @@ def parse_brief(path: Path) -> Document:
     try:
         title, body = _split_heading(text, path, "")
     except InputError:
-        title, body = path.stem.replace("-", " ").replace("_", " ").strip().capitalize(), text.strip()
+        title, body = clean_title(path.stem.replace("-", " ").replace("_", " ")).capitalize(), text.strip()
     return Document(title=title, body=body)
 
 

@@ -20,7 +20,7 @@ import portalocker
 
 from .credentials import Credential
 from .fsutil import atomic_write_json, iso, utc_now
-from .procs import pid_alive
+from .procs import same_process, start_time
 
 LOCK_TIMEOUT_SECONDS = 30.0
 
@@ -79,6 +79,23 @@ class PoolView:
                 f"{self.disabled} disabled, of {self.total}; waiting")
 
 
+def _check_entry(name: str, entry: object) -> None:
+    """Every value the pool reads, checked once, so a damaged file is moved aside instead of failing items."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"key {name!r} is not an object")
+    holders = entry.get("holders", [])
+    if not isinstance(holders, list) or not all(
+            isinstance(h, dict) and isinstance(h.get("pid"), int) and not isinstance(h.get("pid"), bool)
+            for h in holders):
+        raise ValueError(f"key {name!r} has holders that are not {{item, pid, since}} objects")
+    until = entry.get("cooling_until")
+    # fromisoformat raises ValueError on a value that is not a time
+    if until is not None and datetime.fromisoformat(str(until)).tzinfo is None:
+        raise ValueError(f"key {name!r} has a cooling_until without a time zone")
+    if not isinstance(entry.get("granted", 0), int):
+        raise ValueError(f"key {name!r} has a non-numeric 'granted'")
+
+
 class CredentialPool:
     def __init__(self, lease_path: Path, credentials: list[Credential], run_id: str,
                  say: Callable[[str], None]) -> None:
@@ -107,9 +124,8 @@ class CredentialPool:
             state = json.loads(self.path.read_text(encoding="utf-8"))
             if not isinstance(state, dict) or not isinstance(state.get("keys"), dict):
                 raise ValueError("not a lease file")
-            for entry in state["keys"].values():
-                if not isinstance(entry, dict) or not isinstance(entry.get("holders", []), list):
-                    raise ValueError("a key entry is not an object")
+            for name, entry in state["keys"].items():
+                _check_entry(name, entry)
         except (ValueError, UnicodeDecodeError) as exc:
             aside = self.path.with_name(f"{self.path.name}.corrupt-{utc_now():%Y%m%dT%H%M%S%f}")
             self.path.replace(aside)
@@ -121,7 +137,7 @@ class CredentialPool:
     def _reclaim(state: dict[str, Any]) -> None:
         for entry in state["keys"].values():
             holders = entry.get("holders", [])
-            alive = [h for h in holders if isinstance(h.get("pid"), int) and pid_alive(h["pid"])]
+            alive = [h for h in holders if same_process(h["pid"], h.get("started"))]
             if len(alive) != len(holders):
                 entry["holders"] = alive
                 entry["reclaimed"] = entry.get("reclaimed", 0) + len(holders) - len(alive)
@@ -158,7 +174,8 @@ class CredentialPool:
                 credential = min(free, key=lambda cv: (len(cv[1].holders), state["keys"][cv[0].name]
                                                        .get("granted", 0)))[0]
                 entry = state["keys"][credential.name]
-                entry["holders"].append({"item": holder, "pid": os.getpid(), "since": iso(now)})
+                entry["holders"].append({"item": holder, "pid": os.getpid(), "started": start_time(os.getpid()),
+                                         "since": iso(now)})
                 entry["granted"] = entry.get("granted", 0) + 1
                 return credential
         coolings = [v.cooling_until for _, v in views if v.cooling_until and not v.disabled]

@@ -7,6 +7,18 @@ import os
 from pathlib import Path
 
 
+def start_time(pid: int) -> str | None:
+    """When the process started, in clock ticks since boot (Linux); tells a live holder from a reused pid."""
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    return None
+
+
+def same_process(pid: int, started: str | None) -> bool:
+    """The process that recorded (pid, started) is still running: alive, and not a newer one with its pid."""
+    return pid_alive(pid) and (started is None or start_time(pid) in (None, started))
+
+
 def pid_alive(pid: int) -> bool:
     """False for a pid that is gone or a zombie (it has exited; only its exit status is left)."""
     try:

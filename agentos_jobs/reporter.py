@@ -6,6 +6,7 @@ so `complete_run`, which doit calls last, after saving its dep file, ends the pr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -14,6 +15,7 @@ import time
 from types import FrameType
 from typing import IO, Any
 
+from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
 from opentelemetry import context, trace
 
@@ -30,6 +32,7 @@ from .tasks import project_settings
 from .tracing import env_carrier, spans_dir, start_tracing, tracer
 
 RESULT_WAIT_SECONDS = 8.0
+GROUPS = ("lld", "issue")
 
 
 def requested_processes(argv: list[str]) -> int | None:
@@ -80,6 +83,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         self.span: trace.Span | None = None
         self.forwarder: OtlpForwarder | None = None
         self.tool_failed = False
+        self.console_gone = False
         self.empty_groups: list[str] = []
         self._lock = threading.Lock()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -100,8 +104,13 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         """Flushed at once: item lines go straight to the console, and a buffered reporter line would
         otherwise show up after them. On a terminal, replace the progress line first."""
         with self._lock:
-            self.outstream.write((CLEAR_LINE if self.clear_first and text.strip() else "") + text)
-            self.outstream.flush()
+            if self.console_gone:
+                return
+            try:
+                self.outstream.write((CLEAR_LINE if self.clear_first and text.strip() else "") + text)
+                self.outstream.flush()
+            except OSError:  # `doit lld | head`: the run goes on; the summary and logs keep the record
+                self.console_gone = True
 
     @staticmethod
     def meta(task: Any) -> dict[str, str] | None:
@@ -121,7 +130,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             self.write(f"agentos-jobs: -n {asked} asked for {asked} parallel workflows; at most {MAX_PARALLEL} "
                        "run at once, the others wait for a free slot\n")
         items = _item_tasks(tasks, selected_tasks)
-        self.empty_groups = [name for name in ("lld", "issue") if name in selected_tasks and not tasks[name].task_dep]
+        self.empty_groups = [name for name in GROUPS if name in selected_tasks and not tasks[name].task_dep]
         mode = progress_mode(self.outstream.isatty())
         if items and mode:
             slots = min(asked or DEFAULT_PARALLEL, MAX_PARALLEL)
@@ -182,6 +191,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             self._finished(task, ok=False)
         elif (getattr(task, "meta", None) or {}).get("agentos_tool"):
             self.tool_failed = True  # it said why in one line already; doit's dump of the command adds nothing
+        elif task.name in GROUPS and isinstance(fail, UnmetDependency):
+            pass  # `lld` "failed" because an item did: the summary says which and why
         else:
             super().add_failure(task, fail)
 
@@ -233,5 +244,6 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         self._forward("*.jsonl")
         if self.forwarder:
             self.forwarder.close()
-        self.outstream.flush()
+        with contextlib.suppress(OSError):
+            self.outstream.flush()
         raise SystemExit(summary["exit_code"])

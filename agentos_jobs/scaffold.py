@@ -41,6 +41,12 @@ def ensure_base_dir(settings: Settings) -> None:
 def init_project(root: Path) -> list[str]:
     """Return one line per file: what was written or why it was left alone."""
     report = []
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
+    try:  # check before writing anything: a half-done init is worse than none
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{pyproject}: not valid TOML ({exc}); fix it, then run 'agentos-jobs init' again") from None
     dodo = root / "dodo.py"
     if not dodo.exists():
         atomic_write_text(dodo, DODO)
@@ -52,12 +58,6 @@ def init_project(root: Path) -> list[str]:
                       "    from agentos_jobs.tasks import doit_config, task_issue, task_lld, task_sync_issues\n"
                       "    DOIT_CONFIG = doit_config()")
 
-    pyproject = root / "pyproject.toml"
-    text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{pyproject}: not valid TOML ({exc}); fix it, then run 'agentos-jobs init' again") from None
     if "agentos_jobs" in data.get("tool", {}):
         report.append("pyproject.toml already has [tool.agentos_jobs]: unchanged")
     else:

@@ -68,6 +68,9 @@ def sync_issues(settings: Settings, say: Callable[[str], None] = print) -> dict[
         outcome["updated" if old is not None else "new"].append(number)
     open_numbers = {int(i["number"]) for i in issues}
     closed = sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit() and int(p.stem) not in open_numbers)
+    if len(issues) >= GH_LIMIT:  # there may be more: nothing can be called closed
+        say(f"warning: gh returned {GH_LIMIT} issues, the most asked for; later ones are not synced")
+        closed = []
     counts = ", ".join(f"{len(v)} {k}" for k, v in outcome.items() if v) or "none"
     say(f"synced {len(issues)} open issue(s) into {display_path(folder, settings.root)}: {counts}")
     for key in ("new", "updated"):

@@ -46,4 +46,4 @@ class AnthropicAdapter:
         text = "".join(block.text for block in response.content if block.type == "text")
         usage = response.usage
         return completion(text, response.model or self.model, usage.input_tokens if usage else 0,
-                          usage.output_tokens if usage else 0)
+                          usage.output_tokens if usage else 0, truncated=response.stop_reason == "max_tokens")

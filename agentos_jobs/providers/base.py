@@ -53,8 +53,12 @@ class Clients(Generic[Client]):
         return self._made[credential.name]
 
 
-def completion(text: str | None, model: str, input_tokens: int | None, output_tokens: int | None) -> Completion:
-    """A finished call; an empty answer is an error, never an empty design."""
+def completion(text: str | None, model: str, input_tokens: int | None, output_tokens: int | None,
+               truncated: bool = False) -> Completion:
+    """A finished call; an empty or cut-off answer is an error, never an empty or half design."""
     if not text:
         raise ProviderError(ErrorKind.FATAL, "the model returned no text")
+    if truncated:
+        raise ProviderError(ErrorKind.FATAL, "the answer was cut off at the token limit; raise max_tokens in "
+                                             "[tool.agentos_jobs] (or use a model with a longer output)")
     return Completion(text=text, model=model, input_tokens=input_tokens or 0, output_tokens=output_tokens or 0)

@@ -57,5 +57,7 @@ class GeminiAdapter:
         except (errors.APIError, httpx2.TransportError) as exc:
             raise classify(exc) from None
         usage = response.usage_metadata
+        reason = response.candidates[0].finish_reason if response.candidates else None
         return completion(response.text, response.model_version or self.model,
-                          usage.prompt_token_count if usage else 0, usage.candidates_token_count if usage else 0)
+                          usage.prompt_token_count if usage else 0, usage.candidates_token_count if usage else 0,
+                          truncated=reason == types.FinishReason.MAX_TOKENS)

@@ -39,6 +39,7 @@ class OpenAIAdapter:
         except openai.OpenAIError as exc:
             raise classify(exc) from None
         usage = response.usage
-        return completion(response.choices[0].message.content if response.choices else None,
-                          response.model or self.model, usage.prompt_tokens if usage else 0,
-                          usage.completion_tokens if usage else 0)
+        choice = response.choices[0] if response.choices else None
+        return completion(choice.message.content if choice else None, response.model or self.model,
+                          usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
+                          truncated=bool(choice and choice.finish_reason == "length"))

@@ -23,7 +23,7 @@ from ..pool import CredentialPool, PoolView
 from ..runs import waiting_dir
 from ..tracing import llm_span, record_tokens
 from .base import Completion, Request
-from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted
+from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, unexpected
 
 POLL_SECONDS = 0.25
 
@@ -97,10 +97,10 @@ class PooledProvider:
                 with llm_span(self.name, self.model, credential.name, attempts + 1) as span:
                     try:
                         completion = self.adapter.call(credential, request)
-                    except ProviderError as error:
-                        span.set_attribute("llm.outcome", error.kind.value)
-                        span.set_status(StatusCode.ERROR, credential.scrub(str(error)))
-                        failure = error
+                    except Exception as error:
+                        failure = error if isinstance(error, ProviderError) else unexpected(error)
+                        span.set_attribute("llm.outcome", failure.kind.value)
+                        span.set_status(StatusCode.ERROR, credential.scrub(str(failure)))
                     else:
                         record_tokens(span, completion.input_tokens, completion.output_tokens)
                         return completion
@@ -109,13 +109,13 @@ class PooledProvider:
             attempts += 1
             detail = credential.scrub(str(failure))
             if failure.kind is ErrorKind.FATAL:
-                raise ProviderError(failure.kind, f"{self.name} refused the call with key {credential.name}: "
-                                    f"{detail}", failure.status)
+                raise ProviderError(failure.kind, f"{self.name} call with key {credential.name} failed: {detail}",
+                                    failure.status)
             if attempts >= self.settings.max_retries:
                 raise RetriesExhausted(f"max retries ({self.settings.max_retries}) exceeded; last error with key "
                                        f"{credential.name}: {detail}")
             wait = failure.retry_after if failure.retry_after is not None else self.backoff(attempts)
-            if failure.kind is ErrorKind.RATE_LIMIT:
+            if failure.kind is ErrorKind.RATE_LIMIT:  # the server's hint is honoured: the key is useless before
                 cooled = self.pool.cool(credential, wait, f"{failure.status or 429}: rate limited")
                 self.say(f"rate limited on key {credential.name}; cooling {', '.join(cooled)} for {wait:.1f}s "
                          f"(attempt {attempts}/{self.settings.max_retries})")
@@ -124,6 +124,7 @@ class PooledProvider:
                 self.pool.disable(credential, detail)
                 self.say(f"key {credential.name} is out of quota; disabled for this run: {detail}")
             else:
+                wait = min(wait, self.settings.max_backoff_seconds)  # this worker sleeps: never beyond the cap
                 self.say(f"{failure.kind.value} ({detail}); retrying in {wait:.1f}s "
                          f"(attempt {attempts}/{self.settings.max_retries})")
                 self.sleep(wait)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from ..config import Settings
 from ..engine import Engine
-from ..fsutil import atomic_write_text, display_path
+from ..fsutil import atomic_write_text, display_path, utc_now
 from ..items import Document, Item
-from ..providers import Provider
+from ..providers import Completion, Provider, Request
 from ..status import Status
 
 
@@ -28,6 +28,22 @@ class WorkflowContext:
         """Write one output file atomically; return its path as the marker and summary show it."""
         atomic_write_text(path, text)
         return display_path(path, self.settings.root)
+
+    def model_step(self, name: str, provider: Provider, request: Request, lineage_file: Path) -> str:
+        """One LLM call as a checkpointed step; its answer also goes to the item's lineage."""
+        def run() -> Completion:
+            completion = provider.complete(request)
+            self.write(lineage_file, completion.text)
+            return completion
+        return self.engine.step(name, run)
+
+    def start_lineage(self, folder: Path) -> None:
+        """Starting from scratch (a new or edited input), move rounds of an earlier input out of the way."""
+        if folder.exists() and not self.engine.checkpoint.has_steps():
+            aside = self.settings.docs_dir / "lineage" / "superseded" / f"{folder.name}-{utc_now():%Y%m%dT%H%M%S}"
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            folder.replace(aside)
+            self.say(f"earlier rounds moved to {display_path(aside, self.settings.root)}")
 
 
 Workflow = Callable[[WorkflowContext], Status]

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from ..checkpoint import Checkpoint
+from ..checkpoint import Checkpoint, CheckpointBusy
 from ..config import ConfigError, Settings, load_settings
 from ..credentials import CredentialsError
 from ..engine import Engine, Interrupted, StepFailed
@@ -46,24 +46,30 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str]) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
+    if len(argv) != 2:
+        return fail("usage: python -m agentos_jobs.workflows <lld|issue> <id>")
+    workflow, item_id = argv
     try:
-        workflow, item_id = argv
-        validate_workflow(workflow)
-        validate_item_id(item_id)
-        settings = load_settings(Path.cwd())
-        item = find_item(settings, workflow, item_id)
-        document = load_document(item)
-        run_id = os.environ.get("AGENTOS_RUN_ID", "-")
-        prefix = prefix_for(workflow, item_id)
-        start_tracing(spans_dir(settings, run_id) / f"{prefix}-workflow-{os.getpid()}.jsonl", "workflow")
-        drafter, reviewer = make_providers(settings, prefix, run_id, say)
-    except ValueError as exc:
-        return fail(str(exc) if isinstance(exc, InvalidItemId) else "usage: python -m agentos_jobs.workflows "
-                    "<lld|issue> <id>")
-    except (ConfigError, InputError, CredentialsError) as exc:
-        return fail(str(exc))
+        return _run(workflow, item_id)
     except Interrupted:
         return EXIT_INTERRUPTED
+    except (InvalidItemId, ConfigError, InputError, CredentialsError, CheckpointBusy) as exc:
+        return fail(str(exc))
+    except Exception as exc:
+        return fail(f"internal error {type(exc).__name__}: {exc} (the checkpoint keeps the finished steps; "
+                    "please report this)")
+
+
+def _run(workflow: str, item_id: str) -> int:
+    validate_workflow(workflow)
+    validate_item_id(item_id)
+    settings = load_settings(Path.cwd())
+    item = find_item(settings, workflow, item_id)
+    document = load_document(item)
+    run_id = os.environ.get("AGENTOS_RUN_ID", "-")
+    prefix = prefix_for(workflow, item_id)
+    start_tracing(spans_dir(settings, run_id) / f"{prefix}-workflow-{os.getpid()}.jsonl", "workflow")
+    drafter, reviewer = make_providers(settings, prefix, run_id, say)
     db = Path(os.environ.get("AGENTOS_WORKFLOW_DB") or settings.checkpoint_path(workflow, item_id))
     checkpoint = Checkpoint.open(db, item.input_hash, say)
     engine = Engine(settings, checkpoint, say)
@@ -78,11 +84,8 @@ def main(argv: list[str]) -> int:
             "run the same command to resume")
         return EXIT_INTERRUPTED
     except StepFailed as exc:
-        kept = f"checkpoint kept: {db.name}; re-run resumes after the last finished step"
-        if isinstance(exc.__cause__, NoKeyAvailable):
-            fail(f"{exc} ({kept})")
-            return EXIT_TEMPFAIL
-        return fail(f"{exc} ({kept})")
+        fail(f"{exc} (checkpoint kept: {db.name}; re-run resumes after the last finished step)")
+        return EXIT_TEMPFAIL if isinstance(exc.__cause__, NoKeyAvailable) else EXIT_FAILED
     finally:
         checkpoint.close()
     return EXIT_OK if status is Status.DONE else EXIT_NEEDS_REVISION

@@ -6,7 +6,7 @@ import functools
 
 from ..fsutil import display_path
 from ..prompts import DRAFTER_SYSTEM, REVIEWER_SYSTEM, draft_prompt, is_approved, review_prompt, revise_prompt
-from ..providers import Completion, Request
+from ..providers import Request
 from ..status import Status
 from . import WorkflowContext
 
@@ -15,30 +15,19 @@ def run_lld(ctx: WorkflowContext) -> Status:
     doc, settings = ctx.document, ctx.settings
     number = doc.number if doc.number is not None else int(ctx.item.id)
     lineage = settings.lineage_dir / f"{number}-lld"
+    ctx.start_lineage(lineage)
 
     def request(kind: str, system: str, prompt: str, draft: str = "", review: str = "") -> Request:
         return Request(kind=kind, system=system, prompt=prompt, document=doc, item_id=ctx.item.id,
                        draft=draft, review=review)
 
-    def drafter_step(name: str, round_no: int, req: Request) -> str:
-        def run() -> Completion:
-            completion = ctx.drafter.complete(req)
-            ctx.write(lineage / f"{round_no:03d}-draft.md", completion.text)
-            return completion
-        return ctx.engine.step(name, run)
-
-    def reviewer_step(round_no: int, draft: str) -> str:
-        def run() -> Completion:
-            completion = ctx.reviewer.complete(
-                request("lld-review", REVIEWER_SYSTEM, review_prompt(doc, draft), draft=draft))
-            ctx.write(lineage / f"{round_no:03d}-verdict.md", completion.text)
-            return completion
-        return ctx.engine.step(f"review-{round_no}", run)
-
-    draft = drafter_step("draft-1", 1, request("lld-draft", DRAFTER_SYSTEM, draft_prompt(doc)))
+    draft = ctx.model_step("draft-1", ctx.drafter, request("lld-draft", DRAFTER_SYSTEM, draft_prompt(doc)),
+                           lineage / "001-draft.md")
     rounds = settings.max_iterations
     for round_no in range(1, rounds + 1):
-        review = reviewer_step(round_no, draft)
+        review = ctx.model_step(f"review-{round_no}", ctx.reviewer, request(
+            "lld-review", REVIEWER_SYSTEM, review_prompt(doc, draft), draft=draft),
+            lineage / f"{round_no:03d}-verdict.md")
         if is_approved(review):
             final = settings.lld_dir / f"LLD-{number:03d}.md"
             header = (f"# LLD Finalized\n\nIssue: #{number} {doc.title}\nStatus: APPROVED\nReviews: {round_no}\n"
@@ -48,8 +37,9 @@ def run_lld(ctx: WorkflowContext) -> Status:
             return Status.DONE
         ctx.say(f"review {round_no}: REVISE")
         if round_no < rounds:
-            draft = drafter_step(f"revise-{round_no + 1}", round_no + 1, request(
-                "lld-revise", DRAFTER_SYSTEM, revise_prompt(doc, draft, review), draft=draft, review=review))
+            draft = ctx.model_step(f"revise-{round_no + 1}", ctx.drafter, request(
+                "lld-revise", DRAFTER_SYSTEM, revise_prompt(doc, draft, review), draft=draft, review=review),
+                lineage / f"{round_no + 1:03d}-draft.md")
     ctx.say(f"not approved after {rounds} review(s): read {display_path(lineage, settings.root)}/"
             f"{rounds:03d}-verdict.md, then edit the issue or raise max_iterations and run again "
             "(finished rounds are kept)")
