@@ -36,6 +36,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     text: str | None = None  # a successful reply's text instead of the default
+    truncated: bool = False  # the answer stops at the token limit
 
 
 def rate_limited(provider: str, retry_after: float | None = None, retry_after_ms: float | None = None,
@@ -143,11 +144,11 @@ class FakeLLM:
             time.sleep(reply.delay or self.delay)
         with self._lock:
             self.calls.append(Call(provider, key, role, reply.status, time.monotonic(), model))
-        if reply.status != 200:
-            return Response(json.dumps(reply.body), status=reply.status, headers=reply.headers,
-                            content_type="application/json")
+        if reply.status != 200:  # "{key}" in an error body echoes the caller's key, as some proxies do
+            body = json.dumps(reply.body).replace("{key}", key)
+            return Response(body, status=reply.status, headers=reply.headers, content_type="application/json")
         text = reply.text or (APPROVED if role == "reviewer" else draft_text(prompt))
-        return Response(json.dumps(success(text)), status=200, content_type="application/json")
+        return Response(json.dumps(success(text, reply.truncated)), status=200, content_type="application/json")
 
     def _openai(self, request: Request) -> Response:
         body = request.get_json()
@@ -155,9 +156,10 @@ class FakeLLM:
         messages = body["messages"]
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
         prompt = next((m["content"] for m in messages if m["role"] == "user"), "")
-        return self._serve("openai", key, system, prompt, body["model"], lambda text: {
+        return self._serve("openai", key, system, prompt, body["model"], lambda text, cut: {
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": "length" if cut else "stop"}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}})
 
     def _anthropic(self, request: Request) -> Response:
@@ -165,9 +167,10 @@ class FakeLLM:
         key = request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
         prompt = body["messages"][0]["content"]
         system = body.get("system") or ""
-        return self._serve("anthropic", key, system, prompt, body["model"], lambda text: {
+        return self._serve("anthropic", key, system, prompt, body["model"], lambda text, cut: {
             "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+            "content": [{"type": "text", "text": text}], "stop_reason": "max_tokens" if cut else "end_turn",
+            "stop_sequence": None,
             "usage": {"input_tokens": 100, "output_tokens": 20}})
 
     def _gemini(self, request: Request) -> Response:
@@ -176,8 +179,9 @@ class FakeLLM:
         prompt = body["contents"][0]["parts"][0]["text"]
         system = " ".join(p.get("text", "") for p in (body.get("systemInstruction") or {}).get("parts", []))
         model = request.path.rsplit("/", 1)[1].split(":")[0]
-        return self._serve("gemini", key, system, prompt, model, lambda text: {
-            "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP",
+        return self._serve("gemini", key, system, prompt, model, lambda text, cut: {
+            "candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
+                            "finishReason": "MAX_TOKENS" if cut else "STOP",
                             "index": 0}],
             "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
             "modelVersion": model})

@@ -9,14 +9,18 @@ import sys
 import time
 from pathlib import Path
 
-from agentos_jobs.credentials import Credential
+import pytest
+
+from agentos_jobs.credentials import Credential, CredentialsError, load_credentials
 from agentos_jobs.pool import CredentialPool, PoolView
 from agentos_jobs.providers.errors import wait_hint
 
 HAMMER = r"""
 import os, sys, time
 from pathlib import Path
-from agentos_jobs.credentials import Credential
+import pytest
+
+from agentos_jobs.credentials import Credential, CredentialsError, load_credentials
 from agentos_jobs.pool import CredentialPool
 lease, held_dir, rounds, worker = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 keys = [Credential(name=f"k{n}", provider="openai", key=f"secret-{n}") for n in range(3)]
@@ -39,7 +43,9 @@ while got < rounds:
 HOLD = r"""
 import sys, time
 from pathlib import Path
-from agentos_jobs.credentials import Credential
+import pytest
+
+from agentos_jobs.credentials import Credential, CredentialsError, load_credentials
 from agentos_jobs.pool import CredentialPool
 pool = CredentialPool(Path(sys.argv[1]), [Credential(name="only", provider="openai", key="s")], "run", print)
 assert isinstance(pool.try_reserve("openai", "LLD-1"), Credential)
@@ -119,3 +125,34 @@ def test_credential_repr_hides_the_key() -> None:
     key = Credential(name="k", provider="openai", key="sk-very-secret")
     assert "sk-very-secret" not in repr(key) and "sk-very-secret" not in str(key)
     assert key.scrub("echo sk-very-secret back") == "echo <key k> back"
+
+
+def test_a_lease_held_by_a_reused_pid_is_reclaimed(tmp_path: Path) -> None:
+    lease = tmp_path / "l.json"
+    lease.write_text(json.dumps({"version": 1, "keys": {"k": {"holders": [
+        {"item": "LLD-1", "pid": 1, "started": "not-when-pid-1-started", "since": "2026-01-01T00:00:00Z"}]}}}))
+    pool = CredentialPool(lease, [Credential(name="k", provider="openai", key="s")], "run", print)
+    assert isinstance(pool.try_reserve("openai", "LLD-2"), Credential)
+
+
+def test_a_lease_file_with_bad_values_is_moved_aside_and_said(tmp_path: Path) -> None:
+    said: list[str] = []
+    lease = tmp_path / "l.json"
+    lease.write_text(json.dumps({"version": 1, "keys": {"k": {"holders": [], "cooling_until": "soon"}}}))
+    pool = CredentialPool(lease, [Credential(name="k", provider="openai", key="s")], "run", said.append)
+    assert isinstance(pool.try_reserve("openai", "LLD-1"), Credential)
+    assert len(said) == 1 and "was unreadable" in said[0] and "moved it to" in said[0]
+    assert len(list(tmp_path.glob("l.json.corrupt-*"))) == 1
+
+
+def test_credentials_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.json"
+    with pytest.raises(CredentialsError, match=f"AGENTOS_CREDENTIALS names {missing}, which does not exist"):
+        load_credentials({"AGENTOS_CREDENTIALS": str(missing), "OPENAI_API_KEY": "sk-personal"})
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"credentials": [{"name": "k", "provider": "openai", "key": "sk-\u201cquoted"}]}))
+    path.chmod(0o600)
+    with pytest.raises(CredentialsError) as caught:
+        load_credentials({"AGENTOS_CREDENTIALS": str(path)})
+    assert "credential 'k': 'key' holds spaces, control or non-ASCII characters" in str(caught.value)
+    assert "quoted" not in str(caught.value)

@@ -7,8 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from agentos_jobs.config import ModelChoice, load_settings
+
 from conftest import BIN, Workspace
-from fake_llm import MODELS, FakeLLM, bad_request, insufficient_quota, overloaded, rate_limited, secret, use_provider
+from fake_llm import (
+    MODELS,
+    FakeLLM,
+    Reply,
+    bad_request,
+    insufficient_quota,
+    overloaded,
+    rate_limited,
+    secret,
+    use_provider,
+)
 
 
 def assert_no_key_material(ws: Workspace, provider: str, *outputs: str) -> None:
@@ -229,3 +241,36 @@ def test_a_corrupt_lease_file_is_moved_aside_and_rebuilt(workspace: Workspace, f
     assert "lease file" in result.stdout and "was unreadable" in result.stdout
     assert len(list(workspace.base.glob("credentials.lease.json.corrupt-*"))) == 1
     assert json.loads((workspace.base / "credentials.lease.json").read_text())["keys"]["key-1"]["holders"] == []
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_a_cut_off_answer_fails_the_item_instead_of_being_filed(workspace: Workspace, fake: FakeLLM,
+                                                                provider: str) -> None:
+    use_provider(workspace, fake, provider, keys=1)
+    fake.script(Reply(truncated=True), role="drafter", times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 1
+    assert "cut off at the token limit; raise max_tokens" in workspace.summary()["items"][0]["message"]
+    assert not (workspace.root / "docs/lld/active/LLD-001.md").exists()
+
+
+def test_a_server_that_echoes_the_key_never_gets_it_shown(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    fake.script(Reply(401, {"error": {"message": "Incorrect API key provided: {key}.", "type": "invalid_request_error",
+                                      "code": "invalid_api_key"}}), times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 1
+    message = workspace.summary()["items"][0]["message"]
+    assert "401 Incorrect API key provided: <key key-1>." in message
+    assert_no_key_material(workspace, "openai", result.stdout, result.stderr)
+
+
+def test_the_provider_override_never_sends_a_key_to_another_providers_endpoint(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.agentos_jobs]\nprovider = "openai"\nmodel = "llama3"\n'
+                                            'base_url = "http://ollama.lan:11434/v1"\n')
+    settings = load_settings(tmp_path, {"AGENTOS_PROVIDER": "anthropic", "AGENTOS_MODEL": "claude-test"})
+    assert settings.drafter == settings.reviewer == ModelChoice("anthropic", "claude-test", None)
+    same = load_settings(tmp_path, {"AGENTOS_PROVIDER": "openai"})
+    assert same.drafter == ModelChoice("openai", "llama3", "http://ollama.lan:11434/v1")

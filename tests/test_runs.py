@@ -279,3 +279,37 @@ def test_an_empty_issues_folder_says_where_it_looked(workspace: Workspace) -> No
     assert result.returncode == 0
     assert result.stdout == ("agentos-jobs: nothing to do for 'lld': docs/issues has no <N>.md, <N>-<slug>.md or "
                              "<N>.json issues\n")
+
+
+def test_a_closed_stdout_does_not_stop_the_run(workspace: Workspace) -> None:
+    for number in (1, 2, 3, 4):
+        workspace.add_issue(number)
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "doit"), "-n", "2", "lld"], cwd=workspace.root,
+                            env={**workspace.env, "AGENTOS_OFFLINE_LATENCY": "0.2"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.readline()  # like `doit lld | head -1`
+    proc.stdout.close()
+    assert proc.wait(60) == 0
+    assert workspace.statuses() == {f"LLD-{n}": "done" for n in (1, 2, 3, 4)}
+
+
+def test_an_edited_issue_moves_its_earlier_rounds_aside(workspace: Workspace) -> None:
+    workspace.add_issue(1, body="Is it big?")
+    assert workspace.doit("lld").returncode == 0
+    assert (workspace.root / "docs/lineage/active/1-lld/002-verdict.md").exists()
+    workspace.add_issue(1, body="It is small.")
+    result = workspace.doit("lld")
+    assert result.returncode == 0 and "earlier rounds moved to docs/lineage/superseded/1-lld-" in result.stdout
+    assert sorted(p.name for p in (workspace.root / "docs/lineage/active/1-lld").iterdir()) == [
+        "001-draft.md", "001-verdict.md"]
+    assert len(list((workspace.root / "docs/lineage/superseded").iterdir())) == 1
+
+
+def test_running_one_item_by_hand_respects_its_marker(workspace: Workspace) -> None:
+    workspace.add_issue(1)
+    first = workspace.command(str(Path(sys.executable).parent / "agentos-jobs"), "run", "lld", "1")
+    assert first.returncode == 0 and "[LLD-1] done in" in first.stdout
+    again = workspace.command(str(Path(sys.executable).parent / "agentos-jobs"), "run", "lld", "1")
+    assert again.returncode == 0 and again.stdout.startswith("LLD-1 is done (marker ")
+    assert workspace.doit("list", "--all", "-s").stdout.count("U lld:1") == 1

@@ -49,3 +49,17 @@ def test_brief_without_heading_takes_its_file_name(tmp_path: Path) -> None:
     path.write_text("CI is slow.\n")
     doc = parse_brief(path)
     assert doc.title == "Faster ci" and doc.body == "CI is slow."
+
+
+def test_titles_lose_terminal_control_sequences(tmp_path: Path) -> None:
+    path = tmp_path / "3.json"
+    path.write_text('{"number": 3, "title": "Fix \\u001b]0;pwned\\u0007 login\\u001b[1A\\u001b[2K", "body": ""}')
+    assert parse_issue(path).title == "Fix ]0;pwned login[1A[2K"
+    assert "\x1b" not in parse_issue(path).title
+
+
+def test_a_float_issue_number_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "3.json"
+    path.write_text('{"number": 3.0, "title": "x"}')
+    with pytest.raises(InputError, match=r"'number' is 3\.0 but the file name says 3"):
+        parse_issue(path)
