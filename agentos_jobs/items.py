@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
-from .ids import InvalidItemId, prefix_for, slugify, validate_item_id
+from .ids import InvalidItemId, slugify, validate_item_id
 
 _ISSUE_FILE = re.compile(r"(?P<number>\d+)(?:-[^/\\]*)?\.md|(?P<jnumber>\d+)\.json")
 
@@ -39,10 +39,6 @@ class Item:
     sources: tuple[Path, ...]
     input_hash: str
     error: str | None = field(default=None, compare=False)
-
-    @property
-    def prefix(self) -> str:
-        return prefix_for(self.workflow, self.id)
 
     @property
     def source(self) -> Path:

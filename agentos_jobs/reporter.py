@@ -17,19 +17,17 @@ from typing import IO, Any
 
 from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
-from opentelemetry import context, trace
 
 from .config import DEFAULT_PARALLEL, MAX_PARALLEL
 from .fsutil import display_path, iso, utc_now
 from .ids import prefix_for
 from .locks import RunLock, RunLocked
-from .otlp import OtlpForwarder
 from .progress import CLEAR_LINE, DEFAULT_INTERVAL_SECONDS, Progress, progress_mode
+from .run_trace import RunTrace
 from .runs import current_run_id, waiting_dir
 from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
 from .summary import build_summary, read_item_result, render_summary, write_summary
 from .tasks import project_settings
-from .tracing import env_carrier, spans_dir, start_tracing, tracer
 
 RESULT_WAIT_SECONDS = 8.0
 GROUPS = ("lld", "issue")
@@ -80,8 +78,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         self.run_lock = RunLock(self.settings)
         self.progress: Progress | None = None
         self.clear_first = False
-        self.span: trace.Span | None = None
-        self.forwarder: OtlpForwarder | None = None
+        self.trace: RunTrace | None = None
         self.tool_failed = False
         self.console_gone = False
         self.empty_groups: list[str] = []
@@ -124,7 +121,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             self.refused = True
             sys.stderr.write(f"agentos-jobs: {exc}\n")
             raise SystemExit(EXIT_REFUSED) from None
-        self._start_trace()
+        self.trace = RunTrace(self.settings, self.run_id, self._warn)
         asked = requested_processes(sys.argv[1:])
         if asked and asked > MAX_PARALLEL:
             self.write(f"agentos-jobs: -n {asked} asked for {asked} parallel workflows; at most {MAX_PARALLEL} "
@@ -142,21 +139,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                 os.environ["AGENTOS_CLEAR_LINE"] = "1"  # the wrappers' lines replace the progress line too
             self.progress.start()
 
-    def _start_trace(self) -> None:
-        """The run's root span, under the caller's TRACEPARENT if it has one; every item process inherits it."""
-        start_tracing(spans_dir(self.settings, self.run_id) / f"run-{os.getpid()}.jsonl", "doit")
-        self.span = tracer().start_span(f"run {self.run_id}", attributes={"agentos.run_id": self.run_id})
-        context.attach(trace.set_span_in_context(self.span))
-        os.environ.pop("TRACESTATE", None)
-        os.environ.update(env_carrier())
-        self.forwarder = OtlpForwarder.from_env(self._warn)
-
     def _warn(self, text: str) -> None:
         sys.stderr.write(text + "\n")
-
-    def _forward(self, pattern: str) -> None:
-        if self.forwarder:
-            self.forwarder.forward(sorted(spans_dir(self.settings, self.run_id).glob(pattern)))
 
     def execute_task(self, task: Any) -> None:
         if self.meta(task):
@@ -179,7 +163,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         meta = self.meta(task) or {}
         if self.progress:
             self.progress.finish(task.name, ok)
-        self._forward(f"{prefix_for(meta['workflow'], meta['id'])}-*.jsonl")
+        if self.trace:
+            self.trace.forward(f"{prefix_for(meta['workflow'], meta['id'])}-*.jsonl")
 
     def add_success(self, task: Any) -> None:
         if self.meta(task):
@@ -229,10 +214,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             summary["interrupted_by"] = self.interrupted_by
         elif self.failures or self.runtime_errors or self.tool_failed:  # a task that is not an item failed
             summary["exit_code"] = max(summary["exit_code"], EXIT_FAILED)
-        if self.span is not None:
-            summary["trace_id"] = f"{self.span.get_span_context().trace_id:032x}"
-            self.span.set_attribute("agentos.exit_code", summary["exit_code"])
-            self.span.end()
+        if self.trace:
+            summary["trace_id"] = self.trace.trace_id
         if rows:
             write_summary(self.settings, summary)
             self.write("\n" + render_summary(summary, self.settings))
@@ -241,9 +224,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             expected = "<N>.md, <N>-<slug>.md or <N>.json issues" if group == "lld" else "*.md briefs"
             self.write(f"agentos-jobs: nothing to do for '{group}': {display_path(folder, self.settings.root)} "
                        f"has no {expected}\n")
-        self._forward("*.jsonl")
-        if self.forwarder:
-            self.forwarder.close()
+        if self.trace:
+            self.trace.end(summary["exit_code"])
         with contextlib.suppress(OSError):
             self.outstream.flush()
         raise SystemExit(summary["exit_code"])

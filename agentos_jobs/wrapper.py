@@ -202,6 +202,8 @@ class Supervisor:
             return f"stopped ({self.stop_reason}); finished steps are checkpointed, run again to resume"
         if status is Status.NEEDS_REVISION:
             return "the reviewer did not approve within max_iterations"
+        if status in (Status.FAILED, Status.NO_KEY) and code is not None and code < 0:
+            return f"the workflow process was killed by {signal.Signals(-code).name}; run again to resume"
         if status in (Status.FAILED, Status.NO_KEY):
             return self.last_error or f"the workflow exited with code {code}"
         return ""

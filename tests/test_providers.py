@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -274,3 +276,35 @@ def test_the_provider_override_never_sends_a_key_to_another_providers_endpoint(t
     assert settings.drafter == settings.reviewer == ModelChoice("anthropic", "claude-test", None)
     same = load_settings(tmp_path, {"AGENTOS_PROVIDER": "openai"})
     assert same.drafter == ModelChoice("openai", "llama3", "http://ollama.lan:11434/v1")
+
+
+def test_a_workflow_killed_with_9_leaves_a_lease_the_next_reservation_reclaims(workspace: Workspace,
+                                                                              fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    fake.delay = 1.5
+    workspace.add_issue(1)
+    workspace.add_issue(2)
+    lease = workspace.base / "credentials.lease.json"
+
+    def holder() -> dict[str, object] | None:
+        try:
+            holders = json.loads(lease.read_text())["keys"]["key-1"]["holders"]
+        except (OSError, ValueError, KeyError):
+            return None
+        return holders[0] if holders else None
+
+    proc = workspace.start_doit("-n", "2", "lld")
+    workspace.wait_for(lambda: holder() is not None, what="a lease")
+    victim = holder()
+    assert victim is not None
+    os.kill(int(victim["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    statuses = workspace.statuses()
+    assert statuses[str(victim["item"])] == "failed"
+    assert sorted(statuses.values()) == ["done", "failed"]  # the other item got the key after all
+    entry = json.loads(lease.read_text())["keys"]["key-1"]
+    assert entry["reclaimed"] == 1 and entry["holders"] == []
+    message = next(r["message"] for r in workspace.summary()["items"] if r["prefix"] == victim["item"])
+    assert message == "the workflow process was killed by SIGKILL; run again to resume"
+    assert workspace.doit("lld").returncode == 0
