@@ -107,7 +107,13 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                 self.outstream.write((CLEAR_LINE if self.clear_first and text.strip() else "") + text)
                 self.outstream.flush()
             except OSError:  # `doit lld | head`: the run goes on; the summary and logs keep the record
-                self.console_gone = True
+                self._console_closed()
+
+    def _console_closed(self) -> None:
+        """Point stdout at /dev/null, so that Python's flush at exit cannot fail too (it would exit 120)."""
+        self.console_gone = True
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.outstream.fileno())
 
     @staticmethod
     def meta(task: Any) -> dict[str, str] | None:
@@ -226,6 +232,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                        f"has no {expected}\n")
         if self.trace:
             self.trace.end(summary["exit_code"])
-        with contextlib.suppress(OSError):
+        try:
             self.outstream.flush()
+        except OSError:
+            self._console_closed()
         raise SystemExit(summary["exit_code"])
