@@ -52,6 +52,7 @@ class Supervisor:
     stop_reason: str | None = None
     last_error: str = ""
     workflow_started_at: str | None = None
+    workflow_finished_at: str | None = None
 
     def __post_init__(self) -> None:
         self.parent = os.getppid()
@@ -143,6 +144,7 @@ class Supervisor:
             for pump in pumps:
                 pump.join(GRACE_SECONDS)
         finally:
+            self.workflow_finished_at = iso(utc_now())  # while the slot is still held: the interval it covered
             slot.release()
         code = proc.returncode
         if code == 0:
@@ -176,7 +178,8 @@ class Supervisor:
             "workflow": self.workflow, "id": self.item_id, "prefix": prefix_for(self.workflow, self.item_id),
             "title": item.title if item else "", "status": status.value, "exit_code": item_exit(status),
             "workflow_exit_code": code, "started_at": iso(started),
-            "workflow_started_at": self.workflow_started_at, "finished_at": iso(utc_now()),
+            "workflow_started_at": self.workflow_started_at, "workflow_finished_at": self.workflow_finished_at,
+            "finished_at": iso(utc_now()),
             "duration_seconds": round(duration, 3),
             "steps_done": summary.steps_done if summary else 0,
             "failed_step": summary.failed_step if summary else None,
