@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ ENV_KEYS = {
 }
 FORMAT = ('{"credentials": [{"name": "key-1", "provider": "openai", "type": "api_key", "key": "...", '
           '"enabled": true, "scope": "optional quota group", "max_concurrency": 1}]}')
+_MASKED = re.compile(r"\*{3}")
 
 
 class CredentialsError(Exception):
@@ -42,7 +44,18 @@ class Credential:
         return hashlib.sha256(self.key.encode()).hexdigest()[:8]
 
     def scrub(self, text: str) -> str:
-        return text.replace(self.key, f"<key {self.name}>") if self.key else text
+        """The key, and any word holding a piece of it or masked like one (`sk-proj-****...WXYZ`, as OpenAI
+        echoes a wrong key) becomes `<key name>`: a prefix and a tail narrow a key down, too."""
+        if not self.key:
+            return text
+        label = f"<key {self.name}>"
+        pieces = [self.key[:8], self.key[-8:]] if len(self.key) >= 16 else []
+
+        def word(match: re.Match[str]) -> str:
+            token = match.group(0)
+            return label if any(p in token for p in pieces) or _MASKED.search(token) else token
+
+        return re.sub(r"\S+", word, text.replace(self.key, label))
 
 
 def credentials_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .config import Settings
 from .ids import InvalidItemId, slugify, validate_item_id
+from .text import one_line
 
 _ISSUE_FILE = re.compile(r"(?P<number>\d+)(?:-[^/\\]*)?\.md|(?P<jnumber>\d+)\.json")
 
@@ -67,12 +68,6 @@ def _read_text(path: Path) -> str:
         raise InputError(f"{path}: cannot be read ({exc.strerror}); check its permissions") from None
 
 
-def clean_title(title: str) -> str:
-    """A title is printed on terminals: control characters (escape sequences from anyone who can file an
-    issue) are dropped, whitespace runs folded."""
-    return " ".join("".join(c for c in title if c.isprintable() or c.isspace()).split())
-
-
 def _split_heading(text: str, path: Path, fix: str) -> tuple[str, str]:
     lines = text.splitlines()
     for index, line in enumerate(lines):
@@ -81,7 +76,7 @@ def _split_heading(text: str, path: Path, fix: str) -> tuple[str, str]:
         match = re.fullmatch(r"#\s+(.+?)\s*#*\s*", line)
         if not match:
             break
-        return clean_title(match.group(1)), "\n".join(lines[index + 1 :]).strip()
+        return one_line(match.group(1)), "\n".join(lines[index + 1 :]).strip()
     raise InputError(f"{path}: the first line is not a '# Title' heading; {fix}")
 
 
@@ -108,12 +103,12 @@ def _parse_issue_json(path: Path, text: str) -> Document:
     expected = int(path.stem)
     if not isinstance(number, int) or isinstance(number, bool) or number != expected:
         raise InputError(f"{path}: 'number' is {number!r} but the file name says {expected}; make them agree")
-    if not isinstance(title, str) or not clean_title(title):
+    if not isinstance(title, str) or not one_line(title):
         raise InputError(f"{path}: 'title' must be a non-empty string")
     if not isinstance(body, str) or not isinstance(labels, list):
         raise InputError(f"{path}: 'body' must be a string and 'labels' a list")
     names = tuple(str(label.get("name", "")) if isinstance(label, dict) else str(label) for label in labels)
-    return Document(title=clean_title(title), body=body.strip(), labels=names, number=number)
+    return Document(title=one_line(title), body=body.strip(), labels=names, number=number)
 
 
 def parse_brief(path: Path) -> Document:
@@ -124,7 +119,7 @@ def parse_brief(path: Path) -> Document:
     try:
         title, body = _split_heading(text, path, "")
     except InputError:
-        title, body = clean_title(path.stem.replace("-", " ").replace("_", " ")).capitalize(), text.strip()
+        title, body = one_line(path.stem.replace("-", " ").replace("_", " ")).capitalize(), text.strip()
     return Document(title=title, body=body)
 
 

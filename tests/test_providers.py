@@ -26,13 +26,15 @@ from fake_llm import (
 
 
 def assert_no_key_material(ws: Workspace, provider: str, *outputs: str) -> None:
+    """Not a key, nor any 10 characters of one: a cut-off or half-masked key narrows it down too."""
     keys = [secret(provider, n) for n in range(1, 4)]
+    pieces = {k[i : i + 10] for k in keys for i in range(len(k) - 9)}
     for text in outputs:
-        assert not any(k in text for k in keys)
+        assert not [p for p in pieces if p in text]
     for path in [*ws.root.rglob("*"), *ws.base.rglob("*")]:
         if path.is_file():
             data = path.read_bytes()
-            assert not any(k.encode() in data for k in keys), f"a key is in {path}"
+            assert not [p for p in pieces if p.encode() in data], f"a piece of a key is in {path}"
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
@@ -267,6 +269,33 @@ def test_a_server_that_echoes_the_key_never_gets_it_shown(workspace: Workspace, 
     message = workspace.summary()["items"][0]["message"]
     assert "401 Incorrect API key provided: <key key-1>." in message
     assert_no_key_material(workspace, "openai", result.stdout, result.stderr)
+
+
+@pytest.mark.parametrize("status, template", [
+    (400, "x" * 264 + " {key}"),  # the key straddles the cut to one line: scrubbed whole, before the cut
+    (401, "Incorrect API key provided: {masked}. You can find your API key at https://example.test."),
+])
+def test_a_cut_off_or_masked_key_is_scrubbed_too(workspace: Workspace, fake: FakeLLM, status: int,
+                                                 template: str) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    key = secret("openai", 1)
+    message = template.replace("{masked}", key[:8] + "*" * (len(key) - 12) + key[-4:])
+    fake.script(Reply(status, {"error": {"message": message, "type": "invalid_request_error"}}), times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 1
+    assert "<key key-1>" in workspace.summary()["items"][0]["message"]
+    assert_no_key_material(workspace, "openai", result.stdout, result.stderr)
+
+
+def test_control_characters_from_a_server_never_reach_the_terminal(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    fake.script(Reply(400, {"error": {"message": "bad\x1b]0;PWNED\x07\x1b[2J request\r\nsecond line"}}), times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 1
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "400 bad]0;PWNED[2J request second line" in workspace.summary()["items"][0]["message"]
 
 
 def test_the_provider_override_never_sends_a_key_to_another_providers_endpoint(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import anthropic
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
 from .base import Clients, Completion, Request, completion
-from .errors import ProviderError, by_status, connection_failed, short, unexpected, wait_hint
+from .errors import ProviderError, by_status, connection_failed, unexpected, wait_hint
 
 _HARD_QUOTA = ("credit balance", "spend limit", "spending limit", "usage limit")
 
@@ -22,7 +22,7 @@ def classify(exc: Exception) -> ProviderError:
     body = exc.body if isinstance(exc.body, dict) else {}
     error = body.get("error")
     error = error if isinstance(error, dict) else {}
-    text = short(error.get("message") or exc.message)
+    text = str(error.get("message") or exc.message)
     quota = exc.status_code in (400, 429) and any(words in text.lower() for words in _HARD_QUOTA)
     message = f"{exc.status_code} {error.get('type') or 'error'}: {text}"
     return by_status(exc.status_code, message, wait_hint(exc.response.headers), hard_quota=quota)

@@ -19,7 +19,8 @@ class ErrorKind(Enum):
 
 
 class ProviderError(Exception):
-    """A classified failure. The message holds the status and the server's short message, never a key."""
+    """A classified failure: the status and the server's message, whole. It may echo the key, so it is
+    scrubbed (then cut to one line) before it is shown anywhere: see `PooledProvider.complete`."""
 
     def __init__(self, kind: ErrorKind, message: str, status: int | None = None,
                  retry_after: float | None = None) -> None:
@@ -53,7 +54,7 @@ def connection_failed(exc: Exception) -> ProviderError:
 
 
 def unexpected(exc: Exception) -> ProviderError:
-    return ProviderError(ErrorKind.FATAL, short(f"{type(exc).__name__}: {exc}"))
+    return ProviderError(ErrorKind.FATAL, f"{type(exc).__name__}: {exc}")
 
 
 def wait_hint(headers: Mapping[str, str] | None, body_delay: str | None = None) -> float | None:
@@ -79,9 +80,3 @@ def wait_hint(headers: Mapping[str, str] | None, body_delay: str | None = None) 
         if match:
             return float(match.group(1))
     return None
-
-
-def short(text: object, limit: int = 300) -> str:
-    """One line of a server message, at most `limit` characters."""
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -10,7 +10,7 @@ import openai
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
 from .base import Clients, Completion, Request, completion
-from .errors import ProviderError, by_status, connection_failed, short, unexpected, wait_hint
+from .errors import ProviderError, by_status, connection_failed, unexpected, wait_hint
 
 
 def classify(exc: Exception) -> ProviderError:
@@ -20,7 +20,7 @@ def classify(exc: Exception) -> ProviderError:
         return unexpected(exc)
     body = exc.body if isinstance(exc.body, dict) else {}
     quota = "insufficient_quota" in (exc.code, exc.type, body.get("code"), body.get("type"))
-    message = f"{exc.status_code}{' insufficient_quota' if quota else ''} {short(body.get('message') or exc.message)}"
+    message = f"{exc.status_code}{' insufficient_quota' if quota else ''} {body.get('message') or exc.message}"
     return by_status(exc.status_code, message, wait_hint(exc.response.headers), hard_quota=quota)
 
 

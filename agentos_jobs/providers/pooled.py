@@ -21,11 +21,13 @@ from ..credentials import Credential
 from ..fsutil import utc_now
 from ..pool import CredentialPool, PoolView
 from ..runs import waiting_dir
+from ..text import one_line
 from ..tracing import llm_span, record_tokens
 from .base import Completion, Request
 from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, unexpected
 
 POLL_SECONDS = 0.25
+MESSAGE_LIMIT = 300  # characters of a server's message that reach a log line
 
 
 class Adapter(Protocol):
@@ -99,15 +101,15 @@ class PooledProvider:
                         completion = self.adapter.call(credential, request)
                     except Exception as error:
                         failure = error if isinstance(error, ProviderError) else unexpected(error)
+                        detail = one_line(credential.scrub(str(failure)), MESSAGE_LIMIT)  # scrubbed whole, then cut
                         span.set_attribute("llm.outcome", failure.kind.value)
-                        span.set_status(StatusCode.ERROR, credential.scrub(str(failure)))
+                        span.set_status(StatusCode.ERROR, detail)
                     else:
                         record_tokens(span, completion.input_tokens, completion.output_tokens)
                         return completion
             finally:
                 self.pool.release(credential)
             attempts += 1
-            detail = credential.scrub(str(failure))
             if failure.kind is ErrorKind.FATAL:
                 raise ProviderError(failure.kind, f"{self.name} call with key {credential.name} failed: {detail}",
                                     failure.status)
