@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -45,6 +46,8 @@ class Settings:
     max_backoff_seconds: float = 300.0
     request_timeout_seconds: float = 300.0
     max_tokens: int = 8192
+    progress: str = "auto"
+    progress_interval_seconds: float = 15.0
 
     @property
     def lld_dir(self) -> Path:
@@ -104,7 +107,10 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
     "max_backoff_seconds": (float, "AGENTOS_MAX_BACKOFF", 300.0),
     "request_timeout_seconds": (float, "AGENTOS_REQUEST_TIMEOUT", 300.0),
     "max_tokens": (int, None, 8192),
+    "progress": (str, "AGENTOS_PROGRESS", "auto"),
+    "progress_interval_seconds": (float, "AGENTOS_PROGRESS_INTERVAL", 15.0),
 }
+_CHOICES = {"progress": ("auto", "plain", "off")}
 _ROLE_KEYS = ("provider", "model", "base_url")
 _ZERO_OK = ("offline_latency_seconds", "base_backoff_seconds")
 SOURCE = "pyproject.toml [tool.agentos_jobs]"
@@ -127,9 +133,11 @@ def read_stanza(root: Path) -> dict[str, Any]:
 
 def _coerce(key: str, kind: type, value: object, source: str) -> Any:
     if kind is str:
-        if isinstance(value, str) and value:
+        choices = _CHOICES.get(key)
+        if isinstance(value, str) and value and (choices is None or value in choices):
             return value
-        raise ConfigError(f"{source}: {key} must be a non-empty string, got {value!r}")
+        wanted = f"one of {', '.join(choices)}" if choices else "a non-empty string"
+        raise ConfigError(f"{source}: {key} must be {wanted}, got {value!r}")
     if kind is int:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
@@ -140,10 +148,11 @@ def _coerce(key: str, kind: type, value: object, source: str) -> Any:
             number = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             number = -1.0
-        if (number > 0 or (number == 0 and key in _ZERO_OK)) and not isinstance(value, bool):
+        positive = number > 0 or (number == 0 and key in _ZERO_OK)
+        if positive and math.isfinite(number) and not isinstance(value, bool):
             return number
     raise ConfigError(f"{source}: {key} must be a {'non-negative' if key in _ZERO_OK else 'positive'}"
-                      f"{' whole' if kind is int else ''} number, got {value!r}")
+                      f"{' whole' if kind is int else ' finite'} number, got {value!r}")
 
 
 def _check_provider(name: str, source: str) -> str:

@@ -7,7 +7,6 @@ it only captures its own process's output. Elsewhere (CI logs) it is a plain lin
 
 from __future__ import annotations
 
-import os
 import statistics
 import threading
 import time
@@ -16,7 +15,6 @@ from pathlib import Path
 
 CLEAR_LINE = "\r\x1b[K"
 TTY_REFRESH_SECONDS = 0.25
-DEFAULT_INTERVAL_SECONDS = 15.0
 
 
 def _clock(seconds: float) -> str:
@@ -27,7 +25,7 @@ def _clock(seconds: float) -> str:
 
 class Progress:
     def __init__(self, write: Callable[[str], None], total: int, slots: int, waiting_dir: Path, tty: bool,
-                 interval: float = DEFAULT_INTERVAL_SECONDS) -> None:
+                 interval: float) -> None:
         self._write = write
         self.total = total
         self.slots = max(1, slots)
@@ -94,9 +92,8 @@ class Progress:
             self._write(CLEAR_LINE)
 
 
-def progress_mode(is_tty: bool) -> str | None:
-    """'tty', 'plain' or None (AGENTOS_PROGRESS=off)."""
-    setting = os.environ.get("AGENTOS_PROGRESS", "auto").lower()
-    if setting in ("off", "0", "no", "false"):
+def progress_mode(setting: str, is_tty: bool) -> str | None:
+    """'tty', 'plain' or None, from the `progress` setting (auto, plain or off)."""
+    if setting == "off":
         return None
-    return "tty" if is_tty and setting != "plain" else "plain"
+    return "tty" if is_tty and setting == "auto" else "plain"

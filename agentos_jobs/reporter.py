@@ -22,7 +22,7 @@ from .config import DEFAULT_PARALLEL, MAX_PARALLEL
 from .fsutil import display_path, iso, utc_now
 from .ids import prefix_for
 from .locks import RunLock, RunLocked
-from .progress import CLEAR_LINE, DEFAULT_INTERVAL_SECONDS, Progress, progress_mode
+from .progress import CLEAR_LINE, Progress, progress_mode
 from .run_trace import RunTrace
 from .runs import current_run_id, waiting_dir
 from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
@@ -134,12 +134,11 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                        "run at once, the others wait for a free slot\n")
         items = _item_tasks(tasks, selected_tasks)
         self.empty_groups = [name for name in GROUPS if name in selected_tasks and not tasks[name].task_dep]
-        mode = progress_mode(self.outstream.isatty())
+        mode = progress_mode(self.settings.progress, self.outstream.isatty())
         if items and mode:
             slots = min(asked or DEFAULT_PARALLEL, MAX_PARALLEL)
-            interval = float(os.environ.get("AGENTOS_PROGRESS_INTERVAL") or DEFAULT_INTERVAL_SECONDS)
             self.progress = Progress(self.write, len(items), slots, waiting_dir(self.settings, self.run_id),
-                                     tty=mode == "tty", interval=interval)
+                                     tty=mode == "tty", interval=self.settings.progress_interval_seconds)
             if mode == "tty":
                 self.clear_first = True
                 os.environ["AGENTOS_CLEAR_LINE"] = "1"  # the wrappers' lines replace the progress line too
@@ -208,6 +207,10 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
     def complete_run(self) -> None:
         if self.refused:
             raise SystemExit(EXIT_REFUSED)
+        crash = sys.exc_info()[1]  # doit calls this from a `finally`: our SystemExit must not hide a crash
+        if isinstance(crash, Exception):
+            self.tool_failed = True
+            self._warn(f"agentos-jobs: internal error {type(crash).__name__}: {crash} (please report this)")
         if self.progress:
             self.progress.stop()
         self.clear_first = False

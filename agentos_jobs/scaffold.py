@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -31,11 +32,21 @@ GITIGNORE = "# agentos-jobs: run state, checkpoints, logs and leases are never c
 
 
 def ensure_base_dir(settings: Settings) -> None:
-    """The base dir with a `.gitignore` of `*`, so nothing under it is ever committed."""
-    settings.base_dir.mkdir(parents=True, exist_ok=True)
-    ignore = settings.base_dir / ".gitignore"
-    if not ignore.exists():
-        atomic_write_text(ignore, GITIGNORE)
+    """The base dir with a `.gitignore` of `*`, so nothing under it is ever committed; checked before a run
+    starts, because a worker that cannot write its result would leave an item nobody can account for."""
+    try:
+        for folder in (settings.base_dir, settings.runs_dir, settings.logs_dir, settings.checkpoints_dir,
+                       settings.done_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        ignore = settings.base_dir / ".gitignore"
+        if not ignore.exists():
+            atomic_write_text(ignore, GITIGNORE)
+        if not os.access(settings.base_dir, os.W_OK):
+            raise PermissionError(13, "Permission denied", str(settings.base_dir))
+    except OSError as exc:
+        why = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
+        raise ConfigError(f"{exc.filename or settings.base_dir}: cannot be written ({why}); fix it or set "
+                          "AGENTOS_BASE_DIR to a writable directory") from None
 
 
 def init_project(root: Path) -> list[str]:

@@ -37,7 +37,10 @@ def doit_config() -> dict[str, Any]:
 
     settings = project_settings()
     ensure_run_env()
-    ensure_base_dir(settings)
+    try:
+        ensure_base_dir(settings)
+    except ConfigError as exc:
+        raise InvalidDodoFile(str(exc)) from None
     return {
         "default_tasks": ["lld"],
         "num_process": DEFAULT_PARALLEL,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import BIN
+import pytest
+
+from conftest import BIN, Workspace
 
 
 def _init(root: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -62,3 +64,32 @@ def test_bad_setting_is_one_line_naming_the_key(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert result.stderr.strip().splitlines() == [
         "ERROR: pyproject.toml [tool.agentos_jobs]: max_iterations must be a positive whole number, got 0"]
+
+
+@pytest.mark.parametrize("variable, value, expected", [
+    ("AGENTOS_PROGRESS_INTERVAL", "abc", "progress_interval_seconds must be a positive finite number, got 'abc'"),
+    ("AGENTOS_PROGRESS_INTERVAL", "0", "progress_interval_seconds must be a positive finite number, got '0'"),
+    ("AGENTOS_OFFLINE_LATENCY", "inf", "offline_latency_seconds must be a non-negative finite number, got 'inf'"),
+    ("AGENTOS_MAX_BACKOFF", "nan", "max_backoff_seconds must be a positive finite number, got 'nan'"),
+    ("AGENTOS_PROGRESS", "loud", "progress must be one of auto, plain, off, got 'loud'"),
+])
+def test_a_bad_environment_value_stops_the_run_in_one_line(workspace: Workspace, variable: str, value: str,
+                                                           expected: str) -> None:
+    workspace.add_issue(1)
+    result = workspace.doit("lld", extra_env={variable: value})
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [f"ERROR: environment variable {variable}: {expected}"]
+    assert not workspace.marker("lld", "1").exists() and workspace.checkpoints() == []
+
+
+def test_a_base_dir_that_cannot_be_written_stops_the_run_before_it_starts(workspace: Workspace) -> None:
+    workspace.add_issue(1)
+    (workspace.base / "runs").mkdir(parents=True, exist_ok=True)
+    (workspace.base / "runs").rmdir()
+    (workspace.base / "runs").write_text("not a directory")
+    result = workspace.doit("lld")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"ERROR: {workspace.base / 'runs'}: cannot be written (a file is in the way); fix it or set AGENTOS_BASE_DIR "
+        "to a writable directory"]
+    assert not workspace.marker("lld", "1").exists() and not (workspace.root / "docs/lineage").exists()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import signal
 import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+
+import pytest
+
+from agentos_jobs.reporter import RunReporter
 
 from conftest import REPO, Workspace, issue_text
 
@@ -314,3 +320,24 @@ def test_running_one_item_by_hand_respects_its_marker(workspace: Workspace) -> N
     again = workspace.command(str(Path(sys.executable).parent / "agentos-jobs"), "run", "lld", "1")
     assert again.returncode == 0 and again.stdout.startswith("LLD-1 is done (marker ")
     assert workspace.doit("list", "--all", "-s").stdout.count("U lld:1") == 1
+
+
+def test_a_crash_under_doit_is_never_reported_as_success(workspace: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """doit calls complete_run from a `finally`; its SystemExit would otherwise replace the crash with exit 0."""
+    monkeypatch.chdir(workspace.root)
+    for name, value in workspace.env.items():
+        monkeypatch.setenv(name, value)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        reporter = RunReporter(io.StringIO(), {})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            with pytest.raises(SystemExit) as ended:
+                reporter.complete_run()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert ended.value.code == 1
+    assert "agentos-jobs: internal error ValueError: boom (please report this)" in capsys.readouterr().err
