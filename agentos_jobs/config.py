@@ -125,7 +125,12 @@ def read_stanza(root: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from None
-    stanza = data.get("tool", {}).get("agentos_jobs", {})
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); fix the file") from None
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: 'tool' must be a table; fix the file")
+    stanza = tool.get("agentos_jobs", {})
     if not isinstance(stanza, dict):
         raise ConfigError(f"{path}: [tool.agentos_jobs] must be a table")
     return stanza

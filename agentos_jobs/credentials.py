@@ -7,13 +7,14 @@ out of `repr`, and `scrub` removes it from any text that came back from a provid
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .fsutil import parse_json
 
 ENV_KEYS = {
     "openai": ("OPENAI_API_KEY",),
@@ -123,12 +124,13 @@ def load_credentials(environ: Mapping[str, str] | None = None) -> list[Credentia
         return found
     _check_private(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CredentialsError(f"credentials file {path} cannot be read ({type(exc).__name__})") from None
-    except json.JSONDecodeError as exc:  # the message carries no file content, so no key
-        raise CredentialsError(f"credentials file {path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
-                               f"expected {FORMAT}") from None
+    try:
+        data = parse_json(text)
+    except ValueError as exc:  # the reason quotes no file content, so no key
+        raise CredentialsError(f"credentials file {path} is not valid JSON ({exc}); expected {FORMAT}") from None
     entries = data.get("credentials") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise CredentialsError(f"credentials file {path} must hold {FORMAT}")

@@ -29,10 +29,23 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def parse_json(text: str) -> Any:
+    """json.loads whose every failure is a ValueError with a short reason that quotes none of the text (it
+    may be a credentials file): a huge number or deep nesting would otherwise raise something else."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except ValueError:
+        raise ValueError("a number too long to read") from None
+
+
 def read_json_object(path: Path) -> dict[str, Any] | None:
     """A JSON object from a file, or None when the file is missing, unreadable or holds something else."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
+from .fsutil import parse_json
 from .ids import InvalidItemId, slugify, validate_item_id
 from .text import one_line
 
@@ -91,9 +91,9 @@ def parse_issue(path: Path) -> Document:
 
 def _parse_issue_json(path: Path, text: str) -> Document:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); "
+        data = parse_json(text)
+    except ValueError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc}); "
                          "write one object as 'gh issue list --json number,title,body,labels' gives it") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected one JSON object with number, title, body and labels, "

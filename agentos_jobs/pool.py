@@ -19,10 +19,11 @@ from typing import Any
 import portalocker
 
 from .credentials import Credential
-from .fsutil import atomic_write_json, iso, utc_now
+from .fsutil import atomic_write_json, iso, parse_json, utc_now
 from .procs import same_process, start_time
 
 LOCK_TIMEOUT_SECONDS = 30.0
+PID_MAX = 4_194_304  # Linux's highest possible pid: a larger one, 0 or -1 (every process) is damage
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,8 @@ def _check_entry(name: str, entry: object) -> None:
         raise ValueError(f"key {name!r} is not an object")
     holders = entry.get("holders", [])
     if not isinstance(holders, list) or not all(
-            isinstance(h, dict) and isinstance(h.get("pid"), int) and not isinstance(h.get("pid"), bool)
-            for h in holders):
-        raise ValueError(f"key {name!r} has holders that are not {{item, pid, since}} objects")
+            isinstance(h, dict) and type(h.get("pid")) is int and 0 < h["pid"] <= PID_MAX for h in holders):
+        raise ValueError(f"key {name!r} has holders that are not {{item, pid, since}} objects with a real pid")
     until = entry.get("cooling_until")
     # fromisoformat raises ValueError on a value that is not a time
     if until is not None and datetime.fromisoformat(str(until)).tzinfo is None:
@@ -121,7 +121,7 @@ class CredentialPool:
         if not self.path.exists():
             return {"version": 1, "keys": {}}
         try:
-            state = json.loads(self.path.read_text(encoding="utf-8"))
+            state = parse_json(self.path.read_text(encoding="utf-8"))
             if not isinstance(state, dict) or not isinstance(state.get("keys"), dict):
                 raise ValueError("not a lease file")
             for name, entry in state["keys"].items():

@@ -21,6 +21,8 @@ def same_process(pid: int, started: str | None) -> bool:
 
 def pid_alive(pid: int) -> bool:
     """False for a pid that is gone or a zombie (it has exited; only its exit status is left)."""
+    if pid <= 0:  # os.kill would signal a process group, or every process, and "succeed"
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

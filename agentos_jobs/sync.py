@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import Settings
-from .fsutil import atomic_write_text, display_path
+from .fsutil import atomic_write_text, display_path, parse_json
 
 GH_FIELDS = "number,title,body,labels"
 GH_LIMIT = 1000
@@ -37,8 +37,8 @@ def fetch_open_issues(settings: Settings) -> list[dict[str, Any]]:
             raise SyncError(f"gh is not logged in to GitHub; run: gh auth login (gh said: {said})")
         raise SyncError(f"gh issue list failed with exit code {done.returncode}: {said or 'no message'}")
     try:
-        issues = json.loads(done.stdout)
-    except json.JSONDecodeError:
+        issues = parse_json(done.stdout)
+    except ValueError:
         raise SyncError("gh issue list did not print JSON; is this gh 2.x?") from None
     if not isinstance(issues, list) or not all(isinstance(i, dict) and isinstance(i.get("number"), int)
                                                 and isinstance(i.get("title"), str) for i in issues):

@@ -93,3 +93,20 @@ def test_a_base_dir_that_cannot_be_written_stops_the_run_before_it_starts(worksp
         f"ERROR: {workspace.base / 'runs'}: cannot be written (a file is in the way); fix it or set AGENTOS_BASE_DIR "
         "to a writable directory"]
     assert not workspace.marker("lld", "1").exists() and not (workspace.root / "docs/lineage").exists()
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("tool = 5\n", "pyproject.toml: 'tool' must be a table; fix the file"),
+    ("x = [\n", "pyproject.toml: not valid TOML ("),
+    (None, "pyproject.toml: cannot be read (Is a directory); fix the file"),
+])
+def test_a_broken_pyproject_is_one_line_naming_it(workspace: Workspace, content: str | None, expected: str) -> None:
+    pyproject = workspace.root / "pyproject.toml"
+    pyproject.unlink(missing_ok=True)
+    if content is None:
+        pyproject.mkdir()
+    else:
+        pyproject.write_text(content)
+    result = workspace.command(str(BIN / "agentos-jobs"), "keys")
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and expected in result.stderr, result.stderr

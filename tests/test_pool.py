@@ -135,10 +135,22 @@ def test_a_lease_held_by_a_reused_pid_is_reclaimed(tmp_path: Path) -> None:
     assert isinstance(pool.try_reserve("openai", "LLD-2"), Credential)
 
 
-def test_a_lease_file_with_bad_values_is_moved_aside_and_said(tmp_path: Path) -> None:
+def _holder(pid: object) -> dict[str, object]:
+    return {"holders": [{"item": "LLD-1", "pid": pid, "since": "2026-01-01T00:00:00Z"}]}
+
+
+@pytest.mark.parametrize("text", [
+    json.dumps({"version": 1, "keys": {"k": {"holders": [], "cooling_until": "soon"}}}),
+    json.dumps({"version": 1, "keys": {"k": _holder(0)}}),  # os.kill(0, 0) "succeeds": it would never be reclaimed
+    json.dumps({"version": 1, "keys": {"k": _holder(-1)}}),
+    json.dumps({"version": 1, "keys": {"k": _holder(10**20)}}),  # too large for os.kill
+    '{"version": 1, "keys": {"k": {"granted": ' + "9" * 5000 + "}}}",  # beyond Python's int-from-text limit
+    "[" * 100_000 + "]" * 100_000,  # deeper than the JSON parser's recursion
+])
+def test_a_lease_file_with_bad_values_is_moved_aside_and_said(tmp_path: Path, text: str) -> None:
     said: list[str] = []
     lease = tmp_path / "l.json"
-    lease.write_text(json.dumps({"version": 1, "keys": {"k": {"holders": [], "cooling_until": "soon"}}}))
+    lease.write_text(text)
     pool = CredentialPool(lease, [Credential(name="k", provider="openai", key="s")], "run", said.append)
     assert isinstance(pool.try_reserve("openai", "LLD-1"), Credential)
     assert len(said) == 1 and "was unreadable" in said[0] and "moved it to" in said[0]
@@ -156,3 +168,6 @@ def test_credentials_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
         load_credentials({"AGENTOS_CREDENTIALS": str(path)})
     assert "credential 'k': 'key' holds spaces, control or non-ASCII characters" in str(caught.value)
     assert "quoted" not in str(caught.value)
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CredentialsError, match=r"c\.json is not valid JSON \(nested too deeply\); expected"):
+        load_credentials({"AGENTOS_CREDENTIALS": str(path)})

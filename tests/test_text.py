@@ -30,6 +30,8 @@ def test_verdicts(review: str, approved: bool) -> None:
     ("7.md", "no heading\n", "7.md: the first line is not a '# Title' heading"),
     ("7.json", "[1, 2]", "7.json: expected one JSON object"),
     ("7.json", '{"number": 8, "title": "x"}', "'number' is 8 but the file name says 7"),
+    ("7.json", '{"number": ' + "9" * 5000 + ', "title": "x"}', "7.json: not valid JSON (a number too long to read)"),
+    ("7.json", "[" * 100_000 + "]" * 100_000, "7.json: not valid JSON (nested too deeply)"),
     ("7.json", '{"number": 7, "title": ""}', "'title' must be a non-empty string"),
     ("7.md", b"# T\n\xff\xfe", "7.md: not UTF-8 text"),
 ])
