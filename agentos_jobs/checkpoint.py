@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fsutil import iso, utc_now
+from .fsutil import iso, move_aside, utc_now
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -23,6 +23,9 @@ CREATE TABLE IF NOT EXISTS steps (
 );
 """
 
+_SIDECARS = ("-wal", "-shm")
+_STEP_COLUMNS = {"seq", "name", "status", "output", "input_tokens", "output_tokens", "started_at", "finished_at"}
+
 
 @dataclass(frozen=True)
 class StepRecord:
@@ -33,13 +36,9 @@ class StepRecord:
     output_tokens: int
 
 
-def sidecar_paths(path: Path) -> list[Path]:
-    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
-
-
 def delete_checkpoint(path: Path) -> None:
-    for part in sidecar_paths(path):
-        part.unlink(missing_ok=True)
+    for suffix in ("", *_SIDECARS):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 class CheckpointBusy(Exception):
@@ -67,10 +66,7 @@ class Checkpoint:
                                          "running (another doit or agentos-jobs run)?") from None
                 raise
             except sqlite3.DatabaseError as exc:
-                aside = path.with_name(f"{path.name}.corrupt-{utc_now():%Y%m%dT%H%M%S}")
-                for part, target in zip(sidecar_paths(path), sidecar_paths(aside), strict=True):
-                    if part.exists():
-                        part.replace(target)
+                aside = move_aside(path, _SIDECARS)
                 say(f"checkpoint {path} is unreadable ({exc}); moved it to {aside.name} and starting over")
             else:
                 if stored and stored[0] == input_hash:
@@ -94,6 +90,11 @@ class Checkpoint:
             conn.close()
             raise sqlite3.DatabaseError(f"integrity check failed: {check[0] if check else 'no answer'}")
         conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(steps)")}
+        if columns != _STEP_COLUMNS:  # another version's file, or a damaged one: resuming from it would fail
+            conn.close()
+            raise sqlite3.DatabaseError(f"its steps table has columns {', '.join(sorted(columns))}, not the ones "
+                                        "this version of agentos-jobs writes")
         return conn
 
     def has_steps(self) -> bool:

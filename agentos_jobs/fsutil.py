@@ -29,6 +29,17 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def move_aside(path: Path, sidecars: tuple[str, ...] = ()) -> Path:
+    """Keep a damaged file for a post-mortem instead of deleting it: `<name>.corrupt-<time>`, with its
+    sidecar files (SQLite's `-wal`, `-shm`) renamed alike. Returns the new path of the file itself."""
+    aside = path.with_name(f"{path.name}.corrupt-{utc_now():%Y%m%dT%H%M%S%f}")
+    for suffix in ("", *sidecars):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            part.replace(aside.with_name(aside.name + suffix))
+    return aside
+
+
 def parse_json(text: str) -> Any:
     """json.loads whose every failure is a ValueError with a short reason that quotes none of the text (it
     may be a credentials file): a huge number or deep nesting would otherwise raise something else."""

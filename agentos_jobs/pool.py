@@ -19,7 +19,7 @@ from typing import Any
 import portalocker
 
 from .credentials import Credential
-from .fsutil import atomic_write_json, iso, parse_json, utc_now
+from .fsutil import atomic_write_json, iso, move_aside, parse_json, utc_now
 from .procs import same_process, start_time
 
 LOCK_TIMEOUT_SECONDS = 30.0
@@ -127,8 +127,7 @@ class CredentialPool:
             for name, entry in state["keys"].items():
                 _check_entry(name, entry)
         except (ValueError, UnicodeDecodeError) as exc:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{utc_now():%Y%m%dT%H%M%S%f}")
-            self.path.replace(aside)
+            aside = move_aside(self.path)
             self.say(f"lease file {self.path} was unreadable ({exc}); moved it to {aside.name} and rebuilt it")
             return {"version": 1, "keys": {}}
         return state

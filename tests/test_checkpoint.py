@@ -50,18 +50,36 @@ def test_corrupt_checkpoint_is_moved_aside_and_said(tmp_path: Path) -> None:
 
 
 def test_a_step_is_never_half_saved(tmp_path: Path) -> None:
+    """A rewrite deletes the old row, then inserts; when the insert fails the delete must not stick."""
     db = tmp_path / "c.db"
     cp = Checkpoint.open(db, "h", print)
+    cp.record("draft-1", "done", "the saved draft", "t", 10, 5)
     with pytest.raises(sqlite3.IntegrityError):
         cp.record("draft-1", "bogus-status", "text", "t")  # the CHECK fails inside the transaction
-    assert cp.get("draft-1") is None
     cp.close()
+    cp = Checkpoint.open(db, "h", print)
+    record = cp.get("draft-1")
+    cp.close()
+    assert record is not None and (record.status, record.output, record.input_tokens) == ("done", "the saved draft", 10)
+
+
+def test_a_checkpoint_of_another_layout_is_moved_aside_not_crashed_on(tmp_path: Path) -> None:
+    said: list[str] = []
+    db = tmp_path / "c.db"
+    with sqlite3.connect(db) as conn:  # what an older or newer version might have written
+        conn.execute("CREATE TABLE steps (seq INTEGER PRIMARY KEY, name TEXT, status TEXT, text TEXT)")
+    conn.close()
+    cp = Checkpoint.open(db, "h", said.append)
+    cp.record("draft-1", "done", "text", "t")
+    cp.close()
+    assert len(said) == 1 and "its steps table has columns name, seq, status, text" in said[0]
+    assert len(list(tmp_path.glob("c.db.corrupt-*"))) == 1
 
 
 def test_corrupt_checkpoint_in_a_real_run_is_reported_and_the_item_finishes(workspace: Workspace) -> None:
     workspace.add_issue(1)
     db = workspace.base / "checkpoints/lld_workflow_1.db"
-    db.parent.mkdir(parents=True)
+    db.parent.mkdir(parents=True, exist_ok=True)
     db.write_bytes(b"not a database at all" * 100)
     result = workspace.doit("lld")
     assert result.returncode == 0, result.stdout
