@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ from doit.action import CmdAction
 from doit.exceptions import InvalidDodoFile
 
 from .config import DEFAULT_PARALLEL, ConfigError, Settings, load_settings
+from .fsutil import move_aside
 from .items import discover
 from .markers import marker_is_current
 from .runs import ensure_run_env
@@ -47,9 +50,31 @@ def doit_config() -> dict[str, Any]:
         "par_type": "process",
         "continue": True,
         "backend": "sqlite3",
-        "dep_file": str(settings.base_dir / "doit-deps.sqlite"),
+        "dep_file": str(_usable_dep_file(settings.base_dir / "doit-deps.sqlite")),
         "reporter": RunReporter,
     }
+
+
+def _usable_dep_file(path: Path) -> Path:
+    """doit stops every run with a traceback on a damaged dep file. It is only a cache (an item's marker
+    says whether it is done), so a damaged one is moved aside, and said, and doit starts a new one."""
+    if not path.exists():
+        return path
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as conn:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):  # locked: another run is saving it, and that run's lock will say so
+            _set_aside(path, exc)
+    except sqlite3.DatabaseError as exc:
+        _set_aside(path, exc)
+    return path
+
+
+def _set_aside(path: Path, exc: Exception) -> None:
+    aside = move_aside(path)
+    sys.stderr.write(f"agentos-jobs: doit's dep file {path} was unreadable ({exc}); moved it to {aside.name}. "
+                     "Nothing is lost: finished items are known by their markers\n")
 
 
 def item_tasks(workflow: str, doc: str) -> Iterator[dict[str, Any]]:

@@ -204,6 +204,19 @@ def test_lost_doit_db_reruns_nothing(workspace: Workspace) -> None:
     assert "[LLD-" not in result.stdout
 
 
+def test_a_damaged_doit_db_is_set_aside_and_reruns_nothing(workspace: Workspace) -> None:
+    for number in (1, 2):
+        workspace.add_issue(number)
+    assert workspace.doit("lld").returncode == 0
+    (workspace.base / "doit-deps.sqlite").write_bytes(b"garbage, not SQLite" * 50)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.startswith(f"agentos-jobs: doit's dep file {workspace.base / 'doit-deps.sqlite'} was "
+                                    "unreadable (file is not a database); moved it to doit-deps.sqlite.corrupt-")
+    assert len(result.stderr.splitlines()) == 1
+    assert workspace.statuses() == {"LLD-1": "up-to-date", "LLD-2": "up-to-date"}
+
+
 def test_issue_workflow_turns_briefs_into_drafts(workspace: Workspace) -> None:
     workspace.write("ideas/active/dark-mode.md", "# Dark mode\n\nAt night the page is too bright.\n\n"
                                                   "- follows the OS setting\n")
