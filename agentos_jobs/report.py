@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
 
 from .config import Settings
 from .fsutil import read_json_object
-from .summary import render_summary
+from .summary import render_summary, summary_path
 
 
 class ReportError(Exception):
     pass
 
 
-def find_summary(settings: Settings, run_id: str | None) -> dict[str, Any]:
-    """The named run (an id or a unique start of one), or the latest; run ids sort by start time."""
+def find_summary(settings: Settings, run_id: str | None) -> Path:
+    """The named run's summary (an id or a unique start of one), or the latest; run ids sort by start time."""
     runs = sorted(p.parent.name for p in settings.runs_dir.glob("*/summary.json"))
     if not runs:
         raise ReportError(f"no finished runs under {settings.runs_dir}; run 'doit lld' first")
@@ -24,12 +24,18 @@ def find_summary(settings: Settings, run_id: str | None) -> dict[str, Any]:
         recent = ", ".join(runs[-5:])
         what = "matches several runs" if matches else "is not a run"
         raise ReportError(f"{run_id!r} {what}; recent runs: {recent}")
-    summary = read_json_object(settings.runs_dir / matches[0] / "summary.json")
-    if summary is None:
-        raise ReportError(f"{settings.runs_dir / matches[0] / 'summary.json'} is unreadable")
-    return summary
+    return summary_path(settings, matches[0])
 
 
 def report(settings: Settings, run_id: str | None, as_json: bool) -> str:
-    summary = find_summary(settings, run_id)
-    return json.dumps(summary, indent=2) + "\n" if as_json else render_summary(summary, settings)
+    path = find_summary(settings, run_id)
+    summary = read_json_object(path)
+    if summary is None:
+        raise ReportError(f"{path} is unreadable")
+    if as_json:
+        return json.dumps(summary, indent=2) + "\n"
+    try:
+        return render_summary(summary, settings)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # edited by hand, or another version's
+        raise ReportError(f"{path}: not a summary this version can print ({type(exc).__name__}: {exc}); "
+                          "'agentos-jobs report --json' shows it as it is") from None

@@ -246,3 +246,9 @@ def test_report_reprints_a_past_run(workspace: Workspace) -> None:
     assert json.loads(as_json.stdout) == workspace.summary()
     unknown = workspace.command(str(BIN / "agentos-jobs"), "report", "1999")
     assert unknown.returncode == 1 and "'1999' is not a run; recent runs: " in unknown.stderr
+    summary = workspace.runs()[-1]
+    summary.write_text(json.dumps({"run_id": run_id, "items": []}))  # no totals: edited, or another version's
+    damaged = workspace.command(str(BIN / "agentos-jobs"), "report")
+    assert damaged.returncode == 1 and damaged.stderr.splitlines() == [
+        f"agentos-jobs: error: {summary}: not a summary this version can print (KeyError: 'totals'); "
+        "'agentos-jobs report --json' shows it as it is"]
