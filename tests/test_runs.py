@@ -8,7 +8,7 @@ import re
 import signal
 import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -323,7 +323,16 @@ def test_an_edited_issue_moves_its_earlier_rounds_aside(workspace: Workspace) ->
     assert result.returncode == 0 and "earlier rounds moved to docs/lineage/superseded/1-lld-" in result.stdout
     assert sorted(p.name for p in (workspace.root / "docs/lineage/active/1-lld").iterdir()) == [
         "001-draft.md", "001-verdict.md"]
-    assert len(list((workspace.root / "docs/lineage/superseded").iterdir())) == 1
+    superseded = workspace.root / "docs/lineage/superseded"
+    assert len(list(superseded.iterdir())) == 1
+    now = datetime.now(UTC)
+    for ahead in range(60):  # whatever second the next run supersedes in, that name is taken already
+        (superseded / f"1-lld-{now + timedelta(seconds=ahead):%Y%m%dT%H%M%S}").mkdir(exist_ok=True)
+    workspace.add_issue(1, body="It is tiny.")
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    moved = re.search(r"earlier rounds moved to docs/lineage/superseded/(1-lld-\d{8}T\d{6}-2)$", result.stdout, re.M)
+    assert moved and (superseded / moved.group(1) / "001-draft.md").exists(), result.stdout
 
 
 def test_running_one_item_by_hand_respects_its_marker(workspace: Workspace) -> None:

@@ -40,7 +40,11 @@ class WorkflowContext:
     def start_lineage(self, folder: Path) -> None:
         """Starting from scratch (a new or edited input), move rounds of an earlier input out of the way."""
         if folder.exists() and not self.engine.checkpoint.has_steps():
-            aside = self.settings.docs_dir / "lineage" / "superseded" / f"{folder.name}-{utc_now():%Y%m%dT%H%M%S}"
+            stamp = f"{folder.name}-{utc_now():%Y%m%dT%H%M%S}"
+            aside, count = self.settings.docs_dir / "lineage" / "superseded" / stamp, 1
+            while aside.exists():  # superseded twice within a second: keep both
+                count += 1
+                aside = aside.with_name(f"{stamp}-{count}")
             aside.parent.mkdir(parents=True, exist_ok=True)
             folder.replace(aside)
             self.say(f"earlier rounds moved to {display_path(aside, self.settings.root)}")
