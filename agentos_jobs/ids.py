@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 MAX_ID_LENGTH = 100
@@ -45,9 +46,11 @@ def validate_workflow(name: str) -> str:
 
 
 def slugify(text: str) -> str:
-    """The id of a brief: its file stem in lower case, runs of anything else folded to '-'."""
+    """The id of a brief: its file stem in lower case, runs of anything else folded to '-'. A name with no
+    ASCII letter or digit (`日本語.md`) gets a stable `brief-<hash>` id rather than being passed over."""
     slug = re.sub(r"[^a-z0-9._]+", "-", text.lower()).strip("-._")
-    return re.sub(r"\.{2,}", ".", slug)[:MAX_ID_LENGTH].strip("-._")
+    slug = re.sub(r"\.{2,}", ".", slug)[:MAX_ID_LENGTH].strip("-._")
+    return slug or f"brief-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def prefix_for(workflow: str, item_id: str) -> str:

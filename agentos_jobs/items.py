@@ -162,7 +162,7 @@ def _input_files(settings: Settings, workflow: str) -> dict[str, list[Path]]:
         try:
             valid[validate_item_id(item_id)] = groups[item_id]
         except InvalidItemId:
-            continue  # a name like '.md' that slugs to nothing: not an item
+            continue  # an issue number of over 100 digits: no issue tracker's
     return valid
 
 

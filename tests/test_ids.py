@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from agentos_jobs.ids import InvalidItemId, slugify, validate_item_id
@@ -30,6 +32,9 @@ def test_slugs_of_brief_names_are_valid_ids() -> None:
     assert slugify("Faster CI") == "faster-ci"
     assert slugify("../../evil") == "evil"
     assert validate_item_id(slugify("Ünïcode: idea!")) == "n-code-idea"
+    japanese = slugify("日本語のアイデア")  # no ASCII letter at all: a stable id, never a brief passed over
+    assert re.fullmatch(r"brief-[0-9a-f]{8}", japanese) and validate_item_id(japanese) == japanese
+    assert slugify("日本語のアイデア") == japanese != slugify("別のアイデア")
 
 
 def test_040_path_traversal_id_is_rejected_by_the_wrapper(workspace: Workspace) -> None:
