@@ -32,21 +32,30 @@ GITIGNORE = "# agentos-jobs: run state, checkpoints, logs and leases are never c
 
 
 def ensure_base_dir(settings: Settings) -> None:
-    """The base dir with a `.gitignore` of `*`, so nothing under it is ever committed; checked before a run
-    starts, because a worker that cannot write its result would leave an item nobody can account for."""
+    """The base dir with a `.gitignore` of `*`, so nothing under it is ever committed. The folders a run
+    writes are checked (not made) first: a worker that cannot write its result would leave an item nobody
+    can account for."""
+    for folder in (settings.base_dir, settings.runs_dir, settings.logs_dir, settings.checkpoints_dir,
+                   settings.done_dir):
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        why = None
+        if not existing.is_dir():
+            why = "a file is in the way"
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            why = "permission denied"
+        if why:
+            raise ConfigError(f"{existing}: cannot be written ({why}); fix it or set AGENTOS_BASE_DIR to a "
+                              "writable directory")
     try:
-        for folder in (settings.base_dir, settings.runs_dir, settings.logs_dir, settings.checkpoints_dir,
-                       settings.done_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+        settings.base_dir.mkdir(parents=True, exist_ok=True)
         ignore = settings.base_dir / ".gitignore"
         if not ignore.exists():
             atomic_write_text(ignore, GITIGNORE)
-        if not os.access(settings.base_dir, os.W_OK):
-            raise PermissionError(13, "Permission denied", str(settings.base_dir))
     except OSError as exc:
-        why = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
-        raise ConfigError(f"{exc.filename or settings.base_dir}: cannot be written ({why}); fix it or set "
-                          "AGENTOS_BASE_DIR to a writable directory") from None
+        raise ConfigError(f"{exc.filename or settings.base_dir}: cannot be written ({exc.strerror}); fix it or "
+                          "set AGENTOS_BASE_DIR to a writable directory") from None
 
 
 def init_project(root: Path) -> list[str]:

@@ -79,7 +79,7 @@ def test_a_checkpoint_of_another_layout_is_moved_aside_not_crashed_on(tmp_path: 
 def test_corrupt_checkpoint_in_a_real_run_is_reported_and_the_item_finishes(workspace: Workspace) -> None:
     workspace.add_issue(1)
     db = workspace.base / "checkpoints/lld_workflow_1.db"
-    db.parent.mkdir(parents=True, exist_ok=True)
+    db.parent.mkdir(parents=True)
     db.write_bytes(b"not a database at all" * 100)
     result = workspace.doit("lld")
     assert result.returncode == 0, result.stdout

@@ -84,8 +84,7 @@ def test_a_bad_environment_value_stops_the_run_in_one_line(workspace: Workspace,
 
 def test_a_base_dir_that_cannot_be_written_stops_the_run_before_it_starts(workspace: Workspace) -> None:
     workspace.add_issue(1)
-    (workspace.base / "runs").mkdir(parents=True, exist_ok=True)
-    (workspace.base / "runs").rmdir()
+    workspace.base.mkdir(parents=True, exist_ok=True)
     (workspace.base / "runs").write_text("not a directory")
     result = workspace.doit("lld")
     assert result.returncode == 3, result.stdout + result.stderr
