@@ -99,7 +99,9 @@ def llm_span(provider: str, model: str, key_name: str | None, attempt: int) -> I
         yield span
 
 
-def record_tokens(span: trace.Span, input_tokens: int, output_tokens: int) -> None:
+def record_answer(span: trace.Span, model: str, input_tokens: int, output_tokens: int) -> None:
+    """A call that succeeded: who answered (the dated model the server names) and what it cost."""
+    span.set_attribute("llm.response_model", model)
     span.set_attribute("llm.input_tokens", input_tokens)
     span.set_attribute("llm.output_tokens", output_tokens)
     span.set_attribute("llm.outcome", "ok")

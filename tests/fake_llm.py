@@ -91,6 +91,9 @@ class Rule:
     times: int  # -1: forever
 
 
+SNAPSHOT = "-2026-01-01"  # servers answer with the dated model that served the call
+
+
 @dataclass
 class Call:
     provider: str
@@ -99,6 +102,7 @@ class Call:
     status: int
     at: float
     model: str
+    max_tokens: int | None  # the answer's length limit the request carried, under the provider's own name
 
 
 class FakeLLM:
@@ -136,14 +140,14 @@ class FakeLLM:
                     return rule.reply
         return None
 
-    def _serve(self, provider: str, key: str, system: str, prompt: str, model: str,
+    def _serve(self, provider: str, key: str, system: str, prompt: str, model: str, max_tokens: int | None,
                success: Any) -> Response:
         role = "reviewer" if system.startswith("You review") else "drafter"
         reply = self._pick(key, role) or Reply()
         if reply.delay or self.delay:
             time.sleep(reply.delay or self.delay)
         with self._lock:
-            self.calls.append(Call(provider, key, role, reply.status, time.monotonic(), model))
+            self.calls.append(Call(provider, key, role, reply.status, time.monotonic(), model, max_tokens))
         if reply.status != 200:  # "{key}" in an error body echoes the caller's key, as some proxies do
             body = json.dumps(reply.body).replace("{key}", key)
             return Response(body, status=reply.status, headers=reply.headers, content_type="application/json")
@@ -156,8 +160,10 @@ class FakeLLM:
         messages = body["messages"]
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
         prompt = next((m["content"] for m in messages if m["role"] == "user"), "")
-        return self._serve("openai", key, system, prompt, body["model"], lambda text, cut: {
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": body["model"],
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        return self._serve("openai", key, system, prompt, body["model"], limit, lambda text, cut: {
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000,
+            "model": body["model"] + SNAPSHOT,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": "length" if cut else "stop"}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}})
@@ -167,8 +173,8 @@ class FakeLLM:
         key = request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
         prompt = body["messages"][0]["content"]
         system = body.get("system") or ""
-        return self._serve("anthropic", key, system, prompt, body["model"], lambda text, cut: {
-            "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+        return self._serve("anthropic", key, system, prompt, body["model"], body["max_tokens"], lambda text, cut: {
+            "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"] + SNAPSHOT,
             "content": [{"type": "text", "text": text}], "stop_reason": "max_tokens" if cut else "end_turn",
             "stop_sequence": None,
             "usage": {"input_tokens": 100, "output_tokens": 20}})
@@ -179,12 +185,13 @@ class FakeLLM:
         prompt = body["contents"][0]["parts"][0]["text"]
         system = " ".join(p.get("text", "") for p in (body.get("systemInstruction") or {}).get("parts", []))
         model = request.path.rsplit("/", 1)[1].split(":")[0]
-        return self._serve("gemini", key, system, prompt, model, lambda text, cut: {
+        limit = (body.get("generationConfig") or {}).get("maxOutputTokens")
+        return self._serve("gemini", key, system, prompt, model, limit, lambda text, cut: {
             "candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
                             "finishReason": "MAX_TOKENS" if cut else "STOP",
                             "index": 0}],
             "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
-            "modelVersion": model})
+            "modelVersion": model + SNAPSHOT})
 
 
 def secret(provider: str, n: int) -> str:

@@ -18,7 +18,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from conftest import BIN, Workspace
-from fake_llm import FakeLLM, use_provider
+from fake_llm import SNAPSHOT, FakeLLM, use_provider
 
 OUTER_TRACE, OUTER_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 
@@ -123,6 +123,8 @@ def test_llm_call_spans_name_the_key_and_never_hold_it(workspace: Workspace, fak
     assert len(calls) == 2
     assert {s["attributes"]["llm.key_name"] for s in calls} == {"key-1"}
     assert all(s["attributes"]["llm.input_tokens"] == 100 and s["attributes"]["llm.outcome"] == "ok" for s in calls)
+    assert {(s["attributes"]["llm.model"], s["attributes"]["llm.response_model"]) for s in calls} == {
+        ("gpt-test", "gpt-test" + SNAPSHOT)}  # asked for, and the dated model that answered
     text = "".join(p.read_text() for p in (workspace.base / "runs").rglob("*.jsonl"))
     assert "SECRET" not in text
 

@@ -28,6 +28,8 @@ class Request:
 
 @dataclass(frozen=True)
 class Completion:
+    """An answer; `model` is the one that served it, often a dated version of the one asked for."""
+
     text: str
     model: str
     input_tokens: int = 0
@@ -53,12 +55,14 @@ class Clients(Generic[Client]):
         return self._made[credential.name]
 
 
+RAISE_MAX_TOKENS = "raise max_tokens in [tool.agentos_jobs] (or use a model with a longer output)"
+
+
 def completion(text: str | None, model: str, input_tokens: int | None, output_tokens: int | None,
-               truncated: bool = False) -> Completion:
+               truncated: bool = False, fix: str = RAISE_MAX_TOKENS) -> Completion:
     """A finished call; an empty or cut-off answer is an error, never an empty or half design."""
     if not text:
         raise ProviderError(ErrorKind.FATAL, "the model returned no text")
     if truncated:
-        raise ProviderError(ErrorKind.FATAL, "the answer was cut off at the token limit; raise max_tokens in "
-                                             "[tool.agentos_jobs] (or use a model with a longer output)")
+        raise ProviderError(ErrorKind.FATAL, f"the answer was cut off at the token limit; {fix}")
     return Completion(text=text, model=model, input_tokens=input_tokens or 0, output_tokens=output_tokens or 0)

@@ -45,6 +45,7 @@ def classify(exc: Exception) -> ProviderError:
 class GeminiAdapter:
     def __init__(self, choice: ModelChoice, settings: Settings) -> None:
         self.model = choice.model or ""
+        self.max_tokens = settings.max_tokens
         options = types.HttpOptions(base_url=os.environ.get("GOOGLE_GEMINI_BASE_URL") or choice.base_url,
                                     api_version="v1beta", timeout=int(settings.request_timeout_seconds * 1000))
         self.client = Clients(lambda credential: genai.Client(api_key=credential.key, http_options=options))
@@ -53,7 +54,8 @@ class GeminiAdapter:
         try:
             response = self.client(credential).models.generate_content(
                 model=self.model, contents=request.prompt,
-                config=types.GenerateContentConfig(system_instruction=request.system))
+                config=types.GenerateContentConfig(system_instruction=request.system,
+                                                   max_output_tokens=self.max_tokens))
         except (errors.APIError, httpx2.TransportError) as exc:
             raise classify(exc) from None
         usage = response.usage_metadata

@@ -12,7 +12,7 @@ import time
 
 from ..items import Document
 from ..prompts import LLD_SECTIONS
-from ..tracing import llm_span, record_tokens
+from ..tracing import llm_span, record_answer
 from .base import Completion, Request
 
 MODEL = "offline-stand-in"
@@ -158,7 +158,7 @@ class OfflineProvider:
             if self.latency_seconds:
                 time.sleep(self.latency_seconds)  # the documented simulated per-call latency (demos, benchmarks)
             completion = self._answer(request)
-            record_tokens(span, 0, 0)
+            record_answer(span, completion.model, 0, 0)
             return completion
 
     def _answer(self, request: Request) -> Completion:

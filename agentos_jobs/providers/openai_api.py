@@ -12,6 +12,10 @@ from ..credentials import Credential
 from .base import Clients, Completion, Request, completion
 from .errors import ProviderError, by_status, connection_failed, unexpected, wait_hint
 
+# OpenAI-compatible servers disagree on the limit's name (max_tokens, max_completion_tokens) and some refuse the
+# other one, so none is sent: the model's own limit applies.
+NO_LIMIT_SENT = "use a model with a longer output (no max_tokens is sent to OpenAI-compatible servers)"
+
 
 def classify(exc: Exception) -> ProviderError:
     if isinstance(exc, openai.APIConnectionError):  # includes timeouts
@@ -42,4 +46,4 @@ class OpenAIAdapter:
         choice = response.choices[0] if response.choices else None
         return completion(choice.message.content if choice else None, response.model or self.model,
                           usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
-                          truncated=bool(choice and choice.finish_reason == "length"))
+                          truncated=bool(choice and choice.finish_reason == "length"), fix=NO_LIMIT_SENT)

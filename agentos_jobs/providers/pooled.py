@@ -22,7 +22,7 @@ from ..fsutil import utc_now
 from ..pool import CredentialPool, PoolView
 from ..runs import waiting_dir
 from ..text import one_line
-from ..tracing import llm_span, record_tokens
+from ..tracing import llm_span, record_answer
 from .base import Completion, Request
 from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, unexpected
 
@@ -105,7 +105,7 @@ class PooledProvider:
                         span.set_attribute("llm.outcome", failure.kind.value)
                         span.set_status(StatusCode.ERROR, detail)
                     else:
-                        record_tokens(span, completion.input_tokens, completion.output_tokens)
+                        record_answer(span, completion.model, completion.input_tokens, completion.output_tokens)
                         return completion
             finally:
                 self.pool.release(credential)
