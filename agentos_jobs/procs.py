@@ -1,10 +1,15 @@
-"""Is a process still there? Asked by wrappers about doit and by the pool about lease holders."""
+"""Is a process still there? Asked by wrappers about doit and by the pool about lease holders. And the
+other side: a process that must not outlive the one that started it."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import sys
 from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
 
 
 def start_time(pid: int) -> str | None:
@@ -32,3 +37,13 @@ def pid_alive(pid: int) -> bool:
     with contextlib.suppress(OSError, IndexError):
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
+
+
+def die_with_parent(signum: int, parent: int) -> None:
+    """Have the kernel send `signum` when `parent` exits (Linux), however it exits: a SIGKILL, a closed
+    terminal. If `parent` is already gone, this process has missed the signal and exits now."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)

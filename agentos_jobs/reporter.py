@@ -19,17 +19,19 @@ from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from .config import DEFAULT_PARALLEL, MAX_PARALLEL
-from .fsutil import display_path, iso, utc_now
+from .fsutil import atomic_write_text, display_path, iso, utc_now
 from .ids import prefix_for
 from .locks import RunLock, RunLocked
+from .procs import die_with_parent
 from .progress import CLEAR_LINE, Progress, progress_mode
 from .run_trace import RunTrace
-from .runs import current_run_id, waiting_dir
+from .runs import current_run_id, stop_flag, waiting_dir
 from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
 from .summary import build_summary, read_item_result, render_summary, write_summary
 from .tasks import project_settings
 
 RESULT_WAIT_SECONDS = 8.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl+C, kill, a closed terminal
 GROUPS = ("lld", "issue")
 
 
@@ -70,8 +72,10 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         self.settings = project_settings()
         self.run_id = current_run_id()
         self.started_at, self.clock = iso(utc_now()), time.monotonic()
-        self.items: list[Any] = []
-        self.outcome: dict[str, Status] = {}
+        self.selected: list[Any] = []  # every item task the run was asked for, in doit's order
+        self.items: list[Any] = []  # those doit started or found up to date
+        self.up_to_date: set[str] = set()
+        self.ended: set[str] = set()  # those doit saw end: their wrapper has exited
         self.refused = False
         self.interrupted_by: str | None = None
         self.owner = os.getpid()
@@ -83,19 +87,29 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         self.console_gone = False
         self.empty_groups: list[str] = []
         self._lock = threading.Lock()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        """In the doit process both signals unwind doit like Ctrl+C, so its workers are stopped and its dep
-        file saved; doit's forked workers keep the default behaviour."""
+        """In the doit process each signal unwinds doit like Ctrl+C, so its workers are stopped and its dep
+        file saved, and tells every wrapper to stop; a second one is ignored, so the summary still gets
+        written. doit's forked workers keep the default behaviour."""
         if os.getpid() != self.owner:
             if signum == signal.SIGTERM:
                 signal.signal(signum, signal.SIG_DFL)
                 os.kill(os.getpid(), signum)
             raise KeyboardInterrupt
-        self.interrupted_by = self.interrupted_by or signal.Signals(signum).name
+        if self.interrupted_by:
+            return
+        self.interrupted_by = signal.Signals(signum).name
+        with contextlib.suppress(OSError):
+            atomic_write_text(stop_flag(self.settings, self.run_id), self.interrupted_by)
         raise KeyboardInterrupt
+
+    def _in_forked_worker(self) -> None:
+        """doit's workers are forks of this process: if it is killed outright they would wait for work forever,
+        holding the run lock's file open, and no run could start again."""
+        die_with_parent(signal.SIGKILL, self.owner)
 
     def write(self, text: str) -> None:
         """Flushed at once: item lines go straight to the console, and a buffered reporter line would
@@ -127,12 +141,14 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             self.refused = True
             sys.stderr.write(f"agentos-jobs: {exc}\n")
             raise SystemExit(EXIT_REFUSED) from None
+        os.register_at_fork(after_in_child=self._in_forked_worker)
         self.trace = RunTrace(self.settings, self.run_id, self._warn)
         asked = requested_processes(sys.argv[1:])
         if asked and asked > MAX_PARALLEL:
             self.write(f"agentos-jobs: -n {asked} asked for {asked} parallel workflows; at most {MAX_PARALLEL} "
                        "run at once, the others wait for a free slot\n")
         items = _item_tasks(tasks, selected_tasks)
+        self.selected = [tasks[name] for name in items]
         self.empty_groups = [name for name in GROUPS if name in selected_tasks and not tasks[name].task_dep]
         mode = progress_mode(self.settings.progress, self.outstream.isatty())
         if items and mode:
@@ -159,13 +175,14 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
     def skip_uptodate(self, task: Any) -> None:
         if self.meta(task):
             self.items.append(task)
-            self.outcome[task.name] = Status.UP_TO_DATE
+            self.up_to_date.add(task.name)
             if self.progress:
                 self.progress.skip()
         super().skip_uptodate(task)
 
     def _finished(self, task: Any, ok: bool) -> None:
         meta = self.meta(task) or {}
+        self.ended.add(task.name)
         if self.progress:
             self.progress.finish(task.name, ok)
         if self.trace:
@@ -177,7 +194,6 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
 
     def add_failure(self, task: Any, fail: Any) -> None:
         if self.meta(task):
-            self.outcome[task.name] = Status.FAILED
             self._finished(task, ok=False)
         elif (getattr(task, "meta", None) or {}).get("agentos_tool"):
             self.tool_failed = True  # it said why in one line already; doit's dump of the command adds nothing
@@ -189,12 +205,14 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
     def _row(self, task: Any, deadline: float) -> dict[str, Any]:
         meta = self.meta(task) or {}
         prefix = prefix_for(meta["workflow"], meta["id"])
-        if self.outcome.get(task.name) is Status.UP_TO_DATE:
+        if task.name in self.up_to_date:
             status, message = Status.UP_TO_DATE, ""
+        elif task not in self.items:
+            status, message = Status.NOT_STARTED, f"the run was stopped ({self.interrupted_by}) before it started"
         else:
             result = read_item_result(self.settings, self.run_id, prefix)
-            while result is None and time.monotonic() < deadline:  # a stopping wrapper is still writing it
-                time.sleep(0.1)
+            while result is None and task.name not in self.ended and time.monotonic() < deadline:
+                time.sleep(0.1)  # a stopping wrapper is still writing it
                 result = read_item_result(self.settings, self.run_id, prefix)
             if result is not None:
                 return result
@@ -217,6 +235,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         super().complete_run()
         deadline = time.monotonic() + RESULT_WAIT_SECONDS
         rows = [self._row(task, deadline) for task in self.items]
+        rows += [self._row(task, deadline) for task in self.selected if task not in self.items]
         summary = build_summary(self.run_id, self.started_at, iso(utc_now()), time.monotonic() - self.clock, rows)
         if self.interrupted_by:
             summary["exit_code"] = EXIT_INTERRUPTED

@@ -41,5 +41,11 @@ def waiting_dir(settings: Settings, run_id: str) -> Path:
     return settings.runs_dir / run_id / "waiting"
 
 
+def stop_flag(settings: Settings, run_id: str) -> Path:
+    """Written by doit's process when the run is interrupted, holding the signal's name: every wrapper stops
+    its workflow at once, whether it is doit's grandchild (-n 3), its child (-n 0, -P thread) or neither."""
+    return settings.runs_dir / run_id / "stopping"
+
+
 def log_dir(settings: Settings, run_id: str) -> Path:
     return settings.logs_dir / run_id

@@ -12,6 +12,7 @@ class Status(StrEnum):
     TIMEOUT = "timeout"
     INTERRUPTED = "interrupted"
     NO_KEY = "no-key"
+    NOT_STARTED = "not-started"  # the run was stopped before doit started it
     UP_TO_DATE = "up-to-date"
 
 
@@ -44,9 +45,8 @@ def item_exit(status: Status) -> int:
 
 
 def run_exit(statuses: list[Status]) -> int:
-    """0 when every selected item is done; 130 if any was interrupted; 75 if every shortfall was a keyless wait."""
-    if Status.INTERRUPTED in statuses:
-        return EXIT_INTERRUPTED
+    """0 when every selected item is done; 75 if every shortfall was a keyless wait. (An interrupted run exits
+    130 whatever its items say; one item stopped from outside the run is a failure of that item.)"""
     unfinished = [s for s in statuses if s not in (Status.DONE, Status.UP_TO_DATE)]
     if not unfinished:
         return EXIT_OK

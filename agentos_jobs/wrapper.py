@@ -29,7 +29,7 @@ from .locks import acquire_slot
 from .markers import write_marker
 from .prefixer import STDERR, STDOUT, PrefixedOutput
 from .procs import pid_alive
-from .runs import current_run_id, item_results_dir, log_dir
+from .runs import current_run_id, item_results_dir, log_dir, stop_flag
 from .status import WORKFLOW_EXITS, Status, item_exit
 from .tracing import env_carrier, spans_dir, start_tracing, trace_id, tracer
 
@@ -59,6 +59,7 @@ class Supervisor:
         run_pid = os.environ.get("AGENTOS_RUN_PID", "")
         self.doit_pid = int(run_pid) if run_pid.isdigit() else None
         self.db = self.settings.checkpoint_path(self.workflow, self.item_id)
+        self.stop_flag = stop_flag(self.settings, self.run_id)
 
     def say(self, text: str) -> None:
         self.out.line(text, STDOUT)
@@ -72,8 +73,12 @@ class Supervisor:
         return self.doit_pid is not None and self.doit_pid != self.parent and not pid_alive(self.doit_pid)
 
     def _check_parent(self) -> None:
-        if not self.stop_reason and self._orphaned():
+        if self.stop_reason:
+            return
+        if self._orphaned():
             self.stop_reason = "doit exited"
+        elif self.stop_flag.exists():
+            self.stop_reason = f"{self.stop_flag.read_text(encoding='utf-8', errors='replace').strip()} to the run"
 
     def _cancelled(self) -> bool:
         self._check_parent()
@@ -86,6 +91,7 @@ class Supervisor:
             "AGENTOS_WORKFLOW_DB": str(self.db),
             "AGENTOS_WORKFLOW_ID": self.item_id,
             "AGENTOS_RUN_ID": self.run_id,
+            "AGENTOS_WRAPPER_PID": str(os.getpid()),
             "PYTHONUNBUFFERED": "1",
         })
         env.pop("TRACESTATE", None)
@@ -157,7 +163,7 @@ class Supervisor:
 
     def run(self, item: Item | None) -> dict[str, Any]:
         started, clock = utc_now(), time.monotonic()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
         code: int | None = None
         if item is None:
@@ -202,7 +208,8 @@ class Supervisor:
         if status is Status.TIMEOUT:
             return f"killed after worker_timeout_seconds={self.settings.worker_timeout_seconds:g}"
         if status is Status.INTERRUPTED:
-            return f"stopped ({self.stop_reason}); finished steps are checkpointed, run again to resume"
+            why = self.stop_reason or "a signal from outside this run reached the workflow"
+            return f"stopped ({why}); finished steps are checkpointed, run again to resume"
         if status is Status.NEEDS_REVISION:
             return "the reviewer did not approve within max_iterations"
         if status in (Status.FAILED, Status.NO_KEY) and code is not None and code < 0:

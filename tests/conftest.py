@@ -78,8 +78,15 @@ class Workspace:
 
     def processes(self) -> list[str]:
         """Live processes started for this workspace: anything whose environment names its base dir."""
+        return list(self._live().values())
+
+    def pid_of(self, command: str) -> int | None:
+        """The live process of this workspace whose command line ends with `command`, e.g. 'wrapper lld 1'."""
+        return next((pid for pid, line in self._live().items() if line.endswith(command)), None)
+
+    def _live(self) -> dict[int, str]:
         needle = f"AGENTOS_BASE_DIR={self.base}".encode()
-        found = []
+        found = {}
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit() or int(proc.name) == os.getpid():
                 continue
@@ -87,7 +94,7 @@ class Workspace:
                 if needle in (proc / "environ").read_bytes().split(b"\0"):
                     state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
                     if state != "Z":
-                        found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+                        found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
             except OSError:
                 continue
         return found

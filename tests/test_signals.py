@@ -19,8 +19,12 @@ def _steps(db: Path) -> int:
         return 0
 
 
+def _db(ws: Workspace, number: int) -> Path:
+    return ws.base / f"checkpoints/lld_workflow_{number}.db"
+
+
 def _checkpointed(ws: Workspace, numbers: range) -> bool:
-    return all(_steps(ws.base / f"checkpoints/lld_workflow_{n}.db") >= 1 for n in numbers)
+    return all(_steps(_db(ws, n)) >= 1 for n in numbers)
 
 
 def _no_processes(ws: Workspace) -> None:
@@ -109,3 +113,95 @@ def test_second_concurrent_run_is_refused_while_list_works(workspace: Workspace)
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, out + err
     assert len(workspace.runs()) == 1  # the refused run wrote no summary
+
+
+def test_kill_9_of_doit_leaves_no_process_and_the_next_run_starts(workspace: Workspace) -> None:
+    """doit's workers are forks holding the run lock's file: they must die with doit, or no run starts again."""
+    for number in (1, 2, 3, 4):
+        workspace.add_issue(number)
+    proc = workspace.start_doit("-n", "2", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1"})
+    workspace.wait_for(lambda: _checkpointed(workspace, range(1, 2)), what="a finished draft")
+    proc.kill()
+    proc.wait(30)
+    _no_processes(workspace)
+    again = workspace.doit("-n", "2", "lld")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "[LLD-1] draft-1: resumed from checkpoint" in again.stdout
+    assert set(workspace.statuses().values()) <= {"done", "up-to-date"}
+
+
+def test_kill_9_of_a_wrapper_stops_its_workflow(workspace: Workspace) -> None:
+    workspace.add_issue(1)
+    workspace.add_issue(2)
+    proc = workspace.start_doit("-n", "2", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "3"})
+    workspace.wait_for(_db(workspace, 1).exists, what="the workflow of LLD-1 in its first call")
+    wrapper = workspace.pid_of("agentos_jobs.wrapper lld 1")
+    assert wrapper is not None
+    os.kill(wrapper, signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    assert workspace.statuses() == {"LLD-1": "failed", "LLD-2": "done"}
+    _no_processes(workspace)
+    # An orphaned workflow would have finished (and paid for) the call it was in, with nobody recording it;
+    # stopped with its wrapper, it never finished its first step.
+    assert workspace.checkpoints() == ["lld_workflow_1.db"] and _steps(_db(workspace, 1)) == 0
+
+
+def test_a_double_ctrl_c_still_writes_a_summary_naming_every_item(workspace: Workspace) -> None:
+    for number in range(1, 6):
+        workspace.add_issue(number)
+    proc = workspace.start_doit("-n", "2", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1"})
+    workspace.wait_for(lambda: _checkpointed(workspace, range(1, 3)), what="two running items")
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # the impatient second Ctrl+C
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    statuses = workspace.statuses()
+    assert sorted(statuses) == [f"LLD-{n}" for n in range(1, 6)]
+    assert statuses["LLD-1"] == statuses["LLD-2"] == "interrupted" and statuses["LLD-5"] == "not-started"
+    row = next(r for r in workspace.summary()["items"] if r["prefix"] == "LLD-5")
+    assert row["message"] == "the run was stopped (SIGINT) before it started"
+    _no_processes(workspace)
+
+
+def test_sigterm_to_doit_stops_workflows_that_run_without_worker_processes(workspace: Workspace) -> None:
+    """With -n 0 the wrapper is doit's own child: only the run's stop flag tells it the run is over."""
+    workspace.add_issue(1)
+    proc = workspace.start_doit("-n", "0", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "3"})
+    workspace.wait_for(lambda: workspace.pid_of("agentos_jobs.workflows lld 1"), what="the workflow of LLD-1")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    row = workspace.summary()["items"][0]
+    assert row["status"] == "interrupted"
+    assert row["message"].startswith("stopped (SIGTERM to the run); finished steps are checkpointed")
+    _no_processes(workspace)
+
+
+def test_a_signal_to_one_workflow_fails_that_item_not_the_run(workspace: Workspace) -> None:
+    workspace.add_issue(1)
+    workspace.add_issue(2)
+    proc = workspace.start_doit("-n", "2", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1.5"})
+    workspace.wait_for(_db(workspace, 1).exists, what="the workflow of LLD-1 at work")
+    os.kill(workspace.pid_of("agentos_jobs.workflows lld 1") or 0, signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err  # nobody interrupted the run
+    assert workspace.statuses() == {"LLD-1": "interrupted", "LLD-2": "done"}
+    row = workspace.summary()["items"][0]
+    assert row["message"].startswith("stopped (a signal from outside this run reached the workflow)")
+
+
+def test_a_closed_terminal_still_gets_a_summary_and_leaves_nothing_running(workspace: Workspace) -> None:
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    proc = workspace.start_doit("-n", "3", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1.5"})
+    workspace.wait_for(lambda: _checkpointed(workspace, range(1, 4)), what="a finished draft in every item")
+    os.killpg(proc.pid, signal.SIGHUP)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert workspace.summary()["interrupted_by"] == "SIGHUP"
+    assert set(workspace.statuses().values()) == {"interrupted"}
+    assert workspace.checkpoints() == ["lld_workflow_1.db", "lld_workflow_2.db", "lld_workflow_3.db"]
+    _no_processes(workspace)

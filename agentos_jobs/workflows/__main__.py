@@ -18,6 +18,7 @@ from ..credentials import CredentialsError
 from ..engine import Engine, Interrupted, StepFailed
 from ..ids import InvalidItemId, prefix_for, validate_item_id, validate_workflow
 from ..items import InputError, find_item, load_document
+from ..procs import die_with_parent
 from ..providers import make_providers
 from ..providers.errors import NoKeyAvailable
 from ..status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NEEDS_REVISION, EXIT_OK, EXIT_TEMPFAIL, Status
@@ -44,8 +45,11 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
+    wrapper = os.environ.get("AGENTOS_WRAPPER_PID", "")
+    if wrapper.isdigit():  # a killed wrapper must not leave its workflow paying for calls nobody will record
+        die_with_parent(signal.SIGTERM, int(wrapper))
     if len(argv) != 2:
         return fail("usage: python -m agentos_jobs.workflows <lld|issue> <id>")
     workflow, item_id = argv
