@@ -48,9 +48,8 @@ class CheckpointBusy(Exception):
 class Checkpoint:
     """One item's steps. Each `record` is a single transaction: a step is either fully saved or absent."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self.path = path
 
     @classmethod
     def open(cls, path: Path, input_hash: str, say: Callable[[str], None]) -> Checkpoint:
@@ -70,7 +69,7 @@ class Checkpoint:
                 say(f"checkpoint {path} is unreadable ({exc}); moved it to {aside.name} and starting over")
             else:
                 if stored and stored[0] == input_hash:
-                    return cls(conn, path)
+                    return cls(conn)
                 conn.close()
                 delete_checkpoint(path)
                 say("the input changed since the last checkpoint; starting over")
@@ -78,7 +77,7 @@ class Checkpoint:
         with conn:
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('input_sha256', ?)", (input_hash,))
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (iso(utc_now()),))
-        return cls(conn, path)
+        return cls(conn)
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:

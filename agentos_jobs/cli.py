@@ -13,7 +13,7 @@ from .ids import InvalidItemId
 from .items import InputError
 from .locks import RunLocked
 from .report import ReportError
-from .status import EXIT_FAILED, EXIT_REFUSED
+from .status import EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE
 from .sync import SyncError
 
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
     except (InvalidItemId, ConfigError, CredentialsError, SyncError, ReportError, InputError) as exc:
         print(f"agentos-jobs: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, (ConfigError, CredentialsError)) else EXIT_FAILED
+        return EXIT_USAGE if isinstance(exc, (ConfigError, CredentialsError)) else EXIT_FAILED
 
 
 def run_by_hand(workflow: str, item_id: str) -> int:
@@ -90,6 +90,3 @@ def run_by_hand(workflow: str, item_id: str) -> int:
     RunLock(settings).acquire(os.environ["AGENTOS_RUN_ID"])
     return run_item(workflow, item_id)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -81,6 +81,10 @@ class Settings:
     def lease_path(self) -> Path:
         return self.base_dir / "credentials.lease.json"
 
+    def inputs_dir(self, workflow: str) -> Path:
+        """Where a workflow's items come from: issues for `lld`, briefs for `issue`."""
+        return self.issues_dir if workflow == "lld" else self.ideas_dir
+
     def role(self, name: str) -> ModelChoice:
         return self.drafter if name == "drafter" else self.reviewer
 
@@ -174,10 +178,10 @@ def _role(stanza: dict[str, Any], name: str, default: ModelChoice, forced: bool)
     unknown = sorted(set(table) - set(_ROLE_KEYS))
     if unknown:
         raise ConfigError(f"{SOURCE}.{name}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(_ROLE_KEYS)}")
-    if forced or not table:
-        return default
     values = {key: _coerce(key, str, table[key], f"{SOURCE}.{name}") for key in _ROLE_KEYS if key in table}
     provider = _check_provider(values.get("provider", default.provider), f"{SOURCE}.{name}")
+    if forced or not table:  # checked all the same: a typo must not wait for the day the override is unset
+        return default
     same = provider == default.provider
     return ModelChoice(provider=provider, model=values.get("model", default.model if same else None),
                        base_url=values.get("base_url", default.base_url if same else None))

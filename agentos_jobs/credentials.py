@@ -70,11 +70,9 @@ def _printable(key: str) -> bool:
 
 
 def _check_private(path: Path) -> None:
-    if os.name != "posix":
-        return
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise CredentialsError(f"credentials file {path} is readable by group or others (mode {mode:04o}); "
+        raise CredentialsError(f"credentials file {path} is open to group or others (mode {mode:04o}); "
                                f"run: chmod 600 {path}")
 
 

@@ -132,7 +132,7 @@ def _make_item(workflow: str, item_id: str, paths: list[Path]) -> Item:
         error = f"{names}: several files give item {item_id}; keep one"
     else:
         try:
-            title = (parse_issue if workflow == "lld" else parse_brief)(sources[0]).title
+            title = _parse(workflow, sources[0]).title
         except InputError as exc:
             error = str(exc)
     return Item(workflow=workflow, id=item_id, title=title or f"(cannot be read: {sources[0].name})",
@@ -147,13 +147,13 @@ def _input_files(settings: Settings, workflow: str) -> dict[str, list[Path]]:
     """Item id -> its input files, in a stable order (issue number, then brief slug); reads no file."""
     groups: dict[str, list[Path]] = defaultdict(list)
     if workflow == "lld":
-        for path in _files(settings.issues_dir):
+        for path in _files(settings.inputs_dir(workflow)):
             match = _ISSUE_FILE.fullmatch(path.name)
             if match:
                 groups[str(int(match.group("number") or match.group("jnumber")))].append(path)
         order = sorted(groups, key=int)
     else:
-        for path in _files(settings.ideas_dir):
+        for path in _files(settings.inputs_dir(workflow)):
             if path.suffix == ".md" and not path.name.startswith("."):
                 groups[slugify(path.stem)].append(path)
         order = sorted(groups)
@@ -175,12 +175,16 @@ def find_item(settings: Settings, workflow: str, item_id: str) -> Item:
     """One item, reading only its own files."""
     paths = _input_files(settings, workflow).get(item_id)
     if paths is None:
-        where = settings.issues_dir if workflow == "lld" else settings.ideas_dir
-        raise InputError(f"no {workflow} item {item_id!r} in {where}; 'doit list --all' shows the items there are")
+        raise InputError(f"no {workflow} item {item_id!r} in {settings.inputs_dir(workflow)}; "
+                         "'doit list --all' shows the items there are")
     return _make_item(workflow, item_id, paths)
 
 
 def load_document(item: Item) -> Document:
     if item.error:
         raise InputError(item.error)
-    return parse_issue(item.source) if item.workflow == "lld" else parse_brief(item.source)
+    return _parse(item.workflow, item.source)
+
+
+def _parse(workflow: str, path: Path) -> Document:
+    return parse_issue(path) if workflow == "lld" else parse_brief(path)

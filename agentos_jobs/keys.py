@@ -5,7 +5,9 @@ from __future__ import annotations
 from .config import load_settings
 from .credentials import credentials_path, load_credentials
 from .fsutil import read_json_object
+from .locks import run_lock_info
 from .pool import CredentialPool
+from .text import table_lines
 
 
 def print_keys() -> int:
@@ -14,14 +16,12 @@ def print_keys() -> int:
     if not credentials:
         print(f"no keys: {credentials_path()} does not exist and no provider key variable is set")
         return 0
-    last_run = read_json_object(settings.base_dir / "run.lock.json") or {}
+    last_run = read_json_object(run_lock_info(settings)) or {}
     pool = CredentialPool(settings.lease_path, credentials, str(last_run.get("run_id", "")), print)
     states = {state.name: state for state in pool.snapshot()}
     rows = [("NAME", "PROVIDER", "SCOPE", "FINGERPRINT", "STATE")]
     rows += [(c.name, c.provider, c.scope or "-", c.fingerprint, states[c.name].describe()) for c in credentials]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print("\n".join(table_lines(rows)))
     print(f"source: {credentials_path() if credentials_path().exists() else 'environment'}; "
           f"leases: {settings.lease_path}")
     return 0

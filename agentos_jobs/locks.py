@@ -11,15 +11,23 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import portalocker
 
 from .config import MAX_PARALLEL, Settings
 from .fsutil import iso, utc_now
 
+WORKTREE_LOCK_SECONDS = 600.0  # a step that waits longer for shared state fails (and is checkpointed as failed)
+SLOT_POLL_SECONDS = 0.2
 
 class RunLocked(Exception):
     """Another doit run holds this worktree."""
+
+
+def run_lock_info(settings: Settings) -> Path:
+    """Who holds (or last held) the run lock: run id, pid, start. `agentos-jobs keys` reads the run id."""
+    return settings.base_dir / "run.lock.json"
 
 
 class RunLock:
@@ -27,7 +35,7 @@ class RunLock:
 
     def __init__(self, settings: Settings) -> None:
         self.path = settings.base_dir / "run.lock"
-        self.info = settings.base_dir / "run.lock.json"
+        self.info = run_lock_info(settings)
         self._lock = portalocker.Lock(self.path, mode="a", timeout=0, fail_when_locked=True)
 
     def acquire(self, run_id: str) -> None:
@@ -46,16 +54,16 @@ class RunLock:
 
 
 @contextlib.contextmanager
-def worktree_lock(settings: Settings, timeout: float = 600.0) -> Iterator[None]:
+def worktree_lock(settings: Settings) -> Iterator[None]:
     """Serialises steps that touch shared state (status files, git) across all workflow processes."""
     path = settings.base_dir / "worktree.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with portalocker.Lock(path, mode="a", timeout=timeout):
+    with portalocker.Lock(path, mode="a", timeout=WORKTREE_LOCK_SECONDS):
         yield
 
 
-def acquire_slot(settings: Settings, on_wait: Callable[[], None], cancelled: Callable[[], bool],
-                 poll: float = 0.2) -> portalocker.Lock | None:
+def acquire_slot(settings: Settings, on_wait: Callable[[], None],
+                 cancelled: Callable[[], bool]) -> portalocker.Lock | None:
     """One of MAX_PARALLEL slots, whatever `-n` says; waits (saying so once) while all are taken.
 
     Returns the held lock, or None if `cancelled()` turned true while waiting.
@@ -75,5 +83,5 @@ def acquire_slot(settings: Settings, on_wait: Callable[[], None], cancelled: Cal
         if not said:
             on_wait()
             said = True
-        time.sleep(poll)
+        time.sleep(SLOT_POLL_SECONDS)
     return None

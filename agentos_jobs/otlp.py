@@ -63,7 +63,6 @@ class _GuardedExporter(SpanExporter):
 
 class OtlpForwarder:
     def __init__(self, exporter: _GuardedExporter) -> None:
-        self.exporter = exporter
         self.processor = BatchSpanProcessor(exporter, schedule_delay_millis=500)
         self.sent: dict[Path, int] = {}
 

@@ -31,8 +31,6 @@ class KeyState:
     """One key as `agentos-jobs keys` and the pool-exhausted line show it."""
 
     name: str
-    provider: str
-    scope: str | None
     holders: list[dict[str, Any]]
     max_concurrency: int
     cooling_until: datetime | None
@@ -157,10 +155,9 @@ class CredentialPool:
             disabled = "enabled is false in the credentials file"
         elif isinstance(entry.get("disabled"), dict) and entry["disabled"].get("run_id") == self.run_id:
             disabled = str(entry["disabled"].get("reason"))
-        return KeyState(name=credential.name, provider=credential.provider, scope=credential.scope,
-                        holders=list(entry.get("holders", [])), max_concurrency=credential.max_concurrency,
-                        cooling_until=cooling, cooling_reason=entry.get("cooling_reason") if cooling else None,
-                        disabled=disabled)
+        return KeyState(name=credential.name, holders=list(entry.get("holders", [])),
+                        max_concurrency=credential.max_concurrency, cooling_until=cooling,
+                        cooling_reason=entry.get("cooling_reason") if cooling else None, disabled=disabled)
 
     def try_reserve(self, provider: str, holder: str) -> Credential | PoolView:
         """A key for `holder` now, the least used first; or a view of why there is none."""

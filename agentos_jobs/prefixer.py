@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from .text import CLEAR_LINE
+
 STDOUT, STDERR = 1, 2
 
 
@@ -26,7 +28,7 @@ class PrefixedOutput:
         self._lock = threading.Lock()
         self._console = True
         # On a terminal with a progress line at the bottom, each line first clears it (see progress.py).
-        self._clear = "\r\x1b[K" if os.environ.get("AGENTOS_CLEAR_LINE") == "1" else ""
+        self._clear = CLEAR_LINE if os.environ.get("AGENTOS_CLEAR_LINE") == "1" else ""
 
     def line(self, text: str, stream: int = STDOUT) -> None:
         data = f"[{self.prefix}] {text.rstrip(chr(13) + chr(10))}\n"

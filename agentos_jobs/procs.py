@@ -12,11 +12,16 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 
 
+def _stat(pid: int, field: int) -> str | None:
+    """One field of /proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[field]
+    return None
+
+
 def start_time(pid: int) -> str | None:
     """When the process started, in clock ticks since boot (Linux); tells a live holder from a reused pid."""
-    with contextlib.suppress(OSError, IndexError):
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    return None
+    return _stat(pid, 19)
 
 
 def same_process(pid: int, started: str | None) -> bool:
@@ -34,9 +39,7 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    with contextlib.suppress(OSError, IndexError):
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return True
+    return _stat(pid, 0) != "Z"
 
 
 def die_with_parent(signum: int, parent: int) -> None:

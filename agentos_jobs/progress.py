@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-CLEAR_LINE = "\r\x1b[K"
+from .text import CLEAR_LINE
+
 TTY_REFRESH_SECONDS = 0.25
 
 
@@ -28,7 +29,7 @@ class Progress:
                  interval: float) -> None:
         self._write = write
         self.total = total
-        self.slots = max(1, slots)
+        self.slots = slots
         self.waiting_dir = waiting_dir
         self.tty = tty
         self.interval = TTY_REFRESH_SECONDS if tty else interval

@@ -20,19 +20,19 @@ from doit.reporter import ConsoleReporter
 
 from .config import DEFAULT_PARALLEL, MAX_PARALLEL
 from .fsutil import atomic_write_text, display_path, iso, utc_now
-from .ids import prefix_for
+from .ids import WORKFLOWS, prefix_for
 from .locks import RunLock, RunLocked
 from .procs import die_with_parent
-from .progress import CLEAR_LINE, Progress, progress_mode
+from .progress import Progress, progress_mode
 from .run_trace import RunTrace
 from .runs import current_run_id, stop_flag, waiting_dir
 from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
 from .summary import build_summary, read_item_result, render_summary, write_summary
 from .tasks import project_settings
+from .text import CLEAR_LINE
 
 RESULT_WAIT_SECONDS = 8.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl+C, kill, a closed terminal
-GROUPS = ("lld", "issue")
 
 
 def requested_processes(argv: list[str]) -> int | None:
@@ -149,10 +149,10 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                        "run at once, the others wait for a free slot\n")
         items = _item_tasks(tasks, selected_tasks)
         self.selected = [tasks[name] for name in items]
-        self.empty_groups = [name for name in GROUPS if name in selected_tasks and not tasks[name].task_dep]
+        self.empty_groups = [name for name in WORKFLOWS if name in selected_tasks and not tasks[name].task_dep]
         mode = progress_mode(self.settings.progress, self.outstream.isatty())
         if items and mode:
-            slots = min(asked or DEFAULT_PARALLEL, MAX_PARALLEL)
+            slots = max(1, min(DEFAULT_PARALLEL if asked is None else asked, MAX_PARALLEL))  # -n 0: one
             self.progress = Progress(self.write, len(items), slots, waiting_dir(self.settings, self.run_id),
                                      tty=mode == "tty", interval=self.settings.progress_interval_seconds)
             if mode == "tty":
@@ -197,7 +197,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             self._finished(task, ok=False)
         elif (getattr(task, "meta", None) or {}).get("agentos_tool"):
             self.tool_failed = True  # it said why in one line already; doit's dump of the command adds nothing
-        elif task.name in GROUPS and isinstance(fail, UnmetDependency):
+        elif task.name in WORKFLOWS and isinstance(fail, UnmetDependency):
             pass  # `lld` "failed" because an item did: the summary says which and why
         else:
             super().add_failure(task, fail)
@@ -248,7 +248,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             write_summary(self.settings, summary)
             self.write("\n" + render_summary(summary, self.settings))
         for group in self.empty_groups:
-            folder = self.settings.issues_dir if group == "lld" else self.settings.ideas_dir
+            folder = self.settings.inputs_dir(group)
             expected = "<N>.md, <N>-<slug>.md or <N>.json issues" if group == "lld" else "*.md briefs"
             self.write(f"agentos-jobs: nothing to do for '{group}': {display_path(folder, self.settings.root)} "
                        f"has no {expected}\n")

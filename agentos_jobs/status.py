@@ -18,6 +18,7 @@ class Status(StrEnum):
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_USAGE = 2  # `agentos-jobs` and the wrapper: a bad setting, credentials file or command line
 EXIT_REFUSED = 3  # the run did not start: bad configuration or another run holds the worktree
 EXIT_NEEDS_REVISION = 4  # workflow process only: ran fine, reviewer never approved
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: no key could be had within the retry budget
@@ -34,7 +35,6 @@ WORKFLOW_EXITS = {
 # What a wrapper's (and so an item's) exit code is for each outcome.
 ITEM_EXITS = {
     Status.DONE: EXIT_OK,
-    Status.UP_TO_DATE: EXIT_OK,
     Status.NO_KEY: EXIT_TEMPFAIL,
     Status.INTERRUPTED: EXIT_INTERRUPTED,
 }

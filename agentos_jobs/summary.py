@@ -9,6 +9,7 @@ from .config import Settings
 from .fsutil import atomic_write_json, display_path, read_json_object
 from .runs import item_results_dir
 from .status import Status, run_exit
+from .text import table_lines
 
 
 def read_item_result(settings: Settings, run_id: str, prefix: str) -> dict[str, Any] | None:
@@ -31,10 +32,8 @@ def build_summary(run_id: str, started_at: str, finished_at: str, duration: floa
             "items": rows}
 
 
-def write_summary(settings: Settings, summary: dict[str, Any]) -> Path:
-    path = summary_path(settings, summary["run_id"])
-    atomic_write_json(path, summary)
-    return path
+def write_summary(settings: Settings, summary: dict[str, Any]) -> None:
+    atomic_write_json(summary_path(settings, summary["run_id"]), summary)
 
 
 def _tokens(row: dict[str, Any]) -> str:
@@ -54,12 +53,12 @@ def render_summary(summary: dict[str, Any], settings: Settings) -> str:
             took = f"{row['duration_seconds']:.1f}s" if row.get("duration_seconds") is not None else "-"
             steps = "-" if row.get("steps_done") is None else str(row["steps_done"])
             table.append((row["prefix"], row["status"], took, steps, _tokens(row), row.get("log") or "-"))
-        widths = [max(len(cells[i]) for cells in table) for i in range(len(table[0]))]
-        for index, cells in enumerate(table):
-            lines.append("  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip())
+        indent = " " * (max(len(cells[0]) for cells in table) + 2)
+        for index, line in enumerate(table_lines(table)):
+            lines.append(line)
             message = rows[index - 1].get("message") if index else ""
             if message and rows[index - 1]["status"] not in (Status.DONE, Status.UP_TO_DATE):
-                lines.append(" " * (widths[0] + 2) + message)
+                lines.append(indent + message)
         if totals["input_tokens"] or totals["output_tokens"]:
             lines.append(f"tokens: {totals['input_tokens']:,} in, {totals['output_tokens']:,} out")
     lines.append(f"summary: {display_path(summary_path(settings, summary['run_id']), settings.root)}")

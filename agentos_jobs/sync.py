@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Callable
 from typing import Any
 
 from .config import Settings
@@ -46,7 +45,7 @@ def fetch_open_issues(settings: Settings) -> list[dict[str, Any]]:
     return issues
 
 
-def sync_issues(settings: Settings, say: Callable[[str], None] = print) -> dict[str, list[int]]:
+def sync_issues(settings: Settings) -> None:
     """Write each open issue as gh gives it; an issue that has a Markdown file of its own is left alone."""
     issues = fetch_open_issues(settings)
     folder = settings.issues_dir
@@ -69,14 +68,13 @@ def sync_issues(settings: Settings, say: Callable[[str], None] = print) -> dict[
     open_numbers = {int(i["number"]) for i in issues}
     closed = sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit() and int(p.stem) not in open_numbers)
     if len(issues) >= GH_LIMIT:  # there may be more: nothing can be called closed
-        say(f"warning: gh returned {GH_LIMIT} issues, the most asked for; later ones are not synced")
+        print(f"warning: gh returned {GH_LIMIT} issues, the most asked for; later ones are not synced")
         closed = []
     counts = ", ".join(f"{len(v)} {k}" for k, v in outcome.items() if v) or "none"
-    say(f"synced {len(issues)} open issue(s) into {display_path(folder, settings.root)}: {counts}")
+    print(f"synced {len(issues)} open issue(s) into {display_path(folder, settings.root)}: {counts}")
     for key in ("new", "updated"):
         if outcome[key]:
-            say(f"{key}: " + ", ".join(f"#{n}" for n in outcome[key]))
+            print(f"{key}: " + ", ".join(f"#{n}" for n in outcome[key]))
     if closed:
-        say("no longer open on GitHub (left in place; delete them to stop their LLDs): "
+        print("no longer open on GitHub (left in place; delete them to stop their LLDs): "
             + ", ".join(f"#{n}" for n in closed))
-    return outcome

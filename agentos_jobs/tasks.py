@@ -77,10 +77,10 @@ def _set_aside(path: Path, exc: Exception) -> None:
                      "Nothing is lost: finished items are known by their markers\n")
 
 
-def item_tasks(workflow: str, doc: str) -> Iterator[dict[str, Any]]:
-    """One task per item: `lld:42`. Its target is the marker; `uptodate` compares the marker's input hash."""
+def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
+    """One task per item: `lld:42`. Its target is the marker; `uptodate` compares the marker's input hash.
+    (doit names the group task after the task function and takes its docstring as the group's doc.)"""
     settings = project_settings()
-    yield {"basename": workflow, "name": None, "doc": doc}
     for item in discover(settings, workflow):
         marker = settings.marker_path(workflow, item.id)
         yield {
@@ -97,12 +97,12 @@ def item_tasks(workflow: str, doc: str) -> Iterator[dict[str, Any]]:
 
 def task_lld() -> Iterator[dict[str, Any]]:
     """Draft and review a Low-Level Design for every pending issue."""
-    return item_tasks("lld", "Draft and review a Low-Level Design for every pending issue.")
+    return item_tasks("lld")
 
 
 def task_issue() -> Iterator[dict[str, Any]]:
     """Turn every brief in the ideas folder into a reviewed issue draft."""
-    return item_tasks("issue", "Turn every brief in the ideas folder into a reviewed issue draft.")
+    return item_tasks("issue")
 
 
 def task_sync_issues() -> dict[str, Any]:

@@ -1,6 +1,11 @@
-"""Text from outside (issue titles, server messages) on its way to a terminal: one printable line."""
+"""Text on its way to a terminal: outside text (issue titles, server messages) as one printable line, and
+aligned tables."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+
+CLEAR_LINE = "\r\x1b[K"  # back to the line's start and clear it: how a line replaces the progress line
 
 
 def one_line(text: object, limit: int | None = None) -> str:
@@ -8,3 +13,9 @@ def one_line(text: object, limit: int | None = None) -> str:
     would otherwise drive the reader's terminal), whitespace runs folded, and the line cut at `limit`."""
     line = " ".join("".join(c for c in str(text) if c.isprintable() or c.isspace()).split())
     return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
+
+
+def table_lines(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart; the first row is the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]

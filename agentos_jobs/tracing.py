@@ -60,13 +60,13 @@ class JsonLinesExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def start_tracing(spans_file: Path, process: str, environ: Mapping[str, str] | None = None) -> None:
+def start_tracing(spans_file: Path, process: str) -> None:
     """This process's spans go to `spans_file`, under the trace named by TRACEPARENT when there is one."""
     provider = TracerProvider(resource=Resource.create({"service.name": SERVICE, "agentos.process": process,
                                                         "process.pid": os.getpid()}), shutdown_on_exit=False)
     provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(spans_file)))
     trace.set_tracer_provider(provider)
-    context.attach(context_from_env(os.environ if environ is None else environ))
+    context.attach(context_from_env(os.environ))
 
 
 def tracer() -> trace.Tracer:

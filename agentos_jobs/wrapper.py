@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from opentelemetry.trace import StatusCode
 
 from .checkpoint import delete_checkpoint, summarize
-from .config import ConfigError, Settings, load_settings
+from .config import MAX_PARALLEL, ConfigError, Settings, load_settings
 from .fsutil import atomic_write_json, display_path, iso, utc_now
 from .ids import InvalidItemId, prefix_for, validate_item_id, validate_workflow
 from .items import InputError, Item, find_item
@@ -30,16 +30,12 @@ from .markers import write_marker
 from .prefixer import STDERR, STDOUT, PrefixedOutput
 from .procs import pid_alive
 from .runs import current_run_id, item_results_dir, log_dir, stop_flag
-from .status import WORKFLOW_EXITS, Status, item_exit
+from .status import EXIT_FAILED, EXIT_USAGE, WORKFLOW_EXITS, Status, item_exit
 from .tracing import env_carrier, spans_dir, start_tracing, trace_id, tracer
 
 GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.1
 
-try:
-    import resource
-except ImportError:  # pragma: no cover - Windows
-    resource = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -109,7 +105,8 @@ class Supervisor:
     def run_workflow(self) -> tuple[Status, int | None]:
         """Start the workflow in its own process group and watch it; return its status and exit code."""
         slot = acquire_slot(self.settings, lambda: self.say(
-            "waiting for a slot: 10 workflows are already running (agentos-jobs runs at most 10 at once)"),
+            f"waiting for a slot: {MAX_PARALLEL} workflows are already running (agentos-jobs runs at most "
+            f"{MAX_PARALLEL} at once)"),
             self._cancelled)
         if slot is None:
             return Status.INTERRUPTED, None
@@ -178,8 +175,8 @@ class Supervisor:
         duration = time.monotonic() - clock
         message = self._message(status, code)
         self.say(f"{status.value} in {duration:.1f}s" + (f": {message}" if message else ""))
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if resource else 0
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss if resource else 0
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return {
             "workflow": self.workflow, "id": self.item_id, "prefix": prefix_for(self.workflow, self.item_id),
             "title": item.title if item else "", "status": status.value, "exit_code": item_exit(status),
@@ -219,11 +216,11 @@ class Supervisor:
         return ""
 
 
-def run_item(workflow: str, item_id: str, root: Path | None = None) -> int:
+def run_item(workflow: str, item_id: str) -> int:
     """Run one item end to end; the exit code is the item's (see status.py). Bad ids raise InvalidItemId."""
     validate_workflow(workflow)
     validate_item_id(item_id)
-    settings = load_settings(root)
+    settings = load_settings()
     run_id = current_run_id()
     prefix = prefix_for(workflow, item_id)
     start_tracing(spans_dir(settings, run_id) / f"{prefix}-wrapper-{os.getpid()}.jsonl", "wrapper")
@@ -253,12 +250,12 @@ def main(argv: list[str]) -> int:
     """`python -m agentos_jobs.wrapper <workflow> <id>`: what a doit task runs (lighter than the full CLI)."""
     if len(argv) != 2:
         print("usage: python -m agentos_jobs.wrapper <lld|issue> <id>", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         return run_item(argv[0], argv[1])
     except (InvalidItemId, ConfigError) as exc:
         print(f"agentos-jobs: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED
 
 
 if __name__ == "__main__":

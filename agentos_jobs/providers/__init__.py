@@ -6,7 +6,7 @@ import importlib
 import os
 from collections.abc import Callable
 
-from ..config import ConfigError, Settings
+from ..config import ROLES, ConfigError, Settings
 from ..credentials import CredentialsError, load_credentials, missing_key_message
 from .base import Completion, Provider, Request
 
@@ -26,7 +26,7 @@ def make_providers(settings: Settings, holder: str, run_id: str,
 
     pool = None
     made: list[Provider] = []
-    for role in ("drafter", "reviewer"):
+    for role in ROLES:
         choice = settings.role(role)
         if choice.provider == "offline":
             made.append(OfflineProvider(latency_seconds=settings.offline_latency_seconds))

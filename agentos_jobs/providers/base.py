@@ -23,7 +23,6 @@ class Request:
     document: Document
     item_id: str
     draft: str = ""
-    review: str = ""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from .base import Completion, Request
 MODEL = "offline-stand-in"
 BANNER = ("> Written by the offline stand-in provider: no model was called. It is filled from the item's own text; "
           "set `provider` in `[tool.agentos_jobs]` for a real design.")
+REVIEW_BANNER = BANNER.replace("It is filled from the item's own text", "It checks structure only")
 
 _CHECKBOX = re.compile(r"^\s*[-*]\s*\[[ xX]\]\s*(.+)$")
 _BULLET = re.compile(r"^\s*(?:[-*]|\d+[.)])\s+(.+)$")
@@ -101,7 +102,7 @@ def draft_lld(doc: Document, item_id: str, assume: bool = False, notes: str = ""
     return "\n".join(lines).rstrip() + "\n"
 
 
-def review_lld(draft: str, round_label: str) -> str:
+def review_lld(draft: str) -> str:
     requirements = [line for line in _section(draft, LLD_SECTIONS[2]).splitlines() if re.match(r"\d+\.", line)]
     scenarios = [line for line in _section(draft, LLD_SECTIONS[4]).splitlines()
                  if re.match(r"\|\s*\d{3}\s*\|", line)]
@@ -117,8 +118,7 @@ def review_lld(draft: str, round_label: str) -> str:
          f"{len(unresolved)} open question(s) unanswered: answer them or record an assumption"),
     ]
     approved = all(ok for ok, _ in checks)
-    lines = [f"# Review of {round_label}", "", BANNER.replace("It is filled from the item's own text",
-             "It checks structure only"), "", "## Checks"]
+    lines = ["# Review of the draft", "", REVIEW_BANNER, "", "## Checks"]
     lines += [f"- [{'x' if ok else ' '}] {text}" for ok, text in checks]
     lines += ["", f"VERDICT: {'APPROVED' if approved else 'REVISE'}"]
     return "\n".join(lines) + "\n"
@@ -140,8 +140,7 @@ def draft_issue(doc: Document, revised: bool = False) -> str:
 
 def review_issue(draft: str) -> str:
     has_criteria = bool(re.search(r"^- \[ \] (?!\(the brief gives none)", _section(draft, "Acceptance criteria"), re.M))
-    lines = ["# Review of the issue draft", "", BANNER.replace("It is filled from the item's own text",
-             "It checks structure only"), "", "## Checks",
+    lines = ["# Review of the issue draft", "", REVIEW_BANNER, "", "## Checks",
              f"- [{'x' if has_criteria else ' '}] testable acceptance criteria",
              "", f"VERDICT: {'APPROVED' if has_criteria else 'REVISE'}"]
     return "\n".join(lines) + "\n"
@@ -165,7 +164,7 @@ class OfflineProvider:
         doc = request.document
         texts = {
             "lld-draft": lambda: draft_lld(doc, request.item_id),
-            "lld-review": lambda: review_lld(request.draft, "the draft"),
+            "lld-review": lambda: review_lld(request.draft),
             "lld-revise": lambda: draft_lld(doc, request.item_id, assume=True,
                                             notes="Open questions are now recorded as assumptions."),
             "issue-draft": lambda: draft_issue(doc),

@@ -38,7 +38,7 @@ class Adapter(Protocol):
 
 class PooledProvider:
     def __init__(self, choice: ModelChoice, adapter: Adapter, pool: CredentialPool, settings: Settings,
-                 holder: str, say: Callable[[str], None], sleep: Callable[[float], None] = time.sleep) -> None:
+                 holder: str, say: Callable[[str], None]) -> None:
         self.name = choice.provider
         self.model = choice.model or ""
         self.adapter = adapter
@@ -46,7 +46,6 @@ class PooledProvider:
         self.settings = settings
         self.holder = holder
         self.say = say
-        self.sleep = sleep
 
     def backoff(self, attempt: int) -> float:
         """base x 2^(attempt-1), capped, with jitter so that parallel workers do not retry in lockstep."""
@@ -87,7 +86,7 @@ class PooledProvider:
             pause = POLL_SECONDS
             if view.only_cooling and view.next_free_at:
                 pause = max(0.05, min((view.next_free_at - utc_now()).total_seconds(), 5.0))
-            self.sleep(pause)
+            time.sleep(pause)
 
     def complete(self, request: Request) -> Completion:
         attempts = 0
@@ -129,4 +128,4 @@ class PooledProvider:
                 wait = min(wait, self.settings.max_backoff_seconds)  # this worker sleeps: never beyond the cap
                 self.say(f"{failure.kind.value} ({detail}); retrying in {wait:.1f}s "
                          f"(attempt {attempts}/{self.settings.max_retries})")
-                self.sleep(wait)
+                time.sleep(wait)

@@ -29,6 +29,11 @@ class WorkflowContext:
         atomic_write_text(path, text)
         return display_path(path, self.settings.root)
 
+    def request(self, kind: str, system: str, prompt: str, draft: str = "") -> Request:
+        """One call about this item; `draft` lets the offline stand-in review what it is shown."""
+        return Request(kind=kind, system=system, prompt=prompt, document=self.document, item_id=self.item.id,
+                       draft=draft)
+
     def model_step(self, name: str, provider: Provider, request: Request, lineage_file: Path) -> str:
         """One LLM call as a checkpointed step; its answer also goes to the item's lineage."""
         def run() -> Completion:

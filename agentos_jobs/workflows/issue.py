@@ -6,7 +6,6 @@ import functools
 
 from ..fsutil import display_path
 from ..prompts import ISSUE_DRAFTER_SYSTEM, ISSUE_REVIEWER_SYSTEM, brief_prompt, is_approved, revise_prompt
-from ..providers import Request
 from ..status import Status
 from . import WorkflowContext
 
@@ -16,21 +15,17 @@ def run_issue(ctx: WorkflowContext) -> Status:
     lineage = settings.lineage_dir / f"{slug}-issue"
     ctx.start_lineage(lineage)
 
-    def request(kind: str, system: str, prompt: str, draft: str = "", review: str = "") -> Request:
-        return Request(kind=kind, system=system, prompt=prompt, document=doc, item_id=slug, draft=draft,
-                       review=review)
-
-    draft = ctx.model_step("draft", ctx.drafter, request("issue-draft", ISSUE_DRAFTER_SYSTEM, brief_prompt(doc)),
+    draft = ctx.model_step("draft", ctx.drafter, ctx.request("issue-draft", ISSUE_DRAFTER_SYSTEM, brief_prompt(doc)),
                            lineage / "001-draft.md")
-    review = ctx.model_step("review", ctx.reviewer, request(
+    review = ctx.model_step("review", ctx.reviewer, ctx.request(
         "issue-review", ISSUE_REVIEWER_SYSTEM, brief_prompt(doc) + "\n\nThe draft:\n\n" + draft, draft=draft),
         lineage / "001-verdict.md")
     if is_approved(review):
         ctx.say("review: APPROVED")
     else:
         ctx.say("review: REVISE")
-        draft = ctx.model_step("revise", ctx.drafter, request(
-            "issue-revise", ISSUE_DRAFTER_SYSTEM, revise_prompt(doc, draft, review), draft=draft, review=review),
+        draft = ctx.model_step("revise", ctx.drafter, ctx.request(
+            "issue-revise", ISSUE_DRAFTER_SYSTEM, revise_prompt(doc, draft, review), draft=draft),
             lineage / "002-draft.md")
     final = settings.drafts_dir / f"{slug}.md"
     ctx.engine.step("finalize", functools.partial(ctx.write, final, draft), shared=True)

@@ -6,7 +6,6 @@ import functools
 
 from ..fsutil import display_path
 from ..prompts import DRAFTER_SYSTEM, REVIEWER_SYSTEM, draft_prompt, is_approved, review_prompt, revise_prompt
-from ..providers import Request
 from ..status import Status
 from . import WorkflowContext
 
@@ -17,15 +16,11 @@ def run_lld(ctx: WorkflowContext) -> Status:
     lineage = settings.lineage_dir / f"{number}-lld"
     ctx.start_lineage(lineage)
 
-    def request(kind: str, system: str, prompt: str, draft: str = "", review: str = "") -> Request:
-        return Request(kind=kind, system=system, prompt=prompt, document=doc, item_id=ctx.item.id,
-                       draft=draft, review=review)
-
-    draft = ctx.model_step("draft-1", ctx.drafter, request("lld-draft", DRAFTER_SYSTEM, draft_prompt(doc)),
+    draft = ctx.model_step("draft-1", ctx.drafter, ctx.request("lld-draft", DRAFTER_SYSTEM, draft_prompt(doc)),
                            lineage / "001-draft.md")
     rounds = settings.max_iterations
     for round_no in range(1, rounds + 1):
-        review = ctx.model_step(f"review-{round_no}", ctx.reviewer, request(
+        review = ctx.model_step(f"review-{round_no}", ctx.reviewer, ctx.request(
             "lld-review", REVIEWER_SYSTEM, review_prompt(doc, draft), draft=draft),
             lineage / f"{round_no:03d}-verdict.md")
         if is_approved(review):
@@ -37,8 +32,8 @@ def run_lld(ctx: WorkflowContext) -> Status:
             return Status.DONE
         ctx.say(f"review {round_no}: REVISE")
         if round_no < rounds:
-            draft = ctx.model_step(f"revise-{round_no + 1}", ctx.drafter, request(
-                "lld-revise", DRAFTER_SYSTEM, revise_prompt(doc, draft, review), draft=draft, review=review),
+            draft = ctx.model_step(f"revise-{round_no + 1}", ctx.drafter, ctx.request(
+                "lld-revise", DRAFTER_SYSTEM, revise_prompt(doc, draft, review), draft=draft),
                 lineage / f"{round_no + 1:03d}-draft.md")
     ctx.say(f"not approved after {rounds} review(s): read {display_path(lineage, settings.root)}/"
             f"{rounds:03d}-verdict.md, then edit the issue or raise max_iterations and run again "
