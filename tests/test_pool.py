@@ -18,9 +18,8 @@ from agentos_jobs.providers.errors import wait_hint
 HAMMER = r"""
 import os, sys, time
 from pathlib import Path
-import pytest
 
-from agentos_jobs.credentials import Credential, CredentialsError, load_credentials
+from agentos_jobs.credentials import Credential
 from agentos_jobs.pool import CredentialPool
 lease, held_dir, rounds, worker = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 keys = [Credential(name=f"k{n}", provider="openai", key=f"secret-{n}") for n in range(3)]
@@ -43,9 +42,8 @@ while got < rounds:
 HOLD = r"""
 import sys, time
 from pathlib import Path
-import pytest
 
-from agentos_jobs.credentials import Credential, CredentialsError, load_credentials
+from agentos_jobs.credentials import Credential
 from agentos_jobs.pool import CredentialPool
 pool = CredentialPool(Path(sys.argv[1]), [Credential(name="only", provider="openai", key="s")], "run", print)
 assert isinstance(pool.try_reserve("openai", "LLD-1"), Credential)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.config import ModelChoice, load_settings
+from agentos_jobs.config import ConfigError, ModelChoice, load_settings
 
 from conftest import BIN, Workspace
 from fake_llm import (
@@ -190,7 +190,7 @@ def test_a_group_readable_credentials_file_is_refused(workspace: Workspace, fake
     result = workspace.doit("lld")
     assert result.returncode == 1
     message = workspace.summary()["items"][0]["message"]
-    assert message == (f"credentials file {path} is readable by group or others (mode 0644); run: chmod 600 {path}")
+    assert message == (f"credentials file {path} is open to group or others (mode 0644); run: chmod 600 {path}")
     assert not fake.calls and workspace.checkpoints() == []
     assert not (workspace.base / "credentials.lease.json").exists()
     keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
@@ -308,6 +308,10 @@ def test_the_provider_override_never_sends_a_key_to_another_providers_endpoint(t
     assert settings.drafter == settings.reviewer == ModelChoice("anthropic", "claude-test", None)
     same = load_settings(tmp_path, {"AGENTOS_PROVIDER": "openai"})
     assert same.drafter == ModelChoice("openai", "llama3", "http://ollama.lan:11434/v1")
+    with (tmp_path / "pyproject.toml").open("a") as handle:
+        handle.write('[tool.agentos_jobs.reviewer]\nprovider = "antropic"\n')
+    with pytest.raises(ConfigError, match=r"reviewer: unknown provider 'antropic'"):  # checked under the override too
+        load_settings(tmp_path, {"AGENTOS_PROVIDER": "anthropic", "AGENTOS_MODEL": "claude-test"})
 
 
 def test_a_workflow_killed_with_9_leaves_a_lease_the_next_reservation_reclaims(workspace: Workspace,
