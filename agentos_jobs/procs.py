@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+# Looked up at import, in the parent: a forked child of a threaded process should not take the loader's locks.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
 
 def _stat(pid: int, field: int) -> str | None:
@@ -45,8 +47,7 @@ def pid_alive(pid: int) -> bool:
 def die_with_parent(signum: int, parent: int) -> None:
     """Have the kernel send `signum` when `parent` exits (Linux), however it exits: a SIGKILL, a closed
     terminal. If `parent` is already gone, this process has missed the signal and exits now."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(1)
