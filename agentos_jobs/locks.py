@@ -7,7 +7,6 @@ timeout. The OS releases them when the holder dies, so a crashed run never leave
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 import portalocker
 
 from .config import MAX_PARALLEL, Settings
-from .fsutil import iso, utc_now
+from .fsutil import atomic_write_json, iso, read_json_object, utc_now
 
 WORKTREE_LOCK_SECONDS = 600.0  # a step that waits longer for shared state fails (and is checkpointed as failed)
 SLOT_POLL_SECONDS = 0.2
@@ -43,14 +42,12 @@ class RunLock:
         try:
             self._lock.acquire()
         except portalocker.exceptions.LockException:
-            holder = ""
-            with contextlib.suppress(OSError, ValueError):
-                data = json.loads(self.info.read_text(encoding="utf-8"))
-                holder = f" (run {data['run_id']}, pid {data['pid']}, started {data['started_at']})"
+            data = read_json_object(self.info) or {}
+            holder = (f" (run {data['run_id']}, pid {data['pid']}, started {data['started_at']})"
+                      if {"run_id", "pid", "started_at"} <= data.keys() else "")
             raise RunLocked(f"another agentos-jobs run is using {self.path.parent}{holder}; wait for it to "
                             "finish or stop it, then run again ('doit list' works meanwhile)") from None
-        self.info.write_text(json.dumps({"run_id": run_id, "pid": os.getpid(), "started_at": iso(utc_now())}),
-                             encoding="utf-8")
+        atomic_write_json(self.info, {"run_id": run_id, "pid": os.getpid(), "started_at": iso(utc_now())})
 
 
 @contextlib.contextmanager
