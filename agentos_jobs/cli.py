@@ -87,6 +87,7 @@ def run_by_hand(workflow: str, item_id: str) -> int:
         return 0
     os.environ["AGENTOS_RUN_ID"] = new_run_id()
     os.environ.pop("AGENTOS_RUN_PID", None)
-    RunLock(settings).acquire(os.environ["AGENTOS_RUN_ID"])
+    lock = RunLock(settings)  # held, by this reference, until the item has ended: a doit run is refused meanwhile
+    lock.acquire(os.environ["AGENTOS_RUN_ID"])
     return run_item(workflow, item_id)
 
