@@ -1,15 +1,19 @@
 """Is a process still there? Asked by wrappers about doit and by the pool about lease holders. And the
-other side: a process that must not outlive the one that started it."""
+other side: a process that must not outlive the one that started it, and one that must not be stopped before
+it can stop cleanly (its stop signals are held back until its handlers are in place)."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})  # Ctrl+C, kill, a closed terminal
 # Looked up at import, in the parent: a forked child of a threaded process should not take the loader's locks.
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
@@ -51,3 +55,17 @@ def die_with_parent(signum: int, parent: int) -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(1)
+
+
+def spawn_blocked(argv: list[str]) -> subprocess.Popen[bytes]:
+    """Start a process whose stop signals stay pending until it unblocks them (see `unblock_stop_signals`)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return subprocess.Popen(argv)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def unblock_stop_signals() -> None:
+    """Called once the process's handlers are installed: a signal that came during start-up arrives now."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)

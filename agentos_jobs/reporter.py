@@ -7,6 +7,7 @@ so `complete_run`, which doit calls last, after saving its dep file, ends the pr
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import signal
 import sys
@@ -15,14 +16,15 @@ import time
 from types import FrameType
 from typing import IO, Any
 
-from doit.exceptions import UnmetDependency
+from doit.exceptions import TaskError, UnmetDependency
 from doit.reporter import ConsoleReporter
+from doit.runner import MRunner
 
 from .config import DEFAULT_PARALLEL, MAX_PARALLEL
 from .fsutil import atomic_write_text, display_path, iso, utc_now
 from .ids import WORKFLOWS, prefix_for
 from .locks import RunLock, RunLocked
-from .procs import die_with_parent
+from .procs import STOP_SIGNALS, die_with_parent
 from .progress import Progress, progress_mode
 from .run_trace import RunTrace
 from .runs import current_run_id, stop_flag, waiting_dir
@@ -30,9 +32,22 @@ from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
 from .summary import build_summary, read_item_result, render_summary, write_summary
 from .tasks import project_settings
 from .text import CLEAR_LINE
+from .worker import read_notes, still_running
 
 RESULT_WAIT_SECONDS = 8.0
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl+C, kill, a closed terminal
+WATCH_SECONDS = 0.25
+
+
+def stop_before_start(signum: int, frame: FrameType | None) -> None:
+    """The doit process's handler from the moment dodo.py loads until the run starts: nothing runs yet, so a
+    stop signal ends it at once, in one line (a `doit list` too)."""
+    sys.stderr.write(f"agentos-jobs: stopped by {signal.Signals(signum).name}; no item had started\n")
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
+def install_early_stop() -> None:
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop_before_start)
 
 
 def requested_processes(argv: list[str]) -> int | None:
@@ -86,9 +101,11 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         self.tool_failed = False
         self.console_gone = False
         self.empty_groups: list[str] = []
+        self.tasks: dict[str, Any] = {}
+        self.worker_deaths: dict[str, str] = {}  # item task -> why: its doit worker died under it
         self._lock = threading.Lock()
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, self._on_signal)
+        self._watching = threading.Event()
+        self._queues: list[Any] = []
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         """In the doit process each signal unwinds doit like Ctrl+C, so its workers are stopped and its dep
@@ -135,6 +152,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         return meta.get("agentos")
 
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        for signum in STOP_SIGNALS:  # from here on a stop is the run's: every item is stopped and accounted for
+            signal.signal(signum, self._on_signal)
         try:
             self.run_lock.acquire(self.run_id)
         except RunLocked as exc:
@@ -142,6 +161,9 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             sys.stderr.write(f"agentos-jobs: {exc}\n")
             raise SystemExit(EXIT_REFUSED) from None
         os.register_at_fork(after_in_child=self._in_forked_worker)
+        self.tasks = tasks
+        MRunner.Queue = staticmethod(self._make_queue)  # doit's own hook (MThreadRunner overrides it too)
+        threading.Thread(target=self._watch_workers, name="worker-watch", daemon=True).start()
         self.trace = RunTrace(self.settings, self.run_id, self._warn)
         asked = requested_processes(sys.argv[1:])
         if asked and asked > MAX_PARALLEL:
@@ -159,6 +181,45 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                 self.clear_first = True
                 os.environ["AGENTOS_CLEAR_LINE"] = "1"  # the wrappers' lines replace the progress line too
             self.progress.start()
+
+    def _make_queue(self) -> Any:
+        """MRunner.run_tasks makes its result queue first, then its job queue: the first is kept, so that a
+        dead worker's result can be posted where doit waits for it."""
+        queue: Any = multiprocessing.Queue()
+        self._queues.append(queue)
+        return queue
+
+    def _watch_workers(self) -> None:
+        """doit waits for a result from every worker it started, so one killed outright (kill -9, the OOM
+        killer) would hang the run for ever. Its item is failed by name through doit's own result queue, and
+        the run goes on. A worker is known by its note (worker.py); its exit is read without reaping it, so
+        doit still joins it as usual."""
+        seen: set[int] = set()
+        while not self._watching.wait(WATCH_SECONDS):
+            for pid, note in read_notes(self.settings, self.run_id).items():
+                if pid == self.owner or pid in seen:  # -n 0: the items run in this process
+                    continue
+                try:
+                    ended = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                except ChildProcessError:  # already joined by doit
+                    seen.add(pid)
+                    continue
+                if ended is None:
+                    continue
+                seen.add(pid)
+                killed = ended.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
+                if (killed or ended.si_status != 0) and not self.interrupted_by:
+                    how = signal.Signals(ended.si_status).name if killed else f"exit code {ended.si_status}"
+                    self._worker_died(pid, str(note.get("task")), how)
+
+    def _worker_died(self, pid: int, name: str, how: str) -> None:
+        task = self.tasks.get(name)
+        if task is None or name in self.ended:
+            return  # it died between items: doit hands the next one to another worker
+        message = f"its doit worker process (pid {pid}) died ({how}); run again to resume from its checkpoint"
+        self.worker_deaths[name] = message
+        self._queues[0].put({"name": name, "failure": TaskError(message), "task": task.pickle_safe_dict(),
+                             "out": [None] * len(task.actions), "err": [None] * len(task.actions)})
 
     def _warn(self, text: str) -> None:
         sys.stderr.write(text + "\n")
@@ -211,21 +272,28 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             status, message = Status.NOT_STARTED, f"the run was stopped ({self.interrupted_by}) before it started"
         else:
             result = read_item_result(self.settings, self.run_id, prefix)
-            while result is None and task.name not in self.ended and time.monotonic() < deadline:
+            while result is None and (task.name not in self.ended or task.name in self.worker_deaths) and \
+                    time.monotonic() < deadline and still_running(read_notes(self.settings, self.run_id), task.name):
                 time.sleep(0.1)  # a stopping wrapper is still writing it
                 result = read_item_result(self.settings, self.run_id, prefix)
+            died = self.worker_deaths.get(task.name)
+            if result is not None and (not died or result["status"] == Status.DONE):
+                return result  # (it may have finished in the very moment its worker died)
             if result is not None:
-                return result
-            status = Status.INTERRUPTED if self.interrupted_by else Status.FAILED
-            message = "the item's wrapper ended without recording a result"
+                return {**result, "status": Status.FAILED.value, "message": died}
+            status = Status.INTERRUPTED if self.interrupted_by and not died else Status.FAILED
+            message = died or "the item's wrapper ended without recording a result"
         return {"workflow": meta["workflow"], "id": meta["id"], "prefix": prefix, "title": task.doc,
                 "status": status.value, "duration_seconds": None, "steps_done": None, "log": None,
                 "message": message}
 
     def complete_run(self) -> None:
+        self._watching.set()
         if self.refused:
             raise SystemExit(EXIT_REFUSED)
         crash = sys.exc_info()[1]  # doit calls this from a `finally`: our SystemExit must not hide a crash
+        if isinstance(crash, SystemExit):
+            raise crash  # stopped before the run started (stop_before_start): nothing to account for
         if isinstance(crash, Exception):
             self.tool_failed = True
             self._warn(f"agentos-jobs: internal error {type(crash).__name__}: {crash} (please report this)")

@@ -47,5 +47,10 @@ def stop_flag(settings: Settings, run_id: str) -> Path:
     return settings.runs_dir / run_id / "stopping"
 
 
+def workers_dir(settings: Settings, run_id: str) -> Path:
+    """One note per doit worker: the item it runs and its wrapper's pid (see worker.py)."""
+    return settings.runs_dir / run_id / "workers"
+
+
 def log_dir(settings: Settings, run_id: str) -> Path:
     return settings.logs_dir / run_id

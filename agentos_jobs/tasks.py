@@ -19,6 +19,7 @@ from .items import discover
 from .markers import marker_is_current
 from .runs import ensure_run_env
 from .scaffold import ensure_base_dir
+from .worker import run_item_task
 
 
 @functools.cache
@@ -36,8 +37,9 @@ def project_settings() -> Settings:
 
 def doit_config() -> dict[str, Any]:
     """DOIT_CONFIG for dodo.py: 3 at a time, keep going after a failure, doit's dep file under .agentos."""
-    from .reporter import RunReporter
+    from .reporter import RunReporter, install_early_stop
 
+    install_early_stop()
     settings = project_settings()
     ensure_run_env()
     try:
@@ -86,7 +88,7 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
         yield {
             "name": item.id,
             "doc": item.title,
-            "actions": [CmdAction([sys.executable, "-m", "agentos_jobs.wrapper", workflow, item.id], shell=False)],
+            "actions": [(run_item_task, [workflow, item.id])],
             "targets": [str(marker)],
             "uptodate": [(marker_is_current, [str(marker), item.input_hash], {})],
             "io": {"capture": False},

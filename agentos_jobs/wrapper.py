@@ -28,7 +28,7 @@ from .items import InputError, Item, find_item
 from .locks import acquire_slot
 from .markers import write_marker
 from .prefixer import STDERR, STDOUT, PrefixedOutput
-from .procs import pid_alive
+from .procs import STOP_SIGNALS, pid_alive, unblock_stop_signals
 from .runs import current_run_id, item_results_dir, log_dir, stop_flag
 from .status import EXIT_FAILED, EXIT_USAGE, WORKFLOW_EXITS, Status, item_exit
 from .tracing import env_carrier, spans_dir, start_tracing, trace_id, tracer
@@ -45,13 +45,13 @@ class Supervisor:
     item_id: str
     run_id: str
     out: PrefixedOutput
+    parent: int  # whose exit stops the item: the doit worker, or doit itself with -n 0
     stop_reason: str | None = None
     last_error: str = ""
     workflow_started_at: str | None = None
     workflow_finished_at: str | None = None
 
     def __post_init__(self) -> None:
-        self.parent = os.getppid()
         run_pid = os.environ.get("AGENTOS_RUN_PID", "")
         self.doit_pid = int(run_pid) if run_pid.isdigit() else None
         self.db = self.settings.checkpoint_path(self.workflow, self.item_id)
@@ -72,7 +72,8 @@ class Supervisor:
         if self.stop_reason:
             return
         if self._orphaned():
-            self.stop_reason = "doit exited"
+            self.stop_reason = "doit exited" if self.doit_pid is None or not pid_alive(self.doit_pid) else \
+                "its doit worker process died"
         elif self.stop_flag.exists():
             self.stop_reason = f"{self.stop_flag.read_text(encoding='utf-8', errors='replace').strip()} to the run"
 
@@ -160,8 +161,9 @@ class Supervisor:
 
     def run(self, item: Item | None) -> dict[str, Any]:
         started, clock = utc_now(), time.monotonic()
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
+        unblock_stop_signals()  # a Ctrl+C that came while this process started arrives now, handled
         code: int | None = None
         if item is None:
             status = Status.FAILED
@@ -216,7 +218,7 @@ class Supervisor:
         return ""
 
 
-def run_item(workflow: str, item_id: str) -> int:
+def run_item(workflow: str, item_id: str, parent: int | None = None) -> int:
     """Run one item end to end; the exit code is the item's (see status.py). Bad ids raise InvalidItemId."""
     validate_workflow(workflow)
     validate_item_id(item_id)
@@ -225,7 +227,7 @@ def run_item(workflow: str, item_id: str) -> int:
     prefix = prefix_for(workflow, item_id)
     start_tracing(spans_dir(settings, run_id) / f"{prefix}-wrapper-{os.getpid()}.jsonl", "wrapper")
     out = PrefixedOutput(prefix, log_dir(settings, run_id) / f"{prefix}.log")
-    supervisor = Supervisor(settings, workflow, item_id, run_id, out)
+    supervisor = Supervisor(settings, workflow, item_id, run_id, out, parent or os.getppid())
     try:
         item: Item | None = find_item(settings, workflow, item_id)
     except InputError as exc:
@@ -247,12 +249,13 @@ def run_item(workflow: str, item_id: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m agentos_jobs.wrapper <workflow> <id>`: what a doit task runs (lighter than the full CLI)."""
-    if len(argv) != 2:
-        print("usage: python -m agentos_jobs.wrapper <lld|issue> <id>", file=sys.stderr)
+    """`python -m agentos_jobs.wrapper <workflow> <id> <parent pid>`: what a doit task runs (lighter than the
+    full CLI). The parent is named, not asked for: it may already be gone when this process starts."""
+    if len(argv) != 3 or not argv[2].isdigit():
+        print("usage: python -m agentos_jobs.wrapper <lld|issue> <id> <parent pid>", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return run_item(argv[0], argv[1])
+        return run_item(argv[0], argv[1], int(argv[2]))
     except (InvalidItemId, ConfigError) as exc:
         print(f"agentos-jobs: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED

@@ -81,8 +81,9 @@ class Workspace:
         return list(self._live().values())
 
     def pid_of(self, command: str) -> int | None:
-        """The live process of this workspace whose command line ends with `command`, e.g. 'wrapper lld 1'."""
-        return next((pid for pid, line in self._live().items() if line.endswith(command)), None)
+        """The live process of this workspace whose command line holds `command` as whole words, e.g.
+        'wrapper lld 1' (not 'wrapper lld 12')."""
+        return next((pid for pid, line in self._live().items() if f" {command} " in f" {line} "), None)
 
     def _live(self) -> dict[int, str]:
         needle = f"AGENTOS_BASE_DIR={self.base}".encode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
+from pathlib import Path
 
 from conftest import BIN, Workspace
 
@@ -34,3 +34,33 @@ def test_running_an_item_by_hand_holds_the_run_lock_until_it_ends(workspace: Wor
     assert after.returncode == 0, after.stdout + after.stderr
     assert "[LLD-1]" not in after.stdout  # paid for once: the doit run found it done
     assert "[LLD-2] done in" in after.stdout
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_killed_doit_worker_fails_its_item_by_name_and_the_run_goes_on(workspace: Workspace) -> None:
+    for number in (1, 2, 3, 4):
+        workspace.add_issue(number)
+    proc = workspace.start_doit("-n", "2", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1"})
+    workspace.wait_for(lambda: workspace.pid_of("agentos_jobs.wrapper lld 1") is not None, what="item 1's wrapper")
+    wrapper = workspace.pid_of("agentos_jobs.wrapper lld 1")
+    assert wrapper is not None
+    worker = _parent(wrapper)
+    assert worker != proc.pid  # a doit worker, not doit itself
+    os.kill(worker, signal.SIGKILL)
+
+    out, err = proc.communicate(timeout=60)  # before: doit waited for the dead worker's result for ever
+    assert proc.returncode == 1, out + err
+    statuses = workspace.statuses()
+    assert statuses == {"LLD-1": "failed", "LLD-2": "done", "LLD-3": "done", "LLD-4": "done"}, out + err
+    row = next(row for row in workspace.summary()["items"] if row["prefix"] == "LLD-1")
+    assert f"its doit worker process (pid {worker}) died (SIGKILL)" in row["message"]
+    assert "Traceback" not in out + err
+    workspace.wait_for(lambda: not workspace.processes(), timeout=15, what="every process of the run to end")
+
+    again = workspace.doit("-n", "2", "lld")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "up-to-date", "LLD-3": "up-to-date",
+                                    "LLD-4": "up-to-date"}

@@ -1,0 +1,54 @@
+"""The action of an item task, run inside a doit worker: start the item's wrapper and wait for it.
+
+Two things a plain command action cannot do. The wrapper starts with its stop signals held back (see
+procs.spawn_blocked), so a Ctrl+C during its start-up is handled, not a traceback. And the worker notes which
+item it runs and the wrapper's pid, so that the doit process can name the item of a worker that died and stop
+waiting for a wrapper that is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from doit.exceptions import TaskFailed
+
+from .config import Settings
+from .fsutil import atomic_write_json, read_json_object
+from .procs import pid_alive, spawn_blocked
+from .runs import current_run_id, workers_dir
+
+
+def read_notes(settings: Settings, run_id: str) -> dict[int, dict[str, Any]]:
+    """Worker pid -> {"task", "wrapper_pid"}: what each worker of the run is (or was last) running."""
+    notes = {}
+    for path in workers_dir(settings, run_id).glob("*.json"):
+        data = read_json_object(path)
+        if data is not None and path.stem.isdigit():
+            notes[int(path.stem)] = data
+    return notes
+
+
+def still_running(notes: dict[int, dict[str, Any]], task: str) -> bool:
+    """Is the process that would write `task`'s result still there: its wrapper, or the worker about to start
+    one? Nobody is left to wait for when neither is."""
+    for worker, note in notes.items():
+        if note.get("task") == task:
+            wrapper = note.get("wrapper_pid")
+            return pid_alive(wrapper if isinstance(wrapper, int) else worker)
+    return False
+
+
+def run_item_task(workflow: str, item_id: str) -> TaskFailed | None:
+    """The doit action of `lld:42`: the wrapper's exit code decides only success or failure for doit; the
+    item's outcome itself travels in its result file."""
+    from .tasks import project_settings  # loaded already: this runs in (a fork of) the process that read dodo.py
+
+    note = workers_dir(project_settings(), current_run_id()) / f"{os.getpid()}.json"
+    task = f"{workflow}:{item_id}"
+    atomic_write_json(note, {"task": task})  # written first: a worker that dies now still names its item
+    wrapper = spawn_blocked([sys.executable, "-m", "agentos_jobs.wrapper", workflow, item_id, str(os.getpid())])
+    atomic_write_json(note, {"task": task, "wrapper_pid": wrapper.pid})
+    code = wrapper.wait()
+    return None if code == 0 else TaskFailed(f"{workflow}:{item_id} ended with exit code {code}")
