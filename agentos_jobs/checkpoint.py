@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fsutil import iso, move_aside, utc_now
+from .fsutil import clear_way, describe_os_error, iso, move_aside, utc_now
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS steps (
 """
 
 _SIDECARS = ("-wal", "-shm")
+_META_COLUMNS = {"key", "value"}
 _STEP_COLUMNS = {"seq", "name", "status", "output", "input_tokens", "output_tokens", "started_at", "finished_at"}
 
 
@@ -42,42 +43,61 @@ def delete_checkpoint(path: Path) -> None:
 
 
 class CheckpointBusy(Exception):
-    """Another process has the checkpoint open for writing: never mistake that for corruption."""
+    """The checkpoint cannot be used now: another process has it open for writing, or its disk is full or
+    read-only. Never mistake that for corruption: the file is kept as it is."""
+
+
+def _unusable(path: Path, exc: sqlite3.OperationalError) -> CheckpointBusy:
+    if "locked" in str(exc):
+        return CheckpointBusy(f"checkpoint {path} is in use by another process; is this item already running "
+                              "(another doit or agentos-jobs run)?")
+    return CheckpointBusy(describe_os_error(exc, path)
+                          or f"checkpoint {path} cannot be opened ({exc}); fix its folder, then run again")
 
 
 class Checkpoint:
     """One item's steps. Each `record` is a single transaction: a step is either fully saved or absent."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
+        self.path = path
 
     @classmethod
     def open(cls, path: Path, input_hash: str, say: Callable[[str], None]) -> Checkpoint:
-        """Open or create; a corrupt file is moved aside and a checkpoint for another input is dropped, both said."""
+        """Open or create. Damage (a directory in its place, a file that is not a checkpoint) is moved aside
+        and a checkpoint for another input dropped, both said; a full or read-only disk raises CheckpointBusy."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            try:
+        if moved := clear_way(path, "checkpoint"):
+            say(f"{moved} and starting over")
+        try:
+            conn = cls._resume(path, input_hash, say) if path.exists() else None
+            if conn is None:
                 conn = cls._connect(path)
-                stored = conn.execute("SELECT value FROM meta WHERE key = 'input_sha256'").fetchone()
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc):
-                    raise CheckpointBusy(f"checkpoint {path} is in use by another process; is this item already "
-                                         "running (another doit or agentos-jobs run)?") from None
+                with conn:
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('input_sha256', ?)", (input_hash,))
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (iso(utc_now()),))
+        except sqlite3.OperationalError as exc:
+            raise _unusable(path, exc) from None
+        return cls(conn, path)
+
+    @classmethod
+    def _resume(cls, path: Path, input_hash: str, say: Callable[[str], None]) -> sqlite3.Connection | None:
+        """The existing checkpoint when it is for this input; else None, having set it aside and said why."""
+        try:
+            conn = cls._connect(path)
+            stored = conn.execute("SELECT value FROM meta WHERE key = 'input_sha256'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, full, read-only: not damage
                 raise
-            except sqlite3.DatabaseError as exc:
-                aside = move_aside(path, _SIDECARS)
-                say(f"checkpoint {path} is unreadable ({exc}); moved it to {aside.name} and starting over")
-            else:
-                if stored and stored[0] == input_hash:
-                    return cls(conn)
-                conn.close()
-                delete_checkpoint(path)
-                say("the input changed since the last checkpoint; starting over")
-        conn = cls._connect(path)
-        with conn:
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('input_sha256', ?)", (input_hash,))
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (iso(utc_now()),))
-        return cls(conn)
+            aside = move_aside(path, _SIDECARS)
+            say(f"checkpoint {path} is unreadable ({exc}); moved it to {aside.name} and starting over")
+            return None
+        if stored and stored[0] == input_hash:
+            return conn
+        conn.close()
+        delete_checkpoint(path)
+        say("the input changed since the last checkpoint; starting over")
+        return None
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -89,11 +109,12 @@ class Checkpoint:
             conn.close()
             raise sqlite3.DatabaseError(f"integrity check failed: {check[0] if check else 'no answer'}")
         conn.executescript(_SCHEMA)
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(steps)")}
-        if columns != _STEP_COLUMNS:  # another version's file, or a damaged one: resuming from it would fail
-            conn.close()
-            raise sqlite3.DatabaseError(f"its steps table has columns {', '.join(sorted(columns))}, not the ones "
-                                        "this version of agentos-jobs writes")
+        for table, expected in (("steps", _STEP_COLUMNS), ("meta", _META_COLUMNS)):
+            columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if columns != expected:  # another version's file, or a damaged one: resuming from it would fail
+                conn.close()
+                raise sqlite3.DatabaseError(f"its {table} table has columns {', '.join(sorted(columns))}, not the "
+                                            "ones this version of agentos-jobs writes")
         return conn
 
     def has_steps(self) -> bool:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import time
 from collections.abc import Callable
 
 from .checkpoint import Checkpoint
 from .config import Settings
-from .fsutil import iso, utc_now
+from .fsutil import describe_os_error, iso, utc_now
 from .providers import Completion
 from .tracing import tracer
 
@@ -50,18 +51,26 @@ class Engine:
         if shared:
             from .locks import worktree_lock  # portalocker costs ~45 ms to import; most steps never lock
 
-            guard = worktree_lock(self.settings)
+            guard = worktree_lock(self.settings, self.say)
         try:
             with guard:
                 result = run()
         except Exception as exc:
-            self.checkpoint.record(name, "failed", f"{type(exc).__name__}: {exc}", started)
-            raise StepFailed(f"step {name} failed: {exc}") from exc
+            self._record(name, "failed", Completion(text=f"{type(exc).__name__}: {exc}", model=""), started)
+            raise StepFailed(f"step {name} failed: {describe_os_error(exc) or exc}") from exc
         completion = result if isinstance(result, Completion) else Completion(text=result, model="")
-        self.checkpoint.record(name, "done", completion.text, started,
-                               completion.input_tokens, completion.output_tokens)
+        self._record(name, "done", completion, started)
         self.ran += 1
         tokens = (f", {completion.input_tokens}+{completion.output_tokens} tokens"
                   if completion.input_tokens or completion.output_tokens else "")
         self.say(f"{name}: done in {time.monotonic() - clock:.1f}s{tokens}")
         return completion
+
+    def _record(self, name: str, status: str, completion: Completion, started: str) -> None:
+        """Save the step; a checkpoint that cannot be written (a full disk) fails the step in one line."""
+        try:
+            self.checkpoint.record(name, status, completion.text, started, completion.input_tokens,
+                                   completion.output_tokens)
+        except sqlite3.OperationalError as exc:
+            why = describe_os_error(exc, self.checkpoint.path) or f"{self.checkpoint.path}: {exc}"
+            raise StepFailed(f"step {name} {status} but could not be checkpointed: {why}") from exc

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import sqlite3
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +23,10 @@ def atomic_write_text(path: Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         Path(tmp).replace(path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a write on a full disk names no file: name it
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
@@ -33,11 +38,55 @@ def move_aside(path: Path, sidecars: tuple[str, ...] = ()) -> Path:
     """Keep a damaged file for a post-mortem instead of deleting it: `<name>.corrupt-<time>`, with its
     sidecar files (SQLite's `-wal`, `-shm`) renamed alike. Returns the new path of the file itself."""
     aside = path.with_name(f"{path.name}.corrupt-{utc_now():%Y%m%dT%H%M%S%f}")
-    for suffix in ("", *sidecars):
+    path.replace(aside)  # FileNotFoundError when another process moved it first
+    for suffix in sidecars:
         part = path.with_name(path.name + suffix)
         if part.exists():
             part.replace(aside.with_name(aside.name + suffix))
     return aside
+
+
+def clear_way(path: Path, what: str) -> str | None:
+    """Where one of our files belongs (a lock, a marker, a lease, a checkpoint) and something else stands
+    (a directory, say), move that aside so the file can be made again. Returns the start of the line that
+    says so, or None when nothing was in the way (or another process moved it first)."""
+    if not os.path.lexists(path) or path.is_file():
+        return None
+    kind = "a directory" if path.is_dir() else "not a regular file"
+    with contextlib.suppress(FileNotFoundError):
+        return f"{path} was {kind}, not a {what}; moved it to {move_aside(path).name}"
+    return None
+
+
+def make_dir(path: Path) -> str | None:
+    """`mkdir -p` for a folder of ours; a file in its place is moved aside first. Returns the line that says
+    so, or None."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return None
+    except FileExistsError:
+        pass
+    said = None
+    with contextlib.suppress(FileNotFoundError):  # another process moved it first
+        said = f"{path} was a file, not a folder; moved it to {move_aside(path).name} and made a new one"
+    path.mkdir(parents=True, exist_ok=True)
+    return said
+
+
+def describe_os_error(exc: BaseException, path: Path | None = None) -> str | None:
+    """One line for a failure the user can fix on this machine, naming the path: a full disk (errno ENOSPC,
+    or SQLite's "database or disk is full"), a read-only or forbidden place, something in the way. None for
+    anything else. `path` names the file when the error does not (SQLite's never does)."""
+    where = getattr(exc, "filename2", None) or getattr(exc, "filename", None) or path or "the disk"
+    if (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+            isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)):
+        return f"no space left on {where}: free some space, then run again (finished work is kept)"
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR,
+                                                   errno.ENOTDIR, errno.EEXIST):
+        return f"{where}: cannot be written ({exc.strerror}); fix it, then run again"
+    if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
+        return f"{where}: cannot be written (read-only); fix it, then run again"
+    return None
 
 
 def parse_json(text: str) -> Any:

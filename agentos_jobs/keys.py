@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 from .config import load_settings
 from .credentials import credentials_path, load_credentials
-from .fsutil import read_json_object
+from .fsutil import describe_os_error, read_json_object
 from .locks import run_lock_info
 from .pool import CredentialPool
+from .status import EXIT_FAILED
 from .text import table_lines
 
 
@@ -18,7 +21,11 @@ def print_keys() -> int:
         return 0
     last_run = read_json_object(run_lock_info(settings)) or {}
     pool = CredentialPool(settings.lease_path, credentials, str(last_run.get("run_id", "")), print)
-    states = {state.name: state for state in pool.snapshot()}
+    try:
+        states = {state.name: state for state in pool.snapshot()}
+    except OSError as exc:  # damage the pool rebuilds is said by it; this is what it cannot fix
+        print(f"agentos-jobs: error: {describe_os_error(exc, settings.lease_path) or exc}", file=sys.stderr)
+        return EXIT_FAILED
     rows = [("NAME", "PROVIDER", "SCOPE", "FINGERPRINT", "STATE")]
     rows += [(c.name, c.provider, c.scope or "-", c.fingerprint, states[c.name].describe()) for c in credentials]
     print("\n".join(table_lines(rows)))

@@ -8,20 +8,35 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import portalocker
 
-from .config import MAX_PARALLEL, Settings
-from .fsutil import atomic_write_json, iso, read_json_object, utc_now
+from .config import MAX_PARALLEL, ConfigError, Settings
+from .fsutil import atomic_write_json, clear_way, describe_os_error, iso, make_dir, read_json_object, utc_now
+from .scaffold import ensure_base_dir
 
 WORKTREE_LOCK_SECONDS = 600.0  # a step that waits longer for shared state fails (and is checkpointed as failed)
 SLOT_POLL_SECONDS = 0.2
 
+
 class RunLocked(Exception):
-    """Another doit run holds this worktree."""
+    """The run lock cannot be taken: another run holds this worktree, or its base dir cannot be written."""
+
+
+def warn(text: str) -> None:
+    """A line for processes without an item prefix (doit's, `agentos-jobs run`'s)."""
+    sys.stderr.write(f"agentos-jobs: {text}\n")
+
+
+def _lock_file(path: Path, say: Callable[[str], None]) -> Path:
+    """A lock file can be rebuilt at any time (the OS frees a lock, never a directory in its place)."""
+    if moved := clear_way(path, "lock file"):
+        say(f"{moved} and made a new one")
+    return path
 
 
 def run_lock_info(settings: Settings) -> Path:
@@ -33,13 +48,18 @@ class RunLock:
     """Held by the doit process for the whole run; `doit list` never takes it."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.path = settings.base_dir / "run.lock"
         self.info = run_lock_info(settings)
         self._lock = portalocker.Lock(self.path, mode="a", timeout=0, fail_when_locked=True)
 
     def acquire(self, run_id: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            ensure_base_dir(self.settings)
+        except ConfigError as exc:
+            raise RunLocked(str(exc)) from None
+        try:
+            _lock_file(self.path, warn)
             self._lock.acquire()
         except portalocker.exceptions.LockException:
             data = read_json_object(self.info) or {}
@@ -47,30 +67,39 @@ class RunLock:
                       if {"run_id", "pid", "started_at"} <= data.keys() else "")
             raise RunLocked(f"another agentos-jobs run is using {self.path.parent}{holder}; wait for it to "
                             "finish or stop it, then run again ('doit list' works meanwhile)") from None
-        atomic_write_json(self.info, {"run_id": run_id, "pid": os.getpid(), "started_at": iso(utc_now())})
+        except OSError as exc:
+            raise RunLocked(describe_os_error(exc, self.path) or f"{self.path}: {exc}") from None
+        try:  # only says who holds the lock: a run goes on without it
+            if moved := clear_way(self.info, "run lock record"):
+                warn(f"{moved} and made a new one")
+            atomic_write_json(self.info, {"run_id": run_id, "pid": os.getpid(), "started_at": iso(utc_now())})
+        except OSError as exc:
+            warn(f"who holds the run lock is not recorded: {describe_os_error(exc, self.info) or exc}")
 
 
 @contextlib.contextmanager
-def worktree_lock(settings: Settings) -> Iterator[None]:
+def worktree_lock(settings: Settings, say: Callable[[str], None]) -> Iterator[None]:
     """Serialises steps that touch shared state (status files, git) across all workflow processes."""
     path = settings.base_dir / "worktree.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with portalocker.Lock(path, mode="a", timeout=WORKTREE_LOCK_SECONDS):
+    with portalocker.Lock(_lock_file(path, say), mode="a", timeout=WORKTREE_LOCK_SECONDS):
         yield
 
 
-def acquire_slot(settings: Settings, on_wait: Callable[[], None],
-                 cancelled: Callable[[], bool]) -> portalocker.Lock | None:
+def acquire_slot(settings: Settings, on_wait: Callable[[], None], cancelled: Callable[[], bool],
+                 say: Callable[[str], None] = warn) -> portalocker.Lock | None:
     """One of MAX_PARALLEL slots, whatever `-n` says; waits (saying so once) while all are taken.
 
-    Returns the held lock, or None if `cancelled()` turned true while waiting.
+    Returns the held lock, or None if `cancelled()` turned true while waiting. A file where the slots folder
+    belongs, or a directory where a slot's lock file does, is moved aside and said.
     """
     directory = settings.base_dir / "slots"
-    directory.mkdir(parents=True, exist_ok=True)
+    if moved := make_dir(directory):
+        say(moved)
     said = False
     while not cancelled():
         for number in range(MAX_PARALLEL):
-            lock = portalocker.Lock(directory / f"slot-{number:02d}.lock", mode="a", timeout=0,
+            lock = portalocker.Lock(_lock_file(directory / f"slot-{number:02d}.lock", say), mode="a", timeout=0,
                                     fail_when_locked=True)
             try:
                 lock.acquire()

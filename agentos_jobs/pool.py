@@ -19,7 +19,7 @@ from typing import Any
 import portalocker
 
 from .credentials import Credential
-from .fsutil import atomic_write_json, iso, move_aside, parse_json, utc_now
+from .fsutil import atomic_write_json, clear_way, iso, move_aside, parse_json, utc_now
 from .procs import same_process, start_time
 
 LOCK_TIMEOUT_SECONDS = 30.0
@@ -107,6 +107,8 @@ class CredentialPool:
     def _state(self) -> Iterator[dict[str, Any]]:
         """The lease state for one read-modify-write; written back atomically when the block changes it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if moved := clear_way(self.lock_path, "lock file"):
+            self.say(f"{moved} and made a new one")
         with portalocker.Lock(self.lock_path, mode="a", timeout=LOCK_TIMEOUT_SECONDS):
             state = self._read()
             before = json.dumps(state, sort_keys=True)
@@ -116,6 +118,8 @@ class CredentialPool:
                 atomic_write_json(self.path, state)
 
     def _read(self) -> dict[str, Any]:
+        if moved := clear_way(self.path, "lease file"):
+            self.say(f"{moved} and rebuilt it")
         if not self.path.exists():
             return {"version": 1, "keys": {}}
         try:

@@ -44,7 +44,7 @@ def ensure_base_dir(settings: Settings) -> None:
         if not existing.is_dir():
             why = "a file is in the way"
         elif not os.access(existing, os.W_OK | os.X_OK):
-            why = "permission denied"
+            why = "read-only file system" if os.statvfs(existing).f_flag & os.ST_RDONLY else "permission denied"
         if why:
             raise ConfigError(f"{existing}: cannot be written ({why}); fix it or set AGENTOS_BASE_DIR to a "
                               "writable directory")

@@ -14,7 +14,7 @@ from doit.action import CmdAction
 from doit.exceptions import InvalidDodoFile
 
 from .config import DEFAULT_PARALLEL, ConfigError, Settings, load_settings
-from .fsutil import move_aside
+from .fsutil import clear_way, move_aside
 from .items import discover
 from .markers import marker_is_current
 from .runs import ensure_run_env
@@ -57,26 +57,37 @@ def doit_config() -> dict[str, Any]:
     }
 
 
+DOIT_DEP_COLUMNS = {"task_id", "task_data"}  # doit's sqlite3 backend keeps one table, `doit`
+
+
 def _usable_dep_file(path: Path) -> Path:
-    """doit stops every run with a traceback on a damaged dep file. It is only a cache (an item's marker
-    says whether it is done), so a damaged one is moved aside, and said, and doit starts a new one."""
+    """doit stops every run on a damaged dep file (or one of another layout). It is only a cache (an item's
+    marker says whether it is done), so such a file, or a directory in its place, is moved aside, and said,
+    and doit starts a new one."""
+    if moved := clear_way(path, "dep file"):
+        _said(moved)
     if not path.exists():
         return path
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as conn:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(doit)")}
     except sqlite3.OperationalError as exc:
         if "locked" not in str(exc):  # locked: another run is saving it, and that run's lock will say so
             _set_aside(path, exc)
     except sqlite3.DatabaseError as exc:
         _set_aside(path, exc)
+    else:
+        if columns and columns != DOIT_DEP_COLUMNS:
+            _set_aside(path, f"its doit table has columns {', '.join(sorted(columns))}, not doit's")
     return path
 
 
-def _set_aside(path: Path, exc: Exception) -> None:
-    aside = move_aside(path)
-    sys.stderr.write(f"agentos-jobs: doit's dep file {path} was unreadable ({exc}); moved it to {aside.name}. "
-                     "Nothing is lost: finished items are known by their markers\n")
+def _set_aside(path: Path, why: object) -> None:
+    _said(f"doit's dep file {path} was unreadable ({why}); moved it to {move_aside(path).name}")
+
+
+def _said(moved: str) -> None:
+    sys.stderr.write(f"agentos-jobs: {moved}. Nothing is lost: finished items are known by their markers\n")
 
 
 def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from agentos_jobs.checkpoint import Checkpoint, summarize
+from agentos_jobs.config import load_settings
+from agentos_jobs.engine import Engine, StepFailed
 
 from conftest import Workspace
 
@@ -85,3 +87,21 @@ def test_corrupt_checkpoint_in_a_real_run_is_reported_and_the_item_finishes(work
     assert result.returncode == 0, result.stdout
     assert "[LLD-1] checkpoint" in result.stdout and "is unreadable" in result.stdout
     assert len(list(db.parent.glob("lld_workflow_1.db.corrupt-*"))) == 1
+
+
+def test_a_checkpoint_on_a_full_disk_fails_the_step_in_one_line_naming_it(tmp_path: Path) -> None:
+    """SQLite says "database or disk is full" and names no file: the step's message must name it."""
+    db = tmp_path / "c.db"
+    cp = Checkpoint.open(db, "h", print)
+    engine = Engine(load_settings(tmp_path), cp, print)
+    engine.step("draft-1", lambda: "a short answer")
+    cp._conn.execute("PRAGMA max_page_count = 2")  # what a full disk looks like to SQLite
+    with pytest.raises(StepFailed) as failed:
+        engine.step("review-1", lambda: "x" * 50_000)
+    assert str(failed.value) == (f"step review-1 done but could not be checkpointed: no space left on {db}: free "
+                                 "some space, then run again (finished work is kept)")
+    cp.close()
+    cp = Checkpoint.open(db, "h", print)
+    record = cp.get("draft-1")
+    cp.close()
+    assert record is not None and record.output == "a short answer"

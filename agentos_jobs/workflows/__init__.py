@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
-from ..engine import Engine
-from ..fsutil import atomic_write_text, display_path, utc_now
+from ..engine import Engine, StepFailed
+from ..fsutil import atomic_write_text, describe_os_error, display_path, utc_now
 from ..items import Document, Item
+from ..markers import why_rerun
 from ..providers import Completion, Provider, Request
 from ..status import Status
 
@@ -42,16 +43,23 @@ class WorkflowContext:
             return completion
         return self.engine.step(name, run)
 
-    def start_lineage(self, folder: Path) -> None:
-        """Starting from scratch (a new or edited input), move rounds of an earlier input out of the way."""
-        if folder.exists() and not self.engine.checkpoint.has_steps():
-            stamp = f"{folder.name}-{utc_now():%Y%m%dT%H%M%S}"
+    def begin(self, lineage: Path) -> None:
+        """Say why an item that has a marker runs again; when starting from scratch (a new or edited input),
+        move rounds of an earlier input out of the way."""
+        if why := why_rerun(self.settings.marker_path(self.item.workflow, self.item.id), self.item.input_hash):
+            self.say(why)
+        if lineage.exists() and not self.engine.checkpoint.has_steps():
+            stamp = f"{lineage.name}-{utc_now():%Y%m%dT%H%M%S}"
             aside, count = self.settings.docs_dir / "lineage" / "superseded" / stamp, 1
             while aside.exists():  # superseded twice within a second: keep both
                 count += 1
                 aside = aside.with_name(f"{stamp}-{count}")
-            aside.parent.mkdir(parents=True, exist_ok=True)
-            folder.replace(aside)
+            try:
+                aside.parent.mkdir(parents=True, exist_ok=True)
+                lineage.replace(aside)
+            except OSError as exc:
+                raise StepFailed(f"earlier rounds in {display_path(lineage, self.settings.root)} could not be moved "
+                                 f"aside: {describe_os_error(exc) or exc}") from None
             self.say(f"earlier rounds moved to {display_path(aside, self.settings.root)}")
 
 

@@ -13,7 +13,7 @@ from . import WorkflowContext
 def run_issue(ctx: WorkflowContext) -> Status:
     doc, settings, slug = ctx.document, ctx.settings, ctx.item.id
     lineage = settings.lineage_dir / f"{slug}-issue"
-    ctx.start_lineage(lineage)
+    ctx.begin(lineage)
 
     draft = ctx.model_step("draft", ctx.drafter, ctx.request("issue-draft", ISSUE_DRAFTER_SYSTEM, brief_prompt(doc)),
                            lineage / "001-draft.md")

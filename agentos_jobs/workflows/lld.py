@@ -14,7 +14,7 @@ def run_lld(ctx: WorkflowContext) -> Status:
     doc, settings = ctx.document, ctx.settings
     number = doc.number if doc.number is not None else int(ctx.item.id)
     lineage = settings.lineage_dir / f"{number}-lld"
-    ctx.start_lineage(lineage)
+    ctx.begin(lineage)
 
     draft = ctx.model_step("draft-1", ctx.drafter, ctx.request("lld-draft", DRAFTER_SYSTEM, draft_prompt(doc)),
                            lineage / "001-draft.md")
