@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from ..engine import Engine, StepFailed
 from ..fsutil import atomic_write_text, describe_os_error, display_path, utc_now
 from ..items import Document, Item
 from ..markers import why_rerun
-from ..providers import Completion, Provider, Request
+from ..providers import Provider, Request
 from ..status import Status
 
 
@@ -36,12 +37,16 @@ class WorkflowContext:
                        draft=draft)
 
     def model_step(self, name: str, provider: Provider, request: Request, lineage_file: Path) -> str:
-        """One LLM call as a checkpointed step; its answer also goes to the item's lineage."""
-        def run() -> Completion:
-            completion = provider.complete(request)
-            self.write(lineage_file, completion.text)
-            return completion
-        return self.engine.step(name, run)
+        """One LLM call as a checkpointed step. Its answer goes to the item's lineage once it is saved, on every
+        pass: a lineage file that cannot be written fails the item, and the re-run writes it from the
+        checkpoint without paying for the call again."""
+        answer = self.engine.step(name, functools.partial(provider.complete, request))
+        try:
+            if not _holds(lineage_file, answer):
+                self.write(lineage_file, answer)
+        except OSError as exc:
+            raise StepFailed(f"step {name}: the answer is checkpointed, but {describe_os_error(exc) or exc}") from None
+        return answer
 
     def begin(self, lineage: Path) -> None:
         """Say why an item that has a marker runs again; when starting from scratch (a new or edited input),
@@ -61,6 +66,13 @@ class WorkflowContext:
                 raise StepFailed(f"earlier rounds in {display_path(lineage, self.settings.root)} could not be moved "
                                  f"aside: {describe_os_error(exc) or exc}") from None
             self.say(f"earlier rounds moved to {display_path(aside, self.settings.root)}")
+
+
+def _holds(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 Workflow = Callable[[WorkflowContext], Status]
