@@ -12,6 +12,7 @@ import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from .fsutil import parse_json
@@ -24,6 +25,8 @@ ENV_KEYS = {
 FORMAT = ('{"credentials": [{"name": "key-1", "provider": "openai", "type": "api_key", "key": "...", '
           '"enabled": true, "scope": "optional quota group", "max_concurrency": 1}]}')
 _MASKED = re.compile(r"\*{3}")
+_WORD = re.compile(r"\S+")
+FRAGMENT = 10  # characters of a key in a row that are never shown; fewer are too common to tell
 
 
 class CredentialsError(Exception):
@@ -44,19 +47,39 @@ class Credential:
         """Tells two keys apart in a listing without revealing either."""
         return hashlib.sha256(self.key.encode()).hexdigest()[:8]
 
+    @cached_property
+    def _runs(self) -> frozenset[str]:
+        """Every FRAGMENT-character run of the key, made once per key for `scrub`."""
+        return frozenset(self.key[i : i + FRAGMENT] for i in range(len(self.key) - FRAGMENT + 1))
+
+    def _holds_run(self, word: str) -> bool:
+        runs = self._runs
+        return any(word[i : i + FRAGMENT] in runs for i in range(len(word) - FRAGMENT + 1))
+
     def scrub(self, text: str) -> str:
-        """The key, and any word holding a piece of it or masked like one (`sk-proj-****...WXYZ`, as OpenAI
-        echoes a wrong key) becomes `<key name>`: a prefix and a tail narrow a key down, too."""
+        """Text from a server's error: the key, and any word holding a piece of it (FRAGMENT characters in a
+        row, or its first or last 8) or masked like one (`sk-proj-****...WXYZ`, as OpenAI echoes a wrong key),
+        becomes `<key name>`. A key has no spaces, so every piece of it lies inside one word."""
+        return self._scrub(text, strict=True)
+
+    def scrub_answer(self, text: str) -> str:
+        """A model's answer: only a word holding FRAGMENT characters of the key in a row is replaced; `***`
+        (markdown) and an 8-character prefix such as `sk-proj-` are ordinary prose there."""
+        return self._scrub(text, strict=False)
+
+    def _scrub(self, text: str, strict: bool) -> str:
         if not self.key:
             return text
         label = f"<key {self.name}>"
-        pieces = [self.key[:8], self.key[-8:]] if len(self.key) >= 16 else []
+        ends = [self.key[:8], self.key[-8:]] if strict and len(self.key) >= 16 else []
 
         def word(match: re.Match[str]) -> str:
             token = match.group(0)
-            return label if any(p in token for p in pieces) or _MASKED.search(token) else token
+            if self._holds_run(token) or any(end in token for end in ends) or (strict and _MASKED.search(token)):
+                return label
+            return token
 
-        return re.sub(r"\S+", word, text.replace(self.key, label))
+        return _WORD.sub(word, text.replace(self.key, label))
 
 
 def credentials_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -23,6 +23,9 @@ from .fsutil import atomic_write_json, clear_way, iso, move_aside, parse_json, u
 from .procs import same_process, start_time
 
 LOCK_TIMEOUT_SECONDS = 30.0
+# The longest a key is cooled, whatever a server's wait hint (or a lease file of an older version) says:
+# a longer hint is a broken or hostile server, and an hour later the key is simply tried again.
+MAX_COOLDOWN_SECONDS = 3600.0
 PID_MAX = 4_194_304  # Linux's highest possible pid: a larger one, 0 or -1 (every process) is damage
 
 
@@ -62,6 +65,7 @@ class PoolView:
     disabled: int
     total: int
     next_free_at: datetime | None
+    next_free_key: str | None = None  # the key that cools down first
 
     @property
     def usable(self) -> int:
@@ -92,6 +96,17 @@ def _check_entry(name: str, entry: object) -> None:
         raise ValueError(f"key {name!r} has a cooling_until without a time zone")
     if not isinstance(entry.get("granted", 0), int):
         raise ValueError(f"key {name!r} has a non-numeric 'granted'")
+
+
+def _cooling_until(entry: dict[str, Any], now: datetime) -> datetime | None:
+    """When the key's cooldown ends, never beyond MAX_COOLDOWN_SECONDS from now: a later end is cut down in
+    the entry itself (written back with the state), so the cap does not move on with the clock."""
+    until = entry.get("cooling_until")
+    if not isinstance(until, str):
+        return None
+    if datetime.fromisoformat(until) > now + timedelta(seconds=MAX_COOLDOWN_SECONDS):
+        entry["cooling_until"] = until = iso(now + timedelta(seconds=MAX_COOLDOWN_SECONDS))
+    return datetime.fromisoformat(until)
 
 
 class CredentialPool:
@@ -150,8 +165,7 @@ class CredentialPool:
         return entry
 
     def _key_state(self, credential: Credential, entry: dict[str, Any], now: datetime) -> KeyState:
-        until = entry.get("cooling_until")
-        cooling = datetime.fromisoformat(until) if isinstance(until, str) else None
+        cooling = _cooling_until(entry, now)
         if cooling and cooling <= now:
             cooling = None
         disabled = None
@@ -178,10 +192,11 @@ class CredentialPool:
                                          "since": iso(now)})
                 entry["granted"] = entry.get("granted", 0) + 1
                 return credential
-        coolings = [v.cooling_until for _, v in views if v.cooling_until and not v.disabled]
+        coolings = sorted((v.cooling_until, v.name) for _, v in views if v.cooling_until and not v.disabled)
         return PoolView(in_use=sum(1 for _, v in views if v.holders and not v.disabled and not v.cooling_until),
                         cooling=len(coolings), disabled=sum(1 for _, v in views if v.disabled), total=len(views),
-                        next_free_at=min(coolings) if coolings else None)
+                        next_free_at=coolings[0][0] if coolings else None,
+                        next_free_key=coolings[0][1] if coolings else None)
 
     def release(self, credential: Credential) -> None:
         pid = os.getpid()
@@ -193,15 +208,17 @@ class CredentialPool:
                     break
 
     def cool(self, credential: Credential, seconds: float, reason: str) -> list[str]:
-        """Cool the key, and every key of its scope: they share one quota. Returns the names cooled."""
-        until = utc_now() + timedelta(seconds=seconds)
+        """Cool the key, and every key of its scope: they share one quota, for `seconds` (>= 0, `inf` included)
+        but at most MAX_COOLDOWN_SECONDS. Returns the names cooled."""
+        now = utc_now()
+        until = now + timedelta(seconds=min(seconds, MAX_COOLDOWN_SECONDS))
         group = [c for c in self.credentials.values()
                  if c is credential or (credential.scope and c.scope == credential.scope)]
         with self._state() as state:
             for member in group:
                 entry = self._entry(state, member)
-                current = entry.get("cooling_until")
-                if not isinstance(current, str) or datetime.fromisoformat(current) < until:
+                current = _cooling_until(entry, now)
+                if current is None or current < until:
                     entry["cooling_until"] = iso(until)
                     entry["cooling_reason"] = reason
         return [c.name for c in group]

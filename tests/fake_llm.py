@@ -39,11 +39,12 @@ class Reply:
     truncated: bool = False  # the answer stops at the token limit
 
 
-def rate_limited(provider: str, retry_after: float | None = None, retry_after_ms: float | None = None,
+def rate_limited(provider: str, retry_after: float | str | None = None, retry_after_ms: float | None = None,
                  retry_delay: str | None = None, per_day: bool = False) -> Reply:
+    """A 429 in the provider's own format; `retry_after` as a number, or as any text a server may send."""
     headers = {}
     if retry_after is not None:
-        headers["retry-after"] = f"{retry_after:g}"
+        headers["retry-after"] = retry_after if isinstance(retry_after, str) else f"{retry_after:g}"
     if retry_after_ms is not None:
         headers["retry-after-ms"] = f"{retry_after_ms:g}"
     if provider == "openai":

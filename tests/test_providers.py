@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from agentos_jobs.config import ConfigError, ModelChoice, load_settings
+from agentos_jobs.pool import MAX_COOLDOWN_SECONDS
 
 from conftest import BIN, Workspace
 from fake_llm import (
@@ -344,3 +347,84 @@ def test_a_workflow_killed_with_9_leaves_a_lease_the_next_reservation_reclaims(w
     message = next(r["message"] for r in workspace.summary()["items"] if r["prefix"] == victim["item"])
     assert message == "the workflow process was killed by SIGKILL; run again to resume"
     assert workspace.doit("lld").returncode == 0
+
+
+def assert_no_key_anywhere(ws: Workspace, provider: str, *outputs: str) -> None:
+    """No 10-character run of a key in the outputs, the files, or `agentos-jobs report`."""
+    report = ws.command(str(BIN / "agentos-jobs"), "report")
+    assert report.returncode == 0, report.stderr
+    assert_no_key_material(ws, provider, *outputs, report.stdout, report.stderr)
+
+
+@pytest.mark.parametrize("status, template", [
+    (401, "Incorrect API key provided: {piece}. You can find your API key at https://example.test."),
+    (401, "Incorrect API key provided: sk-...{piece}... (the middle of it)"),
+    (403, "key={piece}&project=p1 is not allowed"),
+])
+def test_a_server_echoing_the_middle_of_the_key_never_gets_it_shown(workspace: Workspace, fake: FakeLLM,
+                                                                   status: int, template: str) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    piece = secret("openai", 1)[6:30]
+    fake.script(Reply(status, {"error": {"message": template.format(piece=piece), "type": "invalid_request_error",
+                                         "code": "invalid_api_key"}}), times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 1
+    message = workspace.summary()["items"][0]["message"]
+    assert f"{status} " in message and "<key key-1>" in message
+    assert_no_key_anywhere(workspace, "openai", result.stdout, result.stderr)
+
+
+def test_an_answer_echoing_a_piece_of_the_key_is_scrubbed_before_it_is_kept(workspace: Workspace,
+                                                                            fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "anthropic", keys=1)
+    piece = secret("anthropic", 1)[6:30]
+    fake.script(Reply(text=f"# LLD: Issue 1\n\n***Note:*** the caller's key holds {piece} somewhere.\n"),
+                role="drafter", times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    design = (workspace.root / "docs/lld/active/LLD-001.md").read_text()
+    assert "***Note:*** the caller's key holds <key key-1> somewhere." in design  # markdown kept as it was
+    assert_no_key_anywhere(workspace, "anthropic", result.stdout, result.stderr)
+
+
+@pytest.mark.parametrize("retry_after", ["99999999999", "inf", "1e12", "Wed, 01 Jan 2099 00:00:00 GMT"])
+def test_an_absurd_wait_hint_on_the_only_key_ends_the_item_no_key_at_once(workspace: Workspace, fake: FakeLLM,
+                                                                          retry_after: str) -> None:
+    use_provider(workspace, fake, "openai", keys=1, AGENTOS_WORKER_TIMEOUT="30")
+    fake.script(rate_limited("openai", retry_after=retry_after), times=-1)
+    workspace.add_issue(1)
+    started = time.monotonic()
+    result = workspace.doit("lld", timeout=60)
+    assert time.monotonic() - started < 15  # not the 30 s of worker_timeout_seconds
+    assert result.returncode == 75, result.stdout + result.stderr
+    assert workspace.statuses() == {"LLD-1": "no-key"}
+    assert len(fake.calls) == 1
+    message = workspace.summary()["items"][0]["message"]
+    assert "\n" not in message and "key-1" in message and "worker_timeout_seconds" in message
+    assert "Traceback" not in result.stdout + result.stderr and "internal error" not in result.stdout
+    lease = json.loads((workspace.base / "credentials.lease.json").read_text())
+    until = datetime.fromisoformat(lease["keys"]["key-1"]["cooling_until"])
+    assert until <= datetime.now(UTC) + timedelta(seconds=MAX_COOLDOWN_SECONDS)
+
+
+def test_a_far_cooldown_left_in_the_lease_file_is_capped_and_ends_the_item_no_key(workspace: Workspace,
+                                                                                fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "gemini", keys=1, AGENTOS_WORKER_TIMEOUT="30")
+    workspace.base.mkdir(parents=True, exist_ok=True)
+    lease = workspace.base / "credentials.lease.json"
+    lease.write_text(json.dumps({"version": 1, "keys": {"key-1": {
+        "provider": "gemini", "scope": None, "holders": [], "cooling_until": "3025-01-01T00:00:00.000Z",
+        "cooling_reason": "429: rate limited"}}}))
+    workspace.add_issue(1)
+    started = time.monotonic()
+    result = workspace.doit("lld", timeout=60)
+    assert time.monotonic() - started < 15
+    assert result.returncode == 75, result.stdout + result.stderr
+    assert not fake.calls
+    assert workspace.statuses() == {"LLD-1": "no-key"}
+    until = datetime.fromisoformat(json.loads(lease.read_text())["keys"]["key-1"]["cooling_until"])
+    assert until <= datetime.now(UTC) + timedelta(seconds=MAX_COOLDOWN_SECONDS)
+    keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
+    assert keys.returncode == 0 and "3025" not in keys.stdout

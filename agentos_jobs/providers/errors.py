@@ -57,26 +57,31 @@ def unexpected(exc: Exception) -> ProviderError:
     return ProviderError(ErrorKind.FATAL, f"{type(exc).__name__}: {exc}")
 
 
+def _seconds(text: str, scale: float = 1.0) -> float | None:
+    """A wait in seconds, or None for one that is no wait (garbage, nan, negative). A huge one, `inf`
+    included, is kept as it is: the pool caps it (MAX_COOLDOWN_SECONDS), and an item ends if it cannot wait."""
+    try:
+        seconds = float(text) / scale
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None  # False for nan
+
+
+def _until(text: str) -> float | None:
+    """The seconds to an HTTP date (0 if it is gone by), or None for a date that is not one."""
+    try:
+        moment = parsedate_to_datetime(text)
+        return max(0.0, (moment - utc_now()).total_seconds())
+    except (TypeError, ValueError, IndexError, OverflowError):  # no date, no zone, out of range
+        return None
+
+
 def wait_hint(headers: Mapping[str, str] | None, body_delay: str | None = None) -> float | None:
-    """The server's own wait: `retry-after-ms`, `retry-after` (seconds or an HTTP date), Gemini's retryDelay."""
+    """The server's own wait: `retry-after-ms`, `retry-after` (seconds or an HTTP date), Gemini's retryDelay;
+    the first of them that is a wait at all. Never NaN or negative; possibly huge or `inf`."""
     headers = headers or {}
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return max(0.0, float(milliseconds) / 1000)
-        except ValueError:
-            pass
-    after = headers.get("retry-after")
-    if after:
-        try:
-            return max(0.0, float(after))
-        except ValueError:
-            try:
-                return max(0.0, (parsedate_to_datetime(after) - utc_now()).total_seconds())
-            except (TypeError, ValueError):
-                pass
-    if body_delay:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", body_delay)
-        if match:
-            return float(match.group(1))
-    return None
+    after = headers.get("retry-after") or ""
+    delay = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", body_delay or "")
+    hints = [_seconds(headers.get("retry-after-ms") or "", 1000), _seconds(after), _until(after),
+             _seconds(delay.group(1)) if delay else None]
+    return next((hint for hint in hints if hint is not None), None)

@@ -1,16 +1,21 @@
 """A real provider behind the credential pool: lease a key, call, and act on the failure as a careful person would.
 
-A 429 cools the key (and its scope) for the server's wait hint or a capped, jittered exponential backoff, and
-the call moves on to another key; a hard quota disables the key for the run; an overload or a broken connection
-backs off the call itself. `max_retries` bounds the attempts: failed calls, and waits in which every usable key
-was cooling. Waiting for a key another worker holds costs no attempt (the worker timeout bounds it).
+A 429 cools the key (and its scope) for the server's wait hint (at most MAX_COOLDOWN_SECONDS) or a capped,
+jittered exponential backoff, and the call moves on to another key; when every key cools longer than the item
+has left of worker_timeout_seconds, the item ends `no-key` now rather than sleep into its timeout. A hard quota
+disables the key for the run; an overload or a broken connection backs off the call itself. `max_retries` bounds
+the attempts: failed calls, and waits in which every usable key was cooling. Waiting for a key another worker
+holds costs no attempt (the worker timeout bounds it).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -18,8 +23,9 @@ from opentelemetry.trace import StatusCode
 
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
-from ..fsutil import utc_now
-from ..pool import CredentialPool, PoolView
+from ..fsutil import iso, utc_now
+from ..pool import MAX_COOLDOWN_SECONDS, CredentialPool, PoolView
+from ..procs import start_time
 from ..runs import waiting_dir
 from ..text import one_line
 from ..tracing import llm_span, record_answer
@@ -28,6 +34,15 @@ from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, 
 
 POLL_SECONDS = 0.25
 MESSAGE_LIMIT = 300  # characters of a server's message that reach a log line
+
+
+def _process_age() -> float:
+    """Seconds since this process started (Linux, from /proc), 0 where that cannot be told: the wrapper
+    counts worker_timeout_seconds from the moment it started this workflow process."""
+    ticks = start_time(os.getpid())
+    if ticks is None or not hasattr(time, "CLOCK_BOOTTIME"):
+        return 0.0
+    return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - int(ticks) / os.sysconf("SC_CLK_TCK"))
 
 
 class Adapter(Protocol):
@@ -46,6 +61,7 @@ class PooledProvider:
         self.settings = settings
         self.holder = holder
         self.say = say
+        self.deadline = time.monotonic() - _process_age() + settings.worker_timeout_seconds
 
     def backoff(self, attempt: int) -> float:
         """base x 2^(attempt-1), capped, with jitter so that parallel workers do not retry in lockstep."""
@@ -72,6 +88,8 @@ class PooledProvider:
                 raise NoKeyAvailable(f"no usable {self.name} key: all {view.total} are disabled "
                                      "('agentos-jobs keys' shows why)" if view.total else
                                      f"no {self.name} key in the pool")
+            if view.only_cooling and view.next_free_at:
+                self._check_time_left(view.next_free_key, view.next_free_at)
             if view.only_cooling and not backoff_owed:
                 attempts += 1
                 if attempts >= self.settings.max_retries:
@@ -88,6 +106,15 @@ class PooledProvider:
                 pause = max(0.05, min((view.next_free_at - utc_now()).total_seconds(), 5.0))
             time.sleep(pause)
 
+    def _check_time_left(self, key: str | None, free_at: datetime) -> None:
+        """A wait beyond the item's own timeout would only end as `timeout`, an hour later: end it now."""
+        wait, left = (free_at - utc_now()).total_seconds(), self.deadline - time.monotonic()
+        if wait > left:
+            raise NoKeyAvailable(
+                f"every usable {self.name} key is cooling: {key} is free again at {iso(free_at)} (in {wait:.0f}s), "
+                f"after this item's worker_timeout_seconds={self.settings.worker_timeout_seconds:g} has run out "
+                f"({max(left, 0):.0f}s left); run again then")
+
     def complete(self, request: Request) -> Completion:
         attempts = 0
         backoff_owed = False
@@ -103,7 +130,9 @@ class PooledProvider:
                         detail = one_line(credential.scrub(str(failure)), MESSAGE_LIMIT)  # scrubbed whole, then cut
                         span.set_attribute("llm.outcome", failure.kind.value)
                         span.set_status(StatusCode.ERROR, detail)
-                    else:
+                    else:  # the answer is the model's, but the key that made the call knows its pieces
+                        completion = replace(completion, text=credential.scrub_answer(completion.text),
+                                             model=credential.scrub(completion.model))
                         record_answer(span, completion.model, completion.input_tokens, completion.output_tokens)
                         return completion
             finally:
@@ -118,7 +147,9 @@ class PooledProvider:
             wait = failure.retry_after if failure.retry_after is not None else self.backoff(attempts)
             if failure.kind is ErrorKind.RATE_LIMIT:  # the server's hint is honoured: the key is useless before
                 cooled = self.pool.cool(credential, wait, f"{failure.status or 429}: rate limited")
-                self.say(f"rate limited on key {credential.name}; cooling {', '.join(cooled)} for {wait:.1f}s "
+                capped = f" (the server asked for {wait:g} s, capped)" if wait > MAX_COOLDOWN_SECONDS else ""
+                self.say(f"rate limited on key {credential.name}; cooling {', '.join(cooled)} for "
+                         f"{min(wait, MAX_COOLDOWN_SECONDS):.1f}s{capped} "
                          f"(attempt {attempts}/{self.settings.max_retries})")
                 backoff_owed = True
             elif failure.kind is ErrorKind.QUOTA:
