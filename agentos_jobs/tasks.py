@@ -14,7 +14,7 @@ from doit.action import CmdAction
 from doit.exceptions import InvalidDodoFile
 
 from .config import DEFAULT_PARALLEL, ConfigError, Settings, load_settings
-from .fsutil import clear_way, move_aside
+from .fsutil import clear_way, describe_os_error, move_aside
 from .items import discover
 from .markers import marker_is_current
 from .runs import ensure_run_env
@@ -88,6 +88,22 @@ def _set_aside(path: Path, why: object) -> None:
 
 def _said(moved: str) -> None:
     sys.stderr.write(f"agentos-jobs: {moved}. Nothing is lost: finished items are known by their markers\n")
+
+
+def save_dep_file_or_say(dep_manager: Any) -> None:
+    """doit saves its dep file after the last task and before the reporter's summary, so a save that fails (a
+    full disk) would end the run in a traceback with no summary. It is only a cache: such a failure is said in
+    one line and the run goes on to its summary. For the reporter, with doit's `Globals.dep_manager`."""
+    close = dep_manager.close
+
+    def close_or_say() -> None:
+        try:
+            close()
+        except sqlite3.Error as exc:
+            dep_manager.close = lambda: None  # said once
+            _said(f"doit's dep file was not saved: {describe_os_error(exc, Path(dep_manager.name)) or exc}")
+
+    dep_manager.close = close_or_say
 
 
 def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
