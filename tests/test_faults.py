@@ -234,16 +234,19 @@ def test_a_full_disk_is_said_in_one_line_and_the_rerun_finishes_everything(works
     mount = tmp_path / "small"
     workspace.env["AGENTOS_BASE_DIR"] = str(mount / "agentos")
     with _mount(mount, "size=200k"):
-        first = workspace.doit("-n", "3", "lld")
-        output = first.stdout + first.stderr
-        _clean(output)
-        assert first.returncode not in (0, 3), output  # the run started, and it did not finish everything
-        assert f"no space left on {mount}" in output
-        assert "agentos-jobs run " in first.stdout  # the summary, printed even when summary.json cannot be
+        first = workspace.doit("-n", "3", "lld")  # the disk fills up during the run
+        _fills_up_cleanly(first, mount)
+        with contextlib.suppress(OSError), (mount / "filler").open("wb") as filler:
+            while True:  # and now not a byte is left: every write of the next run fails
+                filler.write(b"\0" * 4096)
+                filler.flush()
+        second = workspace.doit("-n", "3", "lld")
+        _fills_up_cleanly(second, mount)
         done = {p.name: p.read_bytes() for p in (mount / "agentos/done/lld").glob("*.json")}
         for data in done.values():
             assert json.loads(data)["input_sha256"]  # what finished is marked whole
 
+        (mount / "filler").unlink()
         _remount(mount, "size=20m")
         again = workspace.doit("-n", "3", "lld")
         assert again.returncode == 0, again.stdout + again.stderr
@@ -253,3 +256,11 @@ def test_a_full_disk_is_said_in_one_line_and_the_rerun_finishes_everything(works
         assert set(statuses.values()) <= {"done", "up-to-date"} and len(statuses) == 6
         assert all((mount / "agentos/done/lld" / name).read_bytes() == data for name, data in done.items())
         assert len(list((workspace.root / "docs/lld/active").glob("LLD-*.md"))) == 6
+
+
+def _fills_up_cleanly(result: subprocess.CompletedProcess[str], mount: Path) -> None:
+    output = result.stdout + result.stderr
+    _clean(output)
+    assert result.returncode not in (0, 3), output  # the run started, and it did not finish everything
+    assert f"no space left on {mount}" in output
+    assert "agentos-jobs run " in result.stdout  # the summary, printed even when summary.json cannot be written
