@@ -11,6 +11,9 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
+
+from .status import EXIT_INTERRUPTED
 
 _PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})  # Ctrl+C, kill, a closed terminal
@@ -69,3 +72,19 @@ def spawn_blocked(argv: list[str]) -> subprocess.Popen[bytes]:
 def unblock_stop_signals() -> None:
     """Called once the process's handlers are installed: a signal that came during start-up arrives now."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def stop_before_start(signum: int, frame: FrameType | None) -> None:
+    """The doit process's handler from the moment dodo.py loads until the run starts: nothing runs yet, so a
+    stop signal ends it at once, in one line (a `doit list` too)."""
+    sys.stderr.write(stopped_early(signal.Signals(signum).name))
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
+def stopped_early(signal_name: str) -> str:
+    return f"agentos-jobs: stopped by {signal_name}; no item had started\n"
+
+
+def install_early_stop() -> None:
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop_before_start)

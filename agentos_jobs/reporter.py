@@ -24,7 +24,7 @@ from .config import DEFAULT_PARALLEL, MAX_PARALLEL
 from .fsutil import atomic_write_text, display_path, iso, utc_now
 from .ids import WORKFLOWS, prefix_for
 from .locks import RunLock, RunLocked
-from .procs import STOP_SIGNALS, die_with_parent
+from .procs import STOP_SIGNALS, die_with_parent, stopped_early
 from .progress import Progress, progress_mode
 from .run_trace import RunTrace
 from .runs import current_run_id, stop_flag, waiting_dir
@@ -32,22 +32,11 @@ from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
 from .summary import build_summary, read_item_result, render_summary, write_summary
 from .tasks import project_settings
 from .text import CLEAR_LINE
-from .worker import read_notes, still_running
+from .worker import read_notes, still_running, wrapper_started
 
 RESULT_WAIT_SECONDS = 8.0
 WATCH_SECONDS = 0.25
-
-
-def stop_before_start(signum: int, frame: FrameType | None) -> None:
-    """The doit process's handler from the moment dodo.py loads until the run starts: nothing runs yet, so a
-    stop signal ends it at once, in one line (a `doit list` too)."""
-    sys.stderr.write(f"agentos-jobs: stopped by {signal.Signals(signum).name}; no item had started\n")
-    raise SystemExit(EXIT_INTERRUPTED)
-
-
-def install_early_stop() -> None:
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, stop_before_start)
+GRACE_SECONDS = 2.0
 
 
 def requested_processes(argv: list[str]) -> int | None:
@@ -106,26 +95,37 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         self._lock = threading.Lock()
         self._watching = threading.Event()
         self._queues: list[Any] = []
+        self._mask: set[int | signal.Signals] = set()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        """In the doit process each signal unwinds doit like Ctrl+C, so its workers are stopped and its dep
-        file saved, and tells every wrapper to stop; a second one is ignored, so the summary still gets
-        written. doit's forked workers keep the default behaviour."""
-        if os.getpid() != self.owner:
-            if signum == signal.SIGTERM:
-                signal.signal(signum, signal.SIG_DFL)
-                os.kill(os.getpid(), signum)
-            raise KeyboardInterrupt
+        """Each signal tells every wrapper to stop and unwinds doit like Ctrl+C, so its workers are stopped and
+        its dep file saved; a second one is ignored, so the summary still gets written. Once doit waits on its
+        result queue, the stop is posted there, as a worker posts its crash: raised from this handler it could
+        land inside a fork hook, where Python swallows it."""
         if self.interrupted_by:
             return
         self.interrupted_by = signal.Signals(signum).name
         with contextlib.suppress(OSError):
             atomic_write_text(stop_flag(self.settings, self.run_id), self.interrupted_by)
-        raise KeyboardInterrupt
+        if self._queues:
+            self._queues[0].put({"exit": KeyboardInterrupt, "exception": self.interrupted_by})
+        else:
+            raise KeyboardInterrupt
+
+    def _before_fork(self) -> None:
+        self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # until the child has its handlers
+
+    def _after_fork_in_parent(self) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
 
     def _in_forked_worker(self) -> None:
-        """doit's workers are forks of this process: if it is killed outright they would wait for work forever,
-        holding the run lock's file open, and no run could start again."""
+        """doit's workers are forks of this process, and stopping the run is this process's job: a worker
+        ignores Ctrl+C and a closed terminal (this process terminates it). If this process is killed outright,
+        its workers would wait for work forever, holding the run lock's file open: they die with it."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
         die_with_parent(signal.SIGKILL, self.owner)
 
     def write(self, text: str) -> None:
@@ -152,6 +152,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         return meta.get("agentos")
 
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        items = _item_tasks(tasks, selected_tasks)
+        self.selected = [tasks[name] for name in items]
         for signum in STOP_SIGNALS:  # from here on a stop is the run's: every item is stopped and accounted for
             signal.signal(signum, self._on_signal)
         try:
@@ -160,7 +162,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             self.refused = True
             sys.stderr.write(f"agentos-jobs: {exc}\n")
             raise SystemExit(EXIT_REFUSED) from None
-        os.register_at_fork(after_in_child=self._in_forked_worker)
+        os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_in_parent,
+                            after_in_child=self._in_forked_worker)
         self.tasks = tasks
         MRunner.Queue = staticmethod(self._make_queue)  # doit's own hook (MThreadRunner overrides it too)
         threading.Thread(target=self._watch_workers, name="worker-watch", daemon=True).start()
@@ -169,8 +172,6 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         if asked and asked > MAX_PARALLEL:
             self.write(f"agentos-jobs: -n {asked} asked for {asked} parallel workflows; at most {MAX_PARALLEL} "
                        "run at once, the others wait for a free slot\n")
-        items = _item_tasks(tasks, selected_tasks)
-        self.selected = [tasks[name] for name in items]
         self.empty_groups = [name for name in WORKFLOWS if name in selected_tasks and not tasks[name].task_dep]
         mode = progress_mode(self.settings.progress, self.outstream.isatty())
         if items and mode:
@@ -220,6 +221,16 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         self.worker_deaths[name] = message
         self._queues[0].put({"name": name, "failure": TaskError(message), "task": task.pickle_safe_dict(),
                              "out": [None] * len(task.actions), "err": [None] * len(task.actions)})
+
+    @staticmethod
+    def _stop_workers() -> None:
+        """doit terminates its workers on Ctrl+C only once it is waiting for results: a stop while it starts
+        them leaves them waiting for work, and the process would wait for them at exit."""
+        workers = multiprocessing.active_children()
+        for proc in workers:
+            proc.terminate()
+        for proc in workers:
+            proc.join(GRACE_SECONDS)
 
     def _warn(self, text: str) -> None:
         sys.stderr.write(text + "\n")
@@ -281,8 +292,13 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                 return result  # (it may have finished in the very moment its worker died)
             if result is not None:
                 return {**result, "status": Status.FAILED.value, "message": died}
-            status = Status.INTERRUPTED if self.interrupted_by and not died else Status.FAILED
-            message = died or "the item's wrapper ended without recording a result"
+            if died:
+                status, message = Status.FAILED, died
+            elif self.interrupted_by and not wrapper_started(read_notes(self.settings, self.run_id), task.name):
+                status, message = Status.NOT_STARTED, f"the run was stopped ({self.interrupted_by}) as it started"
+            else:
+                status = Status.INTERRUPTED if self.interrupted_by else Status.FAILED
+                message = "the item's wrapper ended without recording a result"
         return {"workflow": meta["workflow"], "id": meta["id"], "prefix": prefix, "title": task.doc,
                 "status": status.value, "duration_seconds": None, "steps_done": None, "log": None,
                 "message": message}
@@ -297,6 +313,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         if isinstance(crash, Exception):
             self.tool_failed = True
             self._warn(f"agentos-jobs: internal error {type(crash).__name__}: {crash} (please report this)")
+        if self.interrupted_by:
+            self._stop_workers()
         if self.progress:
             self.progress.stop()
         self.clear_first = False
@@ -315,6 +333,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         if rows:
             write_summary(self.settings, summary)
             self.write("\n" + render_summary(summary, self.settings))
+        elif self.interrupted_by:
+            self.write(stopped_early(self.interrupted_by))
         for group in self.empty_groups:
             folder = self.settings.inputs_dir(group)
             expected = "<N>.md, <N>-<slug>.md or <N>.json issues" if group == "lld" else "*.md briefs"
@@ -326,4 +346,6 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             self.outstream.flush()
         except OSError:
             self._console_closed()
+        for signum in STOP_SIGNALS:  # a late Ctrl+C must not turn exit 130 into a death by SIGINT: Python
+            signal.signal(signum, signal.SIG_IGN)  # restores default handlers, not ignored ones, as it exits
         raise SystemExit(summary["exit_code"])

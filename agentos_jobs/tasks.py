@@ -17,6 +17,7 @@ from .config import DEFAULT_PARALLEL, ConfigError, Settings, load_settings
 from .fsutil import clear_way, describe_os_error, move_aside
 from .items import discover
 from .markers import marker_is_current
+from .procs import install_early_stop
 from .runs import ensure_run_env
 from .scaffold import ensure_base_dir
 from .worker import run_item_task
@@ -37,9 +38,9 @@ def project_settings() -> Settings:
 
 def doit_config() -> dict[str, Any]:
     """DOIT_CONFIG for dodo.py: 3 at a time, keep going after a failure, doit's dep file under .agentos."""
-    from .reporter import RunReporter, install_early_stop
+    install_early_stop()  # first: the imports below take a while, and Ctrl+C may come meanwhile
+    from .reporter import RunReporter
 
-    install_early_stop()
     settings = project_settings()
     ensure_run_env()
     try:

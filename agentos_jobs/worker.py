@@ -30,14 +30,24 @@ def read_notes(settings: Settings, run_id: str) -> dict[int, dict[str, Any]]:
     return notes
 
 
+def _note_of(notes: dict[int, dict[str, Any]], task: str) -> tuple[int, dict[str, Any]] | None:
+    return next(((worker, note) for worker, note in notes.items() if note.get("task") == task), None)
+
+
+def wrapper_started(notes: dict[int, dict[str, Any]], task: str) -> bool:
+    found = _note_of(notes, task)
+    return found is not None and isinstance(found[1].get("wrapper_pid"), int)
+
+
 def still_running(notes: dict[int, dict[str, Any]], task: str) -> bool:
     """Is the process that would write `task`'s result still there: its wrapper, or the worker about to start
     one? Nobody is left to wait for when neither is."""
-    for worker, note in notes.items():
-        if note.get("task") == task:
-            wrapper = note.get("wrapper_pid")
-            return pid_alive(wrapper if isinstance(wrapper, int) else worker)
-    return False
+    found = _note_of(notes, task)
+    if found is None:
+        return False
+    worker, note = found
+    wrapper = note.get("wrapper_pid")
+    return pid_alive(wrapper if isinstance(wrapper, int) else worker)
 
 
 def run_item_task(workflow: str, item_id: str) -> TaskFailed | None:

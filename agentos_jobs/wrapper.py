@@ -175,7 +175,7 @@ class Supervisor:
         if status is Status.DONE and item is not None:
             self._finish(item, summary.input_hash if summary and summary.input_hash else item.input_hash, outputs)
         duration = time.monotonic() - clock
-        message = self._message(status, code)
+        message = self._message(status, code, summary.steps_done if summary else 0)
         self.say(f"{status.value} in {duration:.1f}s" + (f": {message}" if message else ""))
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -203,12 +203,12 @@ class Supervisor:
                      input_hash=input_hash, run_id=self.run_id, outputs=outputs)
         delete_checkpoint(self.db)
 
-    def _message(self, status: Status, code: int | None) -> str:
+    def _message(self, status: Status, code: int | None, steps: int) -> str:
         if status is Status.TIMEOUT:
             return f"killed after worker_timeout_seconds={self.settings.worker_timeout_seconds:g}"
         if status is Status.INTERRUPTED:
             why = self.stop_reason or "a signal from outside this run reached the workflow"
-            return f"stopped ({why}); finished steps are checkpointed, run again to resume"
+            return f"stopped ({why}); {steps} finished step(s) checkpointed, run again to resume"
         if status is Status.NEEDS_REVISION:
             return "the reviewer did not approve within max_iterations"
         if status in (Status.FAILED, Status.NO_KEY) and code is not None and code < 0:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import pty
 import signal
 import subprocess
+import termios
+import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from conftest import BIN, Workspace
 
@@ -64,3 +72,87 @@ def test_a_killed_doit_worker_fails_its_item_by_name_and_the_run_goes_on(workspa
     assert again.returncode == 0, again.stdout + again.stderr
     assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "up-to-date", "LLD-3": "up-to-date",
                                     "LLD-4": "up-to-date"}
+
+
+class Terminal:
+    """doit in a real pseudo-terminal, as its session's controlling terminal: Ctrl+C is a typed \\x03, and the
+    kernel sends SIGINT to the foreground process group, as it does for a person."""
+
+    def __init__(self, workspace: Workspace, *args: str, env: dict[str, str]) -> None:
+        master, slave = pty.openpty()
+        self.master = master
+        self.screen = bytearray()
+        self.proc = subprocess.Popen([str(BIN / "doit"), *args], cwd=workspace.root, env={**workspace.env, **env},
+                                     stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                                     preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        os.close(slave)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO: every process holding the terminal has closed it
+                return
+            if not chunk:
+                return
+            self.screen.extend(chunk)
+
+    def type(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def text(self) -> str:
+        return self.screen.decode("utf-8", "replace")
+
+    def wait(self, timeout: float) -> int:
+        code = self.proc.wait(timeout)
+        self.reader.join(5)
+        os.close(self.master)
+        return code
+
+
+def _lock_taken_after(workspace: Workspace, launched: float) -> bool:
+    info = workspace.base / "run.lock.json"
+    return info.exists() and info.stat().st_mtime > launched
+
+
+MOMENTS = {
+    "as the run starts": lambda ws, term, launched: _lock_taken_after(ws, launched),
+    "as the wrappers start": lambda ws, term, launched: "started:" in term.text(),
+    "mid-step": lambda ws, term, launched: len(list((ws.base / "checkpoints").glob("*.db"))) >= 2,
+}
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["once", "twice"])
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_ctrl_c_in_a_terminal_at_any_moment(workspace: Workspace, moment: str, twice: bool) -> None:
+    for number in (1, 2, 3, 4):
+        workspace.add_issue(number)
+    launched = time.time()
+    term = Terminal(workspace, "-n", "2", "lld", env={"AGENTOS_OFFLINE_LATENCY": "1"})
+    workspace.wait_for(lambda: MOMENTS[moment](workspace, term, launched), timeout=30, what=moment)
+    typed = time.monotonic()
+    term.type(b"\x03")
+    if twice:
+        time.sleep(0.2)
+        with contextlib.suppress(OSError):
+            term.type(b"\x03")
+    code = term.wait(timeout=30)
+    took = time.monotonic() - typed
+    screen = term.text()
+    assert code == 130, screen
+    assert took < 5, f"exit took {took:.1f}s"  # the README's 5 s promise; 2 s typically
+    assert "Traceback" not in screen and "KeyboardInterrupt" not in screen, screen
+    workspace.wait_for(lambda: not workspace.processes(), timeout=15, what="every process of the run to end")
+    if workspace.runs():  # a stop before any item started ends in one line, with nothing to summarise
+        statuses = workspace.statuses()
+        assert set(statuses.values()) <= {"interrupted", "not-started", "done"}, statuses
+        for prefix, status in statuses.items():
+            assert workspace.marker("lld", prefix.removeprefix("LLD-")).exists() == (status == "done")
+    else:
+        assert "no item had started" in screen, screen
+
+    again = workspace.doit("-n", "2", "lld")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert all(workspace.marker("lld", str(n)).exists() for n in (1, 2, 3, 4))

@@ -350,7 +350,7 @@ def test_a_crash_under_doit_is_never_reported_as_success(workspace: Workspace, m
     monkeypatch.chdir(workspace.root)
     for name, value in workspace.env.items():
         monkeypatch.setenv(name, value)
-    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         reporter = RunReporter(io.StringIO(), {})
         try:

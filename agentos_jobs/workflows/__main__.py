@@ -83,10 +83,8 @@ def _run(workflow: str, item_id: str) -> int:
         say(f"{workflow} workflow for {item.source.name}: {document.title!r} (drafter {_who(settings, 'drafter')}, "
             f"reviewer {_who(settings, 'reviewer')}, run {run_id})")
         status = get_workflow(workflow)(ctx)
-    except Interrupted as exc:
-        say(f"interrupted by {exc}: {engine.ran + engine.resumed} finished step(s) are checkpointed; "
-            "run the same command to resume")
-        return EXIT_INTERRUPTED
+    except Interrupted:
+        return EXIT_INTERRUPTED  # the wrapper says it, once, with the number of checkpointed steps
     except StepFailed as exc:
         fail(f"{exc} (checkpoint kept: {db.name}; re-run resumes after the last finished step)")
         return EXIT_TEMPFAIL if isinstance(exc.__cause__, NoKeyAvailable) else EXIT_FAILED
