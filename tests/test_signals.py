@@ -72,7 +72,8 @@ def _interrupt_doit_alone(workspace: Workspace, signum: signal.Signals) -> None:
     assert {m.stem for m in markers if m.exists()} == finished
     statuses = workspace.statuses()
     assert sorted(statuses.values()).count("done") == len(finished) >= 2
-    assert all(status in ("done", "interrupted") for status in statuses.values())
+    # not-started: the signal can land before doit hands out the last item, and then that is the truth
+    assert all(status in ("done", "interrupted", "not-started") for status in statuses.values()), statuses
 
     again = workspace.doit("-n", "2", "lld")
     assert again.returncode == 0, again.stdout
