@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from .fsutil import describe_os_error
 from .text import CLEAR_LINE
 
 STDOUT, STDERR = 1, 2
@@ -23,18 +25,26 @@ class PrefixedOutput:
     def __init__(self, prefix: str, log_path: Path) -> None:
         self.prefix = prefix
         self.log_path = log_path
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = log_path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
         self._console = True
+        self._log: IO[str] | None = None
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = log_path.open("a", encoding="utf-8")
+        except OSError as exc:
+            self._lost = describe_os_error(exc, log_path) or str(exc)
+        else:
+            self._lost = ""
         # On a terminal with a progress line at the bottom, each line first clears it (see progress.py).
         self._clear = CLEAR_LINE if os.environ.get("AGENTOS_CLEAR_LINE") == "1" else ""
 
     def line(self, text: str, stream: int = STDOUT) -> None:
         data = f"[{self.prefix}] {text.rstrip(chr(13) + chr(10))}\n"
         with self._lock:
-            self._log.write(f"{datetime.now():%H:%M:%S.%f}"[:12] + " " + data)
-            self._log.flush()
+            self._to_log(f"{datetime.now():%H:%M:%S.%f}"[:12] + " " + data)
+            if self._lost not in ("", "said") and self._console:  # said once, on the console: the log cannot say it
+                data += f"[{self.prefix}] the log {self.log_path} stops here: {self._lost}\n"
+                self._lost = "said"
             if self._console:
                 try:
                     _write_all(stream, (self._clear + data).encode("utf-8", "replace"))
@@ -44,8 +54,20 @@ class PrefixedOutput:
     def log_only(self, text: str) -> None:
         """A line for the log alone (its header), not the console."""
         with self._lock:
-            self._log.write(f"# {text}\n")
+            self._to_log(f"# {text}\n")
+
+    def _to_log(self, text: str) -> None:
+        """A log that cannot be written (a full disk) is given up and said once; the item goes on."""
+        if self._log is None:
+            return
+        try:
+            self._log.write(text)
             self._log.flush()
+        except OSError as exc:
+            self._lost = describe_os_error(exc, self.log_path) or str(exc)
+            with contextlib.suppress(OSError):
+                self._log.close()
+            self._log = None
 
     def pump(self, pipe: IO[bytes], stream: int, on_line: Callable[[str], None] | None = None) -> threading.Thread:
         """Copy a child's pipe line by line; a last line without newline is still written whole."""
@@ -61,8 +83,9 @@ class PrefixedOutput:
         return thread
 
     def close(self) -> None:
-        with self._lock:
-            self._log.close()
+        with self._lock, contextlib.suppress(OSError):
+            if self._log is not None:
+                self._log.close()
 
 
 def _write_all(fd: int, data: bytes) -> None:

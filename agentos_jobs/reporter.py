@@ -17,11 +17,12 @@ from types import FrameType
 from typing import IO, Any
 
 from doit.exceptions import TaskError, UnmetDependency
+from doit.globals import Globals
 from doit.reporter import ConsoleReporter
 from doit.runner import MRunner
 
 from .config import DEFAULT_PARALLEL, MAX_PARALLEL
-from .fsutil import atomic_write_text, display_path, iso, utc_now
+from .fsutil import atomic_write_text, describe_os_error, display_path, iso, utc_now
 from .ids import WORKFLOWS, prefix_for
 from .locks import RunLock, RunLocked
 from .procs import STOP_SIGNALS, die_with_parent, stopped_early
@@ -30,7 +31,7 @@ from .run_trace import RunTrace
 from .runs import current_run_id, stop_flag, waiting_dir
 from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
 from .summary import build_summary, read_item_result, render_summary, write_summary
-from .tasks import project_settings
+from .tasks import project_settings, save_dep_file_or_say
 from .text import CLEAR_LINE
 from .worker import read_notes, still_running, wrapper_started
 
@@ -152,6 +153,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         return meta.get("agentos")
 
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        save_dep_file_or_say(Globals.dep_manager)
         items = _item_tasks(tasks, selected_tasks)
         self.selected = [tasks[name] for name in items]
         for signum in STOP_SIGNALS:  # from here on a stop is the run's: every item is stopped and accounted for
@@ -312,7 +314,9 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             raise crash  # stopped before the run started (stop_before_start): nothing to account for
         if isinstance(crash, Exception):
             self.tool_failed = True
-            self._warn(f"agentos-jobs: internal error {type(crash).__name__}: {crash} (please report this)")
+            dep_file = self.settings.base_dir / "doit-deps.sqlite"  # the only file doit writes itself
+            self._warn("agentos-jobs: " + (describe_os_error(crash, dep_file) or
+                                          f"internal error {type(crash).__name__}: {crash} (please report this)"))
         if self.interrupted_by:
             self._stop_workers()
         if self.progress:
@@ -331,7 +335,11 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         if self.trace:
             summary["trace_id"] = self.trace.trace_id
         if rows:
-            write_summary(self.settings, summary)
+            try:
+                write_summary(self.settings, summary)
+            except OSError as exc:  # the table still goes to the console
+                summary["exit_code"] = max(summary["exit_code"], EXIT_FAILED)
+                self._warn(f"agentos-jobs: summary.json not written: {describe_os_error(exc) or exc}")
             self.write("\n" + render_summary(summary, self.settings))
         elif self.interrupted_by:
             self.write(stopped_early(self.interrupted_by))

@@ -54,9 +54,12 @@ class JsonLinesExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         lines = "".join(json.dumps(span_record(span), sort_keys=True, default=str) + "\n" for span in spans)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(lines)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(lines)
+        except OSError:  # a full disk: the trace has a gap, the item goes on (its log and summary say why)
+            return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
 

@@ -22,7 +22,7 @@ from opentelemetry.trace import StatusCode
 
 from .checkpoint import delete_checkpoint, summarize
 from .config import MAX_PARALLEL, ConfigError, Settings, load_settings
-from .fsutil import atomic_write_json, display_path, iso, utc_now
+from .fsutil import atomic_write_json, describe_os_error, display_path, iso, utc_now
 from .ids import InvalidItemId, prefix_for, validate_item_id, validate_workflow
 from .items import InputError, Item, find_item
 from .locks import acquire_slot
@@ -108,7 +108,7 @@ class Supervisor:
         slot = acquire_slot(self.settings, lambda: self.say(
             f"waiting for a slot: {MAX_PARALLEL} workflows are already running (agentos-jobs runs at most "
             f"{MAX_PARALLEL} at once)"),
-            self._cancelled)
+            self._cancelled, self.say)
         if slot is None:
             return Status.INTERRUPTED, None
         self.workflow_started_at = iso(utc_now())
@@ -173,7 +173,11 @@ class Supervisor:
         summary = summarize(self.db)
         outputs = summary.outputs if summary else []
         if status is Status.DONE and item is not None:
-            self._finish(item, summary.input_hash if summary and summary.input_hash else item.input_hash, outputs)
+            try:
+                self._finish(item, summary.input_hash if summary and summary.input_hash else item.input_hash,
+                             outputs)
+            except OSError as exc:  # a full disk: the checkpoint is kept, so the re-run finishes without paying
+                status, self.last_error = Status.FAILED, f"not marked done: {describe_os_error(exc) or exc}"
         duration = time.monotonic() - clock
         message = self._message(status, code, summary.steps_done if summary else 0)
         self.say(f"{status.value} in {duration:.1f}s" + (f": {message}" if message else ""))
@@ -198,9 +202,11 @@ class Supervisor:
 
     def _finish(self, item: Item, input_hash: str, outputs: list[str]) -> None:
         """Marker first (atomic), checkpoint after: a crash between leaves a finished item, never a lost one."""
-        write_marker(self.settings.marker_path(self.workflow, self.item_id), workflow=self.workflow,
-                     item_id=self.item_id, sources=[display_path(p, self.settings.root) for p in item.sources],
-                     input_hash=input_hash, run_id=self.run_id, outputs=outputs)
+        if moved := write_marker(self.settings.marker_path(self.workflow, self.item_id), workflow=self.workflow,
+                                 item_id=self.item_id, sources=[display_path(p, self.settings.root)
+                                                                for p in item.sources],
+                                 input_hash=input_hash, run_id=self.run_id, outputs=outputs):
+            self.say(f"{moved} and made a new one")
         delete_checkpoint(self.db)
 
     def _message(self, status: Status, code: int | None, steps: int) -> str:
@@ -242,7 +248,10 @@ def run_item(workflow: str, item_id: str, parent: int | None = None) -> int:
                 span.set_attribute(f"agentos.{key}", result[key])
             if result["status"] != Status.DONE:
                 span.set_status(StatusCode.ERROR, str(result["message"]))
-        atomic_write_json(item_results_dir(settings, run_id) / f"{prefix}.json", result)
+        try:
+            atomic_write_json(item_results_dir(settings, run_id) / f"{prefix}.json", result)
+        except OSError as exc:  # the console line above said how the item ended; the summary will say it failed
+            out.line(f"its result is not recorded: {describe_os_error(exc) or exc}", STDERR)
     finally:
         out.close()
     return int(result["exit_code"])

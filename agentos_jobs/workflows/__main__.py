@@ -16,6 +16,7 @@ from ..checkpoint import Checkpoint, CheckpointBusy
 from ..config import ConfigError, Settings, load_settings
 from ..credentials import CredentialsError
 from ..engine import Engine, Interrupted, StepFailed
+from ..fsutil import describe_os_error
 from ..ids import InvalidItemId, prefix_for, validate_item_id, validate_workflow
 from ..items import InputError, find_item, load_document
 from ..procs import die_with_parent
@@ -60,8 +61,8 @@ def main(argv: list[str]) -> int:
     except (InvalidItemId, ConfigError, InputError, CredentialsError, CheckpointBusy) as exc:
         return fail(str(exc))
     except Exception as exc:
-        return fail(f"internal error {type(exc).__name__}: {exc} (the checkpoint keeps the finished steps; "
-                    "please report this)")
+        return fail(describe_os_error(exc) or f"internal error {type(exc).__name__}: {exc} (the checkpoint keeps "
+                    "the finished steps; please report this)")
 
 
 def _run(workflow: str, item_id: str) -> int:
