@@ -41,8 +41,8 @@ class Engine:
                 return record.output
             span.set_attribute("agentos.resumed", False)
             completion = self._run(name, run, shared)
-            span.set_attribute("llm.input_tokens", completion.input_tokens)
-            span.set_attribute("llm.output_tokens", completion.output_tokens)
+            span.set_attribute("agentos.input_tokens", completion.input_tokens)
+            span.set_attribute("agentos.output_tokens", completion.output_tokens)
             return completion.text
 
     def _run(self, name: str, run: Callable[[], Completion | str], shared: bool) -> Completion:

@@ -17,6 +17,8 @@ from opentelemetry import context, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from .config import Settings
@@ -37,6 +39,7 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
         "span_id": f"{ctx.span_id:016x}" if ctx else None,
         "parent_span_id": f"{parent.span_id:016x}" if parent else None,
         "name": span.name,
+        "kind": span.kind.name,
         "start_ns": span.start_time,
         "end_ns": span.end_time,
         "status": span.status.status_code.name,
@@ -93,18 +96,35 @@ def trace_id() -> str:
     return f"{ctx.trace_id:032x}" if ctx.is_valid else "-"
 
 
+# OpenTelemetry's GenAI semantic conventions, so that Langfuse, Phoenix or Grafana read our call spans as they
+# are; what the conventions do not name (the key's name, the attempt, our outcome) is `agentos.*`.
+_GEN_AI_PROVIDERS = {"gemini": "gcp.gemini"}
+
+
 @contextlib.contextmanager
 def llm_span(provider: str, model: str, key_name: str | None, attempt: int) -> Iterator[trace.Span]:
     """One LLM call: provider, model, key name (never the key), attempt; the caller adds tokens and outcome."""
-    attributes: dict[str, str | int] = {"llm.provider": provider, "llm.model": model, "llm.attempt": attempt,
-                                        "llm.key_name": key_name or "-"}
-    with tracer().start_as_current_span(f"llm {provider}", attributes=attributes) as span:
+    system = _GEN_AI_PROVIDERS.get(provider, provider)
+    attributes: dict[str, str | int] = {
+        gen_ai.GEN_AI_OPERATION_NAME: "chat", gen_ai.GEN_AI_PROVIDER_NAME: system, gen_ai.GEN_AI_SYSTEM: system,
+        gen_ai.GEN_AI_REQUEST_MODEL: model or provider, "agentos.attempt": attempt,
+        "agentos.key_name": key_name or "-"}
+    with tracer().start_as_current_span(f"chat {model or provider}", kind=trace.SpanKind.CLIENT,
+                                        attributes=attributes) as span:
         yield span
 
 
 def record_answer(span: trace.Span, model: str, input_tokens: int, output_tokens: int) -> None:
     """A call that succeeded: who answered (the dated model the server names) and what it cost."""
-    span.set_attribute("llm.response_model", model)
-    span.set_attribute("llm.input_tokens", input_tokens)
-    span.set_attribute("llm.output_tokens", output_tokens)
-    span.set_attribute("llm.outcome", "ok")
+    span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, model)
+    span.set_attribute(gen_ai.GEN_AI_USAGE_INPUT_TOKENS, input_tokens)
+    span.set_attribute(gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens)
+    span.set_attribute("agentos.outcome", "ok")
+
+
+def record_failure(span: trace.Span, kind: str, detail: str) -> None:
+    """A call that failed: `error.type` is the pool's reading of it (rate-limit, quota, fatal ...); `detail` is
+    already scrubbed of the key."""
+    span.set_attribute(ERROR_TYPE, kind)
+    span.set_attribute("agentos.outcome", kind)
+    span.set_status(trace.StatusCode.ERROR, detail)

@@ -45,11 +45,11 @@ def test_150_every_span_of_a_parallel_run_shares_its_trace_with_correct_parents(
 
     items = [s for s in found if s["name"].startswith("item ")]
     steps = [s for s in found if s["name"].startswith("step ")]
-    calls = [s for s in found if s["name"].startswith("llm ")]
+    calls = [s for s in found if s["attributes"].get("gen_ai.operation.name") == "chat"]
     assert len(items) == 4 and all(parent(s) == roots[0]["name"] for s in items)
     assert len(steps) == 12 and all(parent(s).startswith("item LLD-") for s in steps)
     assert len(calls) == 8 and all(parent(s) in ("step draft-1", "step review-1") for s in calls)
-    assert {s["attributes"]["llm.provider"] for s in calls} == {"offline"}
+    assert {s["attributes"]["gen_ai.provider.name"] for s in calls} == {"offline"}
     workflow_pids = {s["resource"]["process.pid"] for s in steps}
     assert len(workflow_pids) == 4  # one workflow process per item ...
     starts = sorted(s["start_ns"] for s in steps if s["name"] == "step draft-1")
@@ -122,11 +122,15 @@ def test_llm_call_spans_name_the_key_and_never_hold_it(workspace: Workspace, fak
     use_provider(workspace, fake, "openai", keys=1)
     workspace.add_issue(1)
     assert workspace.doit("lld").returncode == 0
-    calls = [s for s in spans(workspace) if s["name"] == "llm openai"]
+    calls = [s for s in spans(workspace) if s["name"] == "chat gpt-test"]  # the GenAI conventions' span name
     assert len(calls) == 2
-    assert {s["attributes"]["llm.key_name"] for s in calls} == {"key-1"}
-    assert all(s["attributes"]["llm.input_tokens"] == 100 and s["attributes"]["llm.outcome"] == "ok" for s in calls)
-    assert {(s["attributes"]["llm.model"], s["attributes"]["llm.response_model"]) for s in calls} == {
+    assert all(s["kind"] == "CLIENT" and s["attributes"]["gen_ai.operation.name"] == "chat" for s in calls)
+    assert {(s["attributes"]["gen_ai.provider.name"], s["attributes"]["gen_ai.system"]) for s in calls} == {
+        ("openai", "openai")}
+    assert {s["attributes"]["agentos.key_name"] for s in calls} == {"key-1"}
+    assert all(s["attributes"]["gen_ai.usage.input_tokens"] == 100 and s["attributes"]["agentos.outcome"] == "ok"
+               for s in calls)
+    assert {(s["attributes"]["gen_ai.request.model"], s["attributes"]["gen_ai.response.model"]) for s in calls} == {
         ("gpt-test", "gpt-test" + SNAPSHOT)}  # asked for, and the dated model that answered
     text = "".join(p.read_text() for p in (workspace.base / "runs").rglob("*.jsonl"))
     assert "SECRET" not in text

@@ -19,8 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from opentelemetry.trace import StatusCode
-
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
 from ..fsutil import iso, utc_now
@@ -28,7 +26,7 @@ from ..pool import MAX_COOLDOWN_SECONDS, CredentialPool, PoolView
 from ..procs import start_time
 from ..runs import waiting_dir
 from ..text import one_line
-from ..tracing import llm_span, record_answer
+from ..tracing import llm_span, record_answer, record_failure
 from .base import Completion, Request
 from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, unexpected
 
@@ -128,8 +126,7 @@ class PooledProvider:
                     except Exception as error:
                         failure = error if isinstance(error, ProviderError) else unexpected(error)
                         detail = one_line(credential.scrub(str(failure)), MESSAGE_LIMIT)  # scrubbed whole, then cut
-                        span.set_attribute("llm.outcome", failure.kind.value)
-                        span.set_status(StatusCode.ERROR, detail)
+                        record_failure(span, failure.kind.value, detail)
                     else:  # the answer is the model's, but the key that made the call knows its pieces
                         completion = replace(completion, text=credential.scrub_answer(completion.text),
                                              model=credential.scrub(completion.model))
