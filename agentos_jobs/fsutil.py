@@ -7,18 +7,38 @@ import errno
 import json
 import os
 import sqlite3
+import stat
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same directory and os.replace, so readers never see half a file."""
+def _umask() -> int:
+    """The process's umask, read where reading it changes nothing (Linux), else by setting it back at once."""
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()  # read once, at import, before any thread could create a file meanwhile
+
+
+def atomic_write_text(path: Path, text: str, *, private: bool = False) -> None:
+    """Write via a temp file in the same directory and os.replace, so readers never see half a file. The file
+    gets the mode a plain write would give it (a replaced file keeps its own; a new one follows the umask),
+    or 0600 when it is `private`. The text is written as given: line endings are the caller's."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        mode = 0o600 if private else 0o666 & ~UMASK
+        with contextlib.suppress(FileNotFoundError):
+            mode = mode if private else stat.S_IMODE(path.stat().st_mode)
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -30,8 +50,8 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+def atomic_write_json(path: Path, data: Any, *, private: bool = False) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n", private=private)
 
 
 def move_aside(path: Path, sidecars: tuple[str, ...] = ()) -> Path:

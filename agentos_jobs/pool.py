@@ -130,7 +130,7 @@ class CredentialPool:
             self._reclaim(state)
             yield state
             if json.dumps(state, sort_keys=True) != before:
-                atomic_write_json(self.path, state)
+                atomic_write_json(self.path, state, private=True)  # whose keys are busy is nobody else's
 
     def _read(self) -> dict[str, Any]:
         if moved := clear_way(self.path, "lease file"):

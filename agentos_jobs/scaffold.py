@@ -62,7 +62,10 @@ def init_project(root: Path) -> list[str]:
     """Return one line per file: what was written or why it was left alone."""
     report = []
     pyproject = root / "pyproject.toml"
-    text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
+    text = ""
+    if pyproject.exists():
+        with pyproject.open(encoding="utf-8", newline="") as handle:  # as it is: its line endings are kept
+            text = handle.read()
     try:  # check before writing anything: a half-done init is worse than none
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -81,7 +84,9 @@ def init_project(root: Path) -> list[str]:
     if "agentos_jobs" in data.get("tool", {}):
         report.append("pyproject.toml already has [tool.agentos_jobs]: unchanged")
     else:
-        joined = text + ("" if not text or text.endswith("\n") else "\n") + STANZA.lstrip("\n" if not text else "")
+        newline = "\r\n" if "\r\n" in text else "\n"
+        stanza = (STANZA if text else STANZA.lstrip("\n")).replace("\n", newline)
+        joined = text + ("" if not text or text.endswith("\n") else newline) + stanza
         tomllib.loads(joined)  # never write a file that no longer parses
         atomic_write_text(pyproject, joined)
         report.append(f"{'added [tool.agentos_jobs] to' if text else 'wrote'} pyproject.toml")
