@@ -73,6 +73,7 @@ def run_by_hand(workflow: str, item_id: str) -> int:
     from .items import find_item
     from .locks import RunLock
     from .markers import marker_is_current
+    from .providers import preflight
     from .runs import new_run_id
     from .wrapper import run_item
 
@@ -85,6 +86,7 @@ def run_by_hand(workflow: str, item_id: str) -> int:
         print(f"{prefix_for(workflow, item_id)} is done (marker {marker}); edit its input or delete the marker to "
               "run it again")
         return 0
+    preflight(settings)
     os.environ["AGENTOS_RUN_ID"] = new_run_id()
     os.environ.pop("AGENTOS_RUN_PID", None)
     lock = RunLock(settings)  # held, by this reference, until the item has ended: a doit run is refused meanwhile

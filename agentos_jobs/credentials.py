@@ -165,8 +165,13 @@ def load_credentials(environ: Mapping[str, str] | None = None) -> list[Credentia
 
 
 def missing_key_message(provider: str, environ: Mapping[str, str] | None = None) -> str:
-    path = credentials_path(environ)
+    env = os.environ if environ is None else environ
+    path = credentials_path(env)
+    example = FORMAT.replace('"provider": "openai"', f'"provider": "{provider}"')
     if path.exists():
-        return f"no enabled {provider} key in {path}; add one: {FORMAT}"
+        ignored = [name for name in ENV_KEYS[provider] if env.get(name, "").strip()]
+        why = (f" ({' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} set but not used: when the "
+               "credentials file exists, it is the only source of keys)" if ignored else "")
+        return f"no enabled {provider} key in {path}{why}; add one: {example}"
     return (f"no {provider} key: set {' or '.join(ENV_KEYS[provider])}, or write {path} (or the file named by "
-            f"AGENTOS_CREDENTIALS) as {FORMAT} with chmod 600")
+            f"AGENTOS_CREDENTIALS) as {example} with chmod 600")

@@ -21,12 +21,14 @@ from doit.globals import Globals
 from doit.reporter import ConsoleReporter
 from doit.runner import MRunner
 
-from .config import DEFAULT_PARALLEL, MAX_PARALLEL
+from .config import DEFAULT_PARALLEL, MAX_PARALLEL, ConfigError
+from .credentials import CredentialsError
 from .fsutil import atomic_write_text, describe_os_error, display_path, iso, utc_now
 from .ids import WORKFLOWS, prefix_for
 from .locks import RunLock, RunLocked
 from .procs import STOP_SIGNALS, die_with_parent, stopped_early
 from .progress import Progress, progress_mode
+from .providers import preflight
 from .run_trace import RunTrace
 from .runs import current_run_id, stop_flag, waiting_dir
 from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
@@ -53,6 +55,11 @@ def requested_processes(argv: list[str]) -> int | None:
         if value is not None and value.isdigit():
             return int(value)
     return None
+
+
+def _up_to_date(task: Any) -> bool:
+    """The item task's own `uptodate` check (its marker), as doit will make it."""
+    return all(check(*args, **kwargs) for check, args, kwargs in task.uptodate)
 
 
 def _item_tasks(tasks: dict[str, Any], selected: list[str]) -> list[str]:
@@ -160,9 +167,11 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             signal.signal(signum, self._on_signal)
         try:
             self.run_lock.acquire(self.run_id)
-        except RunLocked as exc:
+            if any(not _up_to_date(tasks[name]) for name in items):
+                preflight(self.settings)
+        except (RunLocked, ConfigError, CredentialsError) as exc:
             self.refused = True
-            sys.stderr.write(f"agentos-jobs: {exc}\n")
+            sys.stderr.write(f"agentos-jobs: {'' if isinstance(exc, RunLocked) else 'error: '}{exc}\n")
             raise SystemExit(EXIT_REFUSED) from None
         os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_in_parent,
                             after_in_child=self._in_forked_worker)

@@ -64,3 +64,49 @@ def test_init_keeps_an_existing_pyprojects_mode_and_line_endings(tmp_path: Path)
     assert data.startswith(original) and b"[tool.agentos_jobs]\r\n" in data
     assert data.count(b"\n") == data.count(b"\r\n")  # every line of it, old and new, ends the way the file did
     assert _mode(root / "pyproject.toml") == 0o664
+
+
+BLOCK_SDK = '''
+import sys
+
+
+class _NotInstalled:
+    """This machine, as one without the provider's SDK: the import system finds no such package."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.split(".")[0] == "openai":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NotInstalled)
+'''
+
+
+def test_a_missing_sdk_stops_the_run_before_any_item_starts(workspace: Workspace) -> None:
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    workspace.write("site/sitecustomize.py", BLOCK_SDK)
+    result = workspace.doit("-n", "3", "lld", extra_env={
+        "PYTHONPATH": str(workspace.root / "site"), "AGENTOS_PROVIDER": "openai", "AGENTOS_MODEL": "gpt-test",
+        "OPENAI_API_KEY": "sk-test-0123456789abcdef"})
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr == ("agentos-jobs: error: provider 'openai' needs its SDK (openai is not installed); "
+                             "run: pip install 'agentos-jobs[openai]'\n")
+    assert "[LLD-" not in result.stdout and not workspace.runs()  # no item started, no run to summarise
+
+
+def test_a_missing_key_names_its_own_provider_and_the_variable_it_ignored(workspace: Workspace) -> None:
+    workspace.add_issue(1)
+    credentials = workspace.home / "credentials.json"
+    credentials.write_text('{"credentials": [{"name": "k", "provider": "openai", "key": "sk-openai-0123456789"}]}')
+    credentials.chmod(0o600)
+    result = workspace.doit("lld", extra_env={
+        "AGENTOS_CREDENTIALS": str(credentials), "AGENTOS_PROVIDER": "anthropic", "AGENTOS_MODEL": "claude-test",
+        "ANTHROPIC_API_KEY": "sk-ant-0123456789abcdef"})
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and f"no enabled anthropic key in {credentials}" in result.stderr
+    assert "(ANTHROPIC_API_KEY is set but not used: when the credentials file exists" in result.stderr
+    assert '"provider": "anthropic"' in result.stderr and '"provider": "openai"' not in result.stderr
+    assert "sk-ant-0123456789abcdef" not in result.stderr

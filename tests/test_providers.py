@@ -191,10 +191,10 @@ def test_a_group_readable_credentials_file_is_refused(workspace: Workspace, fake
     path.chmod(0o644)
     workspace.add_issue(1)
     result = workspace.doit("lld")
-    assert result.returncode == 1
-    message = workspace.summary()["items"][0]["message"]
-    assert message == (f"credentials file {path} is open to group or others (mode 0644); run: chmod 600 {path}")
-    assert not fake.calls and workspace.checkpoints() == []
+    assert result.returncode == 3  # found once, before any item starts
+    assert result.stderr == (f"agentos-jobs: error: credentials file {path} is open to group or others (mode "
+                             f"0644); run: chmod 600 {path}\n")
+    assert not fake.calls and workspace.checkpoints() == [] and not workspace.runs()
     assert not (workspace.base / "credentials.lease.json").exists()
     keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
     assert keys.returncode == 2 and keys.stderr.strip().endswith(f"run: chmod 600 {path}")
@@ -204,8 +204,8 @@ def test_a_missing_key_names_the_variable_to_set(workspace: Workspace) -> None:
     workspace.env.update({"AGENTOS_PROVIDER": "anthropic", "AGENTOS_MODEL": "claude-test"})
     workspace.add_issue(1)
     result = workspace.doit("lld")
-    assert result.returncode == 1
-    assert "no anthropic key: set ANTHROPIC_API_KEY" in workspace.summary()["items"][0]["message"]
+    assert result.returncode == 3
+    assert result.stderr.startswith("agentos-jobs: error: no anthropic key: set ANTHROPIC_API_KEY")
 
 
 def test_env_var_key_makes_a_pool_of_one(workspace: Workspace, fake: FakeLLM) -> None:

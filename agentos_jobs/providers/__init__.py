@@ -3,19 +3,51 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable
 
-from ..config import ROLES, ConfigError, Settings
-from ..credentials import CredentialsError, load_credentials, missing_key_message
+from ..config import ROLES, ConfigError, ModelChoice, Settings
+from ..credentials import Credential, CredentialsError, load_credentials, missing_key_message
 from .base import Completion, Provider, Request
 
-# provider -> (module, adapter class, pip extra)
+# provider -> (module, adapter class, pip extra, the SDK's module)
 ADAPTERS = {
-    "openai": ("openai_api", "OpenAIAdapter", "openai"),
-    "anthropic": ("anthropic_api", "AnthropicAdapter", "anthropic"),
-    "gemini": ("gemini_api", "GeminiAdapter", "gemini"),
+    "openai": ("openai_api", "OpenAIAdapter", "openai", "openai"),
+    "anthropic": ("anthropic_api", "AnthropicAdapter", "anthropic", "anthropic"),
+    "gemini": ("gemini_api", "GeminiAdapter", "gemini", "google.genai"),
 }
+
+
+def _check_role(role: str, choice: ModelChoice) -> None:
+    if not choice.model:
+        raise ConfigError(f"the {role} uses provider {choice.provider!r} but names no model; set model = "
+                          "\"...\" in [tool.agentos_jobs] (or its drafter/reviewer table) or AGENTOS_MODEL")
+    _, _, extra, sdk = ADAPTERS[choice.provider]
+    try:
+        found = importlib.util.find_spec(sdk)
+    except ImportError:  # `google` itself is missing
+        found = None
+    if found is None:
+        raise ConfigError(f"provider {choice.provider!r} needs its SDK ({sdk} is not installed); run: "
+                          f"pip install 'agentos-jobs[{extra}]'")
+
+
+def _check_keys(provider: str, credentials: list[Credential]) -> None:
+    if not any(c.provider == provider and c.enabled for c in credentials):
+        raise CredentialsError(missing_key_message(provider, os.environ))
+
+
+def preflight(settings: Settings) -> None:
+    """Once, before any item starts: every real provider has a model, its SDK and a key. Found per item, the
+    same mistake would fail every item, twice over. Imports no SDK."""
+    real = [(role, settings.role(role)) for role in ROLES if settings.role(role).provider != "offline"]
+    for role, choice in real:
+        _check_role(role, choice)
+    if real:
+        credentials = load_credentials()
+        for provider in dict.fromkeys(choice.provider for _, choice in real):
+            _check_keys(provider, credentials)
 
 
 def make_providers(settings: Settings, holder: str, run_id: str,
@@ -31,21 +63,14 @@ def make_providers(settings: Settings, holder: str, run_id: str,
         if choice.provider == "offline":
             made.append(OfflineProvider(latency_seconds=settings.offline_latency_seconds))
             continue
-        if not choice.model:
-            raise ConfigError(f"the {role} uses provider {choice.provider!r} but names no model; set model = "
-                              "\"...\" in [tool.agentos_jobs] (or its drafter/reviewer table) or AGENTOS_MODEL")
-        module_name, class_name, extra = ADAPTERS[choice.provider]
-        try:
-            module = importlib.import_module(f".{module_name}", __name__)
-        except ImportError as exc:
-            raise ConfigError(f"provider {choice.provider!r} needs its SDK ({exc.name} is missing); run: "
-                              f"pip install 'agentos-jobs[{extra}]'") from None
+        _check_role(role, choice)
+        module_name, class_name, _, _ = ADAPTERS[choice.provider]
+        module = importlib.import_module(f".{module_name}", __name__)
         if pool is None:
             from ..pool import CredentialPool
 
             pool = CredentialPool(settings.lease_path, load_credentials(), run_id, say)
-        if not any(c.provider == choice.provider and c.enabled for c in pool.credentials.values()):
-            raise CredentialsError(missing_key_message(choice.provider, os.environ))
+        _check_keys(choice.provider, list(pool.credentials.values()))
         from .pooled import PooledProvider
 
         adapter = getattr(module, class_name)(choice, settings)
@@ -53,4 +78,4 @@ def make_providers(settings: Settings, holder: str, run_id: str,
     return made[0], made[1]
 
 
-__all__ = ["ADAPTERS", "Completion", "Provider", "Request", "make_providers"]
+__all__ = ["ADAPTERS", "Completion", "Provider", "Request", "make_providers", "preflight"]
