@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import __version__
 from .config import ConfigError, load_settings
 from .credentials import CredentialsError
 from .ids import InvalidItemId
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="agentos-jobs",
         description="Run LLM workflows over every pending item of a repository. Day to day you type doit: "
                     "'doit -n 3 lld', 'doit issue', 'doit list --all -s'.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     init = commands.add_parser("init", help="make this repository ready: dodo.py, [tool.agentos_jobs], "
                                             ".agentos/.gitignore (safe to run twice)")
@@ -35,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     reporting = commands.add_parser("report", help="print a past run's summary again")
     reporting.add_argument("run_id", nargs="?", help="a run id or its unique start (default: the latest run)")
     reporting.add_argument("--json", action="store_true", help="the summary.json, for machines")
+    reporting.add_argument("--list", action="store_true", help="every past run, one line each")
     args = parser.parse_args(argv)
 
     try:
@@ -54,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             sync_issues(load_settings())
             return 0
         if args.command == "report":
-            from .report import report
+            from .report import list_runs, report
 
-            sys.stdout.write(report(load_settings(), args.run_id, args.json))
+            settings = load_settings()
+            sys.stdout.write(list_runs(settings) if args.list else report(settings, args.run_id, args.json))
             return 0
         return run_by_hand(args.workflow, args.item_id)
     except RunLocked as exc:

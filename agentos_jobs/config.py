@@ -48,6 +48,7 @@ class Settings:
     max_tokens: int = 8192
     progress: str = "auto"
     progress_interval_seconds: float = 15.0
+    fail_fast: bool = False
 
     @property
     def lld_dir(self) -> Path:
@@ -113,6 +114,7 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
     "max_tokens": (int, None, 8192),
     "progress": (str, "AGENTOS_PROGRESS", "auto"),
     "progress_interval_seconds": (float, "AGENTOS_PROGRESS_INTERVAL", 15.0),
+    "fail_fast": (bool, "AGENTOS_FAIL_FAST", False),
 }
 _CHOICES = {"progress": ("auto", "plain", "off")}
 _ROLE_KEYS = ("provider", "model", "base_url")
@@ -140,7 +142,16 @@ def read_stanza(root: Path) -> dict[str, Any]:
     return stanza
 
 
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
 def _coerce(key: str, kind: type, value: object, source: str) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOLEANS:
+            return _BOOLEANS[value.strip().lower()]
+        raise ConfigError(f"{source}: {key} must be true or false (1 or 0), got {value!r}")
     if kind is str:
         choices = _CHOICES.get(key)
         if isinstance(value, str) and value and (choices is None or value in choices):

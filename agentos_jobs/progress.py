@@ -1,4 +1,4 @@
-"""The run's status line: done / failed / running / waiting for a key, of total, elapsed, ETA.
+"""The run's status line: done of total, each other status so far, running, waiting for a key, ETA, elapsed.
 
 On a terminal it is redrawn in place at the bottom; item lines (written by other processes) start with a
 clear-line sequence so they replace it, and it is drawn again below them. Rich's live display cannot do this:
@@ -10,9 +10,11 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from .status import Status
 from .text import CLEAR_LINE
 
 TTY_REFRESH_SECONDS = 0.25
@@ -25,19 +27,21 @@ def _clock(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, write: Callable[[str], None], total: int, slots: int, waiting_dir: Path, tty: bool,
-                 interval: float) -> None:
+    """Counts each status as the summary does; on a terminal the line fits its width, read at every redraw so
+    that it follows a resize (a line longer than the terminal wraps, and `\\r\\x1b[K` clears one row only)."""
+
+    def __init__(self, write: Callable[[str], None], total: int, slots: int, waiting_dir: Path,
+                 interval: float, columns: Callable[[], int] | None = None) -> None:
         self._write = write
         self.total = total
         self.slots = slots
         self.waiting_dir = waiting_dir
-        self.tty = tty
-        self.interval = TTY_REFRESH_SECONDS if tty else interval
+        self.columns = columns  # a terminal's width: set on a terminal only
+        self.interval = TTY_REFRESH_SECONDS if columns else interval
         self.started = time.monotonic()
         self.running: dict[str, float] = {}
         self.durations: list[float] = []
-        self.done = 0
-        self.failed = 0
+        self.counts: Counter[str] = Counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tick, name="progress", daemon=True)
 
@@ -47,17 +51,14 @@ class Progress:
     def begin(self, name: str) -> None:
         self.running[name] = time.monotonic()
 
-    def finish(self, name: str, ok: bool) -> None:
+    def finish(self, name: str, status: str) -> None:
         began = self.running.pop(name, None)
         if began is not None:
             self.durations.append(time.monotonic() - began)
-        if ok:
-            self.done += 1
-        else:
-            self.failed += 1
+        self.counts[status] += 1
 
     def skip(self) -> None:
-        self.done += 1
+        self.counts[Status.UP_TO_DATE] += 1
 
     def waiting(self) -> int:
         try:
@@ -70,27 +71,41 @@ class Progress:
             return "ETA --:--"
         mean = statistics.fmean(self.durations)
         now = time.monotonic()
-        queued = max(0, self.total - self.done - self.failed - len(self.running))
+        queued = max(0, self.total - sum(self.counts.values()) - len(self.running))
         work = queued * mean + sum(max(0.0, mean - (now - began)) for began in self.running.values())
         return f"ETA {_clock(work / self.slots)}"
 
-    def line(self) -> str:
+    def line(self, width: int | None = None) -> str:
+        """Parts in the order they are given up when the line is too wide: the last first."""
+        done = self.counts[Status.DONE] + self.counts[Status.UP_TO_DATE]
+        parts = [f"{done}/{self.total} done"]
+        parts += [f"{self.counts[s]} {s}" for s in Status if s not in _DONE and self.counts[s]]
+        parts.append(f"{len(self.running)} running")
         waiting = self.waiting()
-        parts = [f"{self.done}/{self.total} done", f"{self.failed} failed", f"{len(self.running)} running"]
         if waiting:
             parts.append(f"{waiting} waiting for a key")
-        parts += [f"{_clock(time.monotonic() - self.started)} elapsed", self.eta()]
-        return "progress: " + " · ".join(parts)
+        parts += [self.eta(), f"{_clock(time.monotonic() - self.started)} elapsed"]
+        line = "progress: " + " · ".join(parts)
+        while width is not None and len(line) > width and len(parts) > 1:
+            parts.pop()
+            line = "progress: " + " · ".join(parts)
+        return line if width is None or len(line) <= width else line[: max(0, width - 1)] + "…"
 
     def _tick(self) -> None:
         while not self._stop.wait(self.interval):
-            self._write(f"{CLEAR_LINE}{self.line()}" if self.tty else f"{self.line()}\n")
+            if self.columns:
+                self._write(f"{CLEAR_LINE}{self.line(self.columns() - 1)}")  # never the last column: it wraps
+            else:
+                self._write(f"{self.line()}\n")
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(1)
-        if self.tty:
+        if self.columns:
             self._write(CLEAR_LINE)
+
+
+_DONE = (Status.DONE, Status.UP_TO_DATE)
 
 
 def progress_mode(setting: str, is_tty: bool) -> str | None:

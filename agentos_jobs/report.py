@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from .config import Settings
 from .fsutil import read_json_object
-from .summary import render_summary, summary_path
+from .status import Status
+from .summary import render_summary, summary_path, wants_colour
+from .text import table_lines
 
 
 class ReportError(Exception):
@@ -27,6 +30,23 @@ def find_summary(settings: Settings, run_id: str | None) -> Path:
     return summary_path(settings, matches[0])
 
 
+def list_runs(settings: Settings) -> str:
+    """One line per past run, oldest first: what `report <run-id>` can show again."""
+    table = [("RUN", "STARTED", "TIME", "ITEMS", "EXIT", "OUTCOME")]
+    for path in sorted(settings.runs_dir.glob("*/summary.json")):
+        summary = read_json_object(path) or {}
+        totals = summary.get("totals")
+        totals = totals if isinstance(totals, dict) else {}
+        outcome = ", ".join(f"{totals[s.value]} {s.value}" for s in Status if isinstance(totals.get(s.value), int))
+        took = summary.get("duration_seconds")
+        table.append((path.parent.name, str(summary.get("started_at", "?")),
+                      f"{took:.1f}s" if isinstance(took, int | float) else "?", str(totals.get("items", "?")),
+                      str(summary.get("exit_code", "?")), outcome or "unreadable"))
+    if len(table) == 1:
+        raise ReportError(f"no finished runs under {settings.runs_dir}; run 'doit lld' first")
+    return "\n".join(table_lines(table)) + "\n"
+
+
 def report(settings: Settings, run_id: str | None, as_json: bool) -> str:
     path = find_summary(settings, run_id)
     summary = read_json_object(path)
@@ -35,7 +55,7 @@ def report(settings: Settings, run_id: str | None, as_json: bool) -> str:
     if as_json:
         return json.dumps(summary, indent=2) + "\n"
     try:
-        return render_summary(summary, settings)
+        return render_summary(summary, settings, wants_colour(sys.stdout))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # edited by hand, or another version's
         raise ReportError(f"{path}: not a summary this version can print ({type(exc).__name__}: {exc}); "
                           "'agentos-jobs report --json' shows it as it is") from None

@@ -32,7 +32,7 @@ from .providers import preflight
 from .run_trace import RunTrace
 from .runs import current_run_id, stop_flag, waiting_dir
 from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
-from .summary import build_summary, read_item_result, render_summary, write_summary
+from .summary import build_summary, read_item_result, render_summary, wants_colour, write_summary
 from .tasks import project_settings, save_dep_file_or_say
 from .text import CLEAR_LINE
 from .worker import read_notes, still_running, wrapper_started
@@ -87,6 +87,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         self.selected: list[Any] = []  # every item task the run was asked for, in doit's order
         self.items: list[Any] = []  # those doit started or found up to date
         self.up_to_date: set[str] = set()
+        self.ignored: set[str] = set()
+        self.halted_after: str | None = None  # fail_fast: the item whose failure stopped new items starting
         self.ended: set[str] = set()  # those doit saw end: their wrapper has exited
         self.refused = False
         self.interrupted_by: str | None = None
@@ -188,7 +190,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         if items and mode:
             slots = max(1, min(DEFAULT_PARALLEL if asked is None else asked, MAX_PARALLEL))  # -n 0: one
             self.progress = Progress(self.write, len(items), slots, waiting_dir(self.settings, self.run_id),
-                                     tty=mode == "tty", interval=self.settings.progress_interval_seconds)
+                                     self.settings.progress_interval_seconds,
+                                     self._columns if mode == "tty" else None)
             if mode == "tty":
                 self.clear_first = True
                 os.environ["AGENTOS_CLEAR_LINE"] = "1"  # the wrappers' lines replace the progress line too
@@ -250,8 +253,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         if self.meta(task):
             self.items.append(task)
             if self.progress:
-                self.progress.begin(task.name)
-            self.write(f".  {task.name}  {task.doc or ''}".rstrip() + "\n")
+                self.progress.begin(task.name)  # its wrapper says it started, with the item's prefix
         else:
             super().execute_task(task)
 
@@ -263,11 +265,26 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                 self.progress.skip()
         super().skip_uptodate(task)
 
+    def _columns(self) -> int:
+        try:
+            return os.get_terminal_size(self.outstream.fileno()).columns or 80  # 0: a terminal that never said
+        except (OSError, ValueError):
+            return 80
+
+    def skip_ignore(self, task: Any) -> None:
+        if self.meta(task):
+            self.items.append(task)
+            self.ignored.add(task.name)
+            if self.progress:
+                self.progress.finish(task.name, Status.IGNORED)
+        super().skip_ignore(task)
+
     def _finished(self, task: Any, ok: bool) -> None:
         meta = self.meta(task) or {}
         self.ended.add(task.name)
         if self.progress:
-            self.progress.finish(task.name, ok)
+            result = read_item_result(self.settings, self.run_id, prefix_for(meta["workflow"], meta["id"])) or {}
+            self.progress.finish(task.name, str(result.get("status") or (Status.DONE if ok else Status.FAILED)))
         if self.trace:
             self.trace.forward(f"{prefix_for(meta['workflow'], meta['id'])}-*.jsonl")
 
@@ -278,6 +295,9 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
     def add_failure(self, task: Any, fail: Any) -> None:
         if self.meta(task):
             self._finished(task, ok=False)
+            meta = self.meta(task) or {}
+            if self.settings.fail_fast and not self.halted_after:
+                self.halted_after = prefix_for(meta["workflow"], meta["id"])
         elif (getattr(task, "meta", None) or {}).get("agentos_tool"):
             self.tool_failed = True  # it said why in one line already; doit's dump of the command adds nothing
         elif task.name in WORKFLOWS and isinstance(fail, UnmetDependency):
@@ -290,8 +310,12 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         prefix = prefix_for(meta["workflow"], meta["id"])
         if task.name in self.up_to_date:
             status, message = Status.UP_TO_DATE, ""
+        elif task.name in self.ignored:
+            status, message = Status.IGNORED, f"'doit ignore' set it aside; 'doit forget {task.name}' brings it back"
         elif task not in self.items:
-            status, message = Status.NOT_STARTED, f"the run was stopped ({self.interrupted_by}) before it started"
+            status, message = Status.NOT_STARTED, (f"fail_fast: not started after {self.halted_after} failed"
+                                                   if self.halted_after and not self.interrupted_by else
+                                                   f"the run was stopped ({self.interrupted_by}) before it started")
         else:
             result = read_item_result(self.settings, self.run_id, prefix)
             while result is None and (task.name not in self.ended or task.name in self.worker_deaths) and \
@@ -339,6 +363,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         if self.interrupted_by:
             summary["exit_code"] = EXIT_INTERRUPTED
             summary["interrupted_by"] = self.interrupted_by
+        if self.halted_after:
+            summary["halted_after"] = self.halted_after
         elif self.failures or self.runtime_errors or self.tool_failed:  # a task that is not an item failed
             summary["exit_code"] = max(summary["exit_code"], EXIT_FAILED)
         if self.trace:
@@ -349,7 +375,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             except OSError as exc:  # the table still goes to the console
                 summary["exit_code"] = max(summary["exit_code"], EXIT_FAILED)
                 self._warn(f"agentos-jobs: summary.json not written: {describe_os_error(exc) or exc}")
-            self.write("\n" + render_summary(summary, self.settings))
+            self.write("\n" + render_summary(summary, self.settings, wants_colour(self.outstream)))
         elif self.interrupted_by:
             self.write(stopped_early(self.interrupted_by))
         for group in self.empty_groups:

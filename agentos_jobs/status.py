@@ -12,8 +12,9 @@ class Status(StrEnum):
     TIMEOUT = "timeout"
     INTERRUPTED = "interrupted"
     NO_KEY = "no-key"
-    NOT_STARTED = "not-started"  # the run was stopped before doit started it
+    NOT_STARTED = "not-started"  # the run was stopped (or halted by fail_fast) before doit started it
     UP_TO_DATE = "up-to-date"
+    IGNORED = "ignored"  # `doit ignore lld:12`: the user's choice, not a shortfall
 
 
 EXIT_OK = 0
@@ -47,7 +48,7 @@ def item_exit(status: Status) -> int:
 def run_exit(statuses: list[Status]) -> int:
     """0 when every selected item is done; 75 if every shortfall was a keyless wait. (An interrupted run exits
     130 whatever its items say; one item stopped from outside the run is a failure of that item.)"""
-    unfinished = [s for s in statuses if s not in (Status.DONE, Status.UP_TO_DATE)]
+    unfinished = [s for s in statuses if s not in (Status.DONE, Status.UP_TO_DATE, Status.IGNORED)]
     if not unfinished:
         return EXIT_OK
     if all(s is Status.NO_KEY for s in unfinished):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .config import Settings
 from .fsutil import atomic_write_json, display_path, read_json_object
@@ -41,24 +42,53 @@ def _tokens(row: dict[str, Any]) -> str:
     return f"{total:,}" if total else "-"
 
 
-def render_summary(summary: dict[str, Any], settings: Settings) -> str:
+_COLOURS = {Status.DONE: "32", Status.FAILED: "31", Status.TIMEOUT: "31", Status.NO_KEY: "35",
+            Status.NEEDS_REVISION: "33", Status.INTERRUPTED: "33", Status.NOT_STARTED: "2", Status.UP_TO_DATE: "2",
+            Status.IGNORED: "2"}
+_QUIET = (Status.DONE, Status.UP_TO_DATE)  # rows whose message would say nothing new
+
+
+def wants_colour(stream: IO[str]) -> bool:
+    """On a terminal, unless NO_COLOR (https://no-color.org) or a dumb terminal says otherwise; never in a
+    pipe or a log."""
+    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def _not_started_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Items never started are one counted row: after an early Ctrl+C they can be most of a long table
+    (summary.json still names each)."""
+    return {"prefix": f"{len(rows)} items", "status": Status.NOT_STARTED.value,
+            "message": f"{rows[0].get('message') or ''}; summary.json names each".lstrip("; ")}
+
+
+def render_summary(summary: dict[str, Any], settings: Settings, colour: bool = False) -> str:
     rows = summary["items"]
     totals = summary["totals"]
     counts = ", ".join(f"{totals[s.value]} {s.value}" for s in Status if s.value in totals)
     lines = [f"agentos-jobs run {summary['run_id']}: {counts or 'nothing to do'} "
              f"({totals['items']} item(s)) in {summary['duration_seconds']:.1f}s, exit {summary['exit_code']}"]
+    if summary.get("halted_after"):
+        lines.append(f"fail_fast: no item was started after {summary['halted_after']} failed")
     if rows:
+        never = [row for row in rows if row["status"] == Status.NOT_STARTED]
+        shown = [row for row in rows if row["status"] != Status.NOT_STARTED or len(never) == 1]
+        if len(never) > 1:
+            shown.append(_not_started_row(never))
         table = [("ITEM", "STATUS", "TIME", "STEPS", "TOKENS", "LOG")]
-        for row in rows:
+        for row in shown:
             took = f"{row['duration_seconds']:.1f}s" if row.get("duration_seconds") is not None else "-"
             steps = "-" if row.get("steps_done") is None else str(row["steps_done"])
             table.append((row["prefix"], row["status"], took, steps, _tokens(row), row.get("log") or "-"))
-        indent = " " * (max(len(cells[0]) for cells in table) + 2)
+        start = max(len(cells[0]) for cells in table) + 2  # where the STATUS column begins
         for index, line in enumerate(table_lines(table)):
+            row = shown[index - 1] if index else {}
+            status = row.get("status", "")
+            if colour and status in _COLOURS:
+                end = start + len(status)
+                line = f"{line[:start]}\x1b[{_COLOURS[Status(status)]}m{line[start:end]}\x1b[0m{line[end:]}"
             lines.append(line)
-            message = rows[index - 1].get("message") if index else ""
-            if message and rows[index - 1]["status"] not in (Status.DONE, Status.UP_TO_DATE):
-                lines.append(indent + message)
+            if row.get("message") and status not in _QUIET:
+                lines.append(" " * start + row["message"])
         if totals["input_tokens"] or totals["output_tokens"]:
             lines.append(f"tokens: {totals['input_tokens']:,} in, {totals['output_tokens']:,} out")
     lines.append(f"summary: {display_path(summary_path(settings, summary['run_id']), settings.root)}")

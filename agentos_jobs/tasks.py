@@ -51,7 +51,7 @@ def doit_config() -> dict[str, Any]:
         "default_tasks": ["lld"],
         "num_process": DEFAULT_PARALLEL,
         "par_type": "process",
-        "continue": True,
+        "continue": not settings.fail_fast,  # fail_fast: doit's own gentle stop, GNU parallel's --halt soon
         "backend": "sqlite3",
         "dep_file": str(_usable_dep_file(settings.base_dir / "doit-deps.sqlite")),
         "reporter": RunReporter,

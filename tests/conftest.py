@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import signal
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -107,6 +112,49 @@ class Workspace:
                 return
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what}")
+
+
+class Terminal:
+    """doit in a real pseudo-terminal, as its session's controlling terminal: Ctrl+C is a typed \\x03, and the
+    kernel sends SIGINT to the foreground process group, as it does for a person."""
+
+    def __init__(self, workspace: Workspace, *args: str, env: dict[str, str], columns: int = 80) -> None:
+        master, slave = pty.openpty()
+        self.master = master
+        self.resize(columns)
+        self.screen = bytearray()
+        self.proc = subprocess.Popen([str(BIN / "doit"), *args], cwd=workspace.root, env={**workspace.env, **env},
+                                     stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                                     preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        os.close(slave)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO: every process holding the terminal has closed it
+                return
+            if not chunk:
+                return
+            self.screen.extend(chunk)
+
+    def resize(self, columns: int, rows: int = 24) -> None:
+        """As a person dragging the window: the kernel tells the foreground group (SIGWINCH)."""
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+    def type(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def text(self) -> str:
+        return self.screen.decode("utf-8", "replace")
+
+    def wait(self, timeout: float) -> int:
+        code = self.proc.wait(timeout)
+        self.reader.join(5)
+        os.close(self.master)
+        return code
 
 
 @pytest.fixture

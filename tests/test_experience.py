@@ -6,10 +6,13 @@ import contextlib
 import os
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from conftest import BIN, Workspace
+import pyte
+
+from conftest import BIN, Terminal, Workspace
 
 
 def _mode(path: Path) -> int:
@@ -110,3 +113,96 @@ def test_a_missing_key_names_its_own_provider_and_the_variable_it_ignored(worksp
     assert "(ANTHROPIC_API_KEY is set but not used: when the credentials file exists" in result.stderr
     assert '"provider": "anthropic"' in result.stderr and '"provider": "openai"' not in result.stderr
     assert "sk-ant-0123456789abcdef" not in result.stderr
+
+
+def _rendered(screen: bytes, columns: int) -> list[str]:
+    """Every row a person could scroll back to, as a real terminal of that width shows the bytes; the row the
+    cursor is on (where the live progress line is drawn) is left out."""
+    display = pyte.HistoryScreen(columns, 24, history=10000)
+    pyte.ByteStream(display).feed(screen)
+    history = ["".join(char.data for char in row.values()) for row in display.history.top]
+    rows = [row for index, row in enumerate(display.display) if index != display.cursor.y]
+    return [row.rstrip() for row in history + rows]
+
+
+def test_a_narrow_terminal_keeps_no_stale_progress_rows_and_the_line_follows_a_resize(workspace: Workspace) -> None:
+    for number in range(1, 9):
+        workspace.add_issue(number)
+    term = Terminal(workspace, "-n", "3", "lld", env={"AGENTOS_OFFLINE_LATENCY": "0.4"}, columns=60)
+    workspace.wait_for(lambda: b"progress: " in term.screen, what="a first progress line")
+    term.resize(40)
+    time.sleep(0.6)  # a redraw drawn before the resize may still be on its way
+    after_resize = len(term.screen)
+    assert term.wait(timeout=60) == 0, term.text()
+    rows = _rendered(bytes(term.screen[:after_resize]), 60)
+    assert [row for row in rows if "progress:" in row] == []  # each draw replaced the last one whole
+    draws = [part.split("\r")[0].split("\x1b")[0] for part in term.text()[after_resize:].split("\r\x1b[K")]
+    progress = [draw for draw in draws if draw.startswith("progress: ")]
+    assert progress and max(len(draw) for draw in progress) <= 39, progress
+
+
+def test_the_progress_line_counts_each_status_as_the_summary_does(workspace: Workspace) -> None:
+    workspace.add_issue(1, criteria=())  # no acceptance criteria: the offline reviewer never approves it
+    workspace.add_issue(2)
+    result = workspace.doit("-n", "1", "lld", extra_env={
+        "AGENTOS_PROGRESS": "plain", "AGENTOS_PROGRESS_INTERVAL": "0.2", "AGENTOS_OFFLINE_LATENCY": "0.3"})
+    assert result.returncode == 1, result.stdout
+    assert workspace.statuses() == {"LLD-1": "needs-revision", "LLD-2": "done"}
+    lines = [line for line in result.stdout.splitlines() if line.startswith("progress: ")]
+    assert any("1 needs-revision" in line for line in lines), lines
+    assert not any("failed" in line for line in lines), lines
+
+
+def test_statuses_are_coloured_on_a_terminal_and_plain_with_no_color_or_in_a_pipe(workspace: Workspace) -> None:
+    workspace.add_issue(1)
+    workspace.add_issue(2, criteria=())  # needs-revision
+    term = Terminal(workspace, "-n", "2", "lld", env={})
+    assert term.wait(timeout=60) == 1
+    assert "\x1b[32mdone\x1b[0m" in term.text() and "\x1b[33mneeds-revision\x1b[0m" in term.text(), term.text()
+    listing = workspace.command(str(BIN / "agentos-jobs"), "report")  # a pipe
+    assert listing.returncode == 0 and "needs-revision" in listing.stdout and "\x1b[" not in listing.stdout
+    for flag in (False, True):
+        workspace.marker("lld", "1").unlink()
+        term = Terminal(workspace, "lld", env={"NO_COLOR": "1"} if flag else {"TERM": "dumb"})
+        assert term.wait(timeout=60) == 1
+        assert "\x1b[3" not in term.text() and "needs-revision" in term.text()
+
+
+def test_an_ignored_item_is_shown_as_the_users_choice_and_the_run_succeeds(workspace: Workspace) -> None:
+    for number in (1, 2):
+        workspace.add_issue(number)
+    assert workspace.doit("ignore", "lld:2").returncode == 0
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "ignored"}
+    assert "doit forget lld:2" in result.stdout
+
+
+def test_fail_fast_starts_nothing_after_the_first_failure_and_says_so(workspace: Workspace) -> None:
+    workspace.add_issue(1, criteria=())  # needs-revision: a shortfall, like a failure
+    for number in (2, 3, 4, 5):
+        workspace.add_issue(number)
+    result = workspace.doit("-n", "1", "lld", extra_env={"AGENTOS_FAIL_FAST": "1"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    statuses = workspace.statuses()
+    assert statuses["LLD-1"] == "needs-revision" and set(statuses.values()) == {"needs-revision", "not-started"}
+    assert workspace.summary()["halted_after"] == "LLD-1"
+    assert "fail_fast: no item was started after LLD-1 failed" in result.stdout
+    assert "4 items  not-started" in result.stdout  # one counted row; summary.json names each
+    assert sum(row["status"] == "not-started" for row in workspace.summary()["items"]) == 4
+    assert "[LLD-2]" not in result.stdout and ".  lld:1" not in result.stdout  # doit's own line is not repeated
+
+
+def test_version_and_the_list_of_past_runs(workspace: Workspace) -> None:
+    from agentos_jobs import __version__
+
+    version = workspace.command(str(BIN / "agentos-jobs"), "--version")
+    assert version.returncode == 0 and version.stdout == f"agentos-jobs {__version__}\n"
+    workspace.add_issue(1)
+    assert workspace.doit("lld").returncode == 0
+    assert workspace.doit("lld").returncode == 0
+    runs = workspace.command(str(BIN / "agentos-jobs"), "report", "--list")
+    lines = runs.stdout.splitlines()
+    assert runs.returncode == 0 and lines[0].split() == ["RUN", "STARTED", "TIME", "ITEMS", "EXIT", "OUTCOME"]
+    assert [line.split()[0] for line in lines[1:]] == [p.parent.name for p in sorted(workspace.runs())]
+    assert lines[1].endswith("1 done") and lines[2].endswith("1 up-to-date")

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import pty
 import signal
 import subprocess
-import termios
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, Workspace
+from conftest import BIN, Terminal, Workspace
 
 
 def _run_by_hand(workspace: Workspace, number: int, latency: str = "2") -> subprocess.Popen[str]:
@@ -72,44 +68,6 @@ def test_a_killed_doit_worker_fails_its_item_by_name_and_the_run_goes_on(workspa
     assert again.returncode == 0, again.stdout + again.stderr
     assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "up-to-date", "LLD-3": "up-to-date",
                                     "LLD-4": "up-to-date"}
-
-
-class Terminal:
-    """doit in a real pseudo-terminal, as its session's controlling terminal: Ctrl+C is a typed \\x03, and the
-    kernel sends SIGINT to the foreground process group, as it does for a person."""
-
-    def __init__(self, workspace: Workspace, *args: str, env: dict[str, str]) -> None:
-        master, slave = pty.openpty()
-        self.master = master
-        self.screen = bytearray()
-        self.proc = subprocess.Popen([str(BIN / "doit"), *args], cwd=workspace.root, env={**workspace.env, **env},
-                                     stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-                                     preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
-        os.close(slave)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.master, 65536)
-            except OSError:  # EIO: every process holding the terminal has closed it
-                return
-            if not chunk:
-                return
-            self.screen.extend(chunk)
-
-    def type(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    def text(self) -> str:
-        return self.screen.decode("utf-8", "replace")
-
-    def wait(self, timeout: float) -> int:
-        code = self.proc.wait(timeout)
-        self.reader.join(5)
-        os.close(self.master)
-        return code
 
 
 def _lock_taken_after(workspace: Workspace, launched: float) -> bool:
