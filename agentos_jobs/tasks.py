@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import functools
 import sqlite3
 import sys
@@ -11,15 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from doit.action import CmdAction
-from doit.exceptions import InvalidDodoFile
+from doit.exceptions import InvalidDodoFile, TaskFailed
 
+from .checkpoint import delete_checkpoint
 from .config import DEFAULT_PARALLEL, ConfigError, Settings, load_settings
-from .fsutil import clear_way, describe_os_error, move_aside
-from .items import discover
+from .fsutil import clear_way, describe_os_error, display_path, move_aside
+from .ids import WORKFLOWS, prefix_for
+from .items import discover, list_inputs
+from .locks import RunLock, RunLocked
 from .markers import marker_is_current
 from .procs import install_early_stop
 from .runs import ensure_run_env
 from .scaffold import ensure_base_dir
+from .status import EXIT_REFUSED
+from .text import shown_name
 from .worker import run_item_task
 
 
@@ -39,9 +45,11 @@ def project_settings() -> Settings:
 def doit_config() -> dict[str, Any]:
     """DOIT_CONFIG for dodo.py: 3 at a time, keep going after a failure, doit's dep file under .agentos."""
     install_early_stop()  # first: the imports below take a while, and Ctrl+C may come meanwhile
+    refuse_unsupported(sys.argv[1:])
     from .reporter import RunReporter
 
     settings = project_settings()
+    refuse_misread_tasks(sys.argv[1:], settings)
     ensure_run_env()
     try:
         ensure_base_dir(settings)
@@ -56,6 +64,55 @@ def doit_config() -> dict[str, Any]:
         "dep_file": str(_usable_dep_file(settings.base_dir / "doit-deps.sqlite")),
         "reporter": RunReporter,
     }
+
+
+DOIT_COMMANDS = ("run", "list", "info", "clean", "forget", "ignore", "help", "dumpdb", "strace", "auto",
+                 "tabcompletion", "reset-dep")
+
+
+def refuse_unsupported(argv: list[str]) -> None:
+    """Two doit features that would run items behind the run's back, refused in one line: another reporter
+    (the run lock, the summary and the exit code are the agentos-jobs reporter's) and `strace` (it cannot see
+    into an item's processes, and would run the item without the lock)."""
+    command = next((arg for arg in argv if arg in DOIT_COMMANDS), "run")
+    reporter = any(arg == "--reporter" or arg.startswith(("--reporter=", "-r")) for arg in argv)
+    why = None
+    if command == "strace":
+        why = ("'doit strace' cannot follow an item's processes and would run it without the run lock; to trace "
+               "one, run: strace -f -e trace=file agentos-jobs run lld <id>")
+    elif command == "run" and reporter:
+        why = ("doit's --reporter is not supported: the run lock, the summary and the exit code are "
+               "agentos-jobs' own reporter's; 'agentos-jobs report --json' gives a run's summary as JSON")
+    if why:
+        sys.stderr.write(f"agentos-jobs: {why}\n")
+        raise SystemExit(EXIT_REFUSED)
+
+
+def refuse_misread_tasks(argv: list[str], settings: Settings) -> None:
+    """doit reads an argument with '=' as a variable, so `doit lld:2=x` would run every pending item, and it runs
+    nothing, without a word, for a pattern that matches no task (`doit 'lld:9*'`): both are refused in one line,
+    as is an item that does not exist (doit's own message is four lines)."""
+    for arg in argv:
+        group = arg.split("=", 1)[0].split(":", 1)[0]
+        if arg.startswith("-") or group not in WORKFLOWS:
+            continue
+        shown = "'" + shown_name(arg) + "'"
+        if "=" in arg:
+            why = (f"{shown} is not a task: doit reads NAME=VALUE as a variable and would run every pending item; "
+                   "task ids hold no '=' ('doit list --all' shows them)")
+        elif ":" in arg and not _names_an_item(arg, group, settings):
+            why = (f"{shown} matches no item in {shown_name(display_path(settings.inputs_dir(group), settings.root))}"
+                   "; 'doit list --all' shows the items there are, and why a file is ignored")
+        else:
+            continue
+        sys.stderr.write(f"agentos-jobs: {why}\n")
+        raise SystemExit(EXIT_REFUSED)
+
+
+def _names_an_item(arg: str, group: str, settings: Settings) -> bool:
+    """As doit selects: by pattern when the argument holds a '*', else by the exact task name."""
+    names = [f"{group}:{item_id}" for item_id in list_inputs(settings, group).files]
+    return any(fnmatch.fnmatchcase(name, arg) for name in names) if "*" in arg else arg in names
 
 
 DOIT_DEP_COLUMNS = {"task_id", "task_data"}  # doit's sqlite3 backend keeps one table, `doit`
@@ -107,31 +164,63 @@ def save_dep_file_or_say(dep_manager: Any) -> None:
     dep_manager.close = close_or_say
 
 
+def all_current(markers: list[tuple[str, str]]) -> bool:
+    """The group task (`lld`) is up to date when every item is: what `doit list -s` shows for it."""
+    return all(marker_is_current(marker, input_hash) for marker, input_hash in markers)
+
+
+def clean_item(workflow: str, item_id: str, dryrun: bool) -> TaskFailed | None:
+    """`doit clean lld:42`: the way to run a finished item again. Its marker and checkpoint go, so the next run
+    starts it from its first step; its LLD, drafts and lineage stay: they are committed work, yours to remove."""
+    settings = project_settings()
+    parts = [settings.marker_path(workflow, item_id), settings.checkpoint_path(workflow, item_id)]
+    shown = ", ".join(display_path(p, settings.root) for p in parts if p.exists()) or "nothing to remove"
+    if dryrun:
+        print(f"{prefix_for(workflow, item_id)}: would remove {shown}")
+        return None
+    lock = RunLock(settings)  # never under a running item's feet
+    try:
+        lock.acquire(f"clean {workflow}:{item_id}")
+    except RunLocked as exc:
+        return TaskFailed(f"agentos-jobs: {exc}\n")
+    parts[0].unlink(missing_ok=True)
+    delete_checkpoint(parts[1])
+    print(f"{prefix_for(workflow, item_id)}: removed {shown}; the next run starts it from its first step")
+    return None
+
+
 def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
     """One task per item: `lld:42`. Its target is the marker; `uptodate` compares the marker's input hash.
-    (doit names the group task after the task function and takes its docstring as the group's doc.)"""
+    The group task (`lld`) comes first: doit takes its attributes from the entry named None."""
     settings = project_settings()
-    for item in discover(settings, workflow):
-        marker = settings.marker_path(workflow, item.id)
+    items, ignored = discover(settings, workflow)
+    for line in ignored:  # named on every load: in the dry run (`doit list`) and in the run
+        sys.stderr.write(f"agentos-jobs: {line}\n")
+    markers = [(str(settings.marker_path(workflow, item.id)), item.input_hash) for item in items]
+    yield {"name": None, "doc": GROUP_DOCS[workflow], "uptodate": [(all_current, [markers], {})]}
+    for item, (marker, input_hash) in zip(items, markers, strict=True):
         yield {
             "name": item.id,
             "doc": item.title,
             "actions": [(run_item_task, [workflow, item.id])],
-            "targets": [str(marker)],
-            "uptodate": [(marker_is_current, [str(marker), item.input_hash], {})],
+            "clean": [(clean_item, [workflow, item.id])],
+            "targets": [marker],
+            "uptodate": [(marker_is_current, [marker, input_hash], {})],
             "io": {"capture": False},
             "meta": {"agentos": {"workflow": workflow, "id": item.id}},
             "verbosity": 2,
         }
 
 
+GROUP_DOCS = {"lld": "Draft and review a Low-Level Design for every pending issue.",
+              "issue": "Turn every brief in the ideas folder into a reviewed issue draft."}
+
+
 def task_lld() -> Iterator[dict[str, Any]]:
-    """Draft and review a Low-Level Design for every pending issue."""
     return item_tasks("lld")
 
 
 def task_issue() -> Iterator[dict[str, Any]]:
-    """Turn every brief in the ideas folder into a reviewed issue draft."""
     return item_tasks("issue")
 
 

@@ -206,3 +206,35 @@ def test_version_and_the_list_of_past_runs(workspace: Workspace) -> None:
     assert runs.returncode == 0 and lines[0].split() == ["RUN", "STARTED", "TIME", "ITEMS", "EXIT", "OUTCOME"]
     assert [line.split()[0] for line in lines[1:]] == [p.parent.name for p in sorted(workspace.runs())]
     assert lines[1].endswith("1 done") and lines[2].endswith("1 up-to-date")
+
+
+def _listing(workspace: Workspace) -> dict[str, str]:
+    rows = [line.split() for line in workspace.doit("list", "--all", "-s").stdout.splitlines()]
+    return {row[1]: row[0] for row in rows if row[1].startswith("lld")}
+
+
+def test_doit_clean_is_the_way_to_run_an_item_again(workspace: Workspace) -> None:
+    workspace.add_issue(1)
+    workspace.add_issue(2)
+    assert workspace.doit("lld").returncode == 0
+    lld = workspace.root / "docs/lld/active/LLD-001.md"
+    before = lld.read_bytes()
+    assert _listing(workspace) == {"lld": "U", "lld:1": "U", "lld:2": "U"}  # the group too, once all are done
+    dry = workspace.doit("clean", "--dry-run", "lld:1")
+    assert "LLD-1: would remove" in dry.stdout and workspace.marker("lld", "1").exists()
+    cleaned = workspace.doit("clean", "lld:1")
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert "LLD-1: removed" in cleaned.stdout and not workspace.marker("lld", "1").exists()
+    assert workspace.marker("lld", "2").exists() and lld.read_bytes() == before  # committed work is never removed
+    assert _listing(workspace) == {"lld": "R", "lld:1": "R", "lld:2": "U"}
+    again = workspace.doit("lld")
+    assert again.returncode == 0 and workspace.statuses() == {"LLD-1": "done", "LLD-2": "up-to-date"}
+
+
+def test_doit_features_that_would_bypass_the_run_are_refused_in_one_line(workspace: Workspace) -> None:
+    workspace.add_issue(1)
+    for args in (("strace", "lld:1"), ("--reporter=json", "lld:1"), ("-r", "json", "lld"), ("run", "-r", "json")):
+        result = workspace.doit(*args)
+        assert result.returncode == 3, (args, result.stdout + result.stderr)
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("agentos-jobs: "), result.stderr
+        assert not workspace.marker("lld", "1").exists() and "Traceback" not in result.stderr
