@@ -1,19 +1,24 @@
-"""Discovery: which issues and briefs exist, what each is called, and the hash that says if it changed."""
+"""Discovery: which issues and briefs exist, what each is called, and the hash that says if it changed. A file
+in an inputs folder that gives no item is named with the reason, so nothing is passed over without a word."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
-from .fsutil import parse_json
-from .ids import InvalidItemId, slugify, validate_item_id
-from .text import one_line
+from .fsutil import display_path, parse_json
+from .ids import MAX_ID_LENGTH, slugify
+from .repofiles import NotRepoContent, read_repo_file, repo_content_problem
+from .text import one_line, shown_name
 
-_ISSUE_FILE = re.compile(r"(?P<number>\d+)(?:-[^/\\]*)?\.md|(?P<jnumber>\d+)\.json")
+ISSUE_NAMES = "<N>.md, <N>-<slug>.md or <N>.json"
+_ISSUE_FILE = re.compile(r"(?P<number>[0-9]+)(?:-[^/\\]*)?\.md|(?P<jnumber>[0-9]+)\.json")
+_OTHER_DIGITS = re.compile(r"\d+(?:-[^/\\]*)?\.md|\d+\.json")  # \d: the digits of any script (full-width ones)
 
 
 class InputError(Exception):
@@ -39,6 +44,7 @@ class Item:
     title: str
     sources: tuple[Path, ...]
     input_hash: str
+    root: Path = field(compare=False)  # the repository: no input is read from outside it
     error: str | None = field(default=None, compare=False)
 
     @property
@@ -46,26 +52,30 @@ class Item:
         return self.sources[0]
 
 
-def _hash(paths: tuple[Path, ...]) -> str:
+def _hash(paths: tuple[Path, ...], root: Path) -> str:
     """Of names and contents; an unreadable file hashes by name only (its item fails, naming the file)."""
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(path.name.encode())
+        digest.update(os.fsencode(path.name))
         digest.update(b"\0")
         try:
-            digest.update(path.read_bytes())
-        except OSError:
+            digest.update(read_repo_file(path, root))
+        except (OSError, NotRepoContent):
             digest.update(b"\0unreadable")
     return digest.hexdigest()
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, root: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        data = read_repo_file(path, root)
+    except NotRepoContent as exc:
+        raise InputError(f"{shown_name(path)}: not read: {exc}") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror}); check its permissions") from None
+        raise InputError(f"{shown_name(path)}: cannot be read ({exc.strerror}); check its permissions") from None
+    try:
+        return data.decode("utf-8-sig")  # a byte-order mark (some Windows editors write one) is no part of the text
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{shown_name(path)}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
 
 
 def _split_heading(text: str, path: Path, fix: str) -> tuple[str, str]:
@@ -77,45 +87,50 @@ def _split_heading(text: str, path: Path, fix: str) -> tuple[str, str]:
         if not match:
             break
         return one_line(match.group(1)), "\n".join(lines[index + 1 :]).strip()
-    raise InputError(f"{path}: the first line is not a '# Title' heading; {fix}")
+    raise InputError(f"{shown_name(path)}: the first line is not a '# Title' heading; {fix}")
 
 
-def parse_issue(path: Path) -> Document:
-    """Read an issue file: `<N>.md`/`<N>-<slug>.md` with a `# Title` heading, or `<N>.json` as `gh` writes it."""
-    text = _read_text(path)
+def parse_issue(path: Path, root: Path) -> Document:
+    """Read an issue file of the repository at `root`: `<N>.md`/`<N>-<slug>.md` with a `# Title` heading, or
+    `<N>.json` as `gh` writes it."""
+    number, why = _issue_id(path.name)
+    if number is None:
+        raise InputError(f"{shown_name(path)}: {why}")
+    text = _read_text(path, root)
     if path.suffix == ".md":
         title, body = _split_heading(text, path, "start the file with '# <issue title>'")
-        return Document(title=title, body=body, number=int(path.name.split("-")[0].split(".")[0]))
-    return _parse_issue_json(path, text)
+        return Document(title=title, body=body, number=int(number))
+    return _parse_issue_json(path, text, int(number))
 
 
-def _parse_issue_json(path: Path, text: str) -> Document:
+def _parse_issue_json(path: Path, text: str, expected: int) -> Document:
     try:
         data = parse_json(text)
     except ValueError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc}); "
+        raise InputError(f"{shown_name(path)}: not valid JSON ({exc}); "
                          "write one object as 'gh issue list --json number,title,body,labels' gives it") from None
     if not isinstance(data, dict):
-        raise InputError(f"{path}: expected one JSON object with number, title, body and labels, "
+        raise InputError(f"{shown_name(path)}: expected one JSON object with number, title, body and labels, "
                          f"got {type(data).__name__}")
     number, title = data.get("number"), data.get("title")
     body, labels = data.get("body") or "", data.get("labels") or []
-    expected = int(path.stem)
     if not isinstance(number, int) or isinstance(number, bool) or number != expected:
-        raise InputError(f"{path}: 'number' is {number!r} but the file name says {expected}; make them agree")
+        raise InputError(f"{shown_name(path)}: 'number' is {number!r} but the file name says {expected}; "
+                         "make them agree")
     if not isinstance(title, str) or not one_line(title):
-        raise InputError(f"{path}: 'title' must be a non-empty string")
+        raise InputError(f"{shown_name(path)}: 'title' must be a non-empty string")
     if not isinstance(body, str) or not isinstance(labels, list):
-        raise InputError(f"{path}: 'body' must be a string and 'labels' a list")
+        raise InputError(f"{shown_name(path)}: 'body' must be a string and 'labels' a list")
     names = tuple(str(label.get("name", "")) if isinstance(label, dict) else str(label) for label in labels)
     return Document(title=one_line(title), body=body.strip(), labels=names, number=number)
 
 
-def parse_brief(path: Path) -> Document:
-    """Read a brief: any Markdown; its `# Title` heading if it has one, else its file name."""
-    text = _read_text(path)
+def parse_brief(path: Path, root: Path) -> Document:
+    """Read a brief of the repository at `root`: any Markdown; its `# Title` heading if it has one, else its file
+    name."""
+    text = _read_text(path, root)
     if not text.strip():
-        raise InputError(f"{path}: the brief is empty; write a few lines about the idea")
+        raise InputError(f"{shown_name(path)}: the brief is empty; write a few lines about the idea")
     try:
         title, body = _split_heading(text, path, "")
     except InputError:
@@ -123,68 +138,112 @@ def parse_brief(path: Path) -> Document:
     return Document(title=title, body=body)
 
 
-def _make_item(workflow: str, item_id: str, paths: list[Path]) -> Item:
+def _make_item(workflow: str, item_id: str, paths: list[Path], root: Path) -> Item:
     sources = tuple(sorted(paths))
     error = None
     title = ""
     if len(sources) > 1:
-        names = ", ".join(str(p) for p in sources)
+        names = ", ".join(shown_name(p) for p in sources)
         error = f"{names}: several files give item {item_id}; keep one"
     else:
         try:
-            title = _parse(workflow, sources[0]).title
+            title = _parse(workflow, sources[0], root).title
         except InputError as exc:
             error = str(exc)
-    return Item(workflow=workflow, id=item_id, title=title or f"(cannot be read: {sources[0].name})",
-                sources=sources, input_hash=_hash(sources), error=error)
+    return Item(workflow=workflow, id=item_id, title=title or f"(cannot be read: {shown_name(sources[0].name)})",
+                sources=sources, input_hash=_hash(sources, root), root=root, error=error)
 
 
-def _files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.is_file()) if directory.is_dir() else []
+@dataclass(frozen=True)
+class Listing:
+    """An inputs folder: each item id with its files, and one line for every file that gives no item."""
+
+    files: dict[str, list[Path]]
+    ignored: list[str]
 
 
-def _input_files(settings: Settings, workflow: str) -> dict[str, list[Path]]:
-    """Item id -> its input files, in a stable order (issue number, then brief slug); reads no file."""
+def list_inputs(settings: Settings, workflow: str) -> Listing:
+    """Item id -> its input files, in a stable order (issue number, then brief slug), and why each other file
+    gives no item (`ignored docs/issues/notes.md: not <N>.md, ...`). Reads no file."""
+    folder = settings.inputs_dir(workflow)
     groups: dict[str, list[Path]] = defaultdict(list)
+    ignored = []
+    try:
+        paths = sorted(folder.iterdir()) if folder.is_dir() else []
+    except OSError as exc:
+        paths = []
+        ignored.append(f"ignored {_shown(folder, settings)}: the folder cannot be listed ({exc.strerror})")
+    for path in paths:
+        item_id, why = _classify(workflow, path, settings.root)
+        if item_id is not None:
+            groups[item_id].append(path)
+        elif why:
+            ignored.append(f"ignored {_shown(path, settings)}: {why}")
+    order = sorted(groups, key=int) if workflow == "lld" else sorted(groups)
+    return Listing({item_id: groups[item_id] for item_id in order}, ignored)
+
+
+def _shown(path: Path, settings: Settings) -> str:
+    return shown_name(display_path(path, settings.root))
+
+
+def _classify(workflow: str, path: Path, root: Path) -> tuple[str | None, str | None]:
+    """(its item id, None) for an input, else (None, why it gives no item); (None, None) for what a folder of
+    inputs may hold besides them, a hidden file or a folder not named like an input (`.gitkeep`, `drafts/`)."""
+    name = path.name
+    like_input = name.endswith((".md", ".json") if workflow == "lld" else ".md")
+    if not like_input and (name.startswith(".") or os.path.isdir(path)):  # noqa: PTH112 (False, not an error, if unsure)
+        return None, None
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return None, "its name is not UTF-8; rename it"
+    if not name.isprintable():  # it could not be shown as it is, in a title, a message or a prompt
+        return None, "its name holds characters that cannot be shown (here escaped); rename it"
+    if name.startswith("."):
+        return None, "its name starts with '.'"
     if workflow == "lld":
-        for path in _files(settings.inputs_dir(workflow)):
-            match = _ISSUE_FILE.fullmatch(path.name)
-            if match:
-                groups[str(int(match.group("number") or match.group("jnumber")))].append(path)
-        order = sorted(groups, key=int)
+        item_id, why = _issue_id(name)
     else:
-        for path in _files(settings.inputs_dir(workflow)):
-            if path.suffix == ".md" and not path.name.startswith("."):
-                groups[slugify(path.stem)].append(path)
-        order = sorted(groups)
-    valid = {}
-    for item_id in order:
-        try:
-            valid[validate_item_id(item_id)] = groups[item_id]
-        except InvalidItemId:
-            continue  # an issue number of over 100 digits: no issue tracker's
-    return valid
+        item_id, why = (slugify(path.stem), None) if like_input else (None, "not a *.md brief")
+    if item_id is None:
+        return None, why
+    why = repo_content_problem(path, root)
+    return (None, why) if why else (item_id, None)
 
 
-def discover(settings: Settings, workflow: str) -> list[Item]:
-    """Every item of a workflow, done or not."""
-    return [_make_item(workflow, item_id, paths) for item_id, paths in _input_files(settings, workflow).items()]
+def _issue_id(name: str) -> tuple[str | None, str | None]:
+    """The issue number an issue file's name gives, as an id (`007.md` gives `7`), or (None, why not)."""
+    match = _ISSUE_FILE.fullmatch(name)
+    if not match:
+        return None, "its number is not in the digits 0-9" if _OTHER_DIGITS.fullmatch(name) else f"not {ISSUE_NAMES}"
+    number = (match.group("number") or match.group("jnumber")).lstrip("0") or "0"
+    if len(number) > MAX_ID_LENGTH:  # no issue tracker's; and an id is at most this long
+        return None, f"an issue number of {len(number)} digits (at most {MAX_ID_LENGTH})"
+    return number, None
+
+
+def discover(settings: Settings, workflow: str) -> tuple[list[Item], list[str]]:
+    """Every item of a workflow, done or not, and a line for each file of its folder that gives no item."""
+    listing = list_inputs(settings, workflow)
+    items = [_make_item(workflow, item_id, paths, settings.root) for item_id, paths in listing.files.items()]
+    return items, listing.ignored
 
 
 def find_item(settings: Settings, workflow: str, item_id: str) -> Item:
     """One item, reading only its own files."""
-    paths = _input_files(settings, workflow).get(item_id)
+    paths = list_inputs(settings, workflow).files.get(item_id)
     if paths is None:
-        raise InputError(f"no {workflow} item {item_id!r} in {settings.inputs_dir(workflow)}; "
-                         "'doit list --all' shows the items there are")
-    return _make_item(workflow, item_id, paths)
+        raise InputError(f"no {workflow} item {item_id!r} in {shown_name(settings.inputs_dir(workflow))}; "
+                         "'doit list --all' shows the items there are, and why a file is ignored")
+    return _make_item(workflow, item_id, paths, settings.root)
 
 
 def load_document(item: Item) -> Document:
     if item.error:
         raise InputError(item.error)
-    return _parse(item.workflow, item.source)
+    return _parse(item.workflow, item.source, item.root)
 
 
-def _parse(workflow: str, path: Path) -> Document:
-    return parse_issue(path) if workflow == "lld" else parse_brief(path)
+def _parse(workflow: str, path: Path, root: Path) -> Document:
+    return parse_issue(path, root) if workflow == "lld" else parse_brief(path, root)

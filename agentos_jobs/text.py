@@ -15,6 +15,21 @@ def one_line(text: object, limit: int | None = None) -> str:
     return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
 
 
+def shown_name(name: object) -> str:
+    """A name from the file system (or a path) as it may be printed: every character that is not printable (a
+    control character such as an escape sequence's ESC, a right-to-left override, a byte that is not UTF-8) is
+    written as a backslash escape, `\\x1b`, `\\u202e`, `\\xff`, so the name stays recognisable but cannot drive
+    the reader's terminal."""
+    return "".join(c if c.isprintable() else _escaped(c) for c in str(name))
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # how Python holds a byte of a name that is not UTF-8: show the byte
+        return f"\\x{code - 0xDC00:02x}"
+    return ascii(char)[1:-1]
+
+
 def table_lines(rows: Sequence[Sequence[str]]) -> list[str]:
     """Left-aligned columns two spaces apart; the first row is the header."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
