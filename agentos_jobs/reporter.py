@@ -34,7 +34,7 @@ from .runs import current_run_id, stop_flag, waiting_dir
 from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
 from .summary import build_summary, read_item_result, render_summary, wants_colour, write_summary
 from .tasks import project_settings, save_dep_file_or_say
-from .text import CLEAR_LINE
+from .text import CLEAR_LINE, shown_name
 from .worker import read_notes, still_running, wrapper_started
 
 RESULT_WAIT_SECONDS = 8.0
@@ -382,8 +382,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         for group in self.empty_groups:
             folder = self.settings.inputs_dir(group)
             expected = "<N>.md, <N>-<slug>.md or <N>.json issues" if group == "lld" else "*.md briefs"
-            self.write(f"agentos-jobs: nothing to do for '{group}': {display_path(folder, self.settings.root)} "
-                       f"has no {expected}\n")
+            shown = shown_name(display_path(folder, self.settings.root))
+            self.write(f"agentos-jobs: nothing to do for '{group}': {shown} has no {expected}\n")
         if self.trace:
             self.trace.end(summary["exit_code"])
         try:

@@ -23,6 +23,7 @@ from ..procs import die_with_parent
 from ..providers import make_providers
 from ..providers.errors import NoKeyAvailable
 from ..status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NEEDS_REVISION, EXIT_OK, EXIT_TEMPFAIL, Status
+from ..text import shown_name
 from ..tracing import spans_dir, start_tracing
 from . import WorkflowContext, get_workflow
 
@@ -81,8 +82,8 @@ def _run(workflow: str, item_id: str) -> int:
     try:
         ctx = WorkflowContext(settings=settings, item=item, document=document, engine=engine,
                               drafter=drafter, reviewer=reviewer, say=say)
-        say(f"{workflow} workflow for {item.source.name}: {document.title!r} (drafter {_who(settings, 'drafter')}, "
-            f"reviewer {_who(settings, 'reviewer')}, run {run_id})")
+        say(f"{workflow} workflow for {shown_name(item.source.name)}: {document.title!r} "
+            f"(drafter {_who(settings, 'drafter')}, reviewer {_who(settings, 'reviewer')}, run {run_id})")
         status = get_workflow(workflow)(ctx)
     except Interrupted:
         return EXIT_INTERRUPTED  # the wrapper says it, once, with the number of checkpointed steps
