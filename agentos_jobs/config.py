@@ -49,6 +49,9 @@ class Settings:
     progress: str = "auto"
     progress_interval_seconds: float = 15.0
     fail_fast: bool = False
+    lease_store: str | None = None
+    max_wait_seconds: float = 120.0
+    lease_ttl_seconds: float = 30.0
 
     @property
     def lld_dir(self) -> Path:
@@ -77,10 +80,6 @@ class Settings:
     @property
     def logs_dir(self) -> Path:
         return self.base_dir / "logs" / "parallel"
-
-    @property
-    def lease_path(self) -> Path:
-        return self.base_dir / "credentials.lease.json"
 
     def inputs_dir(self, workflow: str) -> Path:
         """Where a workflow's items come from: issues for `lld`, briefs for `issue`."""
@@ -115,6 +114,9 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
     "progress": (str, "AGENTOS_PROGRESS", "auto"),
     "progress_interval_seconds": (float, "AGENTOS_PROGRESS_INTERVAL", 15.0),
     "fail_fast": (bool, "AGENTOS_FAIL_FAST", False),
+    "lease_store": (str, "AGENTOS_LEASE_STORE", None),
+    "max_wait_seconds": (float, "AGENTOS_MAX_WAIT", 120.0),
+    "lease_ttl_seconds": (float, "AGENTOS_LEASE_TTL", 30.0),
 }
 _CHOICES = {"progress": ("auto", "plain", "off")}
 _ROLE_KEYS = ("provider", "model", "base_url")

@@ -7,10 +7,12 @@ per key and per role, and read the request log: which key, which role, when, wha
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_httpserver import HTTPServer
@@ -85,6 +87,39 @@ def bad_request(provider: str) -> Reply:
 
 
 @dataclass
+class RateLimit:
+    """N requests per window per key, as a provider or a gateway enforces it: fixed windows from the first
+    request the server sees. `hints`: "openai" (x-ratelimit-* on every answer), "gateway" (only LiteLLM's
+    llm_provider-retry-after, on a 429) or "none" (a bare 429)."""
+
+    per_window: int
+    window: float
+    hints: str
+    epoch: float | None = None
+    used: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def admit(self, key: str, now: float) -> tuple[bool, dict[str, str]]:
+        """Whether the request is served, and the headers its answer carries."""
+        self.epoch = now if self.epoch is None else self.epoch
+        index = int((now - self.epoch) // self.window)
+        reset = self.epoch + (index + 1) * self.window - now
+        used = self.used.get((key, index), 0)
+        admitted = used < self.per_window
+        if admitted:
+            self.used[(key, index)] = used + 1
+        headers = {}
+        if self.hints == "openai":
+            headers = {"x-ratelimit-limit-requests": str(self.per_window),
+                       "x-ratelimit-remaining-requests": str(self.per_window - used - int(admitted)),
+                       "x-ratelimit-reset-requests": f"{reset * 1000:.0f}ms" if reset < 1 else f"{reset:.3f}s",
+                       "x-ratelimit-limit-tokens": "1000000", "x-ratelimit-remaining-tokens": "999000",
+                       "x-ratelimit-reset-tokens": "6m0s"}
+        elif self.hints == "gateway" and not admitted:
+            headers = {"llm_provider-retry-after": f"{reset:.3f}" if self.window < 60 else str(math.ceil(reset))}
+        return admitted, headers
+
+
+@dataclass
 class Rule:
     reply: Reply
     key: str | None
@@ -104,6 +139,7 @@ class Call:
     at: float
     model: str
     max_tokens: int | None  # the answer's length limit the request carried, under the provider's own name
+    started: float = 0.0  # when the request arrived (`at` is when it was answered)
 
 
 class FakeLLM:
@@ -112,6 +148,9 @@ class FakeLLM:
         self.rules: list[Rule] = []
         self.calls: list[Call] = []
         self.delay = 0.0
+        self.limit: RateLimit | None = None
+        self.in_flight: dict[str, int] = {}
+        self.most_in_flight: dict[str, int] = {}  # per key: the most requests it had open at once
         self._lock = threading.Lock()
         self.server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(self._openai)
         self.server.expect_request("/v1/messages", method="POST").respond_with_handler(self._anthropic)
@@ -130,6 +169,11 @@ class FakeLLM:
         with self._lock:
             self.rules.append(Rule(reply, key, role, times))
 
+    def sent(self) -> list[str]:
+        """The text of every request received, in order: each string in its JSON body (system prompt, every
+        message and part), one per line; whatever its wire format, nothing sent is missed."""
+        return ["\n".join(strings(request.get_json(silent=True))) for request, _ in self.server.log]
+
     def calls_by(self, key: str | None = None, role: str | None = None) -> list[Call]:
         return [c for c in self.calls if (key is None or c.key == key) and (role is None or c.role == role)]
 
@@ -144,16 +188,28 @@ class FakeLLM:
     def _serve(self, provider: str, key: str, system: str, prompt: str, model: str, max_tokens: int | None,
                success: Any) -> Response:
         role = "reviewer" if system.startswith("You review") else "drafter"
-        reply = self._pick(key, role) or Reply()
-        if reply.delay or self.delay:
-            time.sleep(reply.delay or self.delay)
+        started = time.monotonic()
         with self._lock:
-            self.calls.append(Call(provider, key, role, reply.status, time.monotonic(), model, max_tokens))
+            self.in_flight[key] = self.in_flight.get(key, 0) + 1
+            self.most_in_flight[key] = max(self.most_in_flight.get(key, 0), self.in_flight[key])
+            admitted, headers = self.limit.admit(key, started) if self.limit else (True, {})
+        try:
+            reply = self._pick(key, role) or Reply()
+            if not admitted:
+                reply = rate_limited(provider)
+            if reply.delay or self.delay:
+                time.sleep(reply.delay or self.delay)
+        finally:
+            with self._lock:
+                self.in_flight[key] -= 1
+                self.calls.append(Call(provider, key, role, reply.status, time.monotonic(), model, max_tokens, started))
+        headers = {**headers, **reply.headers}
         if reply.status != 200:  # "{key}" in an error body echoes the caller's key, as some proxies do
             body = json.dumps(reply.body).replace("{key}", key)
-            return Response(body, status=reply.status, headers=reply.headers, content_type="application/json")
+            return Response(body, status=reply.status, headers=headers, content_type="application/json")
         text = reply.text or (APPROVED if role == "reviewer" else draft_text(prompt))
-        return Response(json.dumps(success(text, reply.truncated)), status=200, content_type="application/json")
+        return Response(json.dumps(success(text, reply.truncated)), status=200, headers=headers,
+                        content_type="application/json")
 
     def _openai(self, request: Request) -> Response:
         body = request.get_json()
@@ -193,6 +249,22 @@ class FakeLLM:
                             "index": 0}],
             "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
             "modelVersion": model + SNAPSHOT})
+
+
+def strings(data: Any) -> list[str]:
+    """Every string in a JSON value, depth first in document order."""
+    if isinstance(data, str):
+        return [data]
+    if isinstance(data, dict):
+        return [text for value in data.values() for text in strings(value)]
+    if isinstance(data, list):
+        return [text for value in data for text in strings(value)]
+    return []
+
+
+def lease_file(ws: Workspace) -> Path:
+    """Where the pool of `use_provider`'s keys lives: beside their credentials file."""
+    return ws.home / "credentials.lease.json"
 
 
 def secret(provider: str, n: int) -> str:

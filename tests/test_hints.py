@@ -69,7 +69,7 @@ def test_ordinary_hints_still_read() -> None:
 def test_a_cooldown_is_stored_capped(tmp_path: Path, seconds: float) -> None:
     key = Credential(name="k", provider="openai", key="s")
     pool = CredentialPool(tmp_path / "l.json", [key], "run", print)
-    assert pool.cool(key, seconds, "429: rate limited") == ["k"]
+    assert pool.cool(key, seconds, "429: rate limited").names == ["k"]
     until = datetime.fromisoformat(json.loads((tmp_path / "l.json").read_text())["keys"]["k"]["cooling_until"])
     assert until <= utc_now() + timedelta(seconds=MAX_COOLDOWN_SECONDS)
     assert until >= utc_now() + timedelta(seconds=MAX_COOLDOWN_SECONDS - 60)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ def test_max_concurrency_lets_a_key_be_shared(tmp_path: Path) -> None:
     assert isinstance(pool.try_reserve("gemini", "C"), PoolView)
 
 
-def test_cooling_expires_and_disabled_is_for_this_run_only(tmp_path: Path) -> None:
+def test_cooling_expires_and_a_disabled_key_is_disabled_for_every_run_for_an_hour(tmp_path: Path) -> None:
     key = Credential(name="k", provider="openai", key="s")
     pool = CredentialPool(tmp_path / "l.json", [key], "run-1", print)
     pool.cool(key, 0.3, "429")
@@ -104,8 +105,25 @@ def test_cooling_expires_and_disabled_is_for_this_run_only(tmp_path: Path) -> No
     pool.release(got)
     pool.disable(key, "insufficient_quota")
     assert isinstance(pool.try_reserve("openai", "A"), PoolView)
-    later_run = CredentialPool(tmp_path / "l.json", [key], "run-2", print)
+    later_run = CredentialPool(tmp_path / "l.json", [key], "run-2", print)  # another worktree, the same store
+    assert isinstance(later_run.try_reserve("openai", "A"), PoolView)
+    mark = json.loads((tmp_path / "l.json").read_text())["keys"]["k"]["disabled"]
+    until = datetime.fromisoformat(mark["until"])
+    assert timedelta(minutes=59) < until - datetime.fromisoformat(mark["at"]) <= timedelta(hours=1)
+    assert "insufficient_quota (until " in later_run.snapshot()[0].describe()
+    state = json.loads((tmp_path / "l.json").read_text())
+    state["keys"]["k"]["disabled"]["until"] = "2020-01-01T00:00:00.000Z"  # the hour is over: tried again
+    (tmp_path / "l.json").write_text(json.dumps(state))
     assert isinstance(later_run.try_reserve("openai", "A"), Credential)
+
+
+def test_a_disabled_mark_of_an_older_version_holds_for_its_own_run_only(tmp_path: Path) -> None:
+    lease = tmp_path / "l.json"
+    lease.write_text(json.dumps({"version": 1, "keys": {"k": {"holders": [], "disabled": {
+        "run_id": "run-1", "reason": "insufficient_quota", "at": "2026-01-01T00:00:00.000Z"}}}}))
+    key = Credential(name="k", provider="openai", key="s")
+    assert isinstance(CredentialPool(lease, [key], "run-1", print).try_reserve("openai", "A"), PoolView)
+    assert isinstance(CredentialPool(lease, [key], "run-2", print).try_reserve("openai", "A"), Credential)
 
 
 def test_wait_hints() -> None:

@@ -21,6 +21,7 @@ from fake_llm import (
     Reply,
     bad_request,
     insufficient_quota,
+    lease_file,
     overloaded,
     rate_limited,
     secret,
@@ -106,7 +107,8 @@ def test_gemini_daily_quota_disables_the_key(workspace: Workspace, fake: FakeLLM
     result = workspace.doit("-n", "1", "lld")
     assert result.returncode == 0, result.stdout
     assert len(fake.calls_by(key=secret("gemini", 1))) == 1
-    assert "key key-1 is out of quota; disabled for this run" in result.stdout
+    assert "key key-1 is out of quota; disabled for 60 minutes, for every run that shares its lease store" \
+        in result.stdout
 
 
 def test_overload_529_backs_off_the_call_without_cooling_the_key(workspace: Workspace, fake: FakeLLM) -> None:
@@ -116,7 +118,7 @@ def test_overload_529_backs_off_the_call_without_cooling_the_key(workspace: Work
     result = workspace.doit("lld")
     assert result.returncode == 0, result.stdout + result.stderr
     assert [c.status for c in fake.calls][:3] == [529, 529, 200]
-    lease = json.loads((workspace.base / "credentials.lease.json").read_text())
+    lease = json.loads(lease_file(workspace).read_text())
     assert "cooling_until" not in lease["keys"]["key-1"]
     assert "overloaded (529 overloaded_error: Overloaded); retrying in" in result.stdout
 
@@ -195,7 +197,7 @@ def test_a_group_readable_credentials_file_is_refused(workspace: Workspace, fake
     assert result.stderr == (f"agentos-jobs: error: credentials file {path} is open to group or others (mode "
                              f"0644); run: chmod 600 {path}\n")
     assert not fake.calls and workspace.checkpoints() == [] and not workspace.runs()
-    assert not (workspace.base / "credentials.lease.json").exists()
+    assert not lease_file(workspace).exists()
     keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
     assert keys.returncode == 2 and keys.stderr.strip().endswith(f"run: chmod 600 {path}")
 
@@ -241,14 +243,13 @@ def test_drafter_and_reviewer_can_use_different_providers(workspace: Workspace, 
 
 def test_a_corrupt_lease_file_is_moved_aside_and_rebuilt(workspace: Workspace, fake: FakeLLM) -> None:
     use_provider(workspace, fake, "openai")
-    workspace.base.mkdir(parents=True, exist_ok=True)
-    (workspace.base / "credentials.lease.json").write_text("{not json")
+    lease_file(workspace).write_text("{not json")
     workspace.add_issue(1)
     result = workspace.doit("lld")
     assert result.returncode == 0, result.stdout
     assert "lease file" in result.stdout and "was unreadable" in result.stdout
-    assert len(list(workspace.base.glob("credentials.lease.json.corrupt-*"))) == 1
-    assert json.loads((workspace.base / "credentials.lease.json").read_text())["keys"]["key-1"]["holders"] == []
+    assert len(list(workspace.home.glob("credentials.lease.json.corrupt-*"))) == 1
+    assert json.loads(lease_file(workspace).read_text())["keys"]["key-1"]["holders"] == []
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
@@ -323,7 +324,7 @@ def test_a_workflow_killed_with_9_leaves_a_lease_the_next_reservation_reclaims(w
     fake.delay = 1.5
     workspace.add_issue(1)
     workspace.add_issue(2)
-    lease = workspace.base / "credentials.lease.json"
+    lease = lease_file(workspace)
 
     def holder() -> dict[str, object] | None:
         try:
@@ -404,7 +405,7 @@ def test_an_absurd_wait_hint_on_the_only_key_ends_the_item_no_key_at_once(worksp
     message = workspace.summary()["items"][0]["message"]
     assert "\n" not in message and "key-1" in message and "worker_timeout_seconds" in message
     assert "Traceback" not in result.stdout + result.stderr and "internal error" not in result.stdout
-    lease = json.loads((workspace.base / "credentials.lease.json").read_text())
+    lease = json.loads(lease_file(workspace).read_text())
     until = datetime.fromisoformat(lease["keys"]["key-1"]["cooling_until"])
     assert until <= datetime.now(UTC) + timedelta(seconds=MAX_COOLDOWN_SECONDS)
 
@@ -413,7 +414,7 @@ def test_a_far_cooldown_left_in_the_lease_file_is_capped_and_ends_the_item_no_ke
                                                                                 fake: FakeLLM) -> None:
     use_provider(workspace, fake, "gemini", keys=1, AGENTOS_WORKER_TIMEOUT="30")
     workspace.base.mkdir(parents=True, exist_ok=True)
-    lease = workspace.base / "credentials.lease.json"
+    lease = lease_file(workspace)
     lease.write_text(json.dumps({"version": 1, "keys": {"key-1": {
         "provider": "gemini", "scope": None, "holders": [], "cooling_until": "3025-01-01T00:00:00.000Z",
         "cooling_reason": "429: rate limited"}}}))

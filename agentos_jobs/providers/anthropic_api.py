@@ -9,7 +9,8 @@ import anthropic
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
 from .base import Clients, Completion, Request, completion
-from .errors import ProviderError, by_status, connection_failed, unexpected, wait_hint
+from .errors import ProviderError, by_status, connection_failed, unexpected
+from .limits import read_limits
 
 _HARD_QUOTA = ("credit balance", "spend limit", "spending limit", "usage limit")
 
@@ -25,7 +26,7 @@ def classify(exc: Exception) -> ProviderError:
     text = str(error.get("message") or exc.message)
     quota = exc.status_code in (400, 429) and any(words in text.lower() for words in _HARD_QUOTA)
     message = f"{exc.status_code} {error.get('type') or 'error'}: {text}"
-    return by_status(exc.status_code, message, wait_hint(exc.response.headers), hard_quota=quota)
+    return by_status(exc.status_code, message, exc.response.headers, hard_quota=quota)
 
 
 class AnthropicAdapter:
@@ -38,12 +39,14 @@ class AnthropicAdapter:
 
     def call(self, credential: Credential, request: Request) -> Completion:
         try:
-            response = self.client(credential).messages.create(
+            raw = self.client(credential).messages.with_raw_response.create(
                 model=self.model, max_tokens=self.max_tokens, system=request.system,
                 messages=[{"role": "user", "content": request.prompt}])
+            response = raw.parse()
         except anthropic.AnthropicError as exc:
             raise classify(exc) from None
         text = "".join(block.text for block in response.content if block.type == "text")
         usage = response.usage
         return completion(text, response.model or self.model, usage.input_tokens if usage else 0,
-                          usage.output_tokens if usage else 0, truncated=response.stop_reason == "max_tokens")
+                          usage.output_tokens if usage else 0, truncated=response.stop_reason == "max_tokens",
+                          limits=read_limits(raw.headers))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from ..credentials import Credential
 from ..items import Document
 from .errors import ErrorKind, ProviderError
+from .limits import Limits
 
 Client = TypeVar("Client")
 
@@ -33,6 +34,7 @@ class Completion:
     model: str
     input_tokens: int = 0
     output_tokens: int = 0
+    limits: Limits = field(default_factory=dict, compare=False)  # the key's budget, as the answer's headers say
 
 
 class Provider(Protocol):
@@ -58,10 +60,11 @@ RAISE_MAX_TOKENS = "raise max_tokens in [tool.agentos_jobs] (or use a model with
 
 
 def completion(text: str | None, model: str, input_tokens: int | None, output_tokens: int | None,
-               truncated: bool = False, fix: str = RAISE_MAX_TOKENS) -> Completion:
+               truncated: bool = False, fix: str = RAISE_MAX_TOKENS, limits: Limits | None = None) -> Completion:
     """A finished call; an empty or cut-off answer is an error, never an empty or half design."""
     if not text:
-        raise ProviderError(ErrorKind.FATAL, "the model returned no text")
+        raise ProviderError(ErrorKind.FATAL, "the model returned no text", limits=limits)
     if truncated:
-        raise ProviderError(ErrorKind.FATAL, f"the answer was cut off at the token limit; {fix}")
-    return Completion(text=text, model=model, input_tokens=input_tokens or 0, output_tokens=output_tokens or 0)
+        raise ProviderError(ErrorKind.FATAL, f"the answer was cut off at the token limit; {fix}", limits=limits)
+    return Completion(text=text, model=model, input_tokens=input_tokens or 0, output_tokens=output_tokens or 0,
+                      limits=limits or {})

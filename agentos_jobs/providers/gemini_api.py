@@ -12,7 +12,7 @@ from google.genai import errors, types
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
 from .base import Clients, Completion, Request, completion
-from .errors import ProviderError, by_status, connection_failed, unexpected, wait_hint
+from .errors import ProviderError, by_status, connection_failed, unexpected
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"
@@ -33,13 +33,13 @@ def classify(exc: Exception) -> ProviderError:
     details = _details(exc)
     delay = next((d.get("retryDelay") for d in details if d.get("@type") == _RETRY_INFO), None)
     response = getattr(exc, "response", None)
-    hint = wait_hint(response.headers if response is not None else None, delay if isinstance(delay, str) else None)
     daily = [str(v.get("quotaId")) for d in details if d.get("@type") == _QUOTA_FAILURE
              for v in d.get("violations", []) if isinstance(v, dict) and "PerDay" in str(v.get("quotaId"))]
     message = f"{exc.code} {exc.status or ''} {exc.message or ''}"
     if daily:
         message = f"{exc.code} daily quota {', '.join(daily)}: {exc.message or ''}"
-    return by_status(exc.code, message, hint, hard_quota=exc.code == 429 and bool(daily))
+    return by_status(exc.code, message, response.headers if response is not None else None,
+                     delay if isinstance(delay, str) else None, hard_quota=exc.code == 429 and bool(daily))
 
 
 class GeminiAdapter:
