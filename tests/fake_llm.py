@@ -174,11 +174,6 @@ class FakeLLM:
         message and part), one per line; whatever its wire format, nothing sent is missed."""
         return ["\n".join(strings(request.get_json(silent=True))) for request, _ in self.server.log]
 
-    def sent(self) -> list[str]:
-        """The text of every request received, in order: each string in its JSON body (system prompt, every
-        message and part), one per line; whatever its wire format, nothing sent is missed."""
-        return ["\n".join(strings(request.get_json(silent=True))) for request, _ in self.server.log]
-
     def calls_by(self, key: str | None = None, role: str | None = None) -> list[Call]:
         return [c for c in self.calls if (key is None or c.key == key) and (role is None or c.role == role)]
 
@@ -270,17 +265,6 @@ def strings(data: Any) -> list[str]:
 def lease_file(ws: Workspace) -> Path:
     """Where the pool of `use_provider`'s keys lives: beside their credentials file."""
     return ws.home / "credentials.lease.json"
-
-
-def strings(data: Any) -> list[str]:
-    """Every string in a JSON value, depth first in document order."""
-    if isinstance(data, str):
-        return [data]
-    if isinstance(data, dict):
-        return [text for value in data.values() for text in strings(value)]
-    if isinstance(data, list):
-        return [text for value in data for text in strings(value)]
-    return []
 
 
 def secret(provider: str, n: int) -> str:
