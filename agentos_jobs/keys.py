@@ -23,6 +23,7 @@ def print_keys() -> int:
         return 0
     last_run = read_json_object(run_lock_info(settings)) or {}
     store = open_store(settings, print)
+    store.check()  # a Redis that is down: one line now, not a wait for it to come back
     pool = CredentialPool(store, credentials, str(last_run.get("run_id", "")), print)
     try:
         states = {state.name: state for state in pool.snapshot()}

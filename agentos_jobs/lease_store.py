@@ -90,11 +90,15 @@ def store_location(settings: Settings, environ: Mapping[str, str] | None = None)
 
 
 def open_store(settings: Settings, say: Callable[[str], None]) -> LeaseStore:
-    location = store_location(settings)
+    return open_location(store_location(settings), settings.lease_ttl_seconds, say)
+
+
+def open_location(location: str, ttl_seconds: float, say: Callable[[str], None]) -> LeaseStore:
+    """The store at a Redis URL (leases renewed within `ttl_seconds`) or in a file."""
     if is_redis(location):
         from .redis_store import RedisLeaseStore
 
-        return RedisLeaseStore(location, settings.lease_ttl_seconds, say)
+        return RedisLeaseStore(location, ttl_seconds, say)
     from .file_store import FileLeaseStore
 
     return FileLeaseStore(Path(location), say)
