@@ -11,6 +11,7 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -148,6 +149,7 @@ class FakeLLM:
         self.rules: list[Rule] = []
         self.calls: list[Call] = []
         self.delay = 0.0
+        self.hold_until: Callable[[], bool] | None = None  # replies wait (20 s at most) until this is true once
         self.limit: RateLimit | None = None
         self.in_flight: dict[str, int] = {}
         self.most_in_flight: dict[str, int] = {}  # per key: the most requests it had open at once
@@ -174,6 +176,14 @@ class FakeLLM:
         message and part), one per line; whatever its wire format, nothing sent is missed."""
         return ["\n".join(strings(request.get_json(silent=True))) for request, _ in self.server.log]
 
+    def _held(self) -> None:
+        """Replies wait until `hold_until` first comes true: a test can keep every key busy until the moment it
+        needs (a worker waiting for a key), however slowly a loaded machine starts the workers."""
+        deadline = time.monotonic() + 20
+        while self.hold_until is not None and not self.hold_until() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.hold_until = None
+
     def calls_by(self, key: str | None = None, role: str | None = None) -> list[Call]:
         return [c for c in self.calls if (key is None or c.key == key) and (role is None or c.role == role)]
 
@@ -197,6 +207,7 @@ class FakeLLM:
             reply = self._pick(key, role) or Reply()
             if not admitted:
                 reply = rate_limited(provider)
+            self._held()
             if reply.delay or self.delay:
                 time.sleep(reply.delay or self.delay)
         finally:

@@ -64,7 +64,10 @@ def test_each_provider_end_to_end_with_tokens_and_no_key_shown(workspace: Worksp
 
 def test_050_exhausted_pool_makes_the_third_worker_wait_and_say_so(workspace: Workspace, fake: FakeLLM) -> None:
     use_provider(workspace, fake, "openai", keys=2)
-    fake.delay = 0.8
+    fake.delay = 0.3
+    # Both keys stay busy until a third worker waits: on a loaded machine the workers may otherwise start so far
+    # apart that none ever finds both keys taken.
+    fake.hold_until = lambda: any((workspace.base / "runs").glob("*/waiting/*"))
     for number in (1, 2, 3, 4):
         workspace.add_issue(number)
     result = workspace.doit("-n", "3", "lld")
