@@ -14,7 +14,7 @@ from .ids import InvalidItemId
 from .items import InputError
 from .locks import RunLocked
 from .report import ReportError
-from .status import EXIT_FAILED, EXIT_REFUSED, EXIT_USAGE
+from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE
 from .sync import SyncError
 
 
@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunLocked as exc:
         print(f"agentos-jobs: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+    except KeyboardInterrupt:  # Ctrl+C before an item's own handlers are in place: nothing had started
+        print("agentos-jobs: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (InvalidItemId, ConfigError, CredentialsError, SyncError, ReportError, InputError) as exc:
         print(f"agentos-jobs: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, (ConfigError, CredentialsError)) else EXIT_FAILED

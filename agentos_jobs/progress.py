@@ -100,7 +100,8 @@ class Progress:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(1)
+        if self._thread.ident is not None:  # a stop can come between making the line and starting it
+            self._thread.join(1)
         if self.columns:
             self._write(CLEAR_LINE)
 

@@ -23,7 +23,7 @@ def _run_by_hand(workspace: Workspace, number: int, latency: str = "2") -> subpr
 def test_running_an_item_by_hand_holds_the_run_lock_until_it_ends(workspace: Workspace) -> None:
     for number in (1, 2):
         workspace.add_issue(number)
-    by_hand = _run_by_hand(workspace, 1)
+    by_hand = _run_by_hand(workspace, 1, latency="60")  # still in its first call when the checks below are done
     workspace.wait_for(lambda: (workspace.base / "checkpoints/lld_workflow_1.db").exists(), what="item 1 to start")
 
     refused = workspace.doit("-n", "3", "lld")
@@ -31,13 +31,14 @@ def test_running_an_item_by_hand_holds_the_run_lock_until_it_ends(workspace: Wor
     assert "another agentos-jobs run is using" in refused.stderr
     second = workspace.command(str(BIN / "agentos-jobs"), "run", "lld", "2")
     assert second.returncode == 3, second.stdout + second.stderr
+    assert by_hand.poll() is None  # the refusals came while it ran: they were the lock's
 
-    out, err = by_hand.communicate(timeout=60)
-    assert by_hand.returncode == 0, out + err
-    after = workspace.doit("-n", "3", "lld")
+    os.killpg(by_hand.pid, signal.SIGINT)
+    out, err = by_hand.communicate(timeout=30)
+    assert by_hand.returncode == 130, out + err
+    after = workspace.doit("-n", "3", "lld")  # the lock went with it
     assert after.returncode == 0, after.stdout + after.stderr
-    assert "[LLD-1]" not in after.stdout  # paid for once: the doit run found it done
-    assert "[LLD-2] done in" in after.stdout
+    assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "done"}
 
 
 def _parent(pid: int) -> int:
