@@ -204,6 +204,8 @@ class CredentialPool:
         budget = entry.get("budget", {})
         for dimension in [d for d, b in budget.items() if (_time(b.get("reset")) or now) <= now]:
             del budget[dimension]
+        if not budget:
+            entry.pop("budget", None)
         requests = budget.get("requests", {})
         if isinstance(requests.get("remaining"), int) and requests["remaining"] > 0:
             requests["remaining"] -= 1
