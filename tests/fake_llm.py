@@ -129,6 +129,7 @@ class Rule:
 
 
 SNAPSHOT = "-2026-01-01"  # servers answer with the dated model that served the call
+CACHE_MIN_CHARS = 4096  # ~1,024 tokens: the shortest prompt beginning OpenAI, Gemini and Anthropic cache
 
 
 @dataclass
@@ -148,6 +149,7 @@ class FakeLLM:
         self.server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
         self.rules: list[Rule] = []
         self.calls: list[Call] = []
+        self.cacheable: dict[str, list[str]] = {}  # provider -> what its prompt cache holds (see _cached)
         self.delay = 0.0
         self.hold_until: Callable[[], bool] | None = None  # replies wait (20 s at most) until this is true once
         self.limit: RateLimit | None = None
@@ -175,6 +177,22 @@ class FakeLLM:
         """The text of every request received, in order: each string in its JSON body (system prompt, every
         message and part), one per line; whatever its wire format, nothing sent is missed."""
         return ["\n".join(strings(request.get_json(silent=True))) for request, _ in self.server.log]
+
+    def _cached(self, provider: str, text: str, marked: list[str] | None = None) -> int:
+        """Of the answer's 100 prompt tokens, the share a prompt cache would have served. OpenAI and Gemini
+        cache automatically: the longest beginning an earlier request of the provider shared. Anthropic caches
+        only up to a block marked `cache_control` (`marked`: the request's text up to each): the longest of
+        those an earlier request marked too. As the real ones, none serves a beginning under about 1,024
+        tokens (CACHE_MIN_CHARS)."""
+        with self._lock:
+            seen = self.cacheable.setdefault(provider, [])
+            if marked is None:
+                served = max((common_start(text, earlier) for earlier in seen), default=0)
+                seen.append(text)
+            else:
+                served = max((len(prefix) for prefix in marked if prefix in seen), default=0)
+                seen.extend(marked)
+        return 100 * served // max(len(text), 1) if served >= CACHE_MIN_CHARS else 0
 
     def _held(self) -> None:
         """Replies wait until `hold_until` first comes true: a test can keep every key busy until the moment it
@@ -229,37 +247,58 @@ class FakeLLM:
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
         prompt = next((m["content"] for m in messages if m["role"] == "user"), "")
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        whole = "\n".join(strings(messages))
+        cached = self._cached("openai", whole)
         return self._serve("openai", key, system, prompt, body["model"], limit, lambda text, cut: {
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000,
             "model": body["model"] + SNAPSHOT,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": "length" if cut else "stop"}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}})
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
+                      "prompt_tokens_details": {"cached_tokens": cached}}})
 
     def _anthropic(self, request: Request) -> Response:
         body = request.get_json()
         key = request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
-        prompt = body["messages"][0]["content"]
+        content = body["messages"][0]["content"]
+        blocks = [{"text": content}] if isinstance(content, str) else content
+        prompt = "\n\n".join(block["text"] for block in blocks)
         system = body.get("system") or ""
+        marked, sent = [], "\n".join(strings(system))
+        for block in blocks:
+            sent += "\n" + block["text"]
+            if block.get("cache_control") == {"type": "ephemeral"}:
+                marked.append(sent)
+        cached = self._cached("anthropic", sent, marked)
         return self._serve("anthropic", key, system, prompt, body["model"], body["max_tokens"], lambda text, cut: {
             "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"] + SNAPSHOT,
             "content": [{"type": "text", "text": text}], "stop_reason": "max_tokens" if cut else "end_turn",
-            "stop_sequence": None,
-            "usage": {"input_tokens": 100, "output_tokens": 20}})
+            "stop_sequence": None,  # input_tokens leaves out what the cache served, as Anthropic's does
+            "usage": {"input_tokens": 100 - cached, "output_tokens": 20, "cache_read_input_tokens": cached,
+                      "cache_creation_input_tokens": 0}})
 
     def _gemini(self, request: Request) -> Response:
         body = request.get_json()
         key = request.headers.get("x-goog-api-key", "")
-        prompt = body["contents"][0]["parts"][0]["text"]
+        prompt = "\n\n".join(part["text"] for part in body["contents"][0]["parts"])
         system = " ".join(p.get("text", "") for p in (body.get("systemInstruction") or {}).get("parts", []))
+        whole = "\n".join([system, *strings(body["contents"])])
+        cached = self._cached("gemini", whole)
         model = request.path.rsplit("/", 1)[1].split(":")[0]
         limit = (body.get("generationConfig") or {}).get("maxOutputTokens")
         return self._serve("gemini", key, system, prompt, model, limit, lambda text, cut: {
             "candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
                             "finishReason": "MAX_TOKENS" if cut else "STOP",
                             "index": 0}],
-            "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
+            "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120,
+                              "cachedContentTokenCount": cached},
             "modelVersion": model + SNAPSHOT})
+
+
+def common_start(a: str, b: str) -> int:
+    """How many characters two texts share from their first."""
+    return next((index for index, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                min(len(a), len(b)))
 
 
 def strings(data: Any) -> list[str]:

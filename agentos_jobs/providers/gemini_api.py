@@ -11,8 +11,9 @@ from google.genai import errors, types
 
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
-from .base import Clients, Completion, Request, completion
+from .base import Clients, Completion, Request, completion, user_parts
 from .errors import ProviderError, by_status, connection_failed, unexpected
+from .structured import gemini_params
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"
@@ -53,13 +54,16 @@ class GeminiAdapter:
     def call(self, credential: Credential, request: Request) -> Completion:
         try:
             response = self.client(credential).models.generate_content(
-                model=self.model, contents=request.prompt,
+                model=self.model,
+                contents=types.Content(role="user", parts=[types.Part(text=text) for text in user_parts(request)]),
                 config=types.GenerateContentConfig(system_instruction=request.system,
-                                                   max_output_tokens=self.max_tokens))
+                                                   max_output_tokens=self.max_tokens,
+                                                   **gemini_params(request.schema)))
         except (errors.APIError, httpx2.TransportError) as exc:
             raise classify(exc) from None
         usage = response.usage_metadata
         reason = response.candidates[0].finish_reason if response.candidates else None
         return completion(response.text, response.model_version or self.model,
                           usage.prompt_token_count if usage else 0, usage.candidates_token_count if usage else 0,
-                          truncated=reason == types.FinishReason.MAX_TOKENS)
+                          truncated=reason == types.FinishReason.MAX_TOKENS,
+                          cached_tokens=usage.cached_content_token_count if usage else 0)

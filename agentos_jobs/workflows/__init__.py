@@ -25,6 +25,7 @@ class WorkflowContext:
     drafter: Provider
     reviewer: Provider
     say: Callable[[str], None]
+    prefix: tuple[str, ...] = ()  # what every call of the item sends first: its repository context (context.py)
 
     def write(self, path: Path, text: str) -> str:
         """Write one output file atomically; return its path as the marker and summary show it."""
@@ -34,7 +35,7 @@ class WorkflowContext:
     def request(self, kind: str, system: str, prompt: str, draft: str = "") -> Request:
         """One call about this item; `draft` lets the offline stand-in review what it is shown."""
         return Request(kind=kind, system=system, prompt=prompt, document=self.document, item_id=self.item.id,
-                       draft=draft)
+                       draft=draft, prefix=self.prefix)
 
     def model_step(self, name: str, provider: Provider, request: Request, lineage_file: Path) -> str:
         """One LLM call as a checkpointed step. Its answer goes to the item's lineage once it is saved, on every

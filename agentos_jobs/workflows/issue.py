@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from ..context import item_context
 from ..fsutil import display_path
 from ..prompts import ISSUE_DRAFTER_SYSTEM, ISSUE_REVIEWER_SYSTEM, brief_prompt, is_approved, revise_prompt
 from ..status import Status
@@ -14,6 +15,7 @@ def run_issue(ctx: WorkflowContext) -> Status:
     doc, settings, slug = ctx.document, ctx.settings, ctx.item.id
     lineage = settings.lineage_dir / f"{slug}-issue"
     ctx.begin(lineage)
+    ctx.prefix = item_context(ctx.engine, doc).parts
 
     draft = ctx.model_step("draft", ctx.drafter, ctx.request("issue-draft", ISSUE_DRAFTER_SYSTEM, brief_prompt(doc)),
                            lineage / "001-draft.md")

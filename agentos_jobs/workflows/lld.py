@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from ..context import item_context
 from ..fsutil import display_path
 from ..prompts import DRAFTER_SYSTEM, REVIEWER_SYSTEM, draft_prompt, is_approved, review_prompt, revise_prompt
 from ..status import Status
@@ -15,6 +16,7 @@ def run_lld(ctx: WorkflowContext) -> Status:
     number = doc.number if doc.number is not None else int(ctx.item.id)
     lineage = settings.lineage_dir / f"{number}-lld"
     ctx.begin(lineage)
+    ctx.prefix = item_context(ctx.engine, doc).parts
 
     draft = ctx.model_step("draft-1", ctx.drafter, ctx.request("lld-draft", DRAFTER_SYSTEM, draft_prompt(doc)),
                            lineage / "001-draft.md")
