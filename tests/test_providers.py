@@ -432,3 +432,31 @@ def test_a_far_cooldown_left_in_the_lease_file_is_capped_and_ends_the_item_no_ke
     assert until <= datetime.now(UTC) + timedelta(seconds=MAX_COOLDOWN_SECONDS)
     keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
     assert keys.returncode == 0 and "3025" not in keys.stdout
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_gateways_429_without_retry_after_cools_the_key_for_the_hint_it_does_give(workspace: Workspace,
+                                                                                      fake: FakeLLM,
+                                                                                      provider: str) -> None:
+    """LiteLLM's gateway: `llm_provider-retry-after` alone on its OpenAI route, and on its Anthropic route no
+    header at all but `Limit resets at: ... UTC` in the message."""
+    use_provider(workspace, fake, provider, keys=2)
+    fake.delay = 0.2
+    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)  # the run takes a while to start
+    if provider == "openai":
+        reply = rate_limited("openai")
+        reply.headers["llm_provider-retry-after"] = "2"
+    else:
+        reply = Reply(429, {"type": "error", "error": {"type": "rate_limit_error", "message": "This request would "
+                            f"exceed the rate limit. Limit resets at: {reset:%Y-%m-%d %H:%M:%S} UTC"}})
+    reset_at = time.monotonic() + (reset - datetime.now(UTC)).total_seconds()
+    fake.script(reply, key=secret(provider, 1), times=1)
+    for number in (1, 2, 3, 4):
+        workspace.add_issue(number)
+    result = workspace.doit("-n", "2", "lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    limited = next(c for c in fake.calls if c.status == 429)
+    free_at = limited.at + 2.0 if provider == "openai" else reset_at
+    assert limited.at < free_at - 1.0  # the hint was still ahead when the 429 came
+    assert all(c.started >= free_at - 0.25 for c in fake.calls_by(key=secret(provider, 1)) if c.started > limited.at)
+    assert "rate limited on key key-1; cooling key-1 for" in result.stdout and "no hint" not in result.stdout
