@@ -12,16 +12,18 @@ import json
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from agentos_jobs.config import load_settings
 from agentos_jobs.credentials import Credential
 from agentos_jobs.fsutil import iso, utc_now
 from agentos_jobs.pool import CredentialPool, PoolView
 from agentos_jobs.providers.limits import Budget, duration, read_limits, refill_wait
+from agentos_jobs.providers.pooled import rate_backoff
 
 from conftest import Workspace
 from fake_llm import FakeLLM, RateLimit, use_provider
@@ -142,3 +144,18 @@ def test_the_pool_keeps_to_the_quota_in_a_60_second_window(workspace: Workspace,
 def test_without_any_hint_no_item_fails_in_a_60_second_window(workspace: Workspace, fake: FakeLLM) -> None:
     defaults = {"AGENTOS_BASE_BACKOFF": "10", "AGENTOS_MAX_BACKOFF": "300"}  # use_provider's quick ones undone
     assert paced_run(workspace, fake, "none", window=60.0, per_window=4, **defaults).statuses == {"done"}
+
+
+@pytest.mark.parametrize("settings, least", [
+    ({}, 120.0),  # the defaults: 10, 20, 40, 80 s
+    ({"base_backoff_seconds": 1.0}, 120.0),  # a small base does not shorten them below the budget
+    ({"max_wait_seconds": 60.0, "base_backoff_seconds": 0.1}, 60.0),
+    ({"max_retries": 3, "base_backoff_seconds": 0.1}, 120.0),
+])
+def test_without_a_hint_the_waits_of_one_call_cover_max_wait_seconds(tmp_path: Path, settings: dict[str, float],
+                                                                      least: float) -> None:
+    chosen = replace(load_settings(tmp_path, {}), **settings)
+    waits = [rate_backoff(chosen, strike) for strike in range(1, chosen.max_retries)]
+    assert sum(waits) >= least
+    assert waits == sorted(waits) and all(wait <= chosen.max_backoff_seconds for wait in waits)
+    assert rate_backoff(chosen, 1, at_least=3) >= 4 * waits[0] / 1.2  # the call's own 429s count too

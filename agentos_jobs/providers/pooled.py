@@ -47,6 +47,18 @@ def _process_age() -> float:
     return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - int(ticks) / os.sysconf("SC_CLK_TCK"))
 
 
+def rate_backoff(settings: Settings, strikes: int, at_least: int = 1) -> float:
+    """A cooldown after a 429 that gave no hint: the key's `strikes`-th in a row, or the call's own
+    `at_least`-th, whichever is more. It doubles from base_backoff_seconds, but from no less than the share of
+    max_wait_seconds that makes the max_retries - 1 waits of a call add up to max_wait_seconds (the default,
+    120 s, outlasts a 60-second rate-limit window); capped at max_backoff_seconds, and jittered upwards only, so
+    that the waits never add up to less."""
+    share = settings.max_wait_seconds / (2.0 ** max(settings.max_retries - 1, 1) - 1)
+    first = max(settings.base_backoff_seconds, share)
+    doublings = max(strikes, at_least) - 1
+    return min(settings.max_backoff_seconds, first * 2.0 ** doublings * random.uniform(1.0, 1.2))
+
+
 class Adapter(Protocol):
     """One SDK: make the call with this key, or raise ProviderError."""
 
@@ -69,18 +81,6 @@ class PooledProvider:
         """base x 2^(attempt-1), capped, with jitter so that parallel workers do not retry in lockstep."""
         ceiling = min(self.settings.max_backoff_seconds, self.settings.base_backoff_seconds * 2.0 ** (attempt - 1))
         return ceiling * random.uniform(0.5, 1.0)
-
-    def rate_backoff(self, strikes: int, at_least: int = 1) -> float:
-        """A cooldown after a 429 that gave no hint: the key's `strikes`-th in a row, or the call's own
-        `at_least`-th, whichever is more. It doubles from base_backoff_seconds,
-        but from no less than the share of max_wait_seconds that makes the max_retries - 1 waits of a call add up
-        to max_wait_seconds (the default, 120 s, outlasts a 60-second rate-limit window); capped at
-        max_backoff_seconds, and jittered upwards only, so that the waits never add up to less."""
-        settings = self.settings
-        share = settings.max_wait_seconds / (2.0 ** max(settings.max_retries - 1, 1) - 1)
-        first = max(settings.base_backoff_seconds, share)
-        doublings = max(strikes, at_least) - 1
-        return min(settings.max_backoff_seconds, first * 2.0 ** doublings * random.uniform(1.0, 1.2))
 
     def _lease(self, call: str, only: str | None) -> Credential:
         """A key (the one named `only`, when the call waits to retry it), waiting as long as it takes (the
@@ -162,7 +162,7 @@ class PooledProvider:
                 limited += 1
                 hinted = failure.retry_after is not None
                 cooled = self.pool.cool(credential, failure.retry_after, f"{failure.status or 429}: rate limited",
-                                        functools.partial(self.rate_backoff, at_least=limited),
+                                        functools.partial(rate_backoff, self.settings, at_least=limited),
                                         None if hinted else call)
                 retry_on = None if hinted else credential.name
                 capped = (f" (the server asked for {cooled.seconds:g} s, capped)"
