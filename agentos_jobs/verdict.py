@@ -145,8 +145,10 @@ def _cell(text: str) -> str:
 
 
 RESPONSES_HEADING = "Review Responses"
-_RESPONSE = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*)?((?:R|G)\d+\.\d+)(?:\*\*)?\s*[:\-—]+\s*(.*)$", re.MULTILINE)
-_ADDRESSED = re.compile(r"^(?:\*\*)?(yes|addressed|done|fixed|implemented|resolved|answered)\b", re.IGNORECASE)
+_RESPONSE = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*)?((?:R|G)\d+\.\d+)(?:\*\*)?\s*[:\-—\u2013]+\s*(.*)$", re.MULTILINE)
+_ANSWER = re.compile(r"^(?:\*\*)?(not addressed|no|noted|declined|deferred|yes|addressed|done|fixed|implemented|"
+                     r"resolved|answered)\b(?:\*\*)?\s*[—\u2013:\-]*\s*(.*)$", re.IGNORECASE | re.DOTALL)
+_ADDRESSED = ("yes", "addressed", "done", "fixed", "implemented", "resolved", "answered")
 _TRAILER = re.compile(rf"^#{{1,6}}\s+(?:{RESPONSES_HEADING}|Appendix:?\s*Review Log)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -160,5 +162,9 @@ def split_responses(draft: str) -> tuple[str, dict[str, str]]:
     return draft[: match.start()].rstrip() + "\n", answers
 
 
-def addressed(answer: str) -> bool:
-    return bool(_ADDRESSED.match(answer))
+def answer_state(answer: str) -> tuple[bool, str]:
+    """Whether a drafter's answer to a finding says it was addressed, and what else it says."""
+    match = _ANSWER.match(answer.strip())
+    if not match:
+        return False, answer.strip()
+    return match.group(1).lower() in _ADDRESSED, match.group(2).strip() or match.group(1)

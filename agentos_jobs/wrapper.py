@@ -218,6 +218,8 @@ class Supervisor:
             return f"stopped ({why}); {steps} finished step(s) checkpointed, run again to resume"
         if status is Status.NEEDS_REVISION:
             return "the reviewer did not approve within max_iterations"
+        if status is Status.NEEDS_HUMAN:  # the workflow's last line on stderr is the reviewer's question
+            return self.last_error or "the reviewer asked for a person's decision"
         if status in (Status.FAILED, Status.NO_KEY) and code is not None and code < 0:
             return f"the workflow process was killed by {signal.Signals(-code).name}; run again to resume"
         if status in (Status.FAILED, Status.NO_KEY):

@@ -27,9 +27,101 @@ BASE_URL_VARS = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL",
 APPROVED = "Checked every requirement against the issue.\n\nVERDICT: APPROVED\n"
 
 
+FULL_DRAFT = """# LLD: {title}
+
+## 1. Context & Goal
+A real-format draft. {note}
+
+### Open Questions
+None.
+
+## 2. Proposed Changes
+A new module, registered in the project file.
+
+### 2.1 Files Changed
+| File | Change Type | Description |
+|------|-------------|-------------|
+| `src/feature_module.py` | Add | The feature |
+| `pyproject.toml` | Modify | Registers it |
+
+### 2.2 Dependencies
+None.
+
+### 2.3 Data Structures
+`Feature(name: str)`.
+
+### 2.4 Function Signatures
+`def run(feature: Feature) -> int`.
+
+### 2.5 Logic Flow
+1. Read. 2. Check. 3. Write.
+
+### 2.6 Technical Approach
+Plain functions.
+
+## 3. Requirements
+1. **REQ-1:** it works
+2. **REQ-2:** it is tested
+
+## 4. Alternatives Considered
+| Option | Decision |
+|---|---|
+| A class | Rejected |
+
+## 5. Data & Fixtures
+Generated in tmp_path.
+
+## 6. Diagram
+```mermaid
+flowchart LR
+    A --> B
+```
+
+## 7. Security
+Input is validated.
+
+## 8. Performance
+One pass.
+
+## 9. Risks & Mitigations
+| Risk | Mitigation |
+|---|---|
+| None known | - |
+
+## 10. Verification & Testing
+Automated.
+
+### 10.1 Test Scenarios
+| ID | Requirement | Scenario | Type | Pass Criteria |
+|----|-------------|----------|------|---------------|
+| 010 | REQ-1 | it works | Auto | exit 0 |
+| 020 | REQ-2 | it is tested | Auto | the test fails without the change |
+
+### 10.2 Manual Tests
+None.
+
+## 11. Definition of Done
+- [ ] REQ-1 and REQ-2 hold
+"""
+
+
+def full_draft(title: str = "design", note: str = "", prompt: str = "") -> str:
+    """A draft in the built-in template that passes the gate in a workspace made by `agentos-jobs init`; a
+    revision (a prompt naming review findings R1.1 ...) answers each of them by id."""
+    answered = dict.fromkeys(re.findall(r"\bR\d+\.\d+\b", prompt))
+    responses = "".join(f"- {finding}: addressed — done as asked\n" for finding in answered)
+    return FULL_DRAFT.format(title=title, note=note) + (f"\n## Review Responses\n{responses}" if responses else "")
+
+
 def draft_text(prompt: str) -> str:
     title = re.search(r"Issue (?:#\d+ )?(.+)", prompt)
-    return f"# LLD: {title.group(1) if title else 'design'}\n\n## 1. Context & Goal\nA real-format draft.\n"
+    return full_draft(title.group(1) if title else "design", prompt=prompt)
+
+
+def structured(verdict: str, *findings: tuple[str, str]) -> dict[str, Any]:
+    """A verdict as the review schema has it: findings as (tier, text)."""
+    return {"verdict": verdict, "findings": [{"id": str(n), "tier": tier, "text": text}
+                                             for n, (tier, text) in enumerate(findings, 1)]}
 
 
 @dataclass
@@ -39,6 +131,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     text: str | None = None  # a successful reply's text instead of the default
+    verdict: dict[str, Any] | None = None  # a structured answer: the provider's own form when the request asks
     truncated: bool = False  # the answer stops at the token limit
 
 
@@ -142,6 +235,20 @@ class Call:
     model: str
     max_tokens: int | None  # the answer's length limit the request carried, under the provider's own name
     started: float = 0.0  # when the request arrived (`at` is when it was answered)
+    body: dict[str, Any] = field(default_factory=dict)  # the request's JSON body, as it arrived
+
+
+def asked_schema(provider: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema a request asks its answer to follow, read from the provider's own parameter."""
+    if provider == "openai":
+        return (body.get("response_format") or {}).get("json_schema", {}).get("schema")
+    if provider == "anthropic":
+        forced = (body.get("tool_choice") or {}).get("name")
+        return next((tool["input_schema"] for tool in body.get("tools") or [] if tool.get("name") == forced), None)
+    config = body.get("generationConfig") or {}
+    if config.get("responseMimeType") == "application/json":
+        return config.get("responseSchema") or config.get("responseJsonSchema")
+    return None
 
 
 class FakeLLM:
@@ -214,7 +321,7 @@ class FakeLLM:
         return None
 
     def _serve(self, provider: str, key: str, system: str, prompt: str, model: str, max_tokens: int | None,
-               success: Any) -> Response:
+               success: Any, body: dict[str, Any]) -> Response:
         role = "reviewer" if system.startswith("You review") else "drafter"
         started = time.monotonic()
         with self._lock:
@@ -231,14 +338,21 @@ class FakeLLM:
         finally:
             with self._lock:
                 self.in_flight[key] -= 1
-                self.calls.append(Call(provider, key, role, reply.status, time.monotonic(), model, max_tokens, started))
+                self.calls.append(Call(provider, key, role, reply.status, time.monotonic(), model, max_tokens, started,
+                                       body))
         headers = {**headers, **reply.headers}
         if reply.status != 200:  # "{key}" in an error body echoes the caller's key, as some proxies do
             body = json.dumps(reply.body).replace("{key}", key)
             return Response(body, status=reply.status, headers=headers, content_type="application/json")
-        text = reply.text or (APPROVED if role == "reviewer" else draft_text(prompt))
-        return Response(json.dumps(success(text, reply.truncated)), status=200, headers=headers,
-                        content_type="application/json")
+        # A reviewer asked for JSON answers in JSON by default; a scripted `text` ignores the schema, as many
+        # OpenAI-compatible servers do.
+        schema = asked_schema(provider, body)
+        verdict = reply.verdict or (structured("APPROVED") if schema and role == "reviewer" and not reply.text
+                                    else None)
+        text = json.dumps(verdict) if verdict else reply.text or (
+            APPROVED if role == "reviewer" else draft_text(prompt))
+        return Response(json.dumps(success(text, reply.truncated, bool(verdict and schema))), status=200,
+                        headers=headers, content_type="application/json")
 
     def _openai(self, request: Request) -> Response:
         body = request.get_json()
@@ -249,13 +363,13 @@ class FakeLLM:
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         whole = "\n".join(strings(messages))
         cached = self._cached("openai", whole)
-        return self._serve("openai", key, system, prompt, body["model"], limit, lambda text, cut: {
+        return self._serve("openai", key, system, prompt, body["model"], limit, lambda text, cut, _: {
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000,
             "model": body["model"] + SNAPSHOT,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": "length" if cut else "stop"}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-                      "prompt_tokens_details": {"cached_tokens": cached}}})
+                      "prompt_tokens_details": {"cached_tokens": cached}}}, body)
 
     def _anthropic(self, request: Request) -> Response:
         body = request.get_json()
@@ -270,12 +384,15 @@ class FakeLLM:
             if block.get("cache_control") == {"type": "ephemeral"}:
                 marked.append(sent)
         cached = self._cached("anthropic", sent, marked)
-        return self._serve("anthropic", key, system, prompt, body["model"], body["max_tokens"], lambda text, cut: {
+        tool = (body.get("tool_choice") or {}).get("name")
+        return self._serve("anthropic", key, system, prompt, body["model"], body["max_tokens"], lambda text, cut, use: {
             "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"] + SNAPSHOT,
-            "content": [{"type": "text", "text": text}], "stop_reason": "max_tokens" if cut else "end_turn",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": tool, "input": json.loads(text)} if use
+                        else {"type": "text", "text": text}],
+            "stop_reason": "max_tokens" if cut else "tool_use" if use else "end_turn",
             "stop_sequence": None,  # input_tokens leaves out what the cache served, as Anthropic's does
             "usage": {"input_tokens": 100 - cached, "output_tokens": 20, "cache_read_input_tokens": cached,
-                      "cache_creation_input_tokens": 0}})
+                      "cache_creation_input_tokens": 0}}, body)
 
     def _gemini(self, request: Request) -> Response:
         body = request.get_json()
@@ -286,13 +403,13 @@ class FakeLLM:
         cached = self._cached("gemini", whole)
         model = request.path.rsplit("/", 1)[1].split(":")[0]
         limit = (body.get("generationConfig") or {}).get("maxOutputTokens")
-        return self._serve("gemini", key, system, prompt, model, limit, lambda text, cut: {
+        return self._serve("gemini", key, system, prompt, model, limit, lambda text, cut, _: {
             "candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
                             "finishReason": "MAX_TOKENS" if cut else "STOP",
                             "index": 0}],
             "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120,
                               "cachedContentTokenCount": cached},
-            "modelVersion": model + SNAPSHOT})
+            "modelVersion": model + SNAPSHOT}, body)
 
 
 def common_start(a: str, b: str) -> int:
