@@ -6,6 +6,7 @@ per key and per role, and read the request log: which key, which role, when, wha
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -362,14 +363,14 @@ class FakeLLM:
         prompt = next((m["content"] for m in messages if m["role"] == "user"), "")
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         whole = "\n".join(strings(messages))
-        cached = self._cached("openai", whole)
+        cached = functools.cache(lambda: self._cached("openai", whole))  # asked on success: a refusal caches nothing
         return self._serve("openai", key, system, prompt, body["model"], limit, lambda text, cut, _: {
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000,
             "model": body["model"] + SNAPSHOT,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": "length" if cut else "stop"}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-                      "prompt_tokens_details": {"cached_tokens": cached}}}, body)
+                      "prompt_tokens_details": {"cached_tokens": cached()}}}, body)
 
     def _anthropic(self, request: Request) -> Response:
         body = request.get_json()
@@ -383,7 +384,7 @@ class FakeLLM:
             sent += "\n" + block["text"]
             if block.get("cache_control") == {"type": "ephemeral"}:
                 marked.append(sent)
-        cached = self._cached("anthropic", sent, marked)
+        cached = functools.cache(lambda: self._cached("anthropic", sent, marked))
         tool = (body.get("tool_choice") or {}).get("name")
         return self._serve("anthropic", key, system, prompt, body["model"], body["max_tokens"], lambda text, cut, use: {
             "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"] + SNAPSHOT,
@@ -391,7 +392,7 @@ class FakeLLM:
                         else {"type": "text", "text": text}],
             "stop_reason": "max_tokens" if cut else "tool_use" if use else "end_turn",
             "stop_sequence": None,  # input_tokens leaves out what the cache served, as Anthropic's does
-            "usage": {"input_tokens": 100 - cached, "output_tokens": 20, "cache_read_input_tokens": cached,
+            "usage": {"input_tokens": 100 - cached(), "output_tokens": 20, "cache_read_input_tokens": cached(),
                       "cache_creation_input_tokens": 0}}, body)
 
     def _gemini(self, request: Request) -> Response:
@@ -400,7 +401,7 @@ class FakeLLM:
         prompt = "\n\n".join(part["text"] for part in body["contents"][0]["parts"])
         system = " ".join(p.get("text", "") for p in (body.get("systemInstruction") or {}).get("parts", []))
         whole = "\n".join([system, *strings(body["contents"])])
-        cached = self._cached("gemini", whole)
+        cached = functools.cache(lambda: self._cached("gemini", whole))
         model = request.path.rsplit("/", 1)[1].split(":")[0]
         limit = (body.get("generationConfig") or {}).get("maxOutputTokens")
         return self._serve("gemini", key, system, prompt, model, limit, lambda text, cut, _: {
@@ -408,7 +409,7 @@ class FakeLLM:
                             "finishReason": "MAX_TOKENS" if cut else "STOP",
                             "index": 0}],
             "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120,
-                              "cachedContentTokenCount": cached},
+                              "cachedContentTokenCount": cached()},
             "modelVersion": model + SNAPSHOT}, body)
 
 
