@@ -224,6 +224,8 @@ def test_env_var_key_makes_a_pool_of_one(workspace: Workspace, fake: FakeLLM) ->
     assert {c.key for c in fake.calls} == {secret("openai", 3)}
     keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
     assert "env:OPENAI_API_KEY" in keys.stdout
+    per_user = workspace.home / ".agentos" / "credentials.lease.json"  # env-var keys: the user's own pool
+    assert f"lease store: {per_user}" in keys.stdout and per_user.exists()
     assert_no_key_material(workspace, "openai", result.stdout, keys.stdout)
 
 
