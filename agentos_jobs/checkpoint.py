@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,13 +20,18 @@ CREATE TABLE IF NOT EXISTS steps (
     input_tokens INTEGER NOT NULL DEFAULT 0,
     output_tokens INTEGER NOT NULL DEFAULT 0,
     started_at TEXT NOT NULL,
-    finished_at TEXT NOT NULL
+    finished_at TEXT NOT NULL,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    run_id TEXT NOT NULL DEFAULT ''
 );
 """
 
 _SIDECARS = ("-wal", "-shm")
 _META_COLUMNS = {"key", "value"}
-_STEP_COLUMNS = {"seq", "name", "status", "output", "input_tokens", "output_tokens", "started_at", "finished_at"}
+_STEP_COLUMNS = {"seq", "name", "status", "output", "input_tokens", "output_tokens", "started_at", "finished_at",
+                 "cached_tokens", "run_id"}
+# Columns added since the first layout, and their definitions: an older checkpoint gains them and resumes.
+_ADDED_COLUMNS = {"cached_tokens": "INTEGER NOT NULL DEFAULT 0", "run_id": "TEXT NOT NULL DEFAULT ''"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class StepRecord:
     output: str
     input_tokens: int
     output_tokens: int
+    cached_tokens: int = 0
 
 
 def delete_checkpoint(path: Path) -> None:
@@ -58,14 +65,17 @@ def _unusable(path: Path, exc: sqlite3.OperationalError) -> CheckpointBusy:
 class Checkpoint:
     """One item's steps. Each `record` is a single transaction: a step is either fully saved or absent."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, run_id: str = "") -> None:
         self._conn = conn
         self.path = path
+        self.run_id = run_id
 
     @classmethod
-    def open(cls, path: Path, input_hash: str, say: Callable[[str], None]) -> Checkpoint:
+    def open(cls, path: Path, input_hash: str, say: Callable[[str], None], run_id: str | None = None) -> Checkpoint:
         """Open or create. Damage (a directory in its place, a file that is not a checkpoint) is moved aside
-        and a checkpoint for another input dropped, both said; a full or read-only disk raises CheckpointBusy."""
+        and a checkpoint for another input dropped, both said; a full or read-only disk raises CheckpointBusy.
+        Steps are recorded with the run that made them (by default the wrapper's AGENTOS_RUN_ID), so that a run
+        counts the tokens of its own calls only."""
         path.parent.mkdir(parents=True, exist_ok=True)
         if moved := clear_way(path, "checkpoint"):
             say(f"{moved} and starting over")
@@ -78,7 +88,7 @@ class Checkpoint:
                     conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (iso(utc_now()),))
         except sqlite3.OperationalError as exc:
             raise _unusable(path, exc) from None
-        return cls(conn, path)
+        return cls(conn, path, os.environ.get("AGENTOS_RUN_ID", "") if run_id is None else run_id)
 
     @classmethod
     def _resume(cls, path: Path, input_hash: str, say: Callable[[str], None]) -> sqlite3.Connection | None:
@@ -110,30 +120,45 @@ class Checkpoint:
             raise sqlite3.DatabaseError(f"integrity check failed: {check[0] if check else 'no answer'}")
         conn.executescript(_SCHEMA)
         for table, expected in (("steps", _STEP_COLUMNS), ("meta", _META_COLUMNS)):
-            columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            columns = _columns(conn, table)
+            if table == "steps" and expected - set(_ADDED_COLUMNS) <= columns < expected:  # an older layout
+                with conn:
+                    for column in sorted(expected - columns):
+                        conn.execute(f"ALTER TABLE steps ADD COLUMN {column} {_ADDED_COLUMNS[column]}")
+                columns = _columns(conn, table)
             if columns != expected:  # another version's file, or a damaged one: resuming from it would fail
                 conn.close()
                 raise sqlite3.DatabaseError(f"its {table} table has columns {', '.join(sorted(columns))}, not the "
                                             "ones this version of agentos-jobs writes")
         return conn
 
+    def meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Something the item's steps depend on (its repository context), kept with them."""
+        with self._conn:
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
     def has_steps(self) -> bool:
         return self._conn.execute("SELECT 1 FROM steps WHERE status = 'done' LIMIT 1").fetchone() is not None
 
     def get(self, name: str) -> StepRecord | None:
         row = self._conn.execute(
-            "SELECT name, status, output, input_tokens, output_tokens FROM steps WHERE name = ?", (name,)
-        ).fetchone()
+            "SELECT name, status, output, input_tokens, output_tokens, cached_tokens FROM steps WHERE name = ?",
+            (name,)).fetchone()
         return StepRecord(*row) if row else None
 
     def record(self, name: str, status: str, output: str, started: str,
-               input_tokens: int = 0, output_tokens: int = 0) -> None:
+               input_tokens: int = 0, output_tokens: int = 0, cached_tokens: int = 0) -> None:
         with self._conn:
             self._conn.execute("DELETE FROM steps WHERE name = ?", (name,))
             self._conn.execute(
-                "INSERT INTO steps (name, status, output, input_tokens, output_tokens, started_at, finished_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (name, status, output, input_tokens, output_tokens, started, iso(utc_now())),
+                "INSERT INTO steps (name, status, output, input_tokens, output_tokens, cached_tokens, run_id,"
+                " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, status, output, input_tokens, output_tokens, cached_tokens, self.run_id, started,
+                 iso(utc_now())),
             )
 
     def close(self) -> None:
@@ -150,17 +175,26 @@ class CheckpointSummary:
     input_tokens: int
     output_tokens: int
     outputs: list[str]
+    cached_tokens: int = 0
 
 
-def summarize(path: Path) -> CheckpointSummary | None:
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def summarize(path: Path, run_id: str | None = None) -> CheckpointSummary | None:
+    """What the checkpoint holds; with `run_id`, tokens count only the calls that run made (a step resumed
+    from an earlier run cost nothing this time). A checkpoint of an older layout is read as it is."""
     if not path.exists():
         return None
     try:
         conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=5)
         try:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            rows = conn.execute(
-                "SELECT name, status, output, input_tokens, output_tokens FROM steps ORDER BY seq"
+            columns = _columns(conn, "steps")
+            added = ", ".join(column if column in columns else "NULL" for column in _ADDED_COLUMNS)
+            rows = conn.execute(  # the names are _ADDED_COLUMNS' own, never from outside
+                f"SELECT name, status, output, input_tokens, output_tokens, {added} FROM steps ORDER BY seq"  # noqa: S608
             ).fetchall()
         finally:
             conn.close()
@@ -169,11 +203,13 @@ def summarize(path: Path) -> CheckpointSummary | None:
     done = [r for r in rows if r[1] == "done"]
     failed = [r[0] for r in rows if r[1] == "failed"]
     outputs = [line for r in done if r[0] == "finalize" for line in r[2].splitlines() if line]
+    paid = [r for r in rows if run_id is None or r[6] == run_id]
     return CheckpointSummary(
         input_hash=meta.get("input_sha256"),
         steps_done=len(done),
         failed_step=failed[-1] if failed else None,
-        input_tokens=sum(r[3] for r in rows),
-        output_tokens=sum(r[4] for r in rows),
+        input_tokens=sum(r[3] for r in paid),
+        output_tokens=sum(r[4] for r in paid),
         outputs=outputs,
+        cached_tokens=sum(r[5] or 0 for r in paid),
     )

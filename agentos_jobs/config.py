@@ -49,6 +49,13 @@ class Settings:
     progress: str = "auto"
     progress_interval_seconds: float = 15.0
     fail_fast: bool = False
+    lease_store: str | None = None
+    max_wait_seconds: float = 120.0
+    lease_ttl_seconds: float = 30.0
+    context: tuple[str, ...] = ()  # globs of files every prompt shows (context.py)
+    context_tokens: int = 20000
+    lld_template: str | None = None  # a Markdown file in the repository; None: the built-in one (template.py)
+    lld_rubric: str | None = None
 
     @property
     def lld_dir(self) -> Path:
@@ -77,10 +84,6 @@ class Settings:
     @property
     def logs_dir(self) -> Path:
         return self.base_dir / "logs" / "parallel"
-
-    @property
-    def lease_path(self) -> Path:
-        return self.base_dir / "credentials.lease.json"
 
     def inputs_dir(self, workflow: str) -> Path:
         """Where a workflow's items come from: issues for `lld`, briefs for `issue`."""
@@ -115,10 +118,17 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
     "progress": (str, "AGENTOS_PROGRESS", "auto"),
     "progress_interval_seconds": (float, "AGENTOS_PROGRESS_INTERVAL", 15.0),
     "fail_fast": (bool, "AGENTOS_FAIL_FAST", False),
+    "lease_store": (str, "AGENTOS_LEASE_STORE", None),
+    "max_wait_seconds": (float, "AGENTOS_MAX_WAIT", 120.0),
+    "lease_ttl_seconds": (float, "AGENTOS_LEASE_TTL", 30.0),
+    "context": (list, None, ()),
+    "context_tokens": (int, "AGENTOS_CONTEXT_TOKENS", 20000),
+    "lld_template": (str, None, None),
+    "lld_rubric": (str, None, None),
 }
 _CHOICES = {"progress": ("auto", "plain", "off")}
 _ROLE_KEYS = ("provider", "model", "base_url")
-_ZERO_OK = ("offline_latency_seconds", "base_backoff_seconds")
+_ZERO_OK = ("offline_latency_seconds", "base_backoff_seconds", "context_tokens")
 SOURCE = "pyproject.toml [tool.agentos_jobs]"
 
 
@@ -158,10 +168,16 @@ def _coerce(key: str, kind: type, value: object, source: str) -> Any:
             return value
         wanted = f"one of {', '.join(choices)}" if choices else "a non-empty string"
         raise ConfigError(f"{source}: {key} must be {wanted}, got {value!r}")
+    if kind is list:
+        if isinstance(value, list) and all(isinstance(item, str) and item.strip() for item in value):
+            return tuple(value)
+        raise ConfigError(f"{source}: {key} must be a list of file paths or globs, e.g. "
+                          f"[\"docs/architecture.md\", \"src/**/*.py\"], got {value!r}")
+    least = 0 if key in _ZERO_OK else 1
     if kind is int:
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= least:
             return value
-        if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        if isinstance(value, str) and value.strip().isdigit() and int(value) >= least:
             return int(value)
     elif kind is float:
         try:
@@ -221,6 +237,10 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
         # Another provider's model and endpoint must not follow the override: the key would go to that host.
         model, base_url = env.get("AGENTOS_MODEL") or None, None
     choice = ModelChoice(provider, model, base_url)
+    for key in ("lld_template", "lld_rubric"):  # read by every item: a wrong path must stop the run, not each item
+        if values[key] is not None and not (root / values[key]).is_file():
+            raise ConfigError(f"{SOURCE}: {key} = {values[key]!r} is not a file under {root}; fix the path (relative "
+                              "to the repository root) or remove the setting")
     base = Path(env.get("AGENTOS_BASE_DIR") or ".agentos")
     return Settings(
         root=root,

@@ -70,7 +70,7 @@ class Engine:
         """Save the step; a checkpoint that cannot be written (a full disk) fails the step in one line."""
         try:
             self.checkpoint.record(name, status, completion.text, started, completion.input_tokens,
-                                   completion.output_tokens)
+                                   completion.output_tokens, completion.cached_tokens)
         except sqlite3.OperationalError as exc:
             why = describe_os_error(exc, self.checkpoint.path) or f"{self.checkpoint.path}: {exc}"
             raise StepFailed(f"step {name} {status} but could not be checkpointed: {why}") from exc

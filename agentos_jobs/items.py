@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
+from .frontmatter import FrontMatterError, split_front_matter
 from .fsutil import display_path, parse_json
 from .ids import MAX_ID_LENGTH, slugify
 from .repofiles import NotRepoContent, read_repo_file, repo_content_problem
@@ -78,28 +79,78 @@ def _read_text(path: Path, root: Path) -> str:
         raise InputError(f"{shown_name(path)}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
 
 
-def _split_heading(text: str, path: Path, fix: str) -> tuple[str, str]:
+def _split_heading(text: str) -> tuple[str, str] | None:
+    """(title, the rest) when the first line that is not blank is a `# Title` heading."""
     lines = text.splitlines()
     for index, line in enumerate(lines):
         if not line.strip():
             continue
         match = re.fullmatch(r"#\s+(.+?)\s*#*\s*", line)
         if not match:
-            break
+            return None
         return one_line(match.group(1)), "\n".join(lines[index + 1 :]).strip()
-    raise InputError(f"{shown_name(path)}: the first line is not a '# Title' heading; {fix}")
+    return None
+
+
+def plain_title(title: str, number: int | None) -> str:
+    """The title without a leading reference to its own issue (`Issue #497: `, `#497 `, `[#497] `, `LLD-497: `),
+    which every output that names the issue adds again: `LLD-497: Issue #497: ...` would say it twice."""
+    if number is None:
+        return title
+    n, dash = rf"0*{number}(?!\d)", r"[:.\u2013\u2014-]"
+    forms = (rf"\[\s*(?:issue\s*)?#?{n}\s*\]\s*{dash}?",  # [#497]
+             rf"(?:issue|lld)[\s-]*#\s*{n}\s*{dash}?",  # Issue #497:, Issue #497
+             rf"(?:issue|lld)[\s-]*{n}\s*{dash}",  # LLD-497:, Issue 497 -
+             rf"#{n}\s*{dash}?", rf"{n}\s*[:\u2013\u2014-]")  # #497, 497:
+    match = re.match(rf"(?:{'|'.join(forms)})\s+", title, re.IGNORECASE)
+    rest = title[match.end() :].strip() if match else ""
+    return rest or title
+
+
+def _same_title(a: str, b: str, number: int | None) -> bool:
+    return " ".join(plain_title(a, number).casefold().split()) == " ".join(plain_title(b, number).casefold().split())
+
+
+def _read_markdown(path: Path, text: str, number: int | None, fix: str) -> Document | None:
+    """A Markdown item: front matter (title, number, labels) and/or a `# Title` heading, then the body as
+    written (tables and code blocks untouched). None when it has neither a title nor front matter."""
+    try:
+        front, rest = split_front_matter(text)
+        title = front.text("title") if front else None
+        labels = tuple(front.names("labels") or ()) if front else ()
+        stated = front.text("number") if front else None
+    except FrontMatterError as exc:
+        raise InputError(f"{shown_name(path)}: front matter {exc}") from None
+    if stated is not None and number is not None and stated.lstrip("#").strip() != str(number):
+        raise InputError(f"{shown_name(path)}: front matter 'number' is {stated!r} but the file name says {number}; "
+                         "make them agree")
+    heading = _split_heading(rest)
+    if title and heading and _same_title(heading[0], title, number):
+        rest = heading[1]  # the front matter's title, repeated as the first heading: said once
+    elif not title and heading:
+        title, rest = heading
+    if not title:
+        if front is None:
+            return None
+        raise InputError(f"{shown_name(path)}: the front matter has no 'title' and no '# Title' heading follows "
+                         f"it; {fix}")
+    return Document(title=plain_title(one_line(title), number), body=rest.strip(), labels=labels, number=number)
 
 
 def parse_issue(path: Path, root: Path) -> Document:
-    """Read an issue file of the repository at `root`: `<N>.md`/`<N>-<slug>.md` with a `# Title` heading, or
-    `<N>.json` as `gh` writes it."""
+    """Read an issue file of the repository at `root`: `<N>.md`/`<N>-<slug>.md` with front matter (`title`,
+    `number`, `labels`) and/or a `# Title` heading, or `<N>.json` as `gh` writes it."""
     number, why = _issue_id(path.name)
     if number is None:
         raise InputError(f"{shown_name(path)}: {why}")
     text = _read_text(path, root)
     if path.suffix == ".md":
-        title, body = _split_heading(text, path, "start the file with '# <issue title>'")
-        return Document(title=title, body=body, number=int(number))
+        fix = "add 'title: <issue title>' to the front matter or start the text with '# <issue title>'"
+        document = _read_markdown(path, text, int(number), fix)
+        if document is None:
+            raise InputError(f"{shown_name(path)}: the first line is not a '# Title' heading or '---' front "
+                             f"matter; {fix}")
+        return document
     return _parse_issue_json(path, text, int(number))
 
 
@@ -122,36 +173,52 @@ def _parse_issue_json(path: Path, text: str, expected: int) -> Document:
     if not isinstance(body, str) or not isinstance(labels, list):
         raise InputError(f"{shown_name(path)}: 'body' must be a string and 'labels' a list")
     names = tuple(str(label.get("name", "")) if isinstance(label, dict) else str(label) for label in labels)
-    return Document(title=one_line(title), body=body.strip(), labels=names, number=number)
+    return Document(title=plain_title(one_line(title), number), body=body.strip(), labels=names, number=number)
 
 
 def parse_brief(path: Path, root: Path) -> Document:
-    """Read a brief of the repository at `root`: any Markdown; its `# Title` heading if it has one, else its file
-    name."""
+    """Read a brief of the repository at `root`: any Markdown; its title from front matter or a `# Title`
+    heading if it has one, else its file name."""
     text = _read_text(path, root)
     if not text.strip():
         raise InputError(f"{shown_name(path)}: the brief is empty; write a few lines about the idea")
-    try:
-        title, body = _split_heading(text, path, "")
-    except InputError:
-        title, body = one_line(path.stem.replace("-", " ").replace("_", " ")).capitalize(), text.strip()
-    return Document(title=title, body=body)
+    document = _read_markdown(path, text, None, "add 'title: ...' to the front matter")
+    if document is None:
+        title = one_line(path.stem.replace("-", " ").replace("_", " ")).capitalize()
+        return Document(title=title, body=text.strip())
+    return document
+
+
+def _one_per_file(paths: list[Path]) -> list[Path]:
+    """One name per file: a link or a hard link beside the file it names is that file, not a second one. The
+    file's own name is kept before a link's."""
+    kept: dict[object, Path] = {}
+    for path in sorted(paths, key=lambda p: (p.is_symlink(), p)):
+        try:
+            info = path.stat()
+            kept.setdefault((info.st_dev, info.st_ino), path)
+        except OSError:
+            kept.setdefault(path, path)
+    return list(kept.values())
 
 
 def _make_item(workflow: str, item_id: str, paths: list[Path], root: Path) -> Item:
-    sources = tuple(sorted(paths))
-    error = None
+    """The item, or one that fails naming its problem: its title then says what the problem is (`(7.json: not
+    valid JSON ...)`), never that a readable file cannot be read."""
+    sources = tuple(sorted(_one_per_file(paths)))
+    error = problem = None
     title = ""
     if len(sources) > 1:
-        names = ", ".join(shown_name(p) for p in sources)
-        error = f"{names}: several files give item {item_id}; keep one"
+        problem = f"several files give item {item_id}; keep one"
+        error = f"{', '.join(shown_name(p) for p in sources)}: {problem}"
     else:
         try:
             title = _parse(workflow, sources[0], root).title
         except InputError as exc:
             error = str(exc)
-    return Item(workflow=workflow, id=item_id, title=title or f"(cannot be read: {shown_name(sources[0].name)})",
-                sources=sources, input_hash=_hash(sources, root), root=root, error=error)
+            problem = f"{shown_name(sources[0].name)}: {error.removeprefix(shown_name(sources[0]) + ': ')}"
+    return Item(workflow=workflow, id=item_id, title=title or f"({problem})", sources=sources,
+                input_hash=_hash(sources, root), root=root, error=error)
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from .config import load_settings
 from .credentials import credentials_path, load_credentials
 from .fsutil import describe_os_error, read_json_object
+from .lease_store import open_store
 from .locks import run_lock_info
 from .pool import CredentialPool
 from .status import EXIT_FAILED
@@ -20,15 +22,17 @@ def print_keys() -> int:
         print(f"no keys: {credentials_path()} does not exist and no provider key variable is set")
         return 0
     last_run = read_json_object(run_lock_info(settings)) or {}
-    pool = CredentialPool(settings.lease_path, credentials, str(last_run.get("run_id", "")), print)
+    store = open_store(settings, print)
+    store.check()  # a Redis that is down: one line now, not a wait for it to come back
+    pool = CredentialPool(store, credentials, str(last_run.get("run_id", "")), print)
     try:
         states = {state.name: state for state in pool.snapshot()}
     except OSError as exc:  # damage the pool rebuilds is said by it; this is what it cannot fix
-        print(f"agentos-jobs: error: {describe_os_error(exc, settings.lease_path) or exc}", file=sys.stderr)
+        print(f"agentos-jobs: error: {describe_os_error(exc, Path(store.where)) or exc}", file=sys.stderr)
         return EXIT_FAILED
     rows = [("NAME", "PROVIDER", "SCOPE", "FINGERPRINT", "STATE")]
     rows += [(c.name, c.provider, c.scope or "-", c.fingerprint, states[c.name].describe()) for c in credentials]
     print("\n".join(table_lines(rows)))
     print(f"source: {credentials_path() if credentials_path().exists() else 'environment'}; "
-          f"leases: {settings.lease_path}")
+          f"lease store: {store.where}")
     return 0

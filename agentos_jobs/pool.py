@@ -1,32 +1,32 @@
-"""The credential pool: who holds which key, which keys are cooling or disabled, shared by every process.
+"""The credential pool's policy: which key a call gets, when a key is cooling, paced out or disabled.
 
-The state is a JSON lease file, read-modify-written under a portalocker lock on a separate `.lock` file and
-replaced atomically (locking the data file itself while replacing it loses updates). It holds key names only.
-Leases whose holder process is gone are reclaimed: the OS frees a dead holder's lock, not its lease record.
+The state lives in a lease store (lease_store.py: a file, or Redis for several machines), shared by every
+process and run that uses the same keys; this module only decides. It holds key names only.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-from collections.abc import Callable, Iterator
+import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import portalocker
-
 from .credentials import Credential
-from .fsutil import atomic_write_json, clear_way, iso, move_aside, parse_json, utc_now
-from .procs import same_process, start_time
+from .fsutil import iso
+from .lease_store import Entries, LeaseStore, StoreUnavailable
+from .providers.limits import Limits
 
-LOCK_TIMEOUT_SECONDS = 30.0
-# The longest a key is cooled, whatever a server's wait hint (or a lease file of an older version) says:
+# The longest a key is cooled, whatever a server's wait hint (or a lease store of an older version) says:
 # a longer hint is a broken or hostile server, and an hour later the key is simply tried again.
 MAX_COOLDOWN_SECONDS = 3600.0
-PID_MAX = 4_194_304  # Linux's highest possible pid: a larger one, 0 or -1 (every process) is damage
+# A hard quota (insufficient_quota, a spend limit, a per-day quota) disables a key for this long, for every run
+# that shares the store: a quota topped up, or a new day, is found by one call an hour, not one per item.
+DISABLE_SECONDS = 3600.0
+PROBE_GRACE_SECONDS = 5.0  # how long a key waits, after its cooldown, for the call it is kept for
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,9 @@ class KeyState:
             return f"disabled: {self.disabled}"
         parts = []
         if self.holders:
-            parts.append("held by " + ", ".join(f"{h['item']} (pid {h['pid']}, since {h['since']})"
-                                                for h in self.holders))
+            parts.append("held by " + ", ".join(
+                f"{h['item']} ({'host ' + str(h['host']) + ', ' if h.get('host') else ''}pid {h['pid']}, "
+                f"since {h['since']})" for h in self.holders))
         if self.cooling_until:
             parts.append(f"cooling until {iso(self.cooling_until)} ({self.cooling_reason})")
         return "; ".join(parts) or "free"
@@ -73,7 +74,7 @@ class PoolView:
 
     @property
     def only_cooling(self) -> bool:
-        """Every usable key is cooling and none is merely busy: waiting now is a rate-limit backoff."""
+        """Every usable key is cooling and none is merely busy: waiting now is a rate-limit wait."""
         return self.usable > 0 and self.in_use == 0
 
     def line(self, provider: str) -> str:
@@ -82,153 +83,247 @@ class PoolView:
                 f"{self.disabled} disabled, of {self.total}; waiting")
 
 
-def _check_entry(name: str, entry: object) -> None:
-    """Every value the pool reads, checked once, so a damaged file is moved aside instead of failing items."""
-    if not isinstance(entry, dict):
-        raise ValueError(f"key {name!r} is not an object")
-    holders = entry.get("holders", [])
-    if not isinstance(holders, list) or not all(
-            isinstance(h, dict) and type(h.get("pid")) is int and 0 < h["pid"] <= PID_MAX for h in holders):
-        raise ValueError(f"key {name!r} has holders that are not {{item, pid, since}} objects with a real pid")
-    until = entry.get("cooling_until")
-    # fromisoformat raises ValueError on a value that is not a time
-    if until is not None and datetime.fromisoformat(str(until)).tzinfo is None:
-        raise ValueError(f"key {name!r} has a cooling_until without a time zone")
-    if not isinstance(entry.get("granted", 0), int):
-        raise ValueError(f"key {name!r} has a non-numeric 'granted'")
+@dataclass(frozen=True)
+class Cooled:
+    names: list[str]  # the key and every key of its scope
+    seconds: float  # as asked: the hint, or the backoff for the key's strikes (the store keeps at most an hour)
+
+
+def _time(text: object) -> datetime | None:
+    return datetime.fromisoformat(text) if isinstance(text, str) else None
 
 
 def _cooling_until(entry: dict[str, Any], now: datetime) -> datetime | None:
     """When the key's cooldown ends, never beyond MAX_COOLDOWN_SECONDS from now: a later end is cut down in
     the entry itself (written back with the state), so the cap does not move on with the clock."""
-    until = entry.get("cooling_until")
-    if not isinstance(until, str):
+    until = _time(entry.get("cooling_until"))
+    if until and until > now + timedelta(seconds=MAX_COOLDOWN_SECONDS):
+        entry["cooling_until"] = iso(now + timedelta(seconds=MAX_COOLDOWN_SECONDS))
+        until = _time(entry["cooling_until"])
+    return until
+
+
+def _spent_until(entry: dict[str, Any], now: datetime) -> tuple[datetime, str] | None:
+    """The latest reset of a budget the provider said is spent (remaining 0), if it is still ahead."""
+    spent = [(reset, dimension) for dimension, budget in entry.get("budget", {}).items()
+             if budget.get("remaining") == 0 and (reset := _time(budget.get("reset"))) and reset > now]
+    return max(spent) if spent else None
+
+
+def _disabled(entry: dict[str, Any], run_id: str, now: datetime) -> str | None:
+    mark = entry.get("disabled")
+    if not isinstance(mark, dict):
         return None
-    if datetime.fromisoformat(until) > now + timedelta(seconds=MAX_COOLDOWN_SECONDS):
-        entry["cooling_until"] = until = iso(now + timedelta(seconds=MAX_COOLDOWN_SECONDS))
-    return datetime.fromisoformat(until)
+    until = _time(mark.get("until"))
+    if until is None:  # written by an older version: for the run that saw it
+        return str(mark.get("reason")) if mark.get("run_id") == run_id else None
+    return f"{mark.get('reason')} (until {iso(until)})" if until > now else None
 
 
 class CredentialPool:
-    def __init__(self, lease_path: Path, credentials: list[Credential], run_id: str,
+    def __init__(self, store: LeaseStore | Path, credentials: list[Credential], run_id: str,
                  say: Callable[[str], None]) -> None:
-        self.path = lease_path
-        self.lock_path = lease_path.with_name(lease_path.name + ".lock")
+        if isinstance(store, Path):
+            from .file_store import FileLeaseStore
+
+            store = FileLeaseStore(store, say)
+        self.store: LeaseStore = store
         self.credentials = {c.name: c for c in credentials}
         self.run_id = run_id
         self.say = say
+        self._held: dict[str, tuple[str, dict[str, Any]]] = {}  # lease token -> (key name, holder record)
+        self._guard = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
 
-    @contextlib.contextmanager
-    def _state(self) -> Iterator[dict[str, Any]]:
-        """The lease state for one read-modify-write; written back atomically when the block changes it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if moved := clear_way(self.lock_path, "lock file"):
-            self.say(f"{moved} and made a new one")
-        with portalocker.Lock(self.lock_path, mode="a", timeout=LOCK_TIMEOUT_SECONDS):
-            state = self._read()
-            before = json.dumps(state, sort_keys=True)
-            self._reclaim(state)
-            yield state
-            if json.dumps(state, sort_keys=True) != before:
-                atomic_write_json(self.path, state, private=True)  # whose keys are busy is nobody else's
-
-    def _read(self) -> dict[str, Any]:
-        if moved := clear_way(self.path, "lease file"):
-            self.say(f"{moved} and rebuilt it")
-        if not self.path.exists():
-            return {"version": 1, "keys": {}}
-        try:
-            state = parse_json(self.path.read_text(encoding="utf-8"))
-            if not isinstance(state, dict) or not isinstance(state.get("keys"), dict):
-                raise ValueError("not a lease file")
-            for name, entry in state["keys"].items():
-                _check_entry(name, entry)
-        except (ValueError, UnicodeDecodeError) as exc:
-            aside = move_aside(self.path)
-            self.say(f"lease file {self.path} was unreadable ({exc}); moved it to {aside.name} and rebuilt it")
-            return {"version": 1, "keys": {}}
-        return state
+    def _group(self, credential: Credential) -> list[Credential]:
+        """The key and every key of its scope: they share one quota."""
+        return [c for c in self.credentials.values()
+                if c is credential or (credential.scope and c.scope == credential.scope)]
 
     @staticmethod
-    def _reclaim(state: dict[str, Any]) -> None:
-        for entry in state["keys"].values():
-            holders = entry.get("holders", [])
-            alive = [h for h in holders if same_process(h["pid"], h.get("started"))]
-            if len(alive) != len(holders):
-                entry["holders"] = alive
-                entry["reclaimed"] = entry.get("reclaimed", 0) + len(holders) - len(alive)
-
-    def _entry(self, state: dict[str, Any], credential: Credential) -> dict[str, Any]:
-        entry: dict[str, Any] = state["keys"].setdefault(credential.name, {})
+    def _entry(entries: Entries, credential: Credential) -> dict[str, Any]:
+        entry: dict[str, Any] = entries.setdefault(credential.name, {})
         entry.update(provider=credential.provider, scope=credential.scope)
         entry.setdefault("holders", [])
         return entry
 
-    def _key_state(self, credential: Credential, entry: dict[str, Any], now: datetime) -> KeyState:
-        cooling = _cooling_until(entry, now)
+    def _key_state(self, credential: Credential, entry: dict[str, Any], now: datetime,
+                   call: str | None = None) -> KeyState:
+        """The key as `call` sees it: a key kept for another call's retry is cooling for it."""
+        cooling, reason = _cooling_until(entry, now), entry.get("cooling_reason")
         if cooling and cooling <= now:
             cooling = None
-        disabled = None
-        if not credential.enabled:
-            disabled = "enabled is false in the credentials file"
-        elif isinstance(entry.get("disabled"), dict) and entry["disabled"].get("run_id") == self.run_id:
-            disabled = str(entry["disabled"].get("reason"))
+        spent = _spent_until(entry, now)
+        if spent and (cooling is None or spent[0] > cooling):
+            cooling, reason = spent[0], f"its {spent[1]} budget is spent until the provider's reset"
+        kept = entry.get("kept_for", {})
+        kept_until = _time(kept.get("until"))
+        if kept.get("call") != call and kept_until and kept_until > now and (cooling is None or kept_until > cooling):
+            cooling, reason = kept_until, f"kept for the retry of {str(kept.get('call')).split('#')[0]}"
+        disabled = ("enabled is false in the credentials file" if not credential.enabled else
+                    _disabled(entry, self.run_id, now))
         return KeyState(name=credential.name, holders=list(entry.get("holders", [])),
                         max_concurrency=credential.max_concurrency, cooling_until=cooling,
-                        cooling_reason=entry.get("cooling_reason") if cooling else None, disabled=disabled)
+                        cooling_reason=reason if cooling else None, disabled=disabled)
 
-    def try_reserve(self, provider: str, holder: str) -> Credential | PoolView:
-        """A key for `holder` now, the least used first; or a view of why there is none."""
-        now = utc_now()
-        with self._state() as state:
-            candidates = [c for c in self.credentials.values() if c.provider == provider]
-            views = [(c, self._key_state(c, self._entry(state, c), now)) for c in candidates]
+    def try_reserve(self, provider: str, holder: str, call: str | None = None,
+                    only: str | None = None) -> Credential | PoolView:
+        """A key for `holder` now, the least used first, or the key named `only`; or a view of why there is
+        none. `call` names the call asking: a key kept for its retry is free for it alone."""
+        candidates = [c for c in self.credentials.values() if c.provider == provider and only in (None, c.name)]
+        token = secrets.token_hex(8)
+
+        def reserve(entries: Entries, now: datetime) -> Credential | PoolView:
+            views = [(c, self._key_state(c, self._entry(entries, c), now, call)) for c in candidates]
             free = [(c, v) for c, v in views if v.free]
             if free:
-                credential = min(free, key=lambda cv: (len(cv[1].holders), state["keys"][cv[0].name]
-                                                       .get("granted", 0)))[0]
-                entry = state["keys"][credential.name]
-                entry["holders"].append({"item": holder, "pid": os.getpid(), "started": start_time(os.getpid()),
-                                         "since": iso(now)})
+                credential = min(free, key=lambda cv: (len(cv[1].holders), entries[cv[0].name].get("granted", 0)))[0]
+                entry = entries[credential.name]
+                record = {"item": holder, "pid": os.getpid(), "lease": token, "since": iso(now)}
+                self.store.stamp(record, now)
+                entry["holders"].append(record)
                 entry["granted"] = entry.get("granted", 0) + 1
+                for member in self._group(credential):  # one request of the scope's budget is spoken for
+                    self._spend(entries.get(member.name, {}), now)
                 return credential
-        coolings = sorted((v.cooling_until, v.name) for _, v in views if v.cooling_until and not v.disabled)
-        return PoolView(in_use=sum(1 for _, v in views if v.holders and not v.disabled and not v.cooling_until),
-                        cooling=len(coolings), disabled=sum(1 for _, v in views if v.disabled), total=len(views),
-                        next_free_at=coolings[0][0] if coolings else None,
-                        next_free_key=coolings[0][1] if coolings else None)
+            coolings = sorted((v.cooling_until, v.name) for _, v in views if v.cooling_until and not v.disabled)
+            return PoolView(in_use=sum(1 for _, v in views if v.holders and not v.disabled and not v.cooling_until),
+                            cooling=len(coolings), disabled=sum(1 for _, v in views if v.disabled),
+                            total=len(views), next_free_at=coolings[0][0] if coolings else None,
+                            next_free_key=coolings[0][1] if coolings else None)
 
-    def release(self, credential: Credential) -> None:
-        pid = os.getpid()
-        with self._state() as state:
-            entry = self._entry(state, credential)
-            for index, held in enumerate(entry["holders"]):
-                if held.get("pid") == pid:
-                    del entry["holders"][index]
-                    break
+        got = self.store.update([c.name for c in candidates], reserve)
+        if isinstance(got, Credential):
+            self._remember(token, got.name, holder)
+        return got
 
-    def cool(self, credential: Credential, seconds: float, reason: str) -> list[str]:
-        """Cool the key, and every key of its scope: they share one quota, for `seconds` (>= 0, `inf` included)
-        but at most MAX_COOLDOWN_SECONDS. Returns the names cooled."""
-        now = utc_now()
-        until = now + timedelta(seconds=min(seconds, MAX_COOLDOWN_SECONDS))
-        group = [c for c in self.credentials.values()
-                 if c is credential or (credential.scope and c.scope == credential.scope)]
-        with self._state() as state:
+    @staticmethod
+    def _spend(entry: dict[str, Any], now: datetime) -> None:
+        """Count a request against the budget the provider last reported, until its answer says more; a
+        budget whose reset has passed is forgotten."""
+        budget = entry.get("budget", {})
+        for dimension in [d for d, b in budget.items() if (_time(b.get("reset")) or now) <= now]:
+            del budget[dimension]
+        if not budget:
+            entry.pop("budget", None)
+        requests = budget.get("requests", {})
+        if isinstance(requests.get("remaining"), int) and requests["remaining"] > 0:
+            requests["remaining"] -= 1
+
+    def release(self, credential: Credential, limits: Limits | None = None, succeeded: bool = False) -> None:
+        """End this process's lease of the key; record what the answer's headers said of the budget, and a
+        success ends the key's run of rate-limit strikes."""
+        with self._guard:
+            token = next((t for t, (name, _) in self._held.items() if name == credential.name), None)
+            self._held.pop(token or "", None)
+        group = self._group(credential)
+
+        def release(entries: Entries, now: datetime) -> None:
+            holders = self._entry(entries, credential)["holders"]
+            mine = [i for i, h in enumerate(holders) if h.get("lease") == token] if token else []
+            mine = mine or [i for i, h in enumerate(holders) if h.get("pid") == os.getpid() and not h.get("host")]
+            if mine:
+                del holders[mine[0]]
             for member in group:
-                entry = self._entry(state, member)
+                entry = self._entry(entries, member)
+                if succeeded:
+                    entry.pop("strikes", None)
+                    entry.pop("kept_for", None)
+                self._record(entry, limits or {}, now)
+
+        self.store.update([c.name for c in group], release)
+
+    @staticmethod
+    def _record(entry: dict[str, Any], limits: Limits, now: datetime) -> None:
+        budget = entry.setdefault("budget", {})
+        for dimension, said in limits.items():
+            if said.reset_seconds is None:
+                continue
+            reset = now + timedelta(seconds=min(said.reset_seconds, MAX_COOLDOWN_SECONDS))
+            known = budget.get(dimension, {})
+            remaining = said.remaining
+            known_reset = _time(known.get("reset"))
+            if (remaining is not None and isinstance(known.get("remaining"), int) and known_reset and known_reset > now
+                    and reset <= known_reset + timedelta(seconds=1)):
+                remaining = min(remaining, known["remaining"])  # an answer overtaken by a later one, same window
+            budget[dimension] = {"remaining": remaining, "reset": iso(reset)}
+        if not budget:
+            del entry["budget"]
+
+    def cool(self, credential: Credential, seconds: float | None, reason: str,
+             backoff: Callable[[int], float] | None = None, call: str | None = None) -> Cooled:
+        """Cool the key, and every key of its scope: they share one quota. For `seconds` (the server's hint,
+        `inf` included) or else `backoff(strikes)`, where strikes counts the rate limits the key has met since
+        its last success, this one included; never beyond MAX_COOLDOWN_SECONDS. Without a hint the keys are
+        then kept for `call`'s retry, for PROBE_GRACE_SECONDS after the cooldown: only the call that met the
+        limit finds out whether it is over, so that no other call pays a 429 for it."""
+        group = self._group(credential)
+
+        def cool(entries: Entries, now: datetime) -> float:
+            strikes = 1 + max(self._entry(entries, c).get("strikes", 0) for c in group)
+            wait = seconds if seconds is not None else backoff(strikes) if backoff else 0.0
+            until = now + timedelta(seconds=min(wait, MAX_COOLDOWN_SECONDS))
+            for member in group:
+                entry = self._entry(entries, member)
+                entry["strikes"] = strikes
+                entry.pop("kept_for", None)
+                if seconds is None and call:
+                    entry["kept_for"] = {"call": call, "until": iso(until + timedelta(seconds=PROBE_GRACE_SECONDS))}
                 current = _cooling_until(entry, now)
                 if current is None or current < until:
                     entry["cooling_until"] = iso(until)
                     entry["cooling_reason"] = reason
-        return [c.name for c in group]
+            return wait
+
+        wait = self.store.update([c.name for c in group], cool)
+        return Cooled([c.name for c in group], wait)
 
     def disable(self, credential: Credential, reason: str) -> None:
-        with self._state() as state:
-            self._entry(state, credential)["disabled"] = {"run_id": self.run_id, "reason": reason,
-                                                          "at": iso(utc_now())}
+        def disable(entries: Entries, now: datetime) -> None:
+            self._entry(entries, credential)["disabled"] = {
+                "run_id": self.run_id, "reason": reason, "at": iso(now),
+                "until": iso(now + timedelta(seconds=DISABLE_SECONDS))}
+
+        self.store.update([credential.name], disable)
 
     def snapshot(self) -> list[KeyState]:
-        now = utc_now()
-        with self._state() as state:
-            return [self._key_state(c, self._entry(state, c), now) for c in self.credentials.values()]
+        def look(entries: Entries, now: datetime) -> list[KeyState]:
+            return [self._key_state(c, self._entry(entries, c), now) for c in self.credentials.values()]
+
+        return self.store.update(list(self.credentials), look)
+
+    def _remember(self, token: str, name: str, holder: str) -> None:
+        """Keep the lease's record: a store with leases that expire (Redis) has it renewed while it is held."""
+        with self._guard:
+            self._held[token] = (name, {"item": holder, "pid": os.getpid(), "lease": token})
+            if self.store.heartbeat_seconds and self._heartbeat is None:
+                self._heartbeat = threading.Thread(target=self._renew_forever, name="lease-heartbeat", daemon=True)
+                self._heartbeat.start()
+
+    def _renew_forever(self) -> None:
+        assert self.store.heartbeat_seconds
+        while True:
+            threading.Event().wait(self.store.heartbeat_seconds)
+            try:
+                self.renew()
+            except StoreUnavailable:
+                continue  # said by the store; the next beat tries again
+
+    def renew(self) -> None:
+        """Extend every lease this process holds. A lease the store lost (a Redis restarted empty) is put back,
+        so the key is not handed to a second holder while the call runs. Under the guard: a lease released
+        meanwhile must not be put back."""
+        with self._guard:
+            for token, (name, record) in self._held.items():
+                self.store.update([name], self._renewal(name, token, record))
+
+    def _renewal(self, name: str, token: str, record: dict[str, Any]) -> Callable[[Entries, datetime], None]:
+        def renew(entries: Entries, now: datetime) -> None:
+            holders = entries.setdefault(name, {}).setdefault("holders", [])
+            mine = next((h for h in holders if h.get("lease") == token), None)
+            if mine is None:
+                mine = {**record, "since": iso(now)}
+                holders.append(mine)
+            self.store.stamp(mine, now)
+
+        return renew

@@ -1,39 +1,60 @@
-"""What each workflow step asks a model, and how a review's verdict is read."""
+"""What each workflow step asks a model: one function per step, each built from named parts.
+
+The parts go out stable first: the system prompt, the template, the rubric (together the system turn, the same
+for every item of a workflow), then the repository context (`WorkflowContext.prefix`, shared by the item's
+calls), and last the text of this one call. Providers' prompt caches serve a shared beginning, so nothing
+item-specific may come before a stable part.
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from .items import Document
+from .template import Template
+from .verdict import RESPONSES_HEADING, SCHEMA, Finding
 
-LLD_SECTIONS = (
-    "1. Context & Goal",
-    "2. Proposed Changes",
-    "3. Requirements",
-    "4. Open Questions",
-    "5. Test Scenarios",
-    "6. Risks & Security",
-)
 
-DRAFTER_SYSTEM = (
-    "You are a senior engineer writing a Low-Level Design (LLD) for one issue of a software repository. "
-    "Write Markdown with exactly these numbered sections: " + "; ".join(LLD_SECTIONS) + ". "
-    "Requirements restate the issue's acceptance criteria, each testable; every requirement gets a row in the "
-    "test scenario table. Do not invent facts the issue does not give: list them as open questions."
-)
-REVIEWER_SYSTEM = (
-    "You review a Low-Level Design against its issue. List concrete findings as a checklist. "
-    "End with exactly one line: 'VERDICT: APPROVED' if the design can be implemented as written, "
-    "otherwise 'VERDICT: REVISE'. Never approve a design with unanswered blocking questions."
-)
-ISSUE_DRAFTER_SYSTEM = (
-    "You turn a rough brief into a GitHub issue: a '# Title' line, then sections Problem, Proposal, "
-    "Acceptance criteria (a '- [ ]' checklist, each item testable) and Out of scope."
-)
-ISSUE_REVIEWER_SYSTEM = (
-    "You review a drafted GitHub issue for clarity, scope and testable acceptance criteria. List findings, "
-    "then end with exactly one line: 'VERDICT: APPROVED' or 'VERDICT: REVISE'."
-)
+@dataclass(frozen=True)
+class Prompt:
+    system: str
+    item: str  # this call's own text: the issue, the draft, the findings
+    template: str = ""
+    rubric: str = ""
+    schema: dict[str, Any] | None = None  # the structured answer asked for (a review's verdict)
+
+    @property
+    def system_text(self) -> str:
+        """The system turn: the role, then the template and the rubric in labelled blocks."""
+        blocks = [self.system]
+        if self.template:
+            blocks.append(f"<template>\n{self.template.strip()}\n</template>")
+        if self.rubric:
+            blocks.append(f"<rubric>\n{self.rubric.strip()}\n</rubric>")
+        return "\n\n".join(blocks)
+
+
+@dataclass(frozen=True)
+class Roles:
+    """One workflow's wording: what its drafter and reviewer are, and how its input is shown."""
+
+    drafter: str
+    reviewer: str
+    task: str
+    noun: str  # what is drafted: "design", "issue"
+    subject: Callable[[Document], str]
+
+
+_ANSWER = (f"A revision ends with a section '## {RESPONSES_HEADING}' that answers every open review finding by "
+           "its id, one line each: '- R1.1: addressed — what changed' or '- R1.1: not addressed — why'.")
+_VERDICT = ("Return JSON: {\"verdict\": \"APPROVED\" | \"REVISE\" | \"DISCUSS\" | \"BLOCKED\", \"findings\": "
+            "[{\"id\": \"1\", \"tier\": \"blocking\" | \"high\" | \"suggestion\", \"text\": \"...\"}]}, tiers as the "
+            "rubric below defines them. APPROVED only when no blocking finding is left; REVISE when the drafter "
+            "can fix what you found; DISCUSS when a person must decide (ask the question in a finding); BLOCKED "
+            "when it cannot be done as asked (say why in a finding). If you cannot answer in JSON, list findings "
+            "as '- [blocking] text' lines and end with one line 'VERDICT: <verdict>'.")
 
 
 def issue_text(doc: Document) -> str:
@@ -42,30 +63,55 @@ def issue_text(doc: Document) -> str:
     return f"Issue {number}{doc.title}{labels}\n\n{doc.body}"
 
 
-def draft_prompt(doc: Document) -> str:
-    return f"Write the LLD for this issue.\n\n{issue_text(doc)}"
+def brief_text(doc: Document) -> str:
+    return f"# {doc.title}\n\n{doc.body}"
 
 
-def review_prompt(doc: Document, draft: str) -> str:
-    return f"The issue:\n\n{issue_text(doc)}\n\nThe design to review:\n\n{draft}"
+LLD = Roles(
+    drafter=("You are a senior engineer writing a Low-Level Design (LLD) for one issue of a software repository. "
+             "Write Markdown that follows the template below: every heading, in its order, each with real content "
+             "in place of the template's italic guidance. Name the requirements REQ-1, REQ-2, ...; every "
+             "requirement gets at least one test-scenario row that names it. In the files-changed table mark a "
+             "file Modify or Delete only if it exists in the repository, Add only if it does not, and never write "
+             "a placeholder path. Do not invent facts the issue does not give: list them as open questions. "
+             + _ANSWER),
+    reviewer=("You review a Low-Level Design against its issue, the template and the rubric below: security, "
+              "correctness against the issue and the repository, a requirement no test proves, manual-only tests, "
+              "test quality, offline or mocked testing, data handling, then performance and maintainability. "
+              "Never approve a design with unanswered blocking questions. " + _VERDICT),
+    task="Write the LLD for this issue.",
+    noun="design",
+    subject=issue_text,
+)
+ISSUE = Roles(
+    drafter=("You turn a rough brief into a GitHub issue that follows the template below: a '# Title' line, then "
+             "every section of the template. The acceptance criteria are a '- [ ]' checklist, each item one "
+             "testable outcome. " + _ANSWER),
+    reviewer=("You review a drafted GitHub issue against its brief, the template and the rubric below, for "
+              "clarity, scope and testable acceptance criteria. " + _VERDICT),
+    task="Draft the issue for this brief.",
+    noun="issue",
+    subject=brief_text,
+)
 
 
-def revise_prompt(doc: Document, draft: str, review: str) -> str:
-    return (f"Revise the design so that every finding of the review is addressed. Return the whole design.\n\n"
-            f"The issue:\n\n{issue_text(doc)}\n\nThe design:\n\n{draft}\n\nThe review:\n\n{review}")
+def draft_prompt(roles: Roles, doc: Document, template: Template) -> Prompt:
+    return Prompt(roles.drafter, f"{roles.task}\n\n{roles.subject(doc)}", template=template.text)
 
 
-def brief_prompt(doc: Document) -> str:
-    return f"Draft the issue for this brief.\n\n# {doc.title}\n\n{doc.body}"
+def review_prompt(roles: Roles, doc: Document, draft: str, template: Template, rubric: str) -> Prompt:
+    return Prompt(roles.reviewer, f"The input:\n\n{roles.subject(doc)}\n\nThe {roles.noun} to review:\n\n{draft}",
+                  template=template.text, rubric=rubric, schema=SCHEMA)
 
 
-_VERDICT_LINE = re.compile(r"^[\s>*_#-]*verdict[\s*_]*:[\s*_]*(approved|revise)\b", re.IGNORECASE | re.MULTILINE)
-_CHECKED_APPROVED = re.compile(r"\[[xX]\]\s*\*\*APPROVED\*\*")
-
-
-def is_approved(review: str) -> bool:
-    """APPROVED only when the review says so explicitly and says nothing else; anything else means REVISE."""
-    verdicts = {match.lower() for match in _VERDICT_LINE.findall(review)}
-    if "revise" in verdicts or re.search(r"\[[xX]\]\s*\*\*REVISE\*\*", review):
-        return False
-    return "approved" in verdicts or bool(_CHECKED_APPROVED.search(review))
+def revise_prompt(roles: Roles, doc: Document, draft: str, template: Template, gate: list[str],
+                  findings: tuple[Finding, ...]) -> Prompt:
+    """Gate findings first (the draft was not reviewed), then the open review findings to answer by id."""
+    asks = [f"Revise the {roles.noun}. Return the whole {roles.noun}, every section of the template."]
+    if gate:
+        asks.append("A mechanical check rejected it before review:\n" + "\n".join(f"- {line}" for line in gate))
+    if findings:
+        asks.append(f"Open review findings; answer each by id under '## {RESPONSES_HEADING}':\n"
+                    + "\n".join(f"- {f.id} [{f.tier}] {f.text}" for f in findings))
+    return Prompt(roles.drafter, f"The input:\n\n{roles.subject(doc)}\n\nThe {roles.noun}:\n\n{draft}\n\n"
+                  + "\n\n".join(asks), template=template.text)

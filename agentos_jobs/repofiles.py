@@ -8,11 +8,14 @@ lies inside the repository. A FIFO or a device is never opened (a FIFO would blo
 from __future__ import annotations
 
 import errno
+import fnmatch
 import os
 import stat
-from pathlib import Path
+import subprocess
+from pathlib import Path, PurePosixPath
 
-from .text import shown_name
+from .credentials import credentials_path
+from .text import one_line, shown_name
 
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
 
@@ -68,3 +71,88 @@ def _not_a_file(kind: int) -> str:
     if kind == stat.S_IFDIR:
         return "it is a directory, not a file"
     return f"it is {_KINDS.get(kind, 'something else')}, not a regular file"
+
+
+# Names that hold secrets far more often than designs: never sent to a model, whatever git says of them.
+SECRET_NAMES = (".env*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
+                ".netrc", "credentials.json")
+MAX_WALKED = 50_000  # files listed outside git, where a forgotten build folder could hold millions
+
+
+def looks_secret(relative: str, root: Path) -> bool:
+    """A repository file whose name looks like a secret's (SECRET_NAMES), or the credentials file itself."""
+    name = PurePosixPath(relative).name
+    if any(fnmatch.fnmatchcase(name.lower(), pattern) for pattern in SECRET_NAMES):
+        return True
+    credentials = credentials_path()
+    return name == credentials.name and os.path.realpath(root / relative) == os.path.realpath(credentials)
+
+
+def repo_files(root: Path) -> tuple[list[str], str | None]:
+    """Every file of the repository at `root`, as sorted paths relative to it: what git lists (tracked, and new
+    files it does not ignore), or outside git a walk that skips hidden names and what .gitignore files name
+    (their common patterns: no `!`); then a note that says so. Secret-looking names are left out."""
+    try:
+        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
+                                 "--exclude-standard"], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        files, note = _walk(root), f"git could not list the files ({type(exc).__name__})"
+    else:
+        if listed.returncode == 0:
+            names = dict.fromkeys(os.fsdecode(name) for name in listed.stdout.split(b"\0") if name)
+            return sorted(n for n in names if (root / n).is_file() and not looks_secret(n, root)), None
+        why = one_line(os.fsdecode(listed.stderr), 120).removeprefix("fatal: ")
+        files, note = _walk(root), f"git could not list the files ({why})"
+    return files, f"{note}: the file list is a walk that skips hidden names and what .gitignore files name"
+
+
+def git_ignored(root: Path, relatives: list[str]) -> set[str]:
+    """Those of `relatives` that git's ignore rules name, tracked or not (`git check-ignore --no-index`)."""
+    if not relatives:
+        return set()
+    try:
+        done = subprocess.run(["git", "-C", str(root), "check-ignore", "--no-index", "-z", "--stdin"],
+                              input=b"".join(os.fsencode(r) + b"\0" for r in relatives), capture_output=True,
+                              timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return set()  # no git: the walk already left out what .gitignore names
+    return {os.fsdecode(name) for name in done.stdout.split(b"\0") if name} if done.returncode == 0 else set()
+
+
+def _walk(root: Path) -> list[str]:
+    found: list[str] = []
+    rules: list[tuple[str, str]] = []  # (the folder of the .gitignore, a pattern), every level down to here
+    for folder, dirs, files in os.walk(root):
+        base = "" if Path(folder) == root else Path(folder).relative_to(root).as_posix()
+        rules = [rule for rule in rules if not rule[0] or f"{base}/".startswith(f"{rule[0]}/")]
+        rules += _ignore_rules(Path(folder), base)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _walk_ignores(rules, f"{base}/{d}", True))
+        for name in sorted(files):
+            relative = f"{base}/{name}".lstrip("/")
+            if not name.startswith(".") and not _walk_ignores(rules, relative, False):
+                found.append(relative)
+        if len(found) >= MAX_WALKED:
+            break
+    return sorted(n for n in found[:MAX_WALKED] if not looks_secret(n, root))
+
+
+def _ignore_rules(folder: Path, base: str) -> list[tuple[str, str]]:
+    try:
+        lines = (folder / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    return [(base, line.strip()) for line in lines if line.strip() and not line.startswith(("#", "!"))]
+
+
+def _walk_ignores(rules: list[tuple[str, str]], relative: str, is_dir: bool) -> bool:
+    relative = relative.lstrip("/")
+    for base, pattern in rules:
+        if pattern.endswith("/") and not is_dir:
+            continue
+        pattern = pattern.rstrip("/")
+        if "/" in pattern:  # anchored to the folder of its .gitignore
+            if fnmatch.fnmatchcase(relative, f"{base}/{pattern.lstrip('/')}".lstrip("/")):
+                return True
+        elif fnmatch.fnmatchcase(PurePosixPath(relative).name, pattern):
+            return True
+    return False

@@ -9,6 +9,7 @@ class Status(StrEnum):
     DONE = "done"
     FAILED = "failed"
     NEEDS_REVISION = "needs-revision"
+    NEEDS_HUMAN = "needs-human"  # the reviewer asked for a person's decision (a DISCUSS verdict)
     TIMEOUT = "timeout"
     INTERRUPTED = "interrupted"
     NO_KEY = "no-key"
@@ -22,6 +23,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2  # `agentos-jobs` and the wrapper: a bad setting, credentials file or command line
 EXIT_REFUSED = 3  # the run did not start: bad configuration or another run holds the worktree
 EXIT_NEEDS_REVISION = 4  # workflow process only: ran fine, reviewer never approved
+EXIT_NEEDS_HUMAN = 5  # workflow process only: the reviewer asked a question only a person can answer
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: no key could be had within the retry budget
 EXIT_INTERRUPTED = 130
 
@@ -29,6 +31,7 @@ EXIT_INTERRUPTED = 130
 WORKFLOW_EXITS = {
     EXIT_OK: Status.DONE,
     EXIT_NEEDS_REVISION: Status.NEEDS_REVISION,
+    EXIT_NEEDS_HUMAN: Status.NEEDS_HUMAN,
     EXIT_TEMPFAIL: Status.NO_KEY,
     EXIT_INTERRUPTED: Status.INTERRUPTED,
 }

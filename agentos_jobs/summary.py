@@ -28,6 +28,7 @@ def build_summary(run_id: str, started_at: str, finished_at: str, duration: floa
     totals["items"] = len(rows)
     totals["input_tokens"] = sum(int(row.get("input_tokens") or 0) for row in rows)
     totals["output_tokens"] = sum(int(row.get("output_tokens") or 0) for row in rows)
+    totals["cached_tokens"] = sum(int(row.get("cached_tokens") or 0) for row in rows)
     return {"run_id": run_id, "started_at": started_at, "finished_at": finished_at,
             "duration_seconds": round(duration, 3), "exit_code": run_exit(statuses), "totals": totals,
             "items": rows}
@@ -38,8 +39,10 @@ def write_summary(settings: Settings, summary: dict[str, Any]) -> None:
 
 
 def _tokens(row: dict[str, Any]) -> str:
+    """This run's tokens, in and out; of the input, those a prompt cache served."""
     total = int(row.get("input_tokens") or 0) + int(row.get("output_tokens") or 0)
-    return f"{total:,}" if total else "-"
+    cached = int(row.get("cached_tokens") or 0)
+    return f"{total:,}{f' ({cached:,} cached)' if cached else ''}" if total else "-"
 
 
 _COLOURS = {Status.DONE: "32", Status.FAILED: "31", Status.TIMEOUT: "31", Status.NO_KEY: "35",
@@ -90,6 +93,8 @@ def render_summary(summary: dict[str, Any], settings: Settings, colour: bool = F
             if row.get("message") and status not in _QUIET:
                 lines.append(" " * start + row["message"])
         if totals["input_tokens"] or totals["output_tokens"]:
-            lines.append(f"tokens: {totals['input_tokens']:,} in, {totals['output_tokens']:,} out")
+            cached = totals.get("cached_tokens") or 0  # a summary.json of an older version has none
+            lines.append(f"tokens: {totals['input_tokens']:,} in{f' ({cached:,} cached)' if cached else ''}, "
+                         f"{totals['output_tokens']:,} out")
     lines.append(f"summary: {display_path(summary_path(settings, summary['run_id']), settings.root)}")
     return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ from .markers import marker_is_current
 from .procs import install_early_stop
 from .runs import ensure_run_env
 from .scaffold import ensure_base_dir
+from .shards import this_share
 from .status import EXIT_REFUSED
 from .text import shown_name
 from .worker import run_item_task
@@ -194,6 +195,7 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
     The group task (`lld`) comes first: doit takes its attributes from the entry named None."""
     settings = project_settings()
     items, ignored = discover(settings, workflow)
+    items = this_share(items)  # AGENTOS_SHARD=i/n: this machine's share (shards.py)
     for line in ignored:  # named on every load: in the dry run (`doit list`) and in the run
         sys.stderr.write(f"agentos-jobs: {line}\n")
     markers = [(str(settings.marker_path(workflow, item.id)), item.input_hash) for item in items]

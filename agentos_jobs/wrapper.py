@@ -170,7 +170,7 @@ class Supervisor:
         else:
             self.say(f"started: {item.title}")
             status, code = self.run_workflow()
-        summary = summarize(self.db)
+        summary = summarize(self.db, self.run_id)  # tokens of this run's calls, none of a resumed step
         outputs = summary.outputs if summary else []
         if status is Status.DONE and item is not None:
             try:
@@ -194,6 +194,7 @@ class Supervisor:
             "failed_step": summary.failed_step if summary else None,
             "input_tokens": summary.input_tokens if summary else 0,
             "output_tokens": summary.output_tokens if summary else 0,
+            "cached_tokens": summary.cached_tokens if summary else 0,
             "outputs": outputs, "message": message,
             "log": display_path(self.out.log_path, self.settings.root),
             "checkpoint": display_path(self.db, self.settings.root) if self.db.exists() else None,
@@ -217,6 +218,8 @@ class Supervisor:
             return f"stopped ({why}); {steps} finished step(s) checkpointed, run again to resume"
         if status is Status.NEEDS_REVISION:
             return "the reviewer did not approve within max_iterations"
+        if status is Status.NEEDS_HUMAN:  # the workflow's last line on stderr is the reviewer's question
+            return self.last_error or "the reviewer asked for a person's decision"
         if status in (Status.FAILED, Status.NO_KEY) and code is not None and code < 0:
             return f"the workflow process was killed by {signal.Signals(-code).name}; run again to resume"
         if status in (Status.FAILED, Status.NO_KEY):

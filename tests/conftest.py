@@ -6,7 +6,9 @@ import fcntl
 import json
 import os
 import pty
+import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -184,5 +186,45 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
 def fake() -> Iterator[FakeLLM]:
     """A local LLM server speaking the OpenAI, Anthropic and Gemini wire formats."""
     server = FakeLLM()
+    yield server
+    server.stop()
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, with no persistence: a restart starts it empty."""
+
+    def __init__(self, directory: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.directory = directory
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.directory)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.02)
+        raise AssertionError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """Skipped only where redis-server is not installed (.ci/run installs it)."""
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed: apt-get install redis-server (.ci/run does)")
+    server = RedisServer(tmp_path)
     yield server
     server.stop()

@@ -50,7 +50,7 @@ def _marker_of_another_input(path: Path) -> None:
 
 @dataclass(frozen=True)
 class Damage:
-    where: str  # relative to the base dir
+    where: str  # relative to the base dir (the lease store's: to HOME, beside the credentials)
     how: Callable[[Path], None]
     said: str  # what the one line naming the path says
     aside: bool = True  # moved aside (kept for a post-mortem) and rebuilt
@@ -103,7 +103,7 @@ def test_damaged_state_is_said_in_one_line_rebuilt_and_nothing_is_lost(workspace
         workspace.add_issue(number)
     assert workspace.doit("lld").returncode == 0
     kept = workspace.marker("lld", "1").read_bytes()
-    path = workspace.base / damage.where
+    path = (workspace.home if damage.keys else workspace.base) / damage.where  # the pool lives beside the keys
     if path != workspace.marker("lld", "2"):
         workspace.marker("lld", "2").unlink()  # item 2 runs again, through the damaged state
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +133,7 @@ def test_damaged_state_is_said_in_one_line_rebuilt_and_nothing_is_lost(workspace
 def test_keys_rebuilds_a_lease_file_or_lock_that_is_a_directory(workspace: Workspace, fake: FakeLLM,
                                                                 where: str) -> None:
     use_provider(workspace, fake, "openai", keys=1)
-    path = workspace.base / where
+    path = workspace.home / where  # the pool lives beside the keys
     _directory(path)
     result = workspace.command(str(BIN / "agentos-jobs"), "keys")
     _clean(result.stdout + result.stderr)

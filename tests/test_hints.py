@@ -69,7 +69,7 @@ def test_ordinary_hints_still_read() -> None:
 def test_a_cooldown_is_stored_capped(tmp_path: Path, seconds: float) -> None:
     key = Credential(name="k", provider="openai", key="s")
     pool = CredentialPool(tmp_path / "l.json", [key], "run", print)
-    assert pool.cool(key, seconds, "429: rate limited") == ["k"]
+    assert pool.cool(key, seconds, "429: rate limited").names == ["k"]
     until = datetime.fromisoformat(json.loads((tmp_path / "l.json").read_text())["keys"]["k"]["cooling_until"])
     assert until <= utc_now() + timedelta(seconds=MAX_COOLDOWN_SECONDS)
     assert until >= utc_now() + timedelta(seconds=MAX_COOLDOWN_SECONDS - 60)
@@ -162,3 +162,53 @@ def test_scrubbing_a_long_text_is_fast() -> None:
     assert credential.scrub(text + key[60:80]) == text + "<key key-1>"
     assert credential.scrub_answer(text) == text
     assert time.perf_counter() - started < 1.0
+
+
+def test_a_gateways_hint_and_the_reset_headers_of_a_429_are_read() -> None:
+    assert wait_hint({"llm_provider-retry-after": "60"}) == 60.0  # LiteLLM's gateway, no retry-after
+    gateway = wait_hint({"llm_provider-retry-after": http_date(30)})
+    assert gateway is not None and 25 <= gateway <= 31
+    assert wait_hint({"retry-after": "3", "llm_provider-retry-after": "60"}) == 3.0  # the standard one first
+    resets = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s",
+              "x-ratelimit-remaining-tokens": "1000", "x-ratelimit-reset-tokens": "120ms"}
+    assert wait_hint(resets, rate_limited=True) == 360.0  # the budget that ran out
+    assert wait_hint(resets) is None  # an overload (503) is not waited out for a rate window
+    soon = (utc_now() + timedelta(seconds=20)).isoformat()
+    anthropic = wait_hint({"anthropic-ratelimit-requests-remaining": "0", "anthropic-ratelimit-requests-reset": soon},
+                          rate_limited=True)
+    assert anthropic is not None and 18 < anthropic <= 20
+
+
+@pytest.mark.parametrize("text, least, most", [
+    ("This request would exceed the rate limit. Limit resets at: {at} UTC", 25, 30),
+    ("Rate limit exceeded; resets at {at}Z.", 25, 30),
+    ("Rate limit reached for gpt-4.1 in organization org-x on requests per min (RPM): Limit 3, Used 3. "
+     "Please try again in 20s.", 20, 20),
+    ("Please try again in 1m30.5s", 90.5, 90.5),
+    ("Please try again in 340ms.", 0.34, 0.34),
+])
+def test_a_reset_time_or_wait_in_the_error_text_is_read(text: str, least: float, most: float) -> None:
+    at = (utc_now() + timedelta(seconds=30)).strftime("%Y-%m-%d %H:%M:%S")
+    hint = wait_hint({}, text=text.replace("{at}", at), rate_limited=True)
+    assert hint is not None and least <= hint <= most
+
+
+@pytest.mark.parametrize("headers, text", [
+    ({"llm_provider-retry-after": "nan"}, ""),
+    ({"llm_provider-retry-after": "-5"}, ""),
+    ({"x-ratelimit-reset-requests": "soon"}, ""),
+    ({"x-ratelimit-reset-requests": "-1s"}, ""),
+    ({"anthropic-ratelimit-requests-reset": "2026-01-01T00:00:00"}, ""),  # no zone: not a time
+    ({"anthropic-ratelimit-requests-reset": "9999-12-31T23:59:59-23:59x"}, ""),
+    ({}, "Limit resets at: 2026-13-45 99:99:99 UTC"),
+    ({}, "Limit resets at: 2026-11-23 21:05:00"),  # no zone: which one?
+    ({}, "Please try again in a while."),
+])
+def test_a_gateway_or_text_hint_that_is_no_wait_is_ignored(headers: dict[str, str], text: str) -> None:
+    assert wait_hint(headers, text=text, rate_limited=True) is None
+
+
+def test_a_huge_reset_from_headers_or_text_is_read_as_huge() -> None:
+    assert (wait_hint({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "99999999h"},
+                      rate_limited=True) or 0) >= 3.5e11
+    assert (wait_hint({}, text="Limit resets at: 9999-12-31 23:59:59 UTC", rate_limited=True) or 0) >= 2.5e11

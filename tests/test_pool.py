@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,9 @@ import pytest
 from agentos_jobs.credentials import Credential, CredentialsError, load_credentials
 from agentos_jobs.pool import CredentialPool, PoolView
 from agentos_jobs.providers.errors import wait_hint
+
+from conftest import BIN, Workspace
+from fake_llm import FakeLLM, rate_limited, secret, use_provider
 
 HAMMER = r"""
 import os, sys, time
@@ -92,7 +99,7 @@ def test_max_concurrency_lets_a_key_be_shared(tmp_path: Path) -> None:
     assert isinstance(pool.try_reserve("gemini", "C"), PoolView)
 
 
-def test_cooling_expires_and_disabled_is_for_this_run_only(tmp_path: Path) -> None:
+def test_cooling_expires_and_a_disabled_key_is_disabled_for_every_run_for_an_hour(tmp_path: Path) -> None:
     key = Credential(name="k", provider="openai", key="s")
     pool = CredentialPool(tmp_path / "l.json", [key], "run-1", print)
     pool.cool(key, 0.3, "429")
@@ -104,8 +111,25 @@ def test_cooling_expires_and_disabled_is_for_this_run_only(tmp_path: Path) -> No
     pool.release(got)
     pool.disable(key, "insufficient_quota")
     assert isinstance(pool.try_reserve("openai", "A"), PoolView)
-    later_run = CredentialPool(tmp_path / "l.json", [key], "run-2", print)
+    later_run = CredentialPool(tmp_path / "l.json", [key], "run-2", print)  # another worktree, the same store
+    assert isinstance(later_run.try_reserve("openai", "A"), PoolView)
+    mark = json.loads((tmp_path / "l.json").read_text())["keys"]["k"]["disabled"]
+    until = datetime.fromisoformat(mark["until"])
+    assert timedelta(minutes=59) < until - datetime.fromisoformat(mark["at"]) <= timedelta(hours=1)
+    assert "insufficient_quota (until " in later_run.snapshot()[0].describe()
+    state = json.loads((tmp_path / "l.json").read_text())
+    state["keys"]["k"]["disabled"]["until"] = "2020-01-01T00:00:00.000Z"  # the hour is over: tried again
+    (tmp_path / "l.json").write_text(json.dumps(state))
     assert isinstance(later_run.try_reserve("openai", "A"), Credential)
+
+
+def test_a_disabled_mark_of_an_older_version_holds_for_its_own_run_only(tmp_path: Path) -> None:
+    lease = tmp_path / "l.json"
+    lease.write_text(json.dumps({"version": 1, "keys": {"k": {"holders": [], "disabled": {
+        "run_id": "run-1", "reason": "insufficient_quota", "at": "2026-01-01T00:00:00.000Z"}}}}))
+    key = Credential(name="k", provider="openai", key="s")
+    assert isinstance(CredentialPool(lease, [key], "run-1", print).try_reserve("openai", "A"), PoolView)
+    assert isinstance(CredentialPool(lease, [key], "run-2", print).try_reserve("openai", "A"), Credential)
 
 
 def test_wait_hints() -> None:
@@ -169,3 +193,47 @@ def test_credentials_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(CredentialsError, match=r"c\.json is not valid JSON \(nested too deeply\); expected"):
         load_credentials({"AGENTOS_CREDENTIALS": str(path)})
+
+
+@pytest.fixture
+def worktrees(workspace: Workspace, tmp_path: Path) -> Iterator[list[Workspace]]:
+    """Two worktrees of one repository (the same issues) of one user: one HOME, so one credentials file."""
+    root, base = tmp_path / "repo-2", tmp_path / "agentos-2"
+    root.mkdir()
+    other = Workspace(root=root, base=base, home=workspace.home, env={**workspace.env, "AGENTOS_BASE_DIR": str(base)})
+    assert other.command(str(BIN / "agentos-jobs"), "init").returncode == 0
+    yield [workspace, other]
+    for pid in other._live():
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def run_both(trees: list[Workspace], fake: FakeLLM) -> None:
+    use_provider(trees[0], fake, "openai", keys=1)
+    trees[1].env.update({k: v for k, v in trees[0].env.items() if k != "AGENTOS_BASE_DIR"})
+    for tree in trees:
+        for number in (1, 2, 3):
+            tree.add_issue(number)
+    runs = [tree.start_doit("-n", "3", "lld") for tree in trees]
+    for run in runs:
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, out + err
+    assert [set(tree.statuses().values()) for tree in trees] == [{"done"}, {"done"}]
+
+
+def test_two_worktrees_share_one_key_and_never_use_it_twice_at_once(worktrees: list[Workspace],
+                                                                     fake: FakeLLM) -> None:
+    fake.delay = 0.3
+    run_both(worktrees, fake)
+    assert len(fake.calls) == 12
+    assert fake.most_in_flight == {secret("openai", 1): 1}  # max_concurrency 1 across both runs
+
+
+def test_a_429_in_one_worktree_cools_the_key_in_the_other(worktrees: list[Workspace], fake: FakeLLM) -> None:
+    fake.delay = 0.1
+    fake.script(rate_limited("openai", retry_after=2), times=1)
+    run_both(worktrees, fake)
+    limited = next(c for c in fake.calls if c.status == 429)
+    later = [c for c in fake.calls if c.started > limited.started]
+    assert len(later) == 12 and all(c.started >= limited.at + 2.0 - 0.25 for c in later)
+    assert len(lease_files := list(worktrees[0].home.glob("credentials.lease.json"))) == 1, lease_files

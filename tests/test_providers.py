@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from fake_llm import (
     Reply,
     bad_request,
     insufficient_quota,
+    lease_file,
     overloaded,
     rate_limited,
     secret,
@@ -55,7 +57,8 @@ def test_each_provider_end_to_end_with_tokens_and_no_key_shown(workspace: Worksp
     summary = workspace.summary()
     assert summary["totals"]["input_tokens"] == 600 and summary["totals"]["output_tokens"] == 120
     assert all(row["input_tokens"] == 200 for row in summary["items"])
-    assert "tokens: 600 in, 120 out" in result.stdout
+    # the system turn (role, template, rubric) is the same for every item: the provider's cache serves it again
+    assert re.search(r"tokens: 600 in \([\d,]+ cached\), 120 out", result.stdout), result.stdout
     assert (workspace.root / "docs/lld/active/LLD-001.md").read_text().count("A real-format draft") == 1
     assert f"drafter {provider}/{MODELS[provider]}" in result.stdout
     assert_no_key_material(workspace, provider, result.stdout, result.stderr)
@@ -109,7 +112,8 @@ def test_gemini_daily_quota_disables_the_key(workspace: Workspace, fake: FakeLLM
     result = workspace.doit("-n", "1", "lld")
     assert result.returncode == 0, result.stdout
     assert len(fake.calls_by(key=secret("gemini", 1))) == 1
-    assert "key key-1 is out of quota; disabled for this run" in result.stdout
+    assert "key key-1 is out of quota; disabled for 60 minutes, for every run that shares its lease store" \
+        in result.stdout
 
 
 def test_overload_529_backs_off_the_call_without_cooling_the_key(workspace: Workspace, fake: FakeLLM) -> None:
@@ -119,7 +123,7 @@ def test_overload_529_backs_off_the_call_without_cooling_the_key(workspace: Work
     result = workspace.doit("lld")
     assert result.returncode == 0, result.stdout + result.stderr
     assert [c.status for c in fake.calls][:3] == [529, 529, 200]
-    lease = json.loads((workspace.base / "credentials.lease.json").read_text())
+    lease = json.loads(lease_file(workspace).read_text())
     assert "cooling_until" not in lease["keys"]["key-1"]
     assert "overloaded (529 overloaded_error: Overloaded); retrying in" in result.stdout
 
@@ -198,7 +202,7 @@ def test_a_group_readable_credentials_file_is_refused(workspace: Workspace, fake
     assert result.stderr == (f"agentos-jobs: error: credentials file {path} is open to group or others (mode "
                              f"0644); run: chmod 600 {path}\n")
     assert not fake.calls and workspace.checkpoints() == [] and not workspace.runs()
-    assert not (workspace.base / "credentials.lease.json").exists()
+    assert not lease_file(workspace).exists()
     keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
     assert keys.returncode == 2 and keys.stderr.strip().endswith(f"run: chmod 600 {path}")
 
@@ -220,6 +224,8 @@ def test_env_var_key_makes_a_pool_of_one(workspace: Workspace, fake: FakeLLM) ->
     assert {c.key for c in fake.calls} == {secret("openai", 3)}
     keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
     assert "env:OPENAI_API_KEY" in keys.stdout
+    per_user = workspace.home / ".agentos" / "credentials.lease.json"  # env-var keys: the user's own pool
+    assert f"lease store: {per_user}" in keys.stdout and per_user.exists()
     assert_no_key_material(workspace, "openai", result.stdout, keys.stdout)
 
 
@@ -244,14 +250,13 @@ def test_drafter_and_reviewer_can_use_different_providers(workspace: Workspace, 
 
 def test_a_corrupt_lease_file_is_moved_aside_and_rebuilt(workspace: Workspace, fake: FakeLLM) -> None:
     use_provider(workspace, fake, "openai")
-    workspace.base.mkdir(parents=True, exist_ok=True)
-    (workspace.base / "credentials.lease.json").write_text("{not json")
+    lease_file(workspace).write_text("{not json")
     workspace.add_issue(1)
     result = workspace.doit("lld")
     assert result.returncode == 0, result.stdout
     assert "lease file" in result.stdout and "was unreadable" in result.stdout
-    assert len(list(workspace.base.glob("credentials.lease.json.corrupt-*"))) == 1
-    assert json.loads((workspace.base / "credentials.lease.json").read_text())["keys"]["key-1"]["holders"] == []
+    assert len(list(workspace.home.glob("credentials.lease.json.corrupt-*"))) == 1
+    assert json.loads(lease_file(workspace).read_text())["keys"]["key-1"]["holders"] == []
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
@@ -326,7 +331,7 @@ def test_a_workflow_killed_with_9_leaves_a_lease_the_next_reservation_reclaims(w
     fake.delay = 1.5
     workspace.add_issue(1)
     workspace.add_issue(2)
-    lease = workspace.base / "credentials.lease.json"
+    lease = lease_file(workspace)
 
     def holder() -> dict[str, object] | None:
         try:
@@ -407,7 +412,7 @@ def test_an_absurd_wait_hint_on_the_only_key_ends_the_item_no_key_at_once(worksp
     message = workspace.summary()["items"][0]["message"]
     assert "\n" not in message and "key-1" in message and "worker_timeout_seconds" in message
     assert "Traceback" not in result.stdout + result.stderr and "internal error" not in result.stdout
-    lease = json.loads((workspace.base / "credentials.lease.json").read_text())
+    lease = json.loads(lease_file(workspace).read_text())
     until = datetime.fromisoformat(lease["keys"]["key-1"]["cooling_until"])
     assert until <= datetime.now(UTC) + timedelta(seconds=MAX_COOLDOWN_SECONDS)
 
@@ -416,7 +421,7 @@ def test_a_far_cooldown_left_in_the_lease_file_is_capped_and_ends_the_item_no_ke
                                                                                 fake: FakeLLM) -> None:
     use_provider(workspace, fake, "gemini", keys=1, AGENTOS_WORKER_TIMEOUT="30")
     workspace.base.mkdir(parents=True, exist_ok=True)
-    lease = workspace.base / "credentials.lease.json"
+    lease = lease_file(workspace)
     lease.write_text(json.dumps({"version": 1, "keys": {"key-1": {
         "provider": "gemini", "scope": None, "holders": [], "cooling_until": "3025-01-01T00:00:00.000Z",
         "cooling_reason": "429: rate limited"}}}))
@@ -431,3 +436,31 @@ def test_a_far_cooldown_left_in_the_lease_file_is_capped_and_ends_the_item_no_ke
     assert until <= datetime.now(UTC) + timedelta(seconds=MAX_COOLDOWN_SECONDS)
     keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
     assert keys.returncode == 0 and "3025" not in keys.stdout
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_gateways_429_without_retry_after_cools_the_key_for_the_hint_it_does_give(workspace: Workspace,
+                                                                                      fake: FakeLLM,
+                                                                                      provider: str) -> None:
+    """LiteLLM's gateway: `llm_provider-retry-after` alone on its OpenAI route, and on its Anthropic route no
+    header at all but `Limit resets at: ... UTC` in the message."""
+    use_provider(workspace, fake, provider, keys=2)
+    fake.delay = 0.2
+    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)  # the run takes a while to start
+    if provider == "openai":
+        reply = rate_limited("openai")
+        reply.headers["llm_provider-retry-after"] = "2"
+    else:
+        reply = Reply(429, {"type": "error", "error": {"type": "rate_limit_error", "message": "This request would "
+                            f"exceed the rate limit. Limit resets at: {reset:%Y-%m-%d %H:%M:%S} UTC"}})
+    reset_at = time.monotonic() + (reset - datetime.now(UTC)).total_seconds()
+    fake.script(reply, key=secret(provider, 1), times=1)
+    for number in (1, 2, 3, 4):
+        workspace.add_issue(number)
+    result = workspace.doit("-n", "2", "lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    limited = next(c for c in fake.calls if c.status == 429)
+    free_at = limited.at + 2.0 if provider == "openai" else reset_at
+    assert limited.at < free_at - 1.0  # the hint was still ahead when the 429 came
+    assert all(c.started >= free_at - 0.25 for c in fake.calls_by(key=secret(provider, 1)) if c.started > limited.at)
+    assert "rate limited on key key-1; cooling key-1 for" in result.stdout and "no hint" not in result.stdout

@@ -229,7 +229,8 @@ def test_issue_workflow_turns_briefs_into_drafts(workspace: Workspace) -> None:
     assert draft.startswith("# Dark mode") and "- [ ] follows the OS setting" in draft
     revised = (workspace.root / "docs/issues/drafts/faster-ci.md").read_text()
     assert "## Acceptance criteria" in revised and "(the brief gives none" not in revised
-    assert "[ISSUE-faster-ci] review: REVISE" in result.stdout
+    assert "[ISSUE-faster-ci] gate 1: draft 1 failed 1 check(s), no review asked: the acceptance criteria hold no" \
+        in result.stdout  # a brief with no criteria: the gate sends the draft back before any review
     assert (workspace.root / "docs/lineage/active/faster-ci-issue/002-draft.md").exists()
     assert workspace.doit("lld").returncode == 0  # drafts under docs/issues/drafts are not LLD inputs
     assert workspace.doit("list", "--all", "-s").stdout.count("U issue:") == 2
@@ -241,7 +242,7 @@ def test_gh_json_issue_is_an_input(workspace: Workspace) -> None:
         "body": "Broken.\n\n- [ ] it is fixed\n- [ ] a test shows it"}))
     assert workspace.doit("lld").returncode == 0
     lld = (workspace.root / "docs/lld/active/LLD-012.md").read_text()
-    assert "**Labels:** bug" in lld and "1. it is fixed" in lld
+    assert "**Labels:** bug" in lld and "1. **REQ-1:** it is fixed" in lld
 
 
 def test_two_files_for_one_issue_fail_that_item_by_name(workspace: Workspace) -> None:
@@ -272,7 +273,7 @@ def test_summary_table_lists_every_item(workspace: Workspace) -> None:
     result = workspace.doit("lld")
     table = result.stdout[result.stdout.index("agentos-jobs run"):]
     assert re.search(r"^LLD-1\s+up-to-date\s", table, re.M)
-    assert re.search(r"^LLD-2\s+done\s+\d+\.\d+s\s+3\s", table, re.M)
+    assert re.search(r"^LLD-2\s+done\s+\d+\.\d+s\s+4\s", table, re.M)  # draft, gate, review, finalize
     path = Path(workspace.summary()["items"][1]["log"])
     assert (workspace.root / path).exists() or path.exists()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from agentos_jobs.items import InputError, parse_brief, parse_issue
-from agentos_jobs.prompts import is_approved
 from agentos_jobs.text import shown_name
+from agentos_jobs.verdict import parse_verdict
 
 
 @pytest.mark.parametrize("review, approved", [
@@ -25,7 +25,7 @@ from agentos_jobs.text import shown_name
     ("The design is not APPROVED yet.", False),
 ])
 def test_verdicts(review: str, approved: bool) -> None:
-    assert is_approved(review) is approved
+    assert parse_verdict(review, 1).approved is approved
 
 
 @pytest.mark.parametrize("name, content, expected", [

@@ -39,8 +39,8 @@ def _check_keys(provider: str, credentials: list[Credential]) -> None:
 
 
 def preflight(settings: Settings) -> None:
-    """Once, before any item starts: every real provider has a model, its SDK and a key. Found per item, the
-    same mistake would fail every item, twice over. Imports no SDK."""
+    """Once, before any item starts: every real provider has a model, its SDK and a key, and the lease store
+    answers. Found per item, the same mistake would fail every item, twice over. Imports no SDK."""
     real = [(role, settings.role(role)) for role in ROLES if settings.role(role).provider != "offline"]
     for role, choice in real:
         _check_role(role, choice)
@@ -48,6 +48,9 @@ def preflight(settings: Settings) -> None:
         credentials = load_credentials()
         for provider in dict.fromkeys(choice.provider for _, choice in real):
             _check_keys(provider, credentials)
+        from ..lease_store import open_store
+
+        open_store(settings, say=lambda line: None).check()  # a Redis that is down: one line, not one per item
 
 
 def make_providers(settings: Settings, holder: str, run_id: str,
@@ -67,9 +70,10 @@ def make_providers(settings: Settings, holder: str, run_id: str,
         module_name, class_name, _, _ = ADAPTERS[choice.provider]
         module = importlib.import_module(f".{module_name}", __name__)
         if pool is None:
+            from ..lease_store import open_store
             from ..pool import CredentialPool
 
-            pool = CredentialPool(settings.lease_path, load_credentials(), run_id, say)
+            pool = CredentialPool(open_store(settings, say), load_credentials(), run_id, say)
         _check_keys(choice.provider, list(pool.credentials.values()))
         from .pooled import PooledProvider
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import anthropic
 
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
-from .base import Clients, Completion, Request, completion
-from .errors import ProviderError, by_status, connection_failed, unexpected, wait_hint
+from .base import Clients, Completion, Request, completion, user_parts
+from .errors import ProviderError, by_status, connection_failed, unexpected
+from .limits import read_limits
+from .structured import anthropic_params, anthropic_text
 
 _HARD_QUOTA = ("credit balance", "spend limit", "spending limit", "usage limit")
 
@@ -25,7 +28,7 @@ def classify(exc: Exception) -> ProviderError:
     text = str(error.get("message") or exc.message)
     quota = exc.status_code in (400, 429) and any(words in text.lower() for words in _HARD_QUOTA)
     message = f"{exc.status_code} {error.get('type') or 'error'}: {text}"
-    return by_status(exc.status_code, message, wait_hint(exc.response.headers), hard_quota=quota)
+    return by_status(exc.status_code, message, exc.response.headers, hard_quota=quota)
 
 
 class AnthropicAdapter:
@@ -38,12 +41,28 @@ class AnthropicAdapter:
 
     def call(self, credential: Credential, request: Request) -> Completion:
         try:
-            response = self.client(credential).messages.create(
+            raw = self.client(credential).messages.with_raw_response.create(
                 model=self.model, max_tokens=self.max_tokens, system=request.system,
-                messages=[{"role": "user", "content": request.prompt}])
+                messages=[{"role": "user", "content": _content(request)}], **anthropic_params(request.schema))
+            response = raw.parse()
         except anthropic.AnthropicError as exc:
             raise classify(exc) from None
-        text = "".join(block.text for block in response.content if block.type == "text")
+        text = anthropic_text(response.content)
         usage = response.usage
-        return completion(text, response.model or self.model, usage.input_tokens if usage else 0,
-                          usage.output_tokens if usage else 0, truncated=response.stop_reason == "max_tokens")
+        cached = (usage.cache_read_input_tokens or 0) if usage else 0
+        written = (usage.cache_creation_input_tokens or 0) if usage else 0
+        return completion(text, response.model or self.model, usage.input_tokens + cached + written if usage else 0,
+                          usage.output_tokens if usage else 0, truncated=response.stop_reason == "max_tokens",
+                          limits=read_limits(raw.headers), cached_tokens=cached)
+
+
+def _content(request: Request) -> str | list[Any]:
+    """The user turn; with stable parts, one block each, each marked as a cache breakpoint (Anthropic caches
+    only up to a marked block, at most 4 of them): the next call that begins the same reads them back."""
+    if not request.prefix:
+        return request.prompt
+    parts = user_parts(request)
+    stable = len(parts) - 1
+    return [{"type": "text", "text": text,
+             **({"cache_control": {"type": "ephemeral"}} if stable - 4 <= index < stable else {})}
+            for index, text in enumerate(parts)]

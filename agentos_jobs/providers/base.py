@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..credentials import Credential
 from ..items import Document
+from ..verdict import Finding
 from .errors import ErrorKind, ProviderError
+from .limits import Limits
 
 Client = TypeVar("Client")
 
@@ -23,16 +25,30 @@ class Request:
     document: Document
     item_id: str
     draft: str = ""
+    prefix: tuple[str, ...] = ()  # stable parts sent before `prompt`, most widely shared first: see `user_parts`
+    schema: dict[str, Any] | None = None  # a JSON answer asked for, through the provider's structured output
+    template: str = ""  # the template in force and the open review findings, for the offline stand-in
+    findings: tuple[Finding, ...] = ()
 
 
 @dataclass(frozen=True)
 class Completion:
-    """An answer; `model` is the one that served it, often a dated version of the one asked for."""
+    """An answer; `model` is the one that served it, often a dated version of the one asked for. Its input
+    tokens include `cached_tokens`, those the provider read from its prompt cache (billed at a discount)."""
 
     text: str
     model: str
     input_tokens: int = 0
     output_tokens: int = 0
+    limits: Limits = field(default_factory=dict, compare=False)  # the key's budget, as the answer's headers say
+    cached_tokens: int = 0
+
+
+def user_parts(request: Request) -> list[str]:
+    """What the user turn says, stable parts first (the repository's context, then the item's own files) and
+    this call's own text last: every call that shares a beginning sends it byte for byte the same, so the
+    providers' prompt caches (OpenAI's and Gemini's automatic ones, Anthropic's marked ones) serve it again."""
+    return [part for part in (*request.prefix, request.prompt) if part]
 
 
 class Provider(Protocol):
@@ -58,10 +74,12 @@ RAISE_MAX_TOKENS = "raise max_tokens in [tool.agentos_jobs] (or use a model with
 
 
 def completion(text: str | None, model: str, input_tokens: int | None, output_tokens: int | None,
-               truncated: bool = False, fix: str = RAISE_MAX_TOKENS) -> Completion:
+               truncated: bool = False, fix: str = RAISE_MAX_TOKENS, limits: Limits | None = None,
+               cached_tokens: int | None = None) -> Completion:
     """A finished call; an empty or cut-off answer is an error, never an empty or half design."""
     if not text:
-        raise ProviderError(ErrorKind.FATAL, "the model returned no text")
+        raise ProviderError(ErrorKind.FATAL, "the model returned no text", limits=limits)
     if truncated:
-        raise ProviderError(ErrorKind.FATAL, f"the answer was cut off at the token limit; {fix}")
-    return Completion(text=text, model=model, input_tokens=input_tokens or 0, output_tokens=output_tokens or 0)
+        raise ProviderError(ErrorKind.FATAL, f"the answer was cut off at the token limit; {fix}", limits=limits)
+    return Completion(text=text, model=model, input_tokens=input_tokens or 0, output_tokens=output_tokens or 0,
+                      limits=limits or {}, cached_tokens=cached_tokens or 0)

@@ -8,6 +8,7 @@ from email.utils import parsedate_to_datetime
 from enum import Enum
 
 from ..fsutil import utc_now
+from .limits import Limits, duration, read_limits, refill_wait, seconds, until
 
 
 class ErrorKind(Enum):
@@ -23,11 +24,12 @@ class ProviderError(Exception):
     scrubbed (then cut to one line) before it is shown anywhere: see `PooledProvider.complete`."""
 
     def __init__(self, kind: ErrorKind, message: str, status: int | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, limits: Limits | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
+        self.limits = limits or {}  # what the answer's headers said of the key's budget
 
 
 class NoKeyAvailable(Exception):
@@ -38,15 +40,19 @@ class RetriesExhausted(Exception):
     """Every attempt of a call failed (exit 1); the message names max_retries and the last error."""
 
 
-def by_status(status: int, message: str, hint: float | None = None, hard_quota: bool = False) -> ProviderError:
-    """The pool's reading of an HTTP status, once a provider has said whether it is a hard quota."""
+def by_status(status: int, message: str, headers: Mapping[str, str] | None = None, body_delay: str | None = None,
+              hard_quota: bool = False) -> ProviderError:
+    """The pool's reading of an HTTP error answer, once a provider has said whether it is a hard quota: its
+    kind, the server's wait hint and what its headers say of the key's budget."""
+    limits = read_limits(headers)
     if hard_quota:
-        return ProviderError(ErrorKind.QUOTA, message, status)
+        return ProviderError(ErrorKind.QUOTA, message, status, limits=limits)
     if status == 429:
-        return ProviderError(ErrorKind.RATE_LIMIT, message, status, hint)
+        hint = wait_hint(headers, body_delay, message, rate_limited=True)
+        return ProviderError(ErrorKind.RATE_LIMIT, message, status, hint, limits)
     if status >= 500:
-        return ProviderError(ErrorKind.OVERLOADED, message, status, hint)
-    return ProviderError(ErrorKind.FATAL, message, status)
+        return ProviderError(ErrorKind.OVERLOADED, message, status, wait_hint(headers, body_delay), limits)
+    return ProviderError(ErrorKind.FATAL, message, status, limits=limits)
 
 
 def connection_failed(exc: Exception) -> ProviderError:
@@ -55,16 +61,6 @@ def connection_failed(exc: Exception) -> ProviderError:
 
 def unexpected(exc: Exception) -> ProviderError:
     return ProviderError(ErrorKind.FATAL, f"{type(exc).__name__}: {exc}")
-
-
-def _seconds(text: str, scale: float = 1.0) -> float | None:
-    """A wait in seconds, or None for one that is no wait (garbage, nan, negative). A huge one, `inf`
-    included, is kept as it is: the pool caps it (MAX_COOLDOWN_SECONDS), and an item ends if it cannot wait."""
-    try:
-        seconds = float(text) / scale
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None  # False for nan
 
 
 def _until(text: str) -> float | None:
@@ -76,12 +72,35 @@ def _until(text: str) -> float | None:
         return None
 
 
-def wait_hint(headers: Mapping[str, str] | None, body_delay: str | None = None) -> float | None:
-    """The server's own wait: `retry-after-ms`, `retry-after` (seconds or an HTTP date), Gemini's retryDelay;
-    the first of them that is a wait at all. Never NaN or negative; possibly huge or `inf`."""
+# A reset time or a wait in the error text, where a server gives no header: `Limit resets at: 2026-11-23
+# 21:05:00 UTC` (a gateway's Anthropic route), `Please try again in 20s` (OpenAI's message).
+_RESETS_AT = re.compile(r"resets?\s+(?:at|on)?:?\s*(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*"
+                        r"(Z|UTC|GMT|[+-]\d{2}:?\d{2})\b", re.IGNORECASE)
+_TRY_AGAIN = re.compile(r"try again in\s+((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)\b", re.IGNORECASE)
+
+
+def _from_text(text: str) -> float | None:
+    if match := _RESETS_AT.search(text):
+        day, clock, zone = match.groups()
+        zone = "+00:00" if zone.upper() in ("Z", "UTC", "GMT") else zone
+        return until(f"{day}T{clock}{zone}")
+    if match := _TRY_AGAIN.search(text):
+        return duration(match.group(1))
+    return None
+
+
+def wait_hint(headers: Mapping[str, str] | None, body_delay: str | None = None, text: str = "",
+              rate_limited: bool = False) -> float | None:
+    """The server's own wait, the first of these that is a wait at all: `retry-after-ms`, `retry-after`
+    (seconds or an HTTP date), LiteLLM's `llm_provider-retry-after`, Gemini's retryDelay; on a 429 also the
+    reset of the exhausted budget (`x-ratelimit-reset-*`, `anthropic-ratelimit-*-reset`) and a reset time or
+    wait in the error text. Never NaN or negative; possibly huge or `inf`."""
     headers = headers or {}
     after = headers.get("retry-after") or ""
+    gateway = headers.get("llm_provider-retry-after") or ""
     delay = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", body_delay or "")
-    hints = [_seconds(headers.get("retry-after-ms") or "", 1000), _seconds(after), _until(after),
-             _seconds(delay.group(1)) if delay else None]
+    hints = [seconds(headers.get("retry-after-ms") or "", 1000), seconds(after), _until(after), seconds(gateway),
+             _until(gateway), seconds(delay.group(1)) if delay else None]
+    if rate_limited:
+        hints += [refill_wait(read_limits(headers)), _from_text(text)]
     return next((hint for hint in hints if hint is not None), None)

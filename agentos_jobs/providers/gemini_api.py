@@ -11,8 +11,9 @@ from google.genai import errors, types
 
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
-from .base import Clients, Completion, Request, completion
-from .errors import ProviderError, by_status, connection_failed, unexpected, wait_hint
+from .base import Clients, Completion, Request, completion, user_parts
+from .errors import ProviderError, by_status, connection_failed, unexpected
+from .structured import gemini_params
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"
@@ -33,13 +34,13 @@ def classify(exc: Exception) -> ProviderError:
     details = _details(exc)
     delay = next((d.get("retryDelay") for d in details if d.get("@type") == _RETRY_INFO), None)
     response = getattr(exc, "response", None)
-    hint = wait_hint(response.headers if response is not None else None, delay if isinstance(delay, str) else None)
     daily = [str(v.get("quotaId")) for d in details if d.get("@type") == _QUOTA_FAILURE
              for v in d.get("violations", []) if isinstance(v, dict) and "PerDay" in str(v.get("quotaId"))]
     message = f"{exc.code} {exc.status or ''} {exc.message or ''}"
     if daily:
         message = f"{exc.code} daily quota {', '.join(daily)}: {exc.message or ''}"
-    return by_status(exc.code, message, hint, hard_quota=exc.code == 429 and bool(daily))
+    return by_status(exc.code, message, response.headers if response is not None else None,
+                     delay if isinstance(delay, str) else None, hard_quota=exc.code == 429 and bool(daily))
 
 
 class GeminiAdapter:
@@ -53,13 +54,16 @@ class GeminiAdapter:
     def call(self, credential: Credential, request: Request) -> Completion:
         try:
             response = self.client(credential).models.generate_content(
-                model=self.model, contents=request.prompt,
+                model=self.model,
+                contents=types.Content(role="user", parts=[types.Part(text=text) for text in user_parts(request)]),
                 config=types.GenerateContentConfig(system_instruction=request.system,
-                                                   max_output_tokens=self.max_tokens))
+                                                   max_output_tokens=self.max_tokens,
+                                                   **gemini_params(request.schema)))
         except (errors.APIError, httpx2.TransportError) as exc:
             raise classify(exc) from None
         usage = response.usage_metadata
         reason = response.candidates[0].finish_reason if response.candidates else None
         return completion(response.text, response.model_version or self.model,
                           usage.prompt_token_count if usage else 0, usage.candidates_token_count if usage else 0,
-                          truncated=reason == types.FinishReason.MAX_TOKENS)
+                          truncated=reason == types.FinishReason.MAX_TOKENS,
+                          cached_tokens=usage.cached_content_token_count if usage else 0)

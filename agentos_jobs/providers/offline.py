@@ -1,29 +1,37 @@
 """The built-in stand-in: no keys, no network, the same answer every time.
 
-It builds a design skeleton from the issue's own title, body and acceptance criteria and reviews drafts with
-structural checks, so a new user sees the whole run (drafts, verdicts, a revision, a finished LLD) in seconds.
+It fills the template in force from the issue's own title, body and acceptance criteria (tables and code blocks
+kept as written), and reviews drafts with strict structural checks, answering with a structured verdict, so a new
+user sees the whole run (drafts, the gate, verdicts, a revision, a finished LLD with its review log) in seconds.
 Every text it writes says it is a stand-in.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from ..items import Document
-from ..prompts import LLD_SECTIONS
+from ..template import Heading, headings, section_bodies
 from ..tracing import llm_span, record_answer
+from ..verdict import APPROVED, RESPONSES_HEADING, REVISE, Finding
 from .base import Completion, Request
 
 MODEL = "offline-stand-in"
 BANNER = ("> Written by the offline stand-in provider: no model was called. It is filled from the item's own text; "
           "set `provider` in `[tool.agentos_jobs]` for a real design.")
 REVIEW_BANNER = BANNER.replace("It is filled from the item's own text", "It checks structure only")
+UNFILLED = "Not filled by the stand-in: the issue gives nothing for this section. A real model writes it."
 
 _CHECKBOX = re.compile(r"^\s*[-*]\s*\[[ xX]\]\s*(.+)$")
 _BULLET = re.compile(r"^\s*(?:[-*]|\d+[.)])\s+(.+)$")
 _HEADING = re.compile(r"^#{1,6}\s+(.*)$")
-_PATH = re.compile(r"`([\w./-]+\.[A-Za-z0-9]{1,5})`")
+_PATH = re.compile(r"`(?:\./)?([\w.-]+(?:/[\w.-]+)*\.[A-Za-z0-9]{1,5})`")
+_IDENTIFIER = re.compile(r"`([A-Za-z_][\w.]*)(?:\(\))?`")
+_REQ = re.compile(r"\bREQ-\d+\b")
 
 
 def acceptance_criteria(body: str) -> list[str]:
@@ -46,104 +54,188 @@ def acceptance_criteria(body: str) -> list[str]:
 
 def open_questions(body: str) -> list[str]:
     questions = []
-    for line in body.splitlines():
-        text = (_BULLET.match(line) or _CHECKBOX.match(line) or re.match(r"(.*)", line))
-        candidate = text.group(1).strip() if text else ""
-        if candidate.endswith("?") and not _HEADING.match(line):
-            questions.append(candidate)
+    for block in _blocks(body):
+        if block.startswith(("|", "```", "~~~")):
+            continue
+        for line in block.splitlines():
+            candidate = (_BULLET.match(line) or _CHECKBOX.match(line) or re.match(r"(.*)", line))
+            text = candidate.group(1).strip() if candidate else ""
+            if text.endswith("?") and not _HEADING.match(line):
+                questions.append(text)
     return list(dict.fromkeys(questions))
 
 
-def _prose(body: str) -> list[str]:
-    """Paragraphs that are neither lists, headings nor questions: the issue's own description."""
-    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", body) if p.strip()]
-    return [p for p in paragraphs
-            if not any(_BULLET.match(line) or _HEADING.match(line) for line in p.splitlines())
-            and not p.endswith("?")]
+def _blocks(body: str) -> list[str]:
+    """Paragraphs split at blank lines, a fenced code block kept whole whatever it holds."""
+    blocks: list[str] = []
+    current: list[str] = []
+    fenced = False
+    for line in body.splitlines():
+        if re.match(r"^\s*(```|~~~)", line):
+            fenced = not fenced
+        if not line.strip() and not fenced:
+            if current:
+                blocks.append("\n".join(current))
+            current = []
+        else:
+            current.append(line)
+    if current:
+        blocks.append("\n".join(current))
+    return blocks
 
 
-def _section(text: str, title: str) -> str:
-    match = re.search(rf"^## {re.escape(title)}\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
-    return match.group(1) if match else ""
+def _prose(body: str) -> tuple[str | None, list[str]]:
+    """The issue's own description: its first paragraph of text, and the rest, paragraphs (whitespace folded),
+    tables and code blocks (kept as written); not headings, lists or questions, which the design shows
+    elsewhere."""
+    kept = []
+    for block in _blocks(body):
+        if block.lstrip().startswith(("|", "```", "~~~")):
+            kept.append(block)
+        elif not any(_BULLET.match(line) or _HEADING.match(line) for line in block.splitlines()) \
+                and not block.rstrip().endswith("?"):
+            kept.append(" ".join(block.split()))
+    first = next((b for b in kept if not b.lstrip().startswith(("|", "```", "~~~"))), None)
+    return first, [b for b in kept if b is not first]
 
 
-def draft_lld(doc: Document, item_id: str, assume: bool = False, notes: str = "") -> str:
-    number = doc.number if doc.number is not None else item_id
-    criteria = acceptance_criteria(doc.body)
-    questions = open_questions(doc.body)
-    prose = _prose(doc.body)
-    files = list(dict.fromkeys(_PATH.findall(doc.body)))
-    lines = [f"# LLD-{int(number):03d}: {doc.title}" if str(number).isdigit() else f"# LLD: {doc.title}", "",
-             BANNER, "", f"## {LLD_SECTIONS[0]}", f"* **Issue:** #{number} {doc.title}",
-             f"* **Objective:** {prose[0] if prose else doc.title}"]
-    if doc.labels:
-        lines.append(f"* **Labels:** {', '.join(doc.labels)}")
-    lines += ["", f"## {LLD_SECTIONS[1]}", "| File | Change |", "|---|---|"]
-    lines += [f"| `{path}` | Modify or add, as the issue describes |" for path in files] or [
-        "| (none named) | The issue names no files: the implementer chooses where this lives |"]
-    lines += [""] + [f"{paragraph}" for paragraph in prose[1:]]
-    lines += ["", f"## {LLD_SECTIONS[2]}"]
-    lines += [f"{n}. {criterion}" for n, criterion in enumerate(criteria, 1)] or [
-        "None given: the issue has no acceptance criteria."]
-    lines += ["", f"## {LLD_SECTIONS[3]}"]
+def _named_files(body: str) -> list[str]:
+    """Paths the issue names in backticks, once each; a dotted name with no folder (`pkg.mod.func`) is code."""
+    return list(dict.fromkeys(p for p in _PATH.findall(body) if "/" in p or p.count(".") == 1))
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _lld_sections(doc: Document, number: str, assume: bool) -> dict[str, list[str]]:
+    """What the stand-in writes under each section of the built-in template, by section key."""
+    criteria, questions, (first, rest) = acceptance_criteria(doc.body), open_questions(doc.body), _prose(doc.body)
+    files = _named_files(doc.body)
+    names = [n for n in dict.fromkeys(_IDENTIFIER.findall(doc.body)) if n not in files and "/" not in n]
+    reqs = list(zip([f"REQ-{n}" for n in range(1, len(criteria) + 1)], criteria, strict=True))
+    assumed = "**Assumed:** the simplest reading of the issue; confirm with its author."
     if questions and assume:
-        lines += [f"- [x] {q} **Assumed:** the simplest reading of the issue; confirm with its author."
-                  for q in questions]
+        asked = [f"- [x] {q} {assumed}" for q in questions]
     else:
-        lines += [f"- [ ] {q}" for q in questions] or ["None."]
-    lines += ["", f"## {LLD_SECTIONS[4]}", "| ID | Scenario | Pass criteria |", "|---|---|---|"]
-    lines += [f"| {n * 10:03d} | {criterion} | Shown by an automated test |"
-              for n, criterion in enumerate(criteria, 1)]
-    lines += ["", f"## {LLD_SECTIONS[5]}",
-              "- Inputs from the issue are treated as untrusted text.",
-              "- No secret is written to logs or outputs."]
+        asked = [f"- [ ] {q}" for q in questions] or ["None."]
+    return {
+        "context and goal": [f"* **Issue:** #{number} {doc.title}", f"* **Objective:** {first or doc.title}",
+                             *([f"* **Labels:** {', '.join(doc.labels)}"] if doc.labels else [])],
+        "open questions": asked,
+        "proposed changes": ["What the issue asks for, in its own words:", "", *_spaced(rest or [doc.title])],
+        "files changed": ["| File | Change Type | Description |", "|------|-------------|-------------|",
+                          *[f"| `{path}` | {'Modify' if Path(path).exists() else 'Add'} | As the issue describes |"
+                            for path in files]] if files else [
+            "The issue names no files: the implementer chooses where this lives."],
+        "dependencies": ["None: the issue names no new package or service."],
+        "data structures": ["None new: the issue defines none, so the existing ones are kept."],
+        "function signatures": [f"- `{name}`: changed as the issue describes" for name in names] or [
+            "None named by the issue."],
+        "logic flow": [f"{n}. Make it so that {c}" for n, c in enumerate(criteria, 1)] or ["As the issue describes."],
+        "technical approach": ["Follow the repository's existing structure; the issue sets no other constraint."],
+        "requirements": [f"{n}. **{req}:** {c}" for n, (req, c) in enumerate(reqs, 1)]
+        or ["None given: the issue has no acceptance criteria."],
+        "alternatives considered": ["| Option | Pros | Cons | Decision |", "|---|---|---|---|",
+                                    "| As the issue describes | Does what it asks | - | **Selected** |",
+                                    "| Leave it as it is | No work | The issue stays open | Rejected |"],
+        "data and fixtures": ["Tests make their own data in a temporary directory; no real user data is read."],
+        "diagram": ["```mermaid", "flowchart LR", "    Issue --> Change --> Tests", "```"],
+        "security": ["- Inputs from the issue are treated as untrusted text.",
+                     "- No secret is written to logs or outputs."],
+        "performance": ["The issue sets no budget; the change must not slow the existing paths measurably."],
+        "risks and mitigations": ["| Risk | Impact | Likelihood | Mitigation |", "|---|---|---|---|",
+                                  "| The issue is read too literally | Medium | Medium | Review against its author |"],
+        "verification and testing": ["Every requirement is shown by an automated test."],
+        "test scenarios": ["| ID | Requirement | Scenario | Type | Input | Pass Criteria |",
+                           "|----|-------------|----------|------|-------|---------------|",
+                           *[f"| {n * 10:03d} | {req} | {_cell(c)} | Auto | As the requirement states | "
+                             "Shown by an automated test |" for n, (req, c) in enumerate(reqs, 1)]]
+        if criteria else ["No scenarios: the issue has no requirements to prove."],
+        "manual tests": ["None: every scenario is automated."],
+        "definition of done": [*[f"- [ ] {req} holds and its scenario passes" for req, _ in reqs],
+                               "- [ ] Tests, linters and type checks pass", "- [ ] Documentation updated"],
+    }
+
+
+def _spaced(blocks: list[str]) -> list[str]:
+    return [line for block in blocks for line in (block, "")][:-1]
+
+
+def _fill(title: str, template: str, sections: dict[str, list[str]], notes: list[str]) -> str:
+    """The template's headings, in its order, each with what the stand-in has for it."""
+    lines = [title, "", BANNER]
+    for heading in _sections(template):
+        lines += ["", f"{'#' * heading.level} {heading.title}", *sections.get(heading.key, [UNFILLED])]
     if notes:
-        lines += ["", "## Revision notes", notes]
+        lines += ["", f"## {RESPONSES_HEADING}", *notes]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def review_lld(draft: str) -> str:
-    requirements = [line for line in _section(draft, LLD_SECTIONS[2]).splitlines() if re.match(r"\d+\.", line)]
-    scenarios = [line for line in _section(draft, LLD_SECTIONS[4]).splitlines()
-                 if re.match(r"\|\s*\d{3}\s*\|", line)]
-    unresolved = [line for line in _section(draft, LLD_SECTIONS[3]).splitlines() if line.startswith("- [ ]")]
-    missing = [title for title in LLD_SECTIONS if f"## {title}" not in draft]
-    checks = [
-        (not missing, "all six sections are present" if not missing else f"missing sections: {', '.join(missing)}"),
-        (bool(requirements), f"{len(requirements)} requirement(s)" if requirements else
-         "no requirements: the issue needs acceptance criteria (a '- [ ]' checklist) before it can be designed"),
-        (len(scenarios) >= len(requirements), f"{len(scenarios)} test scenario(s) for {len(requirements)} "
-         "requirement(s)"),
-        (not unresolved, "no open questions" if not unresolved else
-         f"{len(unresolved)} open question(s) unanswered: answer them or record an assumption"),
-    ]
-    approved = all(ok for ok, _ in checks)
-    lines = ["# Review of the draft", "", REVIEW_BANNER, "", "## Checks"]
-    lines += [f"- [{'x' if ok else ' '}] {text}" for ok, text in checks]
-    lines += ["", f"VERDICT: {'APPROVED' if approved else 'REVISE'}"]
+def _sections(template: str) -> list[Heading]:
+    return [h for h in headings(template) if h.level >= 2]
+
+
+def _answers(findings: tuple[Finding, ...], answer: Callable[[Finding], str]) -> list[str]:
+    return [f"- {f.id}: {answer(f)}" for f in findings]
+
+
+def draft_lld(doc: Document, item_id: str, template: str, assume: bool = False,
+              findings: tuple[Finding, ...] = ()) -> str:
+    number = str(doc.number if doc.number is not None else item_id)
+    title = f"# LLD-{int(number):03d}: {doc.title}" if number.isdigit() else f"# LLD: {doc.title}"
+
+    def answer(finding: Finding) -> str:
+        if finding.text.startswith("Open question"):
+            return "addressed — recorded as an assumption under Open Questions"
+        return "not addressed — the stand-in writes what the issue gives; edit the issue, or use a real model"
+
+    return _fill(title, template, _lld_sections(doc, number, assume), _answers(findings, answer))
+
+
+def _verdict(title: str, findings: list[tuple[str, str]]) -> str:
+    """A review as Markdown, with its structured verdict in a fenced JSON block and a VERDICT line."""
+    verdict = REVISE if any(tier == "blocking" for tier, _ in findings) else APPROVED
+    data = {"verdict": verdict, "findings": [{"id": str(n), "tier": tier, "text": text}
+                                             for n, (tier, text) in enumerate(findings, 1)]}
+    lines = [f"# {title}", "", REVIEW_BANNER, "", "## Findings"]
+    lines += [f"- [{tier}] {text}" for tier, text in findings] or ["None."]
+    lines += ["", "```json", json.dumps(data, indent=2), "```", "", f"VERDICT: {verdict}"]
     return "\n".join(lines) + "\n"
 
 
-def draft_issue(doc: Document, revised: bool = False) -> str:
+def review_lld(draft: str) -> str:
+    bodies = section_bodies(draft)
+    questions = [line[len("- [ ]"):].strip() for line in bodies.get("open questions", "").splitlines()
+                 if line.startswith("- [ ]")]
+    findings = [("blocking", f"Open question unanswered: {q} Answer it or record an assumption.") for q in questions]
+    if "requirements" in bodies and not _REQ.search(bodies["requirements"]):
+        findings.append(("blocking", "No requirements: the issue needs acceptance criteria (a '- [ ]' checklist) "
+                                     "before it can be designed."))
+    return _verdict("Review of the draft", findings)
+
+
+def draft_issue(doc: Document, template: str, revised: bool = False, findings: tuple[Finding, ...] = ()) -> str:
     criteria = acceptance_criteria(doc.body) or [line for line in
                                                  (m.group(1) for m in map(_BULLET.match, doc.body.splitlines()) if m)]
-    prose = _prose(doc.body)
-    lines = [f"# {doc.title}", "", BANNER, "", "## Problem", prose[0] if prose else doc.title, "", "## Proposal"]
-    lines += prose[1:] or ["As the brief describes; the implementer proposes the details."]
-    lines += ["", "## Acceptance criteria"]
-    lines += [f"- [ ] {c}" for c in criteria] or ["- [ ] (the brief gives none: write at least one)"]
     if revised and not criteria:
-        lines[-1] = f"- [ ] {doc.title} works end to end and is covered by a test"
-    lines += ["", "## Out of scope", "Anything the brief does not mention."]
-    return "\n".join(lines) + "\n"
+        criteria = [f"{doc.title} works end to end and is covered by a test"]
+    first, rest = _prose(doc.body)
+    sections = {
+        "problem": [first or doc.title],
+        "proposal": _spaced(rest) or ["As the brief describes; the implementer proposes the details."],
+        "acceptance criteria": [f"- [ ] {c}" for c in criteria] or ["The brief gives none."],
+        "out of scope": ["Anything the brief does not mention."],
+    }
+    return _fill(f"# {doc.title}", template, sections, _answers(
+        findings, lambda f: "not addressed — the stand-in writes what the brief gives; edit the brief"))
 
 
 def review_issue(draft: str) -> str:
-    has_criteria = bool(re.search(r"^- \[ \] (?!\(the brief gives none)", _section(draft, "Acceptance criteria"), re.M))
-    lines = ["# Review of the issue draft", "", REVIEW_BANNER, "", "## Checks",
-             f"- [{'x' if has_criteria else ' '}] testable acceptance criteria",
-             "", f"VERDICT: {'APPROVED' if has_criteria else 'REVISE'}"]
-    return "\n".join(lines) + "\n"
+    criteria = section_bodies(draft).get("acceptance criteria", "")
+    findings = [] if re.search(r"^- \[ \] \S", criteria, re.M) else [
+        ("blocking", "No testable acceptance criteria: add a '- [ ]' checklist of outcomes.")]
+    return _verdict("Review of the issue draft", findings)
 
 
 class OfflineProvider:
@@ -161,14 +253,14 @@ class OfflineProvider:
             return completion
 
     def _answer(self, request: Request) -> Completion:
-        doc = request.document
+        """Modify or Add is decided by whether the file exists: workflows run in the repository's root."""
+        doc, template = request.document, request.template
         texts = {
-            "lld-draft": lambda: draft_lld(doc, request.item_id),
+            "lld-draft": lambda: draft_lld(doc, request.item_id, template),
             "lld-review": lambda: review_lld(request.draft),
-            "lld-revise": lambda: draft_lld(doc, request.item_id, assume=True,
-                                            notes="Open questions are now recorded as assumptions."),
-            "issue-draft": lambda: draft_issue(doc),
+            "lld-revise": lambda: draft_lld(doc, request.item_id, template, assume=True, findings=request.findings),
+            "issue-draft": lambda: draft_issue(doc, template),
             "issue-review": lambda: review_issue(request.draft),
-            "issue-revise": lambda: draft_issue(doc, revised=True),
+            "issue-revise": lambda: draft_issue(doc, template, revised=True, findings=request.findings),
         }
         return Completion(text=texts[request.kind](), model=MODEL)

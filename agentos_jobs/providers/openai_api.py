@@ -9,8 +9,10 @@ import openai
 
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
-from .base import Clients, Completion, Request, completion
-from .errors import ProviderError, by_status, connection_failed, unexpected, wait_hint
+from .base import Clients, Completion, Request, completion, user_parts
+from .errors import ProviderError, by_status, connection_failed, unexpected
+from .limits import read_limits
+from .structured import openai_params
 
 # OpenAI-compatible servers disagree on the limit's name (max_tokens, max_completion_tokens) and some refuse the
 # other one, so none is sent: the model's own limit applies.
@@ -25,7 +27,7 @@ def classify(exc: Exception) -> ProviderError:
     body = exc.body if isinstance(exc.body, dict) else {}
     quota = "insufficient_quota" in (exc.code, exc.type, body.get("code"), body.get("type"))
     message = f"{exc.status_code}{' insufficient_quota' if quota else ''} {body.get('message') or exc.message}"
-    return by_status(exc.status_code, message, wait_hint(exc.response.headers), hard_quota=quota)
+    return by_status(exc.status_code, message, exc.response.headers, hard_quota=quota)
 
 
 class OpenAIAdapter:
@@ -37,13 +39,17 @@ class OpenAIAdapter:
 
     def call(self, credential: Credential, request: Request) -> Completion:
         messages: list[Any] = [{"role": "system", "content": request.system},
-                               {"role": "user", "content": request.prompt}]
+                               {"role": "user", "content": "\n\n".join(user_parts(request))}]
         try:
-            response = self.client(credential).chat.completions.create(model=self.model, messages=messages)
+            raw = self.client(credential).chat.completions.with_raw_response.create(
+                model=self.model, messages=messages, **openai_params(request.schema))
+            response = raw.parse()
         except openai.OpenAIError as exc:
             raise classify(exc) from None
         usage = response.usage
+        details = usage.prompt_tokens_details if usage else None  # the prompt's cached beginning, when reported
         choice = response.choices[0] if response.choices else None
         return completion(choice.message.content if choice else None, response.model or self.model,
                           usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
-                          truncated=bool(choice and choice.finish_reason == "length"), fix=NO_LIMIT_SENT)
+                          truncated=bool(choice and choice.finish_reason == "length"), fix=NO_LIMIT_SENT,
+                          limits=read_limits(raw.headers), cached_tokens=details.cached_tokens if details else 0)

@@ -1,17 +1,20 @@
 """A real provider behind the credential pool: lease a key, call, and act on the failure as a careful person would.
 
-A 429 cools the key (and its scope) for the server's wait hint (at most MAX_COOLDOWN_SECONDS) or a capped,
-jittered exponential backoff, and the call moves on to another key; when every key cools longer than the item
-has left of worker_timeout_seconds, the item ends `no-key` now rather than sleep into its timeout. A hard quota
-disables the key for the run; an overload or a broken connection backs off the call itself. `max_retries` bounds
-the attempts: failed calls, and waits in which every usable key was cooling. Waiting for a key another worker
-holds costs no attempt (the worker timeout bounds it).
+Every answer's rate-limit headers go to the pool, which stops leasing a key whose budget is spent until its
+reset. A 429 cools the key (and its scope) for the server's wait hint (at most MAX_COOLDOWN_SECONDS) or, without
+one, a backoff that grows with the key's strikes and the call's own 429s (see `rate_backoff`), and the call moves
+on to another key; when every key cools longer than the item has left of worker_timeout_seconds, the item ends
+`no-key` now rather than sleep into its timeout. A hard quota disables the key; an overload or a broken
+connection backs off the call itself. `max_retries` bounds the attempts answered with a failure; waiting for a
+key, busy or cooling, is no attempt (the worker timeout bounds it).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import random
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,13 +25,14 @@ from typing import Protocol
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
 from ..fsutil import iso, utc_now
-from ..pool import MAX_COOLDOWN_SECONDS, CredentialPool, PoolView
+from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, CredentialPool, PoolView
 from ..procs import start_time
 from ..runs import waiting_dir
 from ..text import one_line
 from ..tracing import llm_span, record_answer, record_failure
 from .base import Completion, Request
 from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, unexpected
+from .limits import Limits
 
 POLL_SECONDS = 0.25
 MESSAGE_LIMIT = 300  # characters of a server's message that reach a log line
@@ -41,6 +45,18 @@ def _process_age() -> float:
     if ticks is None or not hasattr(time, "CLOCK_BOOTTIME"):
         return 0.0
     return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - int(ticks) / os.sysconf("SC_CLK_TCK"))
+
+
+def rate_backoff(settings: Settings, strikes: int, at_least: int = 1) -> float:
+    """A cooldown after a 429 that gave no hint: the key's `strikes`-th in a row, or the call's own
+    `at_least`-th, whichever is more. It doubles from base_backoff_seconds, but from no less than the share of
+    max_wait_seconds that makes the max_retries - 1 waits of a call add up to max_wait_seconds (the default,
+    120 s, outlasts a 60-second rate-limit window); capped at max_backoff_seconds, and jittered upwards only, so
+    that the waits never add up to less."""
+    share = settings.max_wait_seconds / (2.0 ** max(settings.max_retries - 1, 1) - 1)
+    first = max(settings.base_backoff_seconds, share)
+    doublings = max(strikes, at_least) - 1
+    return min(settings.max_backoff_seconds, first * 2.0 ** doublings * random.uniform(1.0, 1.2))
 
 
 class Adapter(Protocol):
@@ -66,34 +82,31 @@ class PooledProvider:
         ceiling = min(self.settings.max_backoff_seconds, self.settings.base_backoff_seconds * 2.0 ** (attempt - 1))
         return ceiling * random.uniform(0.5, 1.0)
 
-    def _lease(self, attempts: int, backoff_owed: bool) -> tuple[Credential, int]:
-        """A key, waiting as long as it takes; a wait on cooling keys alone is an attempt unless it is the
-        backoff of the failure just before it."""
+    def _lease(self, call: str, only: str | None) -> Credential:
+        """A key (the one named `only`, when the call waits to retry it), waiting as long as it takes (the
+        item's worker timeout bounds it)."""
         flag = waiting_dir(self.settings, self.pool.run_id) / self.holder
         try:
-            return self._wait_for_key(attempts, backoff_owed, flag)
+            return self._wait_for_key(flag, call, only)
         finally:
             flag.unlink(missing_ok=True)
 
-    def _wait_for_key(self, attempts: int, backoff_owed: bool, flag: Path) -> tuple[Credential, int]:
-        said = False
+    def _wait_for_key(self, flag: Path, call: str, only: str | None) -> Credential:
+        said = only is not None  # the rate-limit line said what this call waits for
         while True:
-            got = self.pool.try_reserve(self.name, self.holder)
+            got = self.pool.try_reserve(self.name, self.holder, call, only)
             if isinstance(got, Credential):
-                return got, attempts
+                return got
             view: PoolView = got
+            if view.usable == 0 and only:
+                only = None  # disabled meanwhile (another run met its quota): any key will do
+                continue
             if view.usable == 0:
                 raise NoKeyAvailable(f"no usable {self.name} key: all {view.total} are disabled "
                                      "('agentos-jobs keys' shows why)" if view.total else
                                      f"no {self.name} key in the pool")
             if view.only_cooling and view.next_free_at:
                 self._check_time_left(view.next_free_key, view.next_free_at)
-            if view.only_cooling and not backoff_owed:
-                attempts += 1
-                if attempts >= self.settings.max_retries:
-                    raise NoKeyAvailable(f"max retries ({self.settings.max_retries}) exceeded waiting for a "
-                                         f"{self.name} key: {view.line(self.name).removesuffix('; waiting')}")
-                backoff_owed = True
             if not said:
                 self.say(view.line(self.name))
                 flag.parent.mkdir(parents=True, exist_ok=True)
@@ -114,26 +127,30 @@ class PooledProvider:
                 f"({max(left, 0):.0f}s left); run again then")
 
     def complete(self, request: Request) -> Completion:
-        attempts = 0
-        backoff_owed = False
+        attempts = limited = 0  # attempts answered with a failure; of them, 429s
+        call = f"{self.holder}#{secrets.token_hex(4)}"
+        retry_on: str | None = None  # after a 429 without a hint, the call tries the same key again, first
         while True:
-            credential, attempts = self._lease(attempts, backoff_owed)
-            backoff_owed = False
+            credential = self._lease(call, retry_on)
+            limits: Limits = {}
+            succeeded = False
             try:
                 with llm_span(self.name, self.model, credential.name, attempts + 1) as span:
                     try:
                         completion = self.adapter.call(credential, request)
                     except Exception as error:
                         failure = error if isinstance(error, ProviderError) else unexpected(error)
+                        limits = failure.limits
                         detail = one_line(credential.scrub(str(failure)), MESSAGE_LIMIT)  # scrubbed whole, then cut
                         record_failure(span, failure.kind.value, detail)
                     else:  # the answer is the model's, but the key that made the call knows its pieces
+                        limits, succeeded = completion.limits, True
                         completion = replace(completion, text=credential.scrub_answer(completion.text),
                                              model=credential.scrub(completion.model))
                         record_answer(span, completion.model, completion.input_tokens, completion.output_tokens)
                         return completion
             finally:
-                self.pool.release(credential)
+                self.pool.release(credential, limits, succeeded)
             attempts += 1
             if failure.kind is ErrorKind.FATAL:
                 raise ProviderError(failure.kind, f"{self.name} call with key {credential.name} failed: {detail}",
@@ -141,18 +158,27 @@ class PooledProvider:
             if attempts >= self.settings.max_retries:
                 raise RetriesExhausted(f"max retries ({self.settings.max_retries}) exceeded; last error with key "
                                        f"{credential.name}: {detail}")
-            wait = failure.retry_after if failure.retry_after is not None else self.backoff(attempts)
             if failure.kind is ErrorKind.RATE_LIMIT:  # the server's hint is honoured: the key is useless before
-                cooled = self.pool.cool(credential, wait, f"{failure.status or 429}: rate limited")
-                capped = f" (the server asked for {wait:g} s, capped)" if wait > MAX_COOLDOWN_SECONDS else ""
-                self.say(f"rate limited on key {credential.name}; cooling {', '.join(cooled)} for "
-                         f"{min(wait, MAX_COOLDOWN_SECONDS):.1f}s{capped} "
+                limited += 1
+                hinted = failure.retry_after is not None
+                cooled = self.pool.cool(credential, failure.retry_after, f"{failure.status or 429}: rate limited",
+                                        functools.partial(rate_backoff, self.settings, at_least=limited),
+                                        None if hinted else call)
+                retry_on = None if hinted else credential.name
+                capped = (f" (the server asked for {cooled.seconds:g} s, capped)"
+                          if cooled.seconds > MAX_COOLDOWN_SECONDS else "")
+                then = "" if hinted else f", no hint from the server: this call tries {credential.name} again then"
+                self.say(f"rate limited on key {credential.name}; cooling {', '.join(cooled.names)} for "
+                         f"{min(cooled.seconds, MAX_COOLDOWN_SECONDS):.1f}s{capped}{then} "
                          f"(attempt {attempts}/{self.settings.max_retries})")
-                backoff_owed = True
-            elif failure.kind is ErrorKind.QUOTA:
+                continue
+            retry_on = None
+            if failure.kind is ErrorKind.QUOTA:
                 self.pool.disable(credential, detail)
-                self.say(f"key {credential.name} is out of quota; disabled for this run: {detail}")
+                self.say(f"key {credential.name} is out of quota; disabled for {DISABLE_SECONDS / 60:g} minutes, "
+                         f"for every run that shares its lease store: {detail}")
             else:
+                wait = failure.retry_after if failure.retry_after is not None else self.backoff(attempts)
                 wait = min(wait, self.settings.max_backoff_seconds)  # this worker sleeps: never beyond the cap
                 self.say(f"{failure.kind.value} ({detail}); retrying in {wait:.1f}s "
                          f"(attempt {attempts}/{self.settings.max_retries})")

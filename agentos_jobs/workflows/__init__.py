@@ -12,8 +12,10 @@ from ..engine import Engine, StepFailed
 from ..fsutil import atomic_write_text, describe_os_error, display_path, utc_now
 from ..items import Document, Item
 from ..markers import why_rerun
+from ..prompts import Prompt
 from ..providers import Provider, Request
 from ..status import Status
+from ..verdict import Finding
 
 
 @dataclass
@@ -25,28 +27,36 @@ class WorkflowContext:
     drafter: Provider
     reviewer: Provider
     say: Callable[[str], None]
+    prefix: tuple[str, ...] = ()  # what every call of the item sends first: its repository context (context.py)
+    reason: str = ""  # why an item ends failed or needs-human: its process says it last on stderr
 
     def write(self, path: Path, text: str) -> str:
         """Write one output file atomically; return its path as the marker and summary show it."""
         atomic_write_text(path, text)
         return display_path(path, self.settings.root)
 
-    def request(self, kind: str, system: str, prompt: str, draft: str = "") -> Request:
-        """One call about this item; `draft` lets the offline stand-in review what it is shown."""
-        return Request(kind=kind, system=system, prompt=prompt, document=self.document, item_id=self.item.id,
-                       draft=draft)
+    def request(self, kind: str, prompt: Prompt, draft: str = "", findings: tuple[Finding, ...] = ()) -> Request:
+        """One call about this item: the prompt's stable parts, the item's context, then its own text. `draft`
+        and `findings` let the offline stand-in review and revise what it is shown."""
+        return Request(kind=kind, system=prompt.system_text, prompt=prompt.item, document=self.document,
+                       item_id=self.item.id, draft=draft, prefix=self.prefix, schema=prompt.schema,
+                       template=prompt.template, findings=findings)
 
-    def model_step(self, name: str, provider: Provider, request: Request, lineage_file: Path) -> str:
-        """One LLM call as a checkpointed step. Its answer goes to the item's lineage once it is saved, on every
-        pass: a lineage file that cannot be written fails the item, and the re-run writes it from the
-        checkpoint without paying for the call again."""
+    def model_step(self, name: str, provider: Provider, request: Request, lineage_file: Path,
+                   render: Callable[[str], str] | None = None) -> str:
+        """One LLM call as a checkpointed step. Its answer (as `render` shows it) goes to the item's lineage
+        once it is saved, on every pass: the re-run writes it from the checkpoint without paying again."""
         answer = self.engine.step(name, functools.partial(provider.complete, request))
+        self.keep(name, lineage_file, render(answer) if render else answer)
+        return answer
+
+    def keep(self, name: str, lineage_file: Path, text: str) -> None:
+        """A step's record in the lineage; one that cannot be written fails the item (its step is saved)."""
         try:
-            if not _holds(lineage_file, answer):
-                self.write(lineage_file, answer)
+            if not _holds(lineage_file, text):
+                self.write(lineage_file, text)
         except OSError as exc:
             raise StepFailed(f"step {name}: the answer is checkpointed, but {describe_os_error(exc) or exc}") from None
-        return answer
 
     def begin(self, lineage: Path) -> None:
         """Say why an item that has a marker runs again; when starting from scratch (a new or edited input),

@@ -22,10 +22,12 @@ from ..items import InputError, find_item, load_document
 from ..procs import die_with_parent
 from ..providers import make_providers
 from ..providers.errors import NoKeyAvailable
-from ..status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NEEDS_REVISION, EXIT_OK, EXIT_TEMPFAIL, Status
+from ..status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TEMPFAIL, WORKFLOW_EXITS, Status
 from ..text import shown_name
 from ..tracing import spans_dir, start_tracing
 from . import WorkflowContext, get_workflow
+
+_EXIT_OF = {status: code for code, status in WORKFLOW_EXITS.items()}
 
 
 def say(text: str) -> None:
@@ -92,7 +94,11 @@ def _run(workflow: str, item_id: str) -> int:
         return EXIT_TEMPFAIL if isinstance(exc.__cause__, NoKeyAvailable) else EXIT_FAILED
     finally:
         checkpoint.close()
-    return EXIT_OK if status is Status.DONE else EXIT_NEEDS_REVISION
+    if status is Status.FAILED:
+        return fail(ctx.reason)
+    if ctx.reason:  # the wrapper shows the last line on stderr as the item's message
+        print(ctx.reason, file=sys.stderr, flush=True)
+    return _EXIT_OF[status]
 
 
 if __name__ == "__main__":

@@ -1,33 +1,32 @@
-"""Issue workflow: turn a rough brief into an issue draft: draft, review, revise once if asked, file the draft."""
+"""Issue workflow: turn a rough brief into an issue draft in the same rounds as an LLD (draft, gate, review,
+revise), then file the approved draft."""
 
 from __future__ import annotations
 
 import functools
 
+from ..context import item_context
 from ..fsutil import display_path
-from ..prompts import ISSUE_DRAFTER_SYSTEM, ISSUE_REVIEWER_SYSTEM, brief_prompt, is_approved, revise_prompt
+from ..gate import check_issue
+from ..prompts import ISSUE
 from ..status import Status
+from ..template import load_rubric, load_template
 from . import WorkflowContext
+from .rounds import Design, run_rounds
 
 
 def run_issue(ctx: WorkflowContext) -> Status:
     doc, settings, slug = ctx.document, ctx.settings, ctx.item.id
     lineage = settings.lineage_dir / f"{slug}-issue"
+    template = load_template(settings, "issue")
     ctx.begin(lineage)
-
-    draft = ctx.model_step("draft", ctx.drafter, ctx.request("issue-draft", ISSUE_DRAFTER_SYSTEM, brief_prompt(doc)),
-                           lineage / "001-draft.md")
-    review = ctx.model_step("review", ctx.reviewer, ctx.request(
-        "issue-review", ISSUE_REVIEWER_SYSTEM, brief_prompt(doc) + "\n\nThe draft:\n\n" + draft, draft=draft),
-        lineage / "001-verdict.md")
-    if is_approved(review):
-        ctx.say("review: APPROVED")
-    else:
-        ctx.say("review: REVISE")
-        draft = ctx.model_step("revise", ctx.drafter, ctx.request(
-            "issue-revise", ISSUE_DRAFTER_SYSTEM, revise_prompt(doc, draft, review), draft=draft),
-            lineage / "002-draft.md")
+    ctx.prefix = item_context(ctx.engine, doc).parts
+    design = Design("issue", ISSUE, template, load_rubric(settings, "issue"),
+                    lambda draft, findings: check_issue(draft, template, findings))
+    outcome = run_rounds(ctx, design, lineage)
+    if outcome.status is not Status.DONE:
+        return outcome.status
     final = settings.drafts_dir / f"{slug}.md"
-    ctx.engine.step("finalize", functools.partial(ctx.write, final, draft), shared=True)
+    ctx.engine.step("finalize", functools.partial(ctx.write, final, outcome.design), shared=True)
     ctx.say(f"issue draft written: {display_path(final, settings.root)}")
     return Status.DONE

@@ -1,0 +1,317 @@
+"""What the models see of the repository: labelled blocks with its file tree, the full text of the files the
+`context` setting names and of the files the item names (paths, and identifiers such as `compute_score` or
+`pkg.module.func` resolved to the files that define them), within `context_tokens`.
+
+Every file comes from `repofiles`: what git lists (never a file it ignores), never a secret-looking name, never
+a link out of the repository. The context is built once per item and kept in its checkpoint (beside the input's
+hash: it is no paid step), so a resumed item is reviewed against the context it was drafted with, even if the
+files changed since.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from html import escape
+
+from .config import Settings
+from .engine import Engine, StepFailed
+from .fsutil import describe_os_error, display_path
+from .items import Document
+from .repofiles import NotRepoContent, git_ignored, read_repo_file, repo_files
+
+CHECKPOINT_KEY = "context"
+CHARS_PER_TOKEN = 4  # the estimate: no tokenizer is light, offline and right for all three providers
+TREE_SHARE = 4  # the file tree takes at most a quarter of the budget
+MAX_DEFINERS = 3  # a name defined in more files than this is too common to tell which one is meant
+MAX_SCANNED_BYTES = 1_000_000  # a bigger source file is generated, not written: not searched for definitions
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+_PATH_LIKE = re.compile(r"(?<![\w@:/.-])(?:\./)?(?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z][\w]{0,7}(?![\w/])|"
+                        r"(?<![\w@:/.-])(?:\./)?(?:[\w.-]+/)+[\w.-]+")
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+_BARE_IDENTIFIER = re.compile(r"(?<![\w./-])(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*){2,}|[a-z]\w*_\w+|[A-Za-z_]\w*(?=\(\)))")
+_PYTHON_DEFINES = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+([A-Za-z_]\w*)", re.MULTILINE)
+_OTHER_DEFINES = re.compile(r"\b(?:function|func|fn|class|struct|interface|trait|enum|type|def|module|object)\s+"
+                            r"(?:\([^)]*\)\s*)?([A-Za-z_]\w*)|\b(?:const|let|var)\s+([A-Za-z_]\w*)\s*=\s*"
+                            r"(?:async\s*)?(?:\(|function\b)")
+_OTHER_SOURCES = (".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".go", ".rs", ".java", ".kt", ".rb", ".php", ".cs",
+                  ".swift", ".scala", ".c", ".h", ".cc", ".cpp", ".hpp")
+
+
+def estimate_tokens(text: str) -> int:
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+@dataclass(frozen=True)
+class RepoContext:
+    """The blocks, and what went in, what was cut and why. `shared` is the same for every item of a repository
+    (while its files do not change), so it goes first in every prompt; `item` holds this item's own files."""
+
+    shared: str = ""
+    item: str = ""
+    files: tuple[tuple[str, str, int], ...] = ()  # (path, why it is shown, tokens)
+    cut: tuple[str, ...] = ()  # what did not fit context_tokens
+    notes: tuple[str, ...] = ()  # what was left out for another reason, or could not be found
+    tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """What goes before a call's own text, the part every item shares first."""
+        return tuple(part for part in (self.shared, self.item) if part)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> RepoContext:
+        data = json.loads(text)
+        return cls(shared=data["shared"], item=data["item"], files=tuple(tuple(f) for f in data["files"]),
+                   cut=tuple(data["cut"]), notes=tuple(data["notes"]), tokens=data["tokens"],
+                   seconds=data["seconds"])
+
+    def summary(self, budget: int) -> str:
+        """One log line: what the models are shown, what was cut to fit and why anything else is missing."""
+        line = (f"context: the file tree and {len(self.files) - 1} file(s), {self.tokens:,} of {budget:,} tokens "
+                f"(estimated at {CHARS_PER_TOKEN} characters a token)") if self.files else "context: none"
+        if self.cut:
+            line += f"; cut to fit context_tokens: {', '.join(self.cut)}"
+        return "; ".join([line, *self.notes])
+
+
+def item_context(engine: Engine, document: Document) -> RepoContext:
+    """The item's context: as its checkpoint recorded it, else built now and recorded; said in the item's log
+    either way. A checkpoint that cannot be written (a full disk) fails the item in one line."""
+    kept = engine.checkpoint.meta(CHECKPOINT_KEY)
+    if kept is not None:
+        context = RepoContext.from_json(kept)
+        engine.say("context: as recorded when this item started")
+    else:
+        context = build_context(engine.settings, document)
+        try:
+            engine.checkpoint.set_meta(CHECKPOINT_KEY, context.to_json())
+        except sqlite3.OperationalError as exc:
+            path = engine.checkpoint.path
+            raise StepFailed(f"the context could not be checkpointed: {describe_os_error(exc, path) or exc}") from exc
+    engine.say(context.summary(engine.settings.context_tokens))
+    return context
+
+
+def build_context(settings: Settings, document: Document) -> RepoContext:
+    clock = time.monotonic()
+    budget = settings.context_tokens
+    if budget == 0:
+        return RepoContext(notes=("context_tokens is 0: the models see no repository context",))
+    root = settings.root
+    files, note = repo_files(root)
+    notes = [note] if note else []
+    named = _named_files(f"{document.title}\n{document.body}", files, settings, notes)
+    files = _stable(files, settings)
+    globbed = _globbed_files(settings.context, files, notes)
+    wanted = {**named, **{path: why for path, why in globbed.items() if path not in named}}
+    ignored = git_ignored(root, list(wanted))
+    tree, tree_cut = _tree(files, budget // TREE_SHARE)
+    used = estimate_tokens(tree)
+    shown: list[tuple[str, str, int]] = [("file tree", f"{len(files)} paths", used)]
+    cut = [tree_cut] if tree_cut else []
+    blocks: dict[str, str] = {}
+    for path, why in wanted.items():
+        if path in ignored:
+            notes.append(f"{path} not shown: git ignores it")
+            continue
+        block = _file_block(settings, path, why, notes)
+        if block is None:
+            continue
+        cost = estimate_tokens(block)
+        if used + cost > budget:
+            cut.append(f"{path} ({cost:,} tokens)")
+            continue
+        used += cost
+        blocks[path] = block
+        shown.append((path, why, cost))
+    shared = [tree, *(blocks[path] for path in globbed if path in blocks)]
+    own = [blocks[path] for path in named if path in blocks and path not in globbed]
+    if cut:
+        own.append("Left out to fit the context budget (the file tree lists them): " + ", ".join(cut) + ".")
+    return RepoContext(shared="\n\n".join([_HEADER, *shared]), item="\n\n".join(own), files=tuple(shown),
+                       cut=tuple(cut), notes=tuple(notes), tokens=used, seconds=round(time.monotonic() - clock, 3))
+
+
+_HEADER = ("# The repository\n\nThe repository this item belongs to, as it was when the item started: its file "
+           "tree, then the full text of files it names or that the project always shows. Base file paths, names "
+           "and signatures on these; what is not shown here is unknown, not absent.")
+
+
+def _stable(files: list[str], settings: Settings) -> list[str]:
+    """Leave out what this tool writes (designs, lineage, issue drafts): it changes while a run goes on, so the
+    beginning every item shares would differ from item to item, and with it what each item was shown. An item
+    may still name such a file."""
+    outputs = tuple(f"{display_path(folder, settings.root)}/" for folder in (
+        settings.lld_dir.parent, settings.lineage_dir.parent, settings.drafts_dir))
+    return [path for path in files if not path.startswith(outputs)]
+
+
+def _tree(files: list[str], budget: int) -> tuple[str, str | None]:
+    """The file list; when it does not fit, the shallowest paths (the repository's layout) are kept."""
+    kept, used = [], estimate_tokens("<file_tree>\n</file_tree>")
+    for path in sorted(files, key=lambda p: (p.count("/"), p)):
+        used += estimate_tokens(path + "\n")
+        if used > budget:
+            break
+        kept.append(path)
+    cut = None if len(kept) == len(files) else f"file tree: {len(kept)} of {len(files)} paths shown, the deepest cut"
+    return "<file_tree>\n" + "".join(f"{path}\n" for path in sorted(kept)) + "</file_tree>", cut
+
+
+def _file_block(settings: Settings, path: str, why: str, notes: list[str]) -> str | None:
+    try:
+        data = read_repo_file(settings.root / path, settings.root)
+    except NotRepoContent as exc:
+        notes.append(f"{path} not shown: {exc}")
+        return None
+    except OSError as exc:
+        notes.append(f"{path} not shown: it cannot be read ({exc.strerror})")
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = "\0"
+    if "\0" in text:
+        notes.append(f"{path} not shown: not UTF-8 text")
+        return None
+    return f'<file path="{escape(path)}" shown="{escape(why)}">\n{text.rstrip()}\n</file>'
+
+
+def _globbed_files(patterns: tuple[str, ...], files: list[str], notes: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for pattern in patterns:
+        regex = _glob_regex(pattern.strip().removeprefix("./"))
+        matches = [path for path in files if regex.fullmatch(path)]
+        if not matches:
+            notes.append(f"the context setting's {pattern!r} matches no file git lists")
+        for path in matches:
+            found.setdefault(path, f"the context setting: {pattern}")
+    return found
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """`**` spans folders, `*` and `?` stay within one, `[...]` is a class; `dir/` means everything under it."""
+    pattern = pattern + "**" if pattern.endswith("/") else pattern
+    parts, index = [], 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            parts.append("(?:.*/)?")
+            index += 3
+            continue
+        if pattern.startswith("**", index):
+            parts.append(".*")
+            index += 2
+            continue
+        char = pattern[index]
+        close = pattern.find("]", index + 2)
+        if char == "[" and close > 0:
+            inner = pattern[index + 1 : close]
+            parts.append("[" + ("^" + inner[1:] if inner.startswith("!") else inner).replace("\\", "\\\\") + "]")
+            index = close + 1
+            continue
+        parts.append({"*": "[^/]*", "?": "[^/]"}.get(char, re.escape(char)))
+        index += 1
+    return re.compile("".join(parts))
+
+
+def _mentions(text: str) -> Iterator[tuple[str, str]]:
+    """Every word of the text that may name a file or an identifier, in order, with what it may be: a word of a
+    code span either, a path-like word of prose a path, a dotted, snake_case or called (`f()`) word a name."""
+    for span in _CODE_SPAN.findall(text):
+        for word in span.split():
+            yield word, "code"
+    for match in _PATH_LIKE.finditer(text):
+        yield match.group(), "path"
+    for match in _BARE_IDENTIFIER.finditer(text):
+        yield match.group(), "name"
+
+
+def _normal_path(word: str) -> str:
+    word = re.sub(r"(?::\d+)+$|#L\d+(?:-L?\d+)?$", "", word.strip("'\"()[]<>,;").rstrip(".:"))
+    return re.sub(r"^(?:\./)+|^/", "", word.replace("\\", "/"))
+
+
+def _named_files(text: str, files: list[str], settings: Settings, notes: list[str]) -> dict[str, str]:
+    """Files the text names, by path (any spelling: `./a/b.py`, `a/b.py:12`, `b.py` when only one file is
+    called that), then by an identifier they define; each file once, in the order first named."""
+    listed = set(files)
+    found: dict[str, str] = {}
+    identifiers: dict[str, bool] = {}  # name -> whether a code span holds it
+    for word, kind in _mentions(text):
+        path = _normal_path(word)
+        if kind != "name" and path in listed:
+            found.setdefault(path, "named in the issue")
+            continue
+        if kind != "name" and "." in path.rsplit("/", 1)[-1] and (hits := _by_suffix(path, files)):
+            found.setdefault(hits[0], "named in the issue")
+            continue
+        name = re.sub(r"\(.*\)?$", "", word.strip("'\"[]<>,;:").rstrip("."))
+        if kind != "path" and _IDENTIFIER.fullmatch(name):
+            identifiers[name] = identifiers.get(name, False) or kind == "code"
+    if identifiers:
+        ends = {part for name in identifiers for part in (name.split(".")[0], name.split(".")[-1])}
+        definers = _definitions(ends, files, settings)
+        for name, quoted in identifiers.items():
+            hits = _resolve(name, files, definers)
+            if len(hits) > MAX_DEFINERS:
+                notes.append(f"{name} is defined in {len(hits)} files: none is shown; name its file in the item")
+                continue
+            for hit in hits:
+                found.setdefault(hit, f"defines {name}")
+            if not hits and quoted and re.search(r"[._]|^[A-Z]\w*[a-z][A-Z]", name):
+                notes.append(f"{name} is named by the item but defined in no file git lists")
+    return found
+
+
+def _by_suffix(path: str, files: list[str]) -> list[str]:
+    """`workflows/lld.py` or `lld.py`: the listed file whose path ends so, if only one does."""
+    if not path or path.startswith("../"):
+        return []
+    hits = [f for f in files if f.endswith("/" + path)]
+    return hits if len(hits) == 1 else []
+
+
+def _resolve(name: str, files: list[str], definers: dict[str, list[str]]) -> list[str]:
+    """`pkg.module.func` -> pkg/module.py (any folder above it, `src/` say); else the files that define its
+    last part (`func`), else its first (`Class.method` -> Class)."""
+    parts = name.split(".")
+    for count in range(len(parts), 0, -1) if len(parts) > 1 else ():
+        stem = "/".join(parts[:count])
+        ends = (f"{stem}.py", f"{stem}/__init__.py")
+        hits = [f for f in files if f in ends or f.endswith(tuple("/" + end for end in ends))]
+        if hits:
+            return hits
+    return definers.get(parts[-1]) or (definers.get(parts[0], []) if len(parts) > 1 else [])
+
+
+def _definitions(names: set[str], files: list[str], settings: Settings) -> dict[str, list[str]]:
+    """Which listed source files define each of `names` (`def`/`class` in Python; `function`, `func`, `fn`,
+    `class`, `struct` ... elsewhere): one read of each source file, whatever the number of names."""
+    found: dict[str, list[str]] = {}
+    for path in files:
+        pattern = _PYTHON_DEFINES if path.endswith((".py", ".pyi")) else _OTHER_DEFINES \
+            if path.endswith(_OTHER_SOURCES) else None
+        if pattern is None:
+            continue
+        full = settings.root / path
+        try:
+            if full.stat().st_size > MAX_SCANNED_BYTES:
+                continue
+            text = read_repo_file(full, settings.root).decode("utf-8", "replace")
+        except (OSError, NotRepoContent):
+            continue
+        for match in pattern.finditer(text):
+            name = next(group for group in match.groups() if group)
+            if name in names and path not in found.setdefault(name, []):
+                found[name].append(path)
+    return found

@@ -1,0 +1,254 @@
+"""What the models see of the repository: the file tree, the files an issue names (by path or by what they
+define), the `context` globs, within a budget; never a secret or a file git ignores; the same context on resume;
+prompts laid out so that the providers' caches serve the shared beginning, and cached tokens counted."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agentos_jobs.checkpoint import Checkpoint, summarize
+from agentos_jobs.config import load_settings
+from agentos_jobs.context import build_context
+from agentos_jobs.items import Document
+from agentos_jobs.repofiles import repo_files
+
+from conftest import Workspace
+from fake_llm import FakeLLM, bad_request, use_provider
+
+SCORE = "def compute_score(answers):\n    return sum(answers) / len(answers)  # SCORE-BODY\n"
+REPORT = "from app.score import compute_score\n\nHEADER = 'REPORT-BODY'\n"
+ARCHITECTURE = "# Architecture\n\nThree layers: web, app, store. ARCHITECTURE-BODY\n"
+TITLE = "Weighted scores"
+BODY = "Change `compute_score` to weigh answers, and print the weights in src/app/report.py."
+
+
+def setting(ws: Workspace, line: str) -> None:
+    """One more line in the workspace's [tool.agentos_jobs], the last table of its pyproject.toml."""
+    with (ws.root / "pyproject.toml").open("a") as toml:
+        toml.write(line + "\n")
+
+
+def git_repo(ws: Workspace, files: dict[str, str], ignore: str = "", context: str = "") -> None:
+    """The workspace as a git repository holding `files` (all added); `context` is the setting's TOML value."""
+    for path, text in files.items():
+        ws.write(path, text)
+    if ignore:
+        ws.write(".gitignore", ignore)
+    if context:
+        setting(ws, f"context = {context}")
+    for args in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *args], cwd=ws.root, check=True, capture_output=True, env=ws.env)
+
+
+def drafts(fake: FakeLLM) -> list[str]:
+    return [text for text in fake.sent() if "You review" not in text]
+
+
+def reviews(fake: FakeLLM) -> list[str]:
+    return [text for text in fake.sent() if "You review" in text]
+
+
+def test_the_first_draft_holds_the_named_files_the_context_files_and_the_tree(workspace: Workspace,
+                                                                              fake: FakeLLM) -> None:
+    git_repo(workspace, {"src/app/score.py": SCORE, "src/app/report.py": REPORT, "src/app/store.py": "STORE-BODY\n",
+                         "docs/architecture.md": ARCHITECTURE, "README.md": "README-BODY\n"},
+             context='["docs/*.md"]')
+    use_provider(workspace, fake, "openai", keys=1)
+    workspace.add_issue(1, TITLE, body=BODY)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    first = drafts(fake)[0]
+    for text in (SCORE.rstrip(), REPORT.rstrip(), ARCHITECTURE.rstrip()):
+        assert text in first
+    tree = first[first.index("<file_tree>") : first.index("</file_tree>")]
+    assert "\nsrc/app/store.py\n" in tree and "\nREADME.md\n" in tree and "STORE-BODY" not in first
+    # the part every item shares first, this item's own files next, its own text last
+    assert first.index("<file_tree>") < first.index("ARCHITECTURE-BODY") < first.index("SCORE-BODY") \
+        < first.rindex(TITLE)
+    assert '<file path="src/app/score.py" shown="defines compute_score">' in first
+    assert "[LLD-1] context: the file tree and 3 file(s)" in result.stdout
+
+
+def test_secrets_and_ignored_files_never_reach_a_request(workspace: Workspace, fake: FakeLLM, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("OUTSIDE-SECRET\n")
+    planted = {".env": "DB_PASSWORD=ENV-SECRET\n", ".env.local": "ENV-LOCAL-SECRET\n", "server.pem": "PEM-SECRET\n",
+               "deploy/site.key": "KEY-SECRET\n", "home/id_rsa": "RSA-SECRET\n", "local/notes.txt": "IGNORED-SECRET\n",
+               "docs/ok.md": "OK-BODY\n"}
+    git_repo(workspace, planted, ignore="local/\n", context='["**"]')  # .env is tracked: a mistake, still a secret
+    (workspace.root / "docs/leak.md").symlink_to(outside)
+    subprocess.run(["git", "add", "docs/leak.md"], cwd=workspace.root, check=True)
+    use_provider(workspace, fake, "openai", keys=1)
+    credentials = workspace.root / "config/agentos-keys.json"  # the credentials file itself, inside the repository
+    credentials.parent.mkdir()
+    (workspace.home / "credentials.json").rename(credentials)
+    workspace.env["AGENTOS_CREDENTIALS"] = str(credentials)
+    workspace.add_issue(1, TITLE, body="Read .env, .env.local, server.pem, deploy/site.key, home/id_rsa, "
+                        "local/notes.txt, docs/leak.md, config/agentos-keys.json and docs/ok.md.")
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    sent = "\n".join(fake.sent())
+    assert "OK-BODY" in sent  # the context was sent ...
+    for secret in ("ENV-SECRET", "ENV-LOCAL-SECRET", "PEM-SECRET", "KEY-SECRET", "RSA-SECRET", "IGNORED-SECRET",
+                   "OUTSIDE-SECRET", "SECRET-key"):  # ... and not one of these, nor their names in the tree
+        assert secret not in sent
+    first = drafts(fake)[0]
+    tree = first[first.index("<file_tree>") : first.index("</file_tree>")].splitlines()
+    assert "docs/ok.md" in tree
+    for name in (".env", ".env.local", "server.pem", "deploy/site.key", "home/id_rsa", "local/notes.txt",
+                 "config/agentos-keys.json"):
+        assert name not in tree
+    assert "docs/leak.md not shown: it leads outside the repository" in result.stdout
+
+
+def test_the_budget_cuts_whole_files_and_says_what_it_cut(workspace: Workspace, fake: FakeLLM) -> None:
+    big = "".join(f"BIG-{n:04d} = {n}\n" for n in range(400))
+    git_repo(workspace, {"src/small.py": "SMALL-BODY = 1\n", "src/big.py": big})
+    setting(workspace, "context_tokens = 800")
+    use_provider(workspace, fake, "openai", keys=1)
+    workspace.add_issue(1, TITLE, body="Touch src/big.py and src/small.py.")
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    first = drafts(fake)[0]
+    assert "SMALL-BODY" in first and "BIG-0000" not in first  # a file goes in whole or not at all
+    assert "Left out to fit the context budget (the file tree lists them): src/big.py (" in first
+    log = next(workspace.base.glob("logs/parallel/*/LLD-1.log")).read_text()
+    assert "[LLD-1] context: the file tree and 1 file(s)" in result.stdout
+    said = "cut to fit context_tokens: src/big.py ("
+    assert said in result.stdout and said in log
+
+
+def test_a_resumed_item_is_reviewed_against_its_recorded_context_and_its_resumed_draft_costs_nothing(
+        workspace: Workspace, fake: FakeLLM) -> None:
+    git_repo(workspace, {"src/app/score.py": SCORE})
+    use_provider(workspace, fake, "openai", keys=1)
+    workspace.add_issue(1, TITLE, body=BODY)
+    fake.script(bad_request("openai"), role="reviewer")
+    first = workspace.doit("lld")
+    assert first.returncode == 1 and workspace.checkpoints() == ["lld_workflow_1.db"], first.stdout
+    assert workspace.summary()["items"][0]["input_tokens"] == 100  # the draft, paid in the first run
+    workspace.write("src/app/score.py", "def compute_score(answers):\n    return 0  # EDITED-SINCE\n")
+    again = workspace.doit("lld")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "[LLD-1] context: as recorded when this item started" in again.stdout
+    review = reviews(fake)[-1]
+    assert "SCORE-BODY" in review and "EDITED-SINCE" not in review
+    row = workspace.summary()["items"][0]
+    assert (row["input_tokens"], row["output_tokens"]) == (100, 20)  # the review alone: the draft was resumed
+    assert "tokens: 100 in, 20 out" in again.stdout
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_the_shared_beginning_is_cached_and_cached_tokens_reach_the_summary(workspace: Workspace, fake: FakeLLM,
+                                                                            provider: str) -> None:
+    """Each wire format: the context goes first, item 2 shares item 1's beginning, the cache serves it."""
+    git_repo(workspace, {"docs/architecture.md": ARCHITECTURE * 120, "src/app/score.py": SCORE},
+             context='["docs/architecture.md"]')
+    use_provider(workspace, fake, provider, keys=1)
+    workspace.add_issue(1, "First", body=BODY)
+    workspace.add_issue(2, "Second", body="Something else entirely.")
+    result = workspace.doit("-n", "1", "lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    first = drafts(fake)[0]
+    assert first.index("ARCHITECTURE-BODY") < first.index("SCORE-BODY") < first.rindex("First")
+    summary = workspace.summary()
+    rows = {row["prefix"]: row for row in summary["items"]}
+    assert rows["LLD-1"]["cached_tokens"] == 0 < rows["LLD-2"]["cached_tokens"] < rows["LLD-2"]["input_tokens"]
+    cached = summary["totals"]["cached_tokens"]
+    assert cached == rows["LLD-2"]["cached_tokens"] and summary["totals"]["input_tokens"] == 400
+    assert f"tokens: 400 in ({cached:,} cached), 80 out" in result.stdout
+    row_line = next(line for line in result.stdout.splitlines() if line.startswith("LLD-2 "))
+    assert f"240 ({cached:,} cached)" in row_line
+
+
+def test_an_old_checkpoint_gains_the_new_columns_and_resumes(tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    with sqlite3.connect(db) as conn:  # the layout before cached tokens and run ids
+        conn.executescript("""
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE steps (seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,
+                status TEXT NOT NULL CHECK (status IN ('done', 'failed')), output TEXT NOT NULL,
+                input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+                started_at TEXT NOT NULL, finished_at TEXT NOT NULL);
+            INSERT INTO meta VALUES ('input_sha256', 'h');
+            INSERT INTO steps (name, status, output, input_tokens, output_tokens, started_at, finished_at)
+                VALUES ('draft-1', 'done', 'the old draft', 100, 20, 't', 't');""")
+    conn.close()
+    old = summarize(db, "run-2")
+    assert old is not None and old.steps_done == 1 and old.input_tokens == 0  # read as it is; not this run's
+    said: list[str] = []
+    cp = Checkpoint.open(db, "h", said.append, run_id="run-2")
+    cp.record("review-1", "done", "VERDICT: APPROVED", "t", 100, 20, cached_tokens=60)
+    draft = cp.get("draft-1")
+    cp.close()
+    assert said == [] and draft is not None and draft.output == "the old draft"  # resumed, not moved aside
+    new = summarize(db, "run-2")
+    assert new is not None and (new.steps_done, new.input_tokens, new.cached_tokens) == (2, 100, 60)
+
+
+def test_globs_identifiers_and_ambiguity(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    files = {"pkg/module/__init__.py": "def func(): ...\n", "src/pkg/tools.py": "class Tool:\n    def run(self): ...\n",
+             "web/app.ts": "export function renderPage() {}\n", "docs/a.md": "A\n", "docs/deep/b.md": "B\n",
+             **{f"cmd{n}/main.py": "def main(): ...\n" for n in range(4)}}
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    (root / "pyproject.toml").write_text('[tool.agentos_jobs]\ncontext = ["docs/*.md", "docs/deep/"]\n')
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    settings = load_settings(root, {})
+    doc = Document(title="T", body="Call `pkg.module.func`, `Tool.run` and `renderPage()` from `main`; see "
+                                   "`./src/pkg/tools.py:12` and `missing_helper`.", number=1)
+    context = build_context(settings, doc)
+    shown = {path: why for path, why, _ in context.files}
+    assert shown["pkg/module/__init__.py"] == "defines pkg.module.func"
+    assert shown["src/pkg/tools.py"] == "named in the issue"  # its path comes first; Tool.run resolves to it too
+    assert shown["web/app.ts"] == "defines renderPage"
+    assert shown["docs/a.md"] == "the context setting: docs/*.md"
+    assert shown["docs/deep/b.md"] == "the context setting: docs/deep/"
+    assert not any(path.endswith("main.py") for path in shown)
+    assert "main is defined in 4 files: none is shown; name its file in the item" in context.notes
+    assert "missing_helper is named by the item but defined in no file git lists" in context.notes
+    assert context.item.index("pkg/module/__init__.py") < context.item.index("web/app.ts")  # in the order named
+    assert "docs/a.md" in context.shared and "docs/a.md" not in context.item
+
+
+def test_outside_git_the_walk_skips_hidden_ignored_and_secret_files(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    for path in ("src/a.py", "build/out.bin", "src/gen/x.py", "src/keep.log", "app.log", ".hidden/h.py",
+                 "certs/site.pem", "notes/.env.prod", "docs/guide.md"):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("x\n")
+    (root / ".gitignore").write_text("build/\n*.log\n# a comment\n")
+    (root / "src/.gitignore").write_text("gen/\n")
+    files, note = repo_files(root)
+    assert files == ["docs/guide.md", "src/a.py"]
+    assert note is not None and "the file list is a walk that skips hidden names and what .gitignore files name" \
+        in note
+
+
+def test_context_tokens_zero_sends_no_context(workspace: Workspace, fake: FakeLLM) -> None:
+    git_repo(workspace, {"src/app/score.py": SCORE})
+    setting(workspace, "context_tokens = 0")
+    use_provider(workspace, fake, "openai", keys=1)
+    workspace.add_issue(1, TITLE, body=BODY)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SCORE-BODY" not in "\n".join(fake.sent()) and "<file_tree>" not in "\n".join(fake.sent())
+    assert "[LLD-1] context: none; context_tokens is 0: the models see no repository context" in result.stdout
+
+
+@pytest.mark.parametrize("value, said", [
+    ('"docs/*.md"', "context must be a list of file paths or globs"),
+    ("[1, 2]", "context must be a list of file paths or globs"),
+    ("-1", "context_tokens must be a non-negative whole number"),
+])
+def test_bad_context_settings_are_one_line(workspace: Workspace, value: str, said: str) -> None:
+    setting(workspace, f"{'context_tokens' if said.startswith('context_tokens') else 'context'} = {value}")
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 3 and said in result.stderr and "Traceback" not in result.stderr
