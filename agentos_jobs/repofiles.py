@@ -91,7 +91,8 @@ def looks_secret(relative: str, root: Path) -> bool:
 def repo_files(root: Path) -> tuple[list[str], str | None]:
     """Every file of the repository at `root`, as sorted paths relative to it: what git lists (tracked, and new
     files it does not ignore), or outside git a walk that skips hidden names and what .gitignore files name
-    (their common patterns: no `!`); then a note that says so. Secret-looking names are left out."""
+    (their common patterns: no `!`); then a note that says so. Secret-looking names are left out, and so are
+    names that are not UTF-8 or hold a control character: they cannot be sent as text, or could steer a reader."""
     try:
         listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
                                  "--exclude-standard"], capture_output=True, timeout=60, check=False)
@@ -100,7 +101,7 @@ def repo_files(root: Path) -> tuple[list[str], str | None]:
     else:
         if listed.returncode == 0:
             names = dict.fromkeys(os.fsdecode(name) for name in listed.stdout.split(b"\0") if name)
-            return sorted(n for n in names if (root / n).is_file() and not looks_secret(n, root)), None
+            return sorted(n for n in names if _sendable(n) and (root / n).is_file() and not looks_secret(n, root)), None
         why = one_line(os.fsdecode(listed.stderr), 120).removeprefix("fatal: ")
         files, note = _walk(root), f"git could not list the files ({why})"
     return files, f"{note}: the file list is a walk that skips hidden names and what .gitignore files name"
@@ -133,7 +134,11 @@ def _walk(root: Path) -> list[str]:
                 found.append(relative)
         if len(found) >= MAX_WALKED:
             break
-    return sorted(n for n in found[:MAX_WALKED] if not looks_secret(n, root))
+    return sorted(n for n in found[:MAX_WALKED] if _sendable(n) and not looks_secret(n, root))
+
+
+def _sendable(name: str) -> bool:
+    return name.isprintable() and not any(0xDC80 <= ord(c) <= 0xDCFF for c in name)
 
 
 def _ignore_rules(folder: Path, base: str) -> list[tuple[str, str]]:

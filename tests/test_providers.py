@@ -392,8 +392,8 @@ def test_an_answer_echoing_a_piece_of_the_key_is_scrubbed_before_it_is_kept(work
     workspace.add_issue(1)
     result = workspace.doit("lld")
     assert result.returncode == 0, result.stdout + result.stderr
-    design = (workspace.root / "docs/lld/active/LLD-001.md").read_text()
-    assert "***Note:*** the caller's key holds <key key-1> somewhere." in design  # markdown kept as it was
+    draft = (workspace.root / "docs/lineage/active/1-lld/001-draft.md").read_text()  # kept; the gate sent it back
+    assert "***Note:*** the caller's key holds <key key-1> somewhere." in draft  # markdown kept as it was
     assert_no_key_anywhere(workspace, "anthropic", result.stdout, result.stderr)
 
 
@@ -446,7 +446,7 @@ def test_a_gateways_429_without_retry_after_cools_the_key_for_the_hint_it_does_g
     header at all but `Limit resets at: ... UTC` in the message."""
     use_provider(workspace, fake, provider, keys=2)
     fake.delay = 0.2
-    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)  # the run takes a while to start
+    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=15)  # well past the start, even loaded
     if provider == "openai":
         reply = rate_limited("openai")
         reply.headers["llm_provider-retry-after"] = "2"
