@@ -75,6 +75,19 @@ class RepoContext:
                    cut=tuple(data["cut"]), notes=tuple(data["notes"]), tokens=data["tokens"],
                    seconds=data["seconds"])
 
+    def record(self, budget: int) -> str:
+        """What the lineage keeps (`000-context.md`): what the models were shown of the repository, and what
+        was cut or left out, once the checkpoint that holds the blocks themselves is gone."""
+        lines = ["# Context", "", f"What the models were shown of the repository: {self.tokens:,} of {budget:,} "
+                 f"tokens (estimated at {CHARS_PER_TOKEN} characters a token).", ""]
+        if self.files:
+            lines += ["| Shown | Why | Tokens |", "|---|---|---|"]
+            lines += [f"| `{path}` | {why} | {tokens:,} |" for path, why, tokens in self.files]
+        lines += ["", "## Cut to fit context_tokens", "", *(f"- {cut}" for cut in self.cut or ("nothing",))]
+        if self.notes:
+            lines += ["", "## Left out or not found", "", *(f"- {note}" for note in self.notes)]
+        return "\n".join(lines) + "\n"
+
     def summary(self, budget: int) -> str:
         """One log line: what the models are shown, what was cut to fit and why anything else is missing."""
         line = (f"context: the file tree and {len(self.files) - 1} file(s), {self.tokens:,} of {budget:,} tokens "

@@ -41,9 +41,10 @@ def read_gate(text: str) -> list[str]:
     return [str(item) for item in data] if isinstance(data, list) else [f"unreadable gate record: {text[:80]}"]
 
 
-def gate_report(draft_no: int, findings: list[str]) -> str:
-    """What the lineage keeps of a failed gate, `NNN-gate.md`."""
-    lines = [f"# Gate: draft {draft_no} failed", "",
+def gate_report(draft_no: int, findings: list[str], banner: str = "") -> str:
+    """What the lineage keeps of a failed gate, `NNN-gate.md`; `banner` says whose draft it was when that
+    matters (the offline stand-in's)."""
+    lines = [f"# Gate: draft {draft_no} failed", "", *([banner, ""] if banner else []),
              "Checked without a model before any review. The draft goes back to the drafter; no review was asked "
              "for it.", ""]
     lines += [f"- G{draft_no}.{n}: {finding}" for n, finding in enumerate(findings, 1)]

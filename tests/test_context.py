@@ -120,6 +120,8 @@ def test_the_budget_cuts_whole_files_and_says_what_it_cut(workspace: Workspace, 
     assert "[LLD-1] context: the file tree and 1 file(s)" in result.stdout
     said = "cut to fit context_tokens: src/big.py ("
     assert said in result.stdout and said in log
+    record = (workspace.root / "docs/lineage/active/1-lld/000-context.md").read_text()  # kept after the checkpoint
+    assert "| `src/small.py` | named in the issue |" in record and "- src/big.py (" in record, record
 
 
 def test_a_resumed_item_is_reviewed_against_its_recorded_context_and_its_resumed_draft_costs_nothing(

@@ -35,7 +35,7 @@ def test_a_thin_draft_is_never_reviewed_nor_filed_however_lenient_the_reviewer(w
     assert row(workspace)["status"] == "needs-revision"
     assert fake.calls_by(role="reviewer") == [] and len(fake.calls_by(role="drafter")) == 2
     assert not (workspace.root / "docs/lld/active/LLD-001.md").exists()
-    assert lineage(workspace, 1) == ["001-draft.md", "001-gate.md", "002-draft.md", "002-gate.md"]
+    assert lineage(workspace, 1) == ["000-context.md", "001-draft.md", "001-gate.md", "002-draft.md", "002-gate.md"]
     gate = (workspace.root / "docs/lineage/active/1-lld/001-gate.md").read_text()
     assert "- G1.1: section '1. Context & Goal'" not in gate and "section '3. Requirements' is missing" in gate
     assert "[LLD-1] gate 1: draft 1 failed " in result.stdout and "no review asked" in result.stdout
@@ -145,14 +145,18 @@ def test_the_gate_is_a_checkpointed_step_a_resumed_item_does_not_redo(workspace:
 def test_the_offline_stand_in_keeps_tables_passes_the_gate_and_says_what_it_is(workspace: Workspace) -> None:
     table = "| field | type |\n|-------|------|\n| id | int |"
     workspace.add_issue(3, body=f"Store the records.\n\n{table}\n\nThe code is in `dodo.py`.")
-    result = workspace.doit("lld")
+    workspace.write("ideas/active/faster-ci.md", "# Faster CI\n\nCI takes 20 minutes.\n")  # no criteria yet
+    result = workspace.doit("lld", "issue")
     assert result.returncode == 0, result.stdout
-    assert "[LLD-3] review 1: APPROVED" in result.stdout and "gate 1: draft 1 failed" not in result.stdout
+    assert "[LLD-3] review 1: APPROVED" in result.stdout and "[LLD-3] gate 1: draft 1 failed" not in result.stdout
+    assert "[ISSUE-faster-ci] gate 1: draft 1 failed" in result.stdout
     lld = (workspace.root / "docs/lld/active/LLD-003.md").read_text()
     assert table in lld and "| `dodo.py` | Modify |" in lld and "## 11. Definition of Done" in lld
     assert "## Appendix: Review Log" in lld
-    for path in [workspace.root / "docs/lld/active/LLD-003.md",
-                 *(workspace.root / "docs/lineage/active/3-lld").iterdir()]:
+    written = [path for folder in ("docs/lld", "docs/lineage", "docs/issues/drafts") for path in
+               (workspace.root / folder).rglob("*") if path.is_file()]
+    assert {"000-context.md", "001-gate.md", "LLD-003.md"} <= {path.name for path in written}
+    for path in written:
         assert "offline stand-in" in path.read_text(), path
 
 

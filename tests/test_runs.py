@@ -129,7 +129,7 @@ def test_120_failed_item_keeps_its_checkpoint(workspace: Workspace) -> None:
     assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "needs-revision"}
     assert workspace.checkpoints() == ["lld_workflow_2.db"]
     lineage = sorted(p.name for p in (workspace.root / "docs/lineage/active/2-lld").iterdir())
-    assert lineage == ["001-draft.md", "001-verdict.md", "002-draft.md", "002-verdict.md"]
+    assert lineage == ["000-context.md", "001-draft.md", "001-verdict.md", "002-draft.md", "002-verdict.md"]
     assert not (workspace.root / "docs/lld/active/LLD-002.md").exists()
     assert not workspace.marker("lld", "2").exists()
     # More rounds resume from the kept checkpoint: the finished rounds are not asked again.
@@ -323,7 +323,7 @@ def test_an_edited_issue_moves_its_earlier_rounds_aside(workspace: Workspace) ->
     result = workspace.doit("lld")
     assert result.returncode == 0 and "earlier rounds moved to docs/lineage/superseded/1-lld-" in result.stdout
     assert sorted(p.name for p in (workspace.root / "docs/lineage/active/1-lld").iterdir()) == [
-        "001-draft.md", "001-verdict.md"]
+        "000-context.md", "001-draft.md", "001-verdict.md"]
     superseded = workspace.root / "docs/lineage/superseded"
     assert len(list(superseded.iterdir())) == 1
     now = datetime.now(UTC)

@@ -18,12 +18,14 @@ from ..items import Document
 from ..template import Heading, headings, section_bodies
 from ..tracing import llm_span, record_answer
 from ..verdict import APPROVED, RESPONSES_HEADING, REVISE, Finding
-from .base import Completion, Request
+from .base import Completion, Provider, Request
 
 MODEL = "offline-stand-in"
 BANNER = ("> Written by the offline stand-in provider: no model was called. It is filled from the item's own text; "
           "set `provider` in `[tool.agentos_jobs]` for a real design.")
 REVIEW_BANNER = BANNER.replace("It is filled from the item's own text", "It checks structure only")
+RUN_BANNER = ("> A run of the offline stand-in provider: no model was called; set `provider` in `[tool.agentos_jobs]` "
+              "for a real design.")
 UNFILLED = "Not filled by the stand-in: the issue gives nothing for this section. A real model writes it."
 
 _CHECKBOX = re.compile(r"^\s*[-*]\s*\[[ xX]\]\s*(.+)$")
@@ -264,3 +266,9 @@ class OfflineProvider:
             "issue-revise": lambda: draft_issue(doc, template, revised=True, findings=request.findings),
         }
         return Completion(text=texts[request.kind](), model=MODEL)
+
+
+def stand_in_banner(provider: Provider) -> str:
+    """What every file of an offline run says when no stand-in wrote it (a gate's report, the context record),
+    so no file of such a run passes for a real one."""
+    return RUN_BANNER if provider.name == OfflineProvider.name else ""

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
+from ..context import item_context
 from ..engine import Engine, StepFailed
 from ..fsutil import atomic_write_text, describe_os_error, display_path, utc_now
 from ..items import Document, Item
 from ..markers import why_rerun
 from ..prompts import Prompt
 from ..providers import Provider, Request
+from ..providers.offline import stand_in_banner
 from ..status import Status
 from ..verdict import Finding
 
@@ -57,6 +59,14 @@ class WorkflowContext:
                 self.write(lineage_file, text)
         except OSError as exc:
             raise StepFailed(f"step {name}: the answer is checkpointed, but {describe_os_error(exc) or exc}") from None
+
+    def use_context(self, lineage: Path) -> None:
+        """Every call of the item sends its repository context first; the lineage records what it held."""
+        context = item_context(self.engine, self.document)
+        self.prefix = context.parts
+        banner = stand_in_banner(self.drafter)
+        record = context.record(self.settings.context_tokens)
+        self.keep("context", lineage / "000-context.md", f"{banner}\n\n{record}" if banner else record)
 
     def begin(self, lineage: Path) -> None:
         """Say why an item that has a marker runs again; when starting from scratch (a new or edited input),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 
-from ..context import item_context
 from ..fsutil import display_path
 from ..gate import check_issue
 from ..prompts import ISSUE
@@ -16,11 +15,11 @@ from .rounds import Design, run_rounds
 
 
 def run_issue(ctx: WorkflowContext) -> Status:
-    doc, settings, slug = ctx.document, ctx.settings, ctx.item.id
+    settings, slug = ctx.settings, ctx.item.id
     lineage = settings.lineage_dir / f"{slug}-issue"
     template = load_template(settings, "issue")
     ctx.begin(lineage)
-    ctx.prefix = item_context(ctx.engine, doc).parts
+    ctx.use_context(lineage)
     design = Design("issue", ISSUE, template, load_rubric(settings, "issue"),
                     lambda draft, findings: check_issue(draft, template, findings))
     outcome = run_rounds(ctx, design, lineage)

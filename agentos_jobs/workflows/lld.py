@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 
-from ..context import item_context
 from ..fsutil import display_path
 from ..gate import check_lld
 from ..prompts import LLD
@@ -21,7 +20,7 @@ def run_lld(ctx: WorkflowContext) -> Status:
     lineage = settings.lineage_dir / f"{number}-lld"
     template = load_template(settings, "lld")
     ctx.begin(lineage)
-    ctx.prefix = item_context(ctx.engine, doc).parts
+    ctx.use_context(lineage)
     design = Design("lld", LLD, template, load_rubric(settings, "lld"),
                     lambda draft, findings: check_lld(draft, template, settings.root, findings))
     outcome = run_rounds(ctx, design, lineage)

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..fsutil import display_path
 from ..gate import dump_findings, gate_report, read_gate
 from ..prompts import Roles, draft_prompt, review_prompt, revise_prompt
+from ..providers.offline import stand_in_banner
 from ..status import Status
 from ..template import Template
 from ..text import one_line
@@ -107,7 +108,7 @@ def run_rounds(ctx: WorkflowContext, design: Design, lineage: Path) -> Outcome:
         check = functools.partial(design.check, draft, open_findings)
         gate = read_gate(ctx.engine.step(f"gate-{n}", lambda: dump_findings(check())))  # noqa: B023 (run at once)
         if gate:
-            ctx.keep(f"gate-{n}", lineage / f"{n:03d}-gate.md", gate_report(n, gate))
+            ctx.keep(f"gate-{n}", lineage / f"{n:03d}-gate.md", gate_report(n, gate, stand_in_banner(ctx.drafter)))
             log.gates.append((n, gate, None))
             more = f" (all in {display_path(lineage, ctx.settings.root)}/{n:03d}-gate.md)" if len(gate) > 1 else ""
             ctx.say(f"gate {n}: draft {n} failed {len(gate)} check(s), no review asked: {gate[0]}{more}")
