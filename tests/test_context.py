@@ -73,28 +73,32 @@ def test_the_first_draft_holds_the_named_files_the_context_files_and_the_tree(wo
     assert "[LLD-1] context: the file tree and 3 file(s)" in result.stdout
 
 
-def test_secrets_and_ignored_files_never_reach_a_request(workspace: Workspace, fake: FakeLLM, tmp_path: Path) -> None:
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_secrets_and_ignored_files_never_reach_a_request(workspace: Workspace, fake: FakeLLM, tmp_path: Path,
+                                                         provider: str) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_text("OUTSIDE-SECRET\n")
     planted = {".env": "DB_PASSWORD=ENV-SECRET\n", ".env.local": "ENV-LOCAL-SECRET\n", "server.pem": "PEM-SECRET\n",
                "deploy/site.key": "KEY-SECRET\n", "home/id_rsa": "RSA-SECRET\n", "local/notes.txt": "IGNORED-SECRET\n",
                "docs/ok.md": "OK-BODY\n"}
-    git_repo(workspace, planted, ignore="local/\n", context='["**"]')  # .env is tracked: a mistake, still a secret
+    git_repo(workspace, planted, ignore="local/\nbuild/\n", context='["**"]')  # .env is tracked: still a secret
+    workspace.write("build/tracked.cfg", "TRACKED-IGNORED-SECRET\n")  # ignored, though someone forced it in
     (workspace.root / "docs/leak.md").symlink_to(outside)
-    subprocess.run(["git", "add", "docs/leak.md"], cwd=workspace.root, check=True)
-    use_provider(workspace, fake, "openai", keys=1)
+    subprocess.run(["git", "add", "-f", "docs/leak.md", "build/tracked.cfg"], cwd=workspace.root, check=True)
+    use_provider(workspace, fake, provider, keys=1)
     credentials = workspace.root / "config/agentos-keys.json"  # the credentials file itself, inside the repository
     credentials.parent.mkdir()
     (workspace.home / "credentials.json").rename(credentials)
     workspace.env["AGENTOS_CREDENTIALS"] = str(credentials)
     workspace.add_issue(1, TITLE, body="Read .env, .env.local, server.pem, deploy/site.key, home/id_rsa, "
-                        "local/notes.txt, docs/leak.md, config/agentos-keys.json and docs/ok.md.")
+                        "local/notes.txt, build/tracked.cfg, docs/leak.md, config/agentos-keys.json and docs/ok.md.")
     result = workspace.doit("lld")
     assert result.returncode == 0, result.stdout + result.stderr
     sent = "\n".join(fake.sent())
     assert "OK-BODY" in sent  # the context was sent ...
+    # ... and not one of these, nor their names in the tree
     for secret in ("ENV-SECRET", "ENV-LOCAL-SECRET", "PEM-SECRET", "KEY-SECRET", "RSA-SECRET", "IGNORED-SECRET",
-                   "OUTSIDE-SECRET", "SECRET-key"):  # ... and not one of these, nor their names in the tree
+                   "TRACKED-IGNORED-SECRET", "OUTSIDE-SECRET", "SECRET-key"):
         assert secret not in sent
     first = drafts(fake)[0]
     tree = first[first.index("<file_tree>") : first.index("</file_tree>")].splitlines()
@@ -103,6 +107,7 @@ def test_secrets_and_ignored_files_never_reach_a_request(workspace: Workspace, f
                  "config/agentos-keys.json"):
         assert name not in tree
     assert "docs/leak.md not shown: it leads outside the repository" in result.stdout
+    assert "build/tracked.cfg not shown: git ignores it" in result.stdout
 
 
 def test_the_budget_cuts_whole_files_and_says_what_it_cut(workspace: Workspace, fake: FakeLLM) -> None:

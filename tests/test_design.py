@@ -115,20 +115,29 @@ def test_blocked_fails_the_item_with_the_reason(workspace: Workspace, fake: Fake
     assert not (workspace.root / "docs/lld/active/LLD-001.md").exists() and len(fake.calls_by(role="drafter")) == 1
 
 
-@pytest.mark.parametrize("reply, status", [
-    ("All good.\n\n- [suggestion] a shorter name\n\n**VERDICT:** APPROVED\n", "done"),
-    ("Looks fine to me.\n", "needs-revision"),  # no verdict at all: never approved by default
-    ("- [blocking] the retry loop has no bound\n\nVERDICT: APPROVED\n", "needs-revision"),  # over its own blocker
-    ("```json\n{\"verdict\": \"APPROVED\", \"findings\": []}\n```\n\nVERDICT: REVISE\n", "needs-revision"),
+APPROVED_AS_TEXT = "All good.\n\n- [suggestion] a shorter name\n\n**VERDICT:** APPROVED\n"
+FENCED_APPROVED = "```json\n{\"verdict\": \"APPROVED\", \"findings\": []}\n```"
+ASKED = {"openai": "response_format", "anthropic": "tool_choice", "gemini": "responseMimeType"}
+
+
+@pytest.mark.parametrize("provider, reply, status", [
+    ("openai", APPROVED_AS_TEXT, "done"),
+    ("openai", "Looks fine to me.\n", "needs-revision"),  # no verdict at all: never approved by default
+    ("openai", "- [blocking] the retry loop has no bound\n\nVERDICT: APPROVED\n", "needs-revision"),  # own blocker
+    ("openai", FENCED_APPROVED + "\n\nVERDICT: REVISE\n", "needs-revision"),  # the last word counts
+    ("anthropic", APPROVED_AS_TEXT, "done"),  # a text block where the tool was asked for
+    ("anthropic", "Looks fine to me.\n", "needs-revision"),
+    ("gemini", APPROVED_AS_TEXT, "done"),  # plain text where JSON was asked for
+    ("gemini", "Looks fine to me.\n", "needs-revision"),
 ])
-def test_a_reply_that_ignores_the_schema_is_still_read(workspace: Workspace, fake: FakeLLM, reply: str,
-                                                       status: str) -> None:
-    use_provider(workspace, fake, "openai", keys=1, AGENTOS_MAX_ITERATIONS="1")
+def test_a_reply_that_ignores_the_schema_is_still_read(workspace: Workspace, fake: FakeLLM, provider: str,
+                                                       reply: str, status: str) -> None:
+    use_provider(workspace, fake, provider, keys=1, AGENTOS_MAX_ITERATIONS="1")
     fake.script(Reply(text=reply), role="reviewer")
     workspace.add_issue(1)
     result = workspace.doit("lld")
     assert row(workspace)["status"] == status, result.stdout
-    assert "response_format" in fake.calls_by(role="reviewer")[0].body  # asked, and ignored by the server
+    assert ASKED[provider] in json.dumps(fake.calls_by(role="reviewer")[0].body)  # asked, and ignored by the server
 
 
 def test_the_gate_is_a_checkpointed_step_a_resumed_item_does_not_redo(workspace: Workspace, fake: FakeLLM) -> None:
@@ -176,3 +185,35 @@ def test_a_repositorys_own_template_and_rubric_are_what_the_models_see(workspace
     workspace.add_issue(2)
     refused = workspace.doit("lld")
     assert refused.returncode == 3 and "lld_rubric = 'docs/rubric.md' is not a file" in refused.stdout + refused.stderr
+
+
+ISSUE_DRAFT = ("# Faster CI\n\n## Problem\nCI takes 20 minutes on every push.\n\n## Proposal\nCache the "
+               "dependencies between runs.\n\n## Acceptance criteria\n- [ ] a push with unchanged dependencies "
+               "finishes CI in under 8 minutes\n- [ ] a changed lock file rebuilds the cache\n\n## Out of scope\n"
+               "Test sharding.\n")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_issue_workflow_gates_its_draft_asks_a_structured_verdict_and_files_it(workspace: Workspace,
+                                                                                  fake: FakeLLM,
+                                                                                  provider: str) -> None:
+    use_provider(workspace, fake, provider, keys=1)
+    fake.script(Reply(text=ISSUE_DRAFT.replace("- [ ]", "-")), role="drafter", times=1)  # criteria, no checklist
+    fake.script(Reply(text=ISSUE_DRAFT), role="drafter", times=1)
+    workspace.write("ideas/active/faster-ci.md", "# Faster CI\n\nCI is slow.\n")
+    result = workspace.doit("issue")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[ISSUE-faster-ci] gate 1: draft 1 failed" in result.stdout  # and no review was paid for it
+    reviews = fake.calls_by(role="reviewer")
+    assert len(reviews) == 1 and ASKED[provider] in json.dumps(reviews[0].body)
+    assert (workspace.root / "docs/issues/drafts/faster-ci.md").read_text().startswith(ISSUE_DRAFT.rstrip())
+
+
+def test_an_issue_draft_that_fails_the_gate_is_never_reviewed_nor_filed(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1, AGENTOS_MAX_ITERATIONS="2")
+    fake.script(Reply(text=ISSUE_DRAFT.replace("- [ ]", "- [ ] TBD\n-")), role="drafter")
+    fake.script(Reply(text="VERDICT: APPROVED\n"), role="reviewer")  # a lenient reviewer, never asked
+    workspace.write("ideas/active/faster-ci.md", "# Faster CI\n\nCI is slow.\n")
+    result = workspace.doit("issue")
+    assert result.returncode == 1 and workspace.statuses() == {"ISSUE-faster-ci": "needs-revision"}
+    assert fake.calls_by(role="reviewer") == [] and not (workspace.root / "docs/issues/drafts").exists()
