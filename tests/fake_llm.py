@@ -378,8 +378,11 @@ class FakeLLM:
         content = body["messages"][0]["content"]
         blocks = [{"text": content}] if isinstance(content, str) else content
         prompt = "\n\n".join(block["text"] for block in blocks)
-        system = body.get("system") or ""
-        marked, sent = [], "\n".join(strings(system))
+        system_blocks = body.get("system") or []  # a string, or text blocks that may be marked for the cache
+        system_blocks = [{"text": system_blocks}] if isinstance(system_blocks, str) else system_blocks
+        system = "\n".join(block["text"] for block in system_blocks)
+        sent = system
+        marked = [sent] if any(b.get("cache_control") == {"type": "ephemeral"} for b in system_blocks) else []
         for block in blocks:
             sent += "\n" + block["text"]
             if block.get("cache_control") == {"type": "ephemeral"}:

@@ -259,3 +259,16 @@ def test_bad_context_settings_are_one_line(workspace: Workspace, value: str, sai
     workspace.add_issue(1)
     result = workspace.doit("lld")
     assert result.returncode == 3 and said in result.stderr and "Traceback" not in result.stderr
+
+
+def test_anthropic_caches_the_system_prompt_even_with_no_context(workspace: Workspace, fake: FakeLLM) -> None:
+    """The instructions, template and rubric are the same for every item of a kind: marked, they are read back."""
+    setting(workspace, "context_tokens = 0")
+    use_provider(workspace, fake, "anthropic", keys=1)
+    workspace.add_issue(1, "First", body=BODY)
+    workspace.add_issue(2, "Second", body="Something else entirely.")
+    result = workspace.doit("-n", "1", "lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert all(call.body["system"][-1]["cache_control"] == {"type": "ephemeral"} for call in fake.calls)
+    rows = {row["prefix"]: row for row in workspace.summary()["items"]}
+    assert rows["LLD-1"]["cached_tokens"] == 0 < rows["LLD-2"]["cached_tokens"]

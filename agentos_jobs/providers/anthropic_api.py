@@ -42,7 +42,7 @@ class AnthropicAdapter:
     def call(self, credential: Credential, request: Request) -> Completion:
         try:
             raw = self.client(credential).messages.with_raw_response.create(
-                model=self.model, max_tokens=self.max_tokens, system=request.system,
+                model=self.model, max_tokens=self.max_tokens, system=_system(request),
                 messages=[{"role": "user", "content": _content(request)}], **anthropic_params(request.schema))
             response = raw.parse()
         except anthropic.AnthropicError as exc:
@@ -54,6 +54,12 @@ class AnthropicAdapter:
         return completion(text, response.model or self.model, usage.input_tokens + cached + written if usage else 0,
                           usage.output_tokens if usage else 0, truncated=response.stop_reason == "max_tokens",
                           limits=read_limits(raw.headers), cached_tokens=cached)
+
+
+def _system(request: Request) -> list[Any]:
+    """The system prompt (instructions, template, rubric: the same for every item of a kind) as one block
+    marked for the cache, so it is read back even when no repository context follows it."""
+    return [{"type": "text", "text": request.system, "cache_control": {"type": "ephemeral"}}]
 
 
 def _content(request: Request) -> str | list[Any]:
