@@ -23,6 +23,7 @@ T = TypeVar("T")
 Entries = dict[str, dict[str, Any]]  # key name -> its entry
 PID_MAX = 4_194_304  # Linux's highest possible pid: a larger one, 0 or -1 (every process) is damage
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+BEATS_PER_TTL = 3  # a lease that expires is renewed this many times per TTL: two beats may be missed
 
 
 class StoreUnavailable(ConfigError):

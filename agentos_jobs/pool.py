@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,8 +18,9 @@ from typing import Any
 
 from .credentials import Credential
 from .fsutil import iso
-from .lease_store import Entries, LeaseStore, StoreUnavailable
+from .lease_store import BEATS_PER_TTL, Entries, LeaseStore, StoreUnavailable
 from .providers.limits import Limits
+from .text import one_line
 
 # The longest a key is cooled, whatever a server's wait hint (or a lease store of an older version) says:
 # a longer hint is a broken or hostile server, and an hour later the key is simply tried again.
@@ -134,6 +136,7 @@ class CredentialPool:
         self._held: dict[str, tuple[str, dict[str, Any]]] = {}  # lease token -> (key name, holder record)
         self._guard = threading.Lock()
         self._heartbeat: threading.Thread | None = None
+        self._last_held: set[str] = set()  # keys that had holders when this process last looked
 
     def _group(self, credential: Credential) -> list[Credential]:
         """The key and every key of its scope: they share one quota."""
@@ -174,6 +177,10 @@ class CredentialPool:
         token = secrets.token_hex(8)
 
         def reserve(entries: Entries, now: datetime) -> Credential | PoolView:
+            if again := self._reserved(entries, candidates, token):
+                return again
+            for credential in candidates:
+                self._keep_lost(entries, credential, now)
             views = [(c, self._key_state(c, self._entry(entries, c), now, call)) for c in candidates]
             free = [(c, v) for c, v in views if v.free]
             if free:
@@ -198,6 +205,27 @@ class CredentialPool:
         return got
 
     @staticmethod
+    def _reserved(entries: Entries, candidates: list[Credential], token: str) -> Credential | None:
+        """The key this lease token already holds: a reservation retried after its reply was lost (a dropped
+        connection) must not add a second record, which would block the key for a TTL."""
+        return next((c for c in candidates
+                     if any(h.get("lease") == token for h in entries.get(c.name, {}).get("holders", []))), None)
+
+    def _keep_lost(self, entries: Entries, credential: Credential, now: datetime) -> None:
+        """A key this process last found held, whose entry the store has lost since (a Redis restarted empty),
+        is kept for one lease TTL: its holders' heartbeats put their leases back meanwhile, and handing it out
+        first would give it one holder too many."""
+        entry = entries.get(credential.name)
+        if entry and entry.get("holders"):
+            self._last_held.add(credential.name)
+        elif entry:
+            self._last_held.discard(credential.name)
+        elif credential.name in self._last_held and self.store.heartbeat_seconds:
+            until = now + timedelta(seconds=self.store.heartbeat_seconds * BEATS_PER_TTL)
+            entries[credential.name] = {"cooling_until": iso(until), "cooling_reason": "the lease store lost its "
+                                        "leases; kept a lease TTL for their holders to put them back"}
+
+    @staticmethod
     def _spend(entry: dict[str, Any], now: datetime) -> None:
         """Count a request against the budget the provider last reported, until its answer says more; a
         budget whose reset has passed is forgotten."""
@@ -219,11 +247,8 @@ class CredentialPool:
         group = self._group(credential)
 
         def release(entries: Entries, now: datetime) -> None:
-            holders = self._entry(entries, credential)["holders"]
-            mine = [i for i, h in enumerate(holders) if h.get("lease") == token] if token else []
-            mine = mine or [i for i, h in enumerate(holders) if h.get("pid") == os.getpid() and not h.get("host")]
-            if mine:
-                del holders[mine[0]]
+            entry = self._entry(entries, credential)
+            entry["holders"] = _without(entry["holders"], token)
             for member in group:
                 entry = self._entry(entries, member)
                 if succeeded:
@@ -301,29 +326,81 @@ class CredentialPool:
                 self._heartbeat.start()
 
     def _renew_forever(self) -> None:
-        assert self.store.heartbeat_seconds
-        while True:
-            threading.Event().wait(self.store.heartbeat_seconds)
-            try:
-                self.renew()
-            except StoreUnavailable:
-                continue  # said by the store; the next beat tries again
+        """Renew the held leases every beat until the process ends. A failing beat is said once (until one
+        succeeds) and the next tries again: a dead heartbeat lets leases run out mid-call and the key go to a
+        second holder. Should the thread end all the same, the next lease starts another."""
+        beat = self.store.heartbeat_seconds
+        assert beat
+        failing = False
+        try:
+            while True:
+                time.sleep(beat)
+                failing = self._beat(failing)
+        finally:
+            with self._guard:
+                self._heartbeat = None
+
+    def _beat(self, failing: bool) -> bool:
+        """One renewal; whether the heartbeat is failing (said) after it."""
+        try:
+            self.renew()
+        except StoreUnavailable:
+            return failing  # said by the store, once per outage; the next beat tries again
+        except Exception as exc:
+            if not failing:
+                self.say(f"renewing the key leases failed ({type(exc).__name__}: {one_line(str(exc), 200)}); "
+                         "trying again at every beat")
+            return True
+        return False
 
     def renew(self) -> None:
-        """Extend every lease this process holds. A lease the store lost (a Redis restarted empty) is put back,
-        so the key is not handed to a second holder while the call runs. Under the guard: a lease released
-        meanwhile must not be put back."""
+        """Extend every lease this process holds. The store is asked outside the guard (it may wait out an
+        outage), so that releasing or taking a lease never waits for the heartbeat."""
         with self._guard:
-            for token, (name, record) in self._held.items():
-                self.store.update([name], self._renewal(name, token, record))
+            held = list(self._held.items())
+        for token, (name, record) in held:
+            if not self.store.update([name], self._renewal(name, token, record)):
+                self._give_up(token, name, record)
 
-    def _renewal(self, name: str, token: str, record: dict[str, Any]) -> Callable[[Entries, datetime], None]:
-        def renew(entries: Entries, now: datetime) -> None:
+    def _holds(self, token: str) -> bool:
+        with self._guard:
+            return token in self._held
+
+    def _renewal(self, name: str, token: str, record: dict[str, Any]) -> Callable[[Entries, datetime], bool]:
+        """Stamp the lease anew. One the store lost (a Redis restarted empty, an outage past the TTL) is put
+        back, so the key is not handed to a second holder while the call runs: unless it was released
+        meanwhile, or the key went to others up to its max_concurrency (False: then it is given up)."""
+        capacity = self.credentials[name].max_concurrency
+
+        def renew(entries: Entries, now: datetime) -> bool:
             holders = entries.setdefault(name, {}).setdefault("holders", [])
             mine = next((h for h in holders if h.get("lease") == token), None)
+            if mine is None and not self._holds(token):
+                return True
+            if mine is None and len(holders) >= capacity:
+                return False
             if mine is None:
                 mine = {**record, "since": iso(now)}
                 holders.append(mine)
             self.store.stamp(mine, now)
+            return True
 
         return renew
+
+    def _give_up(self, token: str, name: str, record: dict[str, Any]) -> None:
+        with self._guard:
+            if self._held.pop(token, None) is None:
+                return
+        self.say(f"the lease of key {name} for {record['item']} was lost (the lease store restarted or was out of "
+                 "reach past the lease TTL) and the key went to another holder meanwhile; the call in flight "
+                 "finishes, its lease no longer counted")
+
+
+def _without(holders: list[dict[str, Any]], token: str | None) -> list[dict[str, Any]]:
+    """The holders less a lease: every record of its token (a retried reservation may have left two), or else
+    this process's first record without a host (the file store's, of an older version that had no tokens)."""
+    kept = [h for h in holders if token is None or h.get("lease") != token]
+    if len(kept) < len(holders):
+        return kept
+    mine = next((i for i, h in enumerate(holders) if h.get("pid") == os.getpid() and not h.get("host")), None)
+    return holders if mine is None else holders[:mine] + holders[mine + 1:]

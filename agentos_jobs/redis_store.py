@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -21,11 +22,15 @@ from urllib.parse import urlsplit
 
 from .config import ConfigError
 from .fsutil import iso, parse_json
-from .lease_store import Entries, StoreUnavailable, T, check_entry
+from .lease_store import BEATS_PER_TTL, Entries, StoreUnavailable, T, check_entry
+from .text import one_line
 
 PREFIX = "agentos-jobs:lease:"
 RECONNECT_SECONDS = 60.0
 SOCKET_TIMEOUT_SECONDS = 5.0
+MESSAGE_LIMIT = 200  # characters of a server's error that reach a message
+WATCH_RETRIES_AT_ONCE = 3  # a transaction that lost this many WATCH races in a row waits a little before the next
+WATCH_PAUSE_SECONDS = 0.005  # the longest such wait is this times the races lost, at most 20 of them
 
 
 def host_id() -> str:
@@ -39,6 +44,13 @@ def shown_url(url: str) -> str:
     if parts.scheme == "unix":
         return f"unix://{parts.path}"
     return f"{parts.scheme}://{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+def _why(exc: Exception) -> str:
+    """What the server or the connection said, without the command redis-py prefixes it with in a transaction
+    (the entry it was writing)."""
+    said = str(exc).rsplit(" caused error: ", 1)[-1]
+    return one_line(said, MESSAGE_LIMIT) or type(exc).__name__
 
 
 class RedisLeaseStore:
@@ -56,20 +68,38 @@ class RedisLeaseStore:
             raise ConfigError(f"lease_store {self.where}: not a Redis URL ({exc}); use redis://host:6379/0") from None
         self.errors = redis.exceptions
         self.ttl = timedelta(seconds=ttl_seconds)
-        self.heartbeat_seconds: float | None = ttl_seconds / 3
+        self.heartbeat_seconds: float | None = ttl_seconds / BEATS_PER_TTL
         self.host = host_id()
         self.say = say
+        self.out_of_reach = False  # said once per outage, however many transactions wait through it
 
     def _unavailable(self, exc: Exception) -> StoreUnavailable:
-        why = str(exc).split("\n", 1)[0] or type(exc).__name__
-        return StoreUnavailable(f"lease store {self.where} cannot be reached ({why}); start it, or set lease_store "
-                                "(AGENTOS_LEASE_STORE) to another store")
+        return StoreUnavailable(f"lease store {self.where} cannot be reached ({_why(exc)}); start it, or set "
+                                "lease_store (AGENTOS_LEASE_STORE) to another store")
+
+    def _refused(self, exc: Exception) -> StoreUnavailable:
+        """A server that answers but refuses: waiting would not change its mind, so say what it said and the fix."""
+        if isinstance(exc, self.errors.AuthenticationError):
+            return StoreUnavailable(f"lease store {self.where} refused the credentials in its URL ({_why(exc)}); set "
+                                    "the right user and password in lease_store (AGENTOS_LEASE_STORE)")
+        why = _why(exc)
+        if isinstance(exc, self.errors.ReadOnlyError):
+            fix = "it is a read-only replica: point lease_store (AGENTOS_LEASE_STORE) at the primary"
+        elif why.startswith("MISCONF"):
+            fix = "it cannot save its data and refuses writes: fix its disk or its save settings"
+        else:
+            fix = "check that lease_store (AGENTOS_LEASE_STORE) names a Redis server this user may write to"
+        return StoreUnavailable(f"lease store {self.where} refused the request ({why}); {fix}")
 
     def check(self) -> None:
         try:
             self.client.ping()
-        except self.errors.RedisError as exc:
+        except self.errors.AuthenticationError as exc:
+            raise self._refused(exc) from None
+        except (self.errors.ConnectionError, self.errors.TimeoutError) as exc:
             raise self._unavailable(exc) from None
+        except self.errors.RedisError as exc:
+            raise self._refused(exc) from None
 
     def stamp(self, holder: dict[str, Any], now: datetime) -> None:
         holder["host"] = self.host
@@ -78,24 +108,34 @@ class RedisLeaseStore:
     def update(self, names: Sequence[str], change: Callable[[Entries, datetime], T]) -> T:
         """One transaction; retried when another process changed an entry meanwhile, and waited through a
         Redis that is restarting or out of reach for up to RECONNECT_SECONDS."""
-        deadline, said = time.monotonic() + RECONNECT_SECONDS, False
+        deadline = time.monotonic() + RECONNECT_SECONDS
         while True:
             try:
-                return self._transaction(names, change)
+                result = self._transaction(names, change)
+            except self.errors.AuthenticationError as exc:  # a ConnectionError to redis-py, but nothing to wait for
+                raise self._refused(exc) from None
             except (self.errors.ConnectionError, self.errors.TimeoutError, self.errors.BusyLoadingError) as exc:
                 if time.monotonic() > deadline:
                     raise self._unavailable(exc) from None
-                if not said:
-                    self.say(f"lease store {self.where} is out of reach ({type(exc).__name__}); waiting up to "
-                             f"{RECONNECT_SECONDS:g}s for it")
-                    said = True
+                self._say_out_of_reach(exc)
                 time.sleep(0.5)
-            except self.errors.RedisError as exc:  # a wrong password, a server that refuses: nothing to wait for
-                raise self._unavailable(exc) from None
+            except self.errors.RedisError as exc:  # a read-only replica, a full disk: nothing to wait for either
+                raise self._refused(exc) from None
+            else:
+                self.out_of_reach = False
+                return result
+
+    def _say_out_of_reach(self, exc: Exception) -> None:
+        """Once per outage, not once per transaction: the heartbeat and every waiting call meet the same one."""
+        if not self.out_of_reach:
+            self.out_of_reach = True
+            self.say(f"lease store {self.where} is out of reach ({type(exc).__name__}); waiting up to "
+                     f"{RECONNECT_SECONDS:g}s for it")
 
     def _transaction(self, names: Sequence[str], change: Callable[[Entries, datetime], T]) -> T:
         keys = [PREFIX + name for name in names]
         with self.client.pipeline() as pipe:
+            lost = 0  # WATCH races lost in a row
             while True:
                 try:
                     pipe.watch(*keys)  # type: ignore[no-untyped-call]
@@ -113,7 +153,14 @@ class RedisLeaseStore:
                         pipe.execute()
                     return result
                 except self.errors.WatchError:
-                    continue
+                    lost += 1
+                    self._pause_after(lost)
+
+    @staticmethod
+    def _pause_after(lost: int) -> None:
+        """After a few lost WATCH races, a short random wait: processes that retry at once collide again."""
+        if lost >= WATCH_RETRIES_AT_ONCE:
+            time.sleep(random.uniform(0, WATCH_PAUSE_SECONDS * min(lost, 20)))
 
     def _parse(self, name: str, raw: str | bytes | None) -> dict[str, Any]:
         if raw is None:

@@ -237,3 +237,32 @@ def test_a_429_in_one_worktree_cools_the_key_in_the_other(worktrees: list[Worksp
     later = [c for c in fake.calls if c.started > limited.started]
     assert len(later) == 12 and all(c.started >= limited.at + 2.0 - 0.25 for c in later)
     assert len(lease_files := list(worktrees[0].home.glob("credentials.lease.json"))) == 1, lease_files
+
+
+def test_waiting_for_a_cooling_key_is_not_an_attempt(workspace: Workspace, fake: FakeLLM) -> None:
+    # max_retries counts the attempts answered with a failure, so with 2 the 429 is the only one allowed (with 1
+    # it would end the item at once); the wait for the only key's cooldown that follows must not count as another
+    use_provider(workspace, fake, "openai", keys=1, AGENTOS_MAX_RETRIES="2")
+    fake.script(rate_limited("openai", retry_after=1), times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("-n", "1", "lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert workspace.statuses() == {"LLD-1": "done"}
+    limited, retried = fake.calls[0], fake.calls[1]
+    assert limited.status == 429 and retried.status == 200 and retried.started >= limited.at + 1.0 - 0.25
+    assert "max retries" not in result.stdout + result.stderr
+
+
+def test_a_lease_store_file_in_the_worktree_is_used_and_named(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    pyproject = workspace.root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        "[tool.agentos_jobs]\n", '[tool.agentos_jobs]\nlease_store = ".leases/pool.json"\n', 1))
+    workspace.add_issue(1)
+    result = workspace.doit("-n", "1", "lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lease = workspace.root / ".leases" / "pool.json"
+    assert json.loads(lease.read_text())["keys"]["key-1"]["granted"] >= 1
+    assert not (workspace.home / "credentials.lease.json").exists()  # not the per-user default
+    keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
+    assert keys.returncode == 0 and f"lease store: {lease}" in keys.stdout, keys.stdout + keys.stderr

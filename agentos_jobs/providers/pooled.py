@@ -25,6 +25,7 @@ from typing import Protocol
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
 from ..fsutil import iso, utc_now
+from ..lease_store import StoreUnavailable
 from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, CredentialPool, PoolView
 from ..procs import start_time
 from ..runs import waiting_dir
@@ -126,6 +127,15 @@ class PooledProvider:
                 f"after this item's worker_timeout_seconds={self.settings.worker_timeout_seconds:g} has run out "
                 f"({max(left, 0):.0f}s left); run again then")
 
+    def _release(self, credential: Credential, limits: Limits, succeeded: bool) -> None:
+        """End the lease; a store out of reach does not cost the answer already paid for: the lease runs out
+        by itself after its TTL."""
+        try:
+            self.pool.release(credential, limits, succeeded)
+        except StoreUnavailable as exc:
+            self.say(f"key {credential.name} not released: {exc}; its lease runs out by itself after "
+                     f"lease_ttl_seconds={self.settings.lease_ttl_seconds:g}")
+
     def complete(self, request: Request) -> Completion:
         attempts = limited = 0  # attempts answered with a failure; of them, 429s
         call = f"{self.holder}#{secrets.token_hex(4)}"
@@ -150,7 +160,7 @@ class PooledProvider:
                         record_answer(span, completion.model, completion.input_tokens, completion.output_tokens)
                         return completion
             finally:
-                self.pool.release(credential, limits, succeeded)
+                self._release(credential, limits, succeeded)
             attempts += 1
             if failure.kind is ErrorKind.FATAL:
                 raise ProviderError(failure.kind, f"{self.name} call with key {credential.name} failed: {detail}",
