@@ -25,6 +25,7 @@ import pytest
 from fake_llm import FakeLLM
 
 BIN = Path(sys.executable).parent
+LEASE_CLIENTS = str(Path(__file__).with_name("lease_clients.py"))  # processes sharing one lease store
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -19,52 +19,16 @@ from agentos_jobs.credentials import Credential, CredentialsError, load_credenti
 from agentos_jobs.pool import CredentialPool, PoolView
 from agentos_jobs.providers.errors import wait_hint
 
-from conftest import BIN, Workspace
+from conftest import BIN, LEASE_CLIENTS, Workspace
 from fake_llm import FakeLLM, rate_limited, secret, use_provider
-
-HAMMER = r"""
-import os, sys, time
-from pathlib import Path
-
-from agentos_jobs.credentials import Credential
-from agentos_jobs.pool import CredentialPool
-lease, held_dir, rounds, worker = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-keys = [Credential(name=f"k{n}", provider="openai", key=f"secret-{n}") for n in range(3)]
-pool = CredentialPool(lease, keys, "run", print)
-got = 0
-while got < rounds:
-    credential = pool.try_reserve("openai", worker)
-    if not isinstance(credential, Credential):
-        time.sleep(0.001)
-        continue
-    flag = held_dir / credential.name
-    fd = os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # fails if another process holds this key now
-    os.close(fd)
-    time.sleep(0.001)
-    flag.unlink()
-    pool.release(credential)
-    got += 1
-"""
-
-HOLD = r"""
-import sys, time
-from pathlib import Path
-
-from agentos_jobs.credentials import Credential
-from agentos_jobs.pool import CredentialPool
-pool = CredentialPool(Path(sys.argv[1]), [Credential(name="only", provider="openai", key="s")], "run", print)
-assert isinstance(pool.try_reserve("openai", "LLD-1"), Credential)
-print("held", flush=True)
-time.sleep(60)
-"""
 
 
 def test_eight_processes_lose_no_update_and_never_share_a_key(tmp_path: Path) -> None:
     lease, held = tmp_path / "credentials.lease.json", tmp_path / "held"
     held.mkdir()
     rounds = 40
-    procs = [subprocess.Popen([sys.executable, "-c", HAMMER, str(lease), str(held), str(rounds), f"W{n}"],
-                              stderr=subprocess.PIPE, text=True) for n in range(8)]
+    procs = [subprocess.Popen([sys.executable, LEASE_CLIENTS, "hammer", str(lease), str(held), str(rounds),
+                               f"W{n}", "3"], stderr=subprocess.PIPE, text=True) for n in range(8)]
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err  # a FileExistsError here means two holders at once
@@ -77,7 +41,8 @@ def test_eight_processes_lose_no_update_and_never_share_a_key(tmp_path: Path) ->
 
 def test_a_lease_of_a_killed_holder_is_reclaimed_by_the_next_reservation(tmp_path: Path) -> None:
     lease = tmp_path / "credentials.lease.json"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lease)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, LEASE_CLIENTS, "hold", str(lease), "30"], stdout=subprocess.PIPE,
+                              text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     pool = CredentialPool(lease, [Credential(name="only", provider="openai", key="s")], "run", print)
     busy = pool.try_reserve("openai", "LLD-2")

@@ -29,55 +29,15 @@ from agentos_jobs.providers.base import Completion, Request
 from agentos_jobs.providers.pooled import PooledProvider
 from agentos_jobs.redis_store import PREFIX, shown_url
 
-from conftest import BIN, RedisServer, Workspace
+from conftest import BIN, LEASE_CLIENTS, RedisServer, Workspace
 from fake_llm import FakeLLM, secret, use_provider
-
-HAMMER = r"""
-import os, sys, time
-from pathlib import Path
-
-from agentos_jobs.credentials import Credential
-from agentos_jobs.lease_store import open_location
-from agentos_jobs.pool import CredentialPool
-url, held_dir, rounds, worker, count = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
-keys = [Credential(name=f"k{n}", provider="openai", key=f"secret-{n}") for n in range(count)]
-pool = CredentialPool(open_location(url, 30, print), keys, "run", print)
-got = 0
-while got < rounds:
-    credential = pool.try_reserve("openai", worker)
-    if not isinstance(credential, Credential):
-        time.sleep(0.001)
-        continue
-    flag = held_dir / credential.name
-    fd = os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # fails if another process holds this key now
-    os.close(fd)
-    with (held_dir.parent / "grants.log").open("a") as log:
-        log.write(f"{os.environ.get('AGENTOS_HOST_ID')} {credential.name}\n")
-    time.sleep(0.001)
-    flag.unlink()
-    pool.release(credential)
-    got += 1
-"""
-
-HOLD = r"""
-import sys, time
-
-from agentos_jobs.credentials import Credential
-from agentos_jobs.lease_store import open_location
-from agentos_jobs.pool import CredentialPool
-pool = CredentialPool(open_location(sys.argv[1], float(sys.argv[2]), print),
-                      [Credential(name="only", provider="openai", key="s")], "run", print)
-assert isinstance(pool.try_reserve("openai", "LLD-1"), Credential)
-print("held", flush=True)
-time.sleep(60)
-"""
 
 
 def hammer(redis_server: RedisServer, tmp_path: Path, hosts: list[str], rounds: int, keys: int) -> list[str]:
     held = tmp_path / "held"
     held.mkdir()
-    procs = [subprocess.Popen([sys.executable, "-c", HAMMER, redis_server.url, str(held), str(rounds), f"W{n}",
-                               str(keys)], stderr=subprocess.PIPE, text=True,
+    procs = [subprocess.Popen([sys.executable, LEASE_CLIENTS, "hammer", redis_server.url, str(held), str(rounds),
+                               f"W{n}", str(keys)], stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "AGENTOS_HOST_ID": host}) for n, host in enumerate(hosts)]
     for proc in procs:
         _, err = proc.communicate(timeout=120)
@@ -111,8 +71,8 @@ def test_two_hosts_contend_for_two_keys(redis_server: RedisServer, tmp_path: Pat
 def test_a_lease_is_kept_while_renewed_and_reclaimed_after_its_ttl_once_its_holder_is_killed(
         redis_server: RedisServer) -> None:
     ttl = 1.5
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, redis_server.url, str(ttl)], stdout=subprocess.PIPE,
-                              text=True, env={**os.environ, "AGENTOS_HOST_ID": "host-a"})
+    holder = subprocess.Popen([sys.executable, LEASE_CLIENTS, "hold", redis_server.url, str(ttl)],
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "AGENTOS_HOST_ID": "host-a"})
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     os.environ["AGENTOS_HOST_ID"] = "host-b"  # another machine: host-a's pid means nothing here
     try:
