@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
-from ..context import item_context
+from ..context import RepoContext, item_context
 from ..engine import Engine, StepFailed
 from ..fsutil import atomic_write_text, describe_os_error, display_path, utc_now
 from ..items import Document, Item
@@ -60,10 +60,15 @@ class WorkflowContext:
         except OSError as exc:
             raise StepFailed(f"step {name}: the answer is checkpointed, but {describe_os_error(exc) or exc}") from None
 
-    def use_context(self, lineage: Path) -> None:
-        """Every call of the item sends its repository context first; the lineage records what it held."""
+    def use_context(self) -> RepoContext:
+        """Every call of the item sends its repository context first."""
         context = item_context(self.engine, self.document)
         self.prefix = context.parts
+        return context
+
+    def record_context(self, lineage: Path, context: RepoContext) -> None:
+        """The lineage keeps what the models were shown once the rounds are over (the checkpoint that holds it
+        goes with a finished item); written after the paid rounds, so that it never stands in their way."""
         banner = stand_in_banner(self.drafter)
         record = context.record(self.settings.context_tokens)
         self.keep("context", lineage / "000-context.md", f"{banner}\n\n{record}" if banner else record)

@@ -19,10 +19,11 @@ def run_issue(ctx: WorkflowContext) -> Status:
     lineage = settings.lineage_dir / f"{slug}-issue"
     template = load_template(settings, "issue")
     ctx.begin(lineage)
-    ctx.use_context(lineage)
+    context = ctx.use_context()
     design = Design("issue", ISSUE, template, load_rubric(settings, "issue"),
                     lambda draft, findings: check_issue(draft, template, findings))
     outcome = run_rounds(ctx, design, lineage)
+    ctx.record_context(lineage, context)
     if outcome.status is not Status.DONE:
         return outcome.status
     final = settings.drafts_dir / f"{slug}.md"

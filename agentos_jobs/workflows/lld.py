@@ -20,10 +20,11 @@ def run_lld(ctx: WorkflowContext) -> Status:
     lineage = settings.lineage_dir / f"{number}-lld"
     template = load_template(settings, "lld")
     ctx.begin(lineage)
-    ctx.use_context(lineage)
+    context = ctx.use_context()
     design = Design("lld", LLD, template, load_rubric(settings, "lld"),
                     lambda draft, findings: check_lld(draft, template, settings.root, findings))
     outcome = run_rounds(ctx, design, lineage)
+    ctx.record_context(lineage, context)
     if outcome.status is not Status.DONE:
         return outcome.status
     final = settings.lld_dir / f"LLD-{number:03d}.md"
