@@ -10,6 +10,7 @@ import pytest
 from agentos_jobs.budget import Ledger, OverBudget, read_spend
 from agentos_jobs.config import ConfigError, load_settings
 from agentos_jobs.prices import PRICES, Price, cost_usd, parse_prices, price_of, show_cost
+from agentos_jobs.progress import Progress
 
 from conftest import Workspace
 from fake_llm import FakeLLM, bad_request, use_provider
@@ -63,6 +64,19 @@ def test_the_ledger_holds_the_worst_case_and_refuses_what_would_cross_the_budget
     spend = read_spend(tmp_path)
     assert spend is not None and (spend.spent, spend.held, spend.unknown) == (pytest.approx(0.01), 0.0, 1)
     assert spend.line() == "$0.0100 + unknown spent of $0.1000"
+
+
+def test_the_budget_setting_is_checked_and_the_progress_line_shows_the_spend(tmp_path: Path) -> None:
+    assert load_settings(tmp_path, {"AGENTOS_MAX_COST": "0.5"}).max_cost_usd == 0.5
+    assert load_settings(tmp_path, {}).max_cost_usd is None
+    for bad in ("0", "-1", "a lot", "inf"):
+        with pytest.raises(ConfigError, match="environment variable AGENTOS_MAX_COST: max_cost_usd must be a positive"):
+            load_settings(tmp_path, {"AGENTOS_MAX_COST": bad})
+    progress = Progress(lambda text: None, 2, 1, tmp_path / "waiting", 15.0)
+    assert "spent" not in progress.line()  # no paid call yet
+    ledger = Ledger(tmp_path, 0.10)
+    ledger.settle("a", 0.01)
+    assert " · $0.0100 spent of $0.1000 · " in progress.line()
 
 
 def test_costs_in_the_summary_are_the_reported_usage_at_the_price_table(workspace: Workspace, fake: FakeLLM) -> None:

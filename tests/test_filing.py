@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
+
+from agentos_jobs.config import ConfigError, load_settings
 
 from conftest import Workspace
 from fake_gh import FakeGh
@@ -14,6 +17,15 @@ BRIEF = ("---\ntitle: Dark mode\nlabels: [enhancement, ui]\n---\n\nAt night the 
          "- [ ] follows the OS setting\n- [ ] a toggle overrides it\n")
 OTHER = "# Faster CI\n\nCI takes 20 minutes.\n\n- [ ] CI takes under 5 minutes\n"
 MODEL_STEP_RAN = re.compile(r"\] (draft|review|revise)-\d+: done")
+
+
+def test_filing_settings_come_from_the_environment_and_a_bad_repo_is_refused(tmp_path: Path) -> None:
+    assert load_settings(tmp_path, {"AGENTOS_FILE_ISSUES": "1"}).file_issues is True
+    assert load_settings(tmp_path, {}).file_issues is False and load_settings(tmp_path, {}).repo is None
+    (tmp_path / "pyproject.toml").write_text('[tool.agentos_jobs]\nrepo = "acme"\n')
+    with pytest.raises(ConfigError, match="repo = 'acme' is not a GitHub repository; write it as gh takes it, "
+                                          "OWNER/REPO"):
+        load_settings(tmp_path, {})
 
 
 @pytest.fixture
