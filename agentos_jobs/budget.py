@@ -82,8 +82,8 @@ class Ledger:
                 raise OverBudget(
                     f"over budget: {what} could cost up to {show_cost(worst)}, and the run has spent "
                     f"{show_cost(spend.spent)} with {show_cost(spend.held)} held by calls under way, of "
-                    f"max_cost_usd={self.limit:g}; the call was not made. Raise max_cost_usd (or AGENTOS_MAX_COST) "
-                    "and run again: the item resumes from its checkpoint")
+                    f"max_cost_usd={self.limit:g}, so it was not made; raise max_cost_usd (or AGENTOS_MAX_COST) and "
+                    "run again")
             data["held"][call] = worst
         self._change(hold)
 

@@ -3,6 +3,7 @@ worker processes."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,12 @@ def test_costs_in_the_summary_are_the_reported_usage_at_the_price_table(workspac
     for row in summary["items"]:
         assert row["cost_usd"] == pytest.approx(expected_cost(row, TEST_PRICE))
     assert f"cost: {show_cost(totals['cost_usd'])} (this run's calls" in result.stdout
+    found = [json.loads(line) for path in (workspace.base / "runs" / summary["run_id"] / "spans").glob("*.jsonl")
+             for line in path.read_text().splitlines()]
+    calls = [span["attributes"] for span in found if span["attributes"].get("gen_ai.operation.name") == "chat"]
+    assert len(calls) == 4 and sum(call["agentos.cost_usd"] for call in calls) == pytest.approx(totals["cost_usd"])
+    steps = [span["attributes"] for span in found if span["name"] in ("step draft-1", "step review-1")]
+    assert sum(step["agentos.cost_usd"] for step in steps) == pytest.approx(totals["cost_usd"])
     report = workspace.command(str(Path(workspace.env["PATH"].split(":")[0]) / "agentos-jobs"), "report")
     assert show_cost(summary["items"][0]["cost_usd"]) in report.stdout and "COST" in report.stdout
 
@@ -106,6 +113,7 @@ def test_a_resumed_step_costs_nothing_and_an_unknown_model_says_unknown(workspac
     first = workspace.doit("lld")
     assert first.returncode == 1
     assert workspace.summary()["totals"]["cost_usd"] is None  # gpt-test is in no price table: never $0
+    assert workspace.summary()["items"][0]["cost_usd"] is None
     assert "unknown" in first.stdout
     add_settings(workspace, PRICES_TOML)
     second = workspace.doit("lld")
@@ -135,7 +143,7 @@ def test_a_budget_over_ten_items_is_never_crossed_and_a_larger_one_finishes_them
     assert spend.spent == pytest.approx(summary["totals"]["cost_usd"])
     assert all(f"lld_workflow_{p.split('-')[1]}.db" in workspace.checkpoints() for p in over)
     row = next(r for r in summary["items"] if r["status"] == "over-budget")
-    assert "max_cost_usd=1.2; the call was not made. Raise max_cost_usd" in row["message"]
+    assert "max_cost_usd=1.2, so it was not made; raise max_cost_usd" in row["message"]
     second = workspace.doit("-n", "3", "lld", extra_env={"AGENTOS_MAX_COST": "100"})
     assert second.returncode == 0, second.stdout + second.stderr
     assert set(workspace.statuses().values()) <= {"done", "up-to-date"}
