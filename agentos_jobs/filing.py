@@ -3,8 +3,9 @@
 The body carries a hidden token naming the brief and the version of it (`<!-- agentos-jobs: issue:<slug>
 <hash> -->`). Before creating, gh is asked for an open issue that carries it: a run that died after GitHub
 created the issue but before the checkpoint saved its number finds that issue on the re-run instead of filing
-a second one. The filed draft moves to `<issues_dir>/<N>-<slug>.md` with `number` and `url` in its front matter,
-where the LLD workflow finds it.
+a second one (also when GitHub's search index has not caught up with it yet: the newest issues are read too).
+The filed draft moves to `<issues_dir>/<N>-<slug>.md` with `number` and `url` in its front matter, where the LLD
+workflow finds it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .fsutil import atomic_write_text, display_path, parse_json
 from .gh import GhError, run_gh
 
 TOKEN_HASH_CHARS = 16
-SEARCH_LIMIT = 20
+SEARCH_LIMIT = 50
 
 
 @dataclass(frozen=True)
@@ -48,19 +49,22 @@ def split_draft(design: str) -> tuple[str, str]:
 
 
 def find_filed(settings: Settings, token: str) -> Filed | None:
-    """An open issue whose body carries `token` (gh's search finds candidates; the body must hold it whole)."""
+    """An open issue whose body carries `token`: gh's search finds candidates, then, since GitHub's search index
+    can lag a new issue by some seconds, the newest open issues are read too. The body must hold it whole."""
     phrase = token.removeprefix("<!-- ").removesuffix(" -->")
-    out = run_gh(settings, "issue", "list", "--state", "open", "--search", f'"{phrase}" in:body',
-                 "--json", "number,url,title,body", "--limit", str(SEARCH_LIMIT), repo=True)
-    try:
-        issues = parse_json(out)
-    except ValueError:
-        raise GhError("gh issue list did not print JSON; is this gh 2.x?") from None
-    if not isinstance(issues, list):
-        raise GhError("gh issue list printed JSON that is not a list of issues")
-    for issue in issues:
-        if isinstance(issue, dict) and token in str(issue.get("body") or "") and isinstance(issue.get("number"), int):
-            return Filed(issue["number"], str(issue.get("url") or ""))
+    for query in (["--search", f'"{phrase}" in:body'], []):
+        out = run_gh(settings, "issue", "list", "--state", "open", *query, "--json", "number,url,title,body",
+                     "--limit", str(SEARCH_LIMIT), repo=True)
+        try:
+            issues = parse_json(out)
+        except ValueError:
+            raise GhError("gh issue list did not print JSON; is this gh 2.x?") from None
+        if not isinstance(issues, list):
+            raise GhError("gh issue list printed JSON that is not a list of issues")
+        for issue in issues:
+            if (isinstance(issue, dict) and token in str(issue.get("body") or "")
+                    and isinstance(issue.get("number"), int)):
+                return Filed(issue["number"], str(issue.get("url") or ""))
     return None
 
 

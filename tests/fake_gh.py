@@ -2,7 +2,8 @@
 does, keeps the issues it made in a JSON file and records every call (argv and stdin) in another.
 
 FAKE_GH_MODE=unauthenticated answers as a logged-out gh; =error as a failing GitHub. FAKE_GH_KILL_ONCE=<path>
-makes the first `issue create` SIGKILL its caller right after printing the URL (and leave <path> behind)."""
+makes the first `issue create` SIGKILL its caller right after printing the URL (and leave <path> behind);
+FAKE_GH_SEARCH_LAG=1 makes `--search` find nothing, as GitHub's index does for a few seconds after a create."""
 
 from __future__ import annotations
 
@@ -32,9 +33,11 @@ def value(flag):
 issues = json.load(open(state)) if os.path.exists(state) else []
 repo = (value("--repo") or ["octo/default"])[0]
 if args[:2] == ["issue", "list"]:
-    search = value("--search")[0]
+    search = (value("--search") or [""])[0]
     phrase = search.split('"')[1] if '"' in search else search
-    found = [i for i in issues if i["state"] == "OPEN" and phrase in i["body"]]
+    lag = os.environ.get("FAKE_GH_SEARCH_LAG") and search  # the search index has not seen new issues yet
+    found = [i for i in issues if i["state"] == "OPEN" and phrase in i["body"] and not lag]
+    found = sorted(found, key=lambda i: -i["number"])[:int(value("--limit")[0])]
     fields = value("--json")[0].split(",")
     print(json.dumps([{{k: i[k] for k in fields}} for i in found]))
 elif args[:2] == ["issue", "create"]:

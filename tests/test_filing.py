@@ -50,7 +50,7 @@ def test_approved_drafts_are_filed_once_and_become_lld_items(workspace: Workspac
     assert [a for i, a in enumerate(dark["args"]) if dark["args"][i - 1] == "--label"] == ["enhancement", "ui"]
     assert "- [ ] follows the OS setting" in dark["stdin"] and not dark["stdin"].startswith("# Dark mode")
     assert re.search(r"<!-- agentos-jobs: issue:dark-mode [0-9a-f]{16} -->\n$", dark["stdin"])
-    assert len(gh.calls("issue list")) == 2  # each looked for its token first
+    assert len(gh.calls("issue list")) == 4  # each looked for its token first: searched, then the newest issues
     filed = {issue["title"]: issue for issue in gh.issues()}
     number = filed["Dark mode"]["number"]
     issue_file = workspace.root / f"docs/issues/{number}-dark-mode.md"
@@ -63,15 +63,18 @@ def test_approved_drafts_are_filed_once_and_become_lld_items(workspace: Workspac
     assert marker["outputs"] == [f"docs/issues/{number}-dark-mode.md", filed["Dark mode"]["url"]]
 
     again = workspace.doit("issue")
-    assert again.returncode == 0 and len(gh.calls()) == 4  # a re-run files nothing, asks gh nothing
+    assert again.returncode == 0 and len(gh.calls()) == 6  # a re-run files nothing, asks gh nothing
     lld = workspace.doit("lld")
     assert lld.returncode == 0, lld.stdout + lld.stderr
     assert workspace.statuses() == {f"LLD-{n}": "done" for n in (1, 2)}
     assert "**Labels:** enhancement, ui" in (workspace.root / f"docs/lld/active/LLD-{number:03d}.md").read_text()
 
 
-def test_a_crash_right_after_gh_creates_the_issue_does_not_file_it_twice(workspace: Workspace, gh: FakeGh) -> None:
+@pytest.mark.parametrize("lag", ["", "1"])
+def test_a_crash_right_after_gh_creates_the_issue_does_not_file_it_twice(workspace: Workspace, gh: FakeGh,
+                                                                         lag: str) -> None:
     flag = workspace.home / "killed"
+    workspace.env["FAKE_GH_SEARCH_LAG"] = lag  # with lag, the search misses it: the newest issues hold it
     first = workspace.doit("issue", extra_env={"FAKE_GH_KILL_ONCE": str(flag)})
     assert flag.exists() and first.returncode == 1, first.stdout + first.stderr
     assert workspace.statuses() == {"ISSUE-dark-mode": "failed"}
