@@ -16,8 +16,9 @@ from typing import Any
 
 import portalocker
 
+from .config import ConfigError, Settings
 from .fsutil import atomic_write_json, read_json_object
-from .prices import show_cost
+from .prices import Price, price_of, show_cost
 
 LOCK_SECONDS = 60.0
 
@@ -37,6 +38,15 @@ class Spend:
         """For the progress line: "$0.0123 spent of $0.0500", with "+ unknown" when some call has no price."""
         unknown = " + unknown" if self.unknown else ""
         return f"{show_cost(self.spent)}{unknown} spent" + (f" of {show_cost(self.limit)}" if self.limit else "")
+
+
+def budget_price(settings: Settings, model: str) -> Price:
+    """The price a budgeted call's worst case is reckoned at: a model with none cannot be kept to a budget."""
+    price = price_of(model, settings.prices)
+    if price is None:
+        raise ConfigError(f"model {model!r} has no price, so max_cost_usd cannot be kept; add it to "
+                          "[tool.agentos_jobs.prices] (dollars per million tokens) or remove max_cost_usd")
+    return price
 
 
 def ledger_path(run_dir: Path) -> Path:

@@ -150,3 +150,14 @@ def test_a_budget_over_ten_items_is_never_crossed_and_a_larger_one_finishes_them
     ok = [c for c in fake.calls if c.status == 200]
     # each item's draft and review paid once over both runs: nothing the first run paid for was asked again
     assert len([c for c in ok if c.role == "drafter"]) == 10 and len([c for c in ok if c.role == "reviewer"]) == 10
+
+
+def test_a_budget_with_a_model_that_has_no_price_stops_the_run_before_it_starts(workspace: Workspace,
+                                                                                 fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", AGENTOS_MAX_COST="1")
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 3 and fake.calls == []
+    assert result.stderr.startswith("agentos-jobs: error: model 'gpt-test' has no price, so max_cost_usd cannot be "
+                                    "kept; add it to [tool.agentos_jobs.prices]")
+    assert "Traceback" not in result.stderr

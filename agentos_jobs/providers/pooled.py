@@ -22,8 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from ..budget import Ledger
-from ..config import ConfigError, ModelChoice, Settings
+from ..budget import Ledger, budget_price
+from ..config import ModelChoice, Settings
 from ..context import estimate_tokens
 from ..credentials import Credential
 from ..fsutil import iso, utc_now
@@ -134,12 +134,8 @@ class PooledProvider:
         """The most the call can cost: its input as sent (~4 characters a token, all uncached) and max_tokens out."""
         if self.ledger.limit is None:
             return 0.0
-        price = price_of(self.model, self.settings.prices)
-        if price is None:
-            raise ConfigError(f"model {self.model!r} has no price, so max_cost_usd cannot be kept; add it to "
-                              "[tool.agentos_jobs.prices] (dollars per million tokens) or remove max_cost_usd")
         sent = estimate_tokens("".join([request.system, *user_parts(request)]))
-        return cost_usd(price, sent, 0, self.settings.max_tokens) or 0.0
+        return cost_usd(budget_price(self.settings, self.model), sent, 0, self.settings.max_tokens) or 0.0
 
     def _cost(self, completion: Completion) -> float | None:
         """At the price of the model that answered (a dated version), else of the one asked for."""
