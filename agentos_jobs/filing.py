@@ -42,10 +42,13 @@ def dedupe_token(slug: str, input_hash: str) -> str:
     return f"<!-- agentos-jobs: issue:{slug} {input_hash[:TOKEN_HASH_CHARS]} -->"
 
 
-def split_draft(design: str) -> tuple[str, str]:
-    """An issue draft's title (its `# Title` heading) and the body below it."""
-    first, _, rest = design.strip().partition("\n")
-    return first.removeprefix("#").strip(), rest.strip()
+def split_draft(design: str, fallback: str) -> tuple[str, str]:
+    """An issue draft's title (its first `# Title` heading, else `fallback`) and the body without that line."""
+    lines = design.strip().splitlines()
+    at = next((n for n, line in enumerate(lines) if line.startswith("# ")), None)
+    if at is None:
+        return fallback, design.strip()
+    return lines[at][2:].strip() or fallback, "\n".join(lines[:at] + lines[at + 1:]).strip()
 
 
 def find_filed(settings: Settings, token: str) -> Filed | None:

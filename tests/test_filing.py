@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agentos_jobs.config import ConfigError, load_settings
+from agentos_jobs.filing import split_draft
 
 from conftest import Workspace
 from fake_gh import FakeGh
@@ -17,6 +18,13 @@ BRIEF = ("---\ntitle: Dark mode\nlabels: [enhancement, ui]\n---\n\nAt night the 
          "- [ ] follows the OS setting\n- [ ] a toggle overrides it\n")
 OTHER = "# Faster CI\n\nCI takes 20 minutes.\n\n- [ ] CI takes under 5 minutes\n"
 MODEL_STEP_RAN = re.compile(r"\] (draft|review|revise)-\d+: done")
+
+
+def test_a_drafts_title_is_its_first_heading() -> None:
+    assert split_draft("# Dark mode\n\n## Problem\nToo bright.\n", "brief") == ("Dark mode", "## Problem\nToo bright.")
+    assert split_draft("> a note\n\n# Dark mode\nBody\n", "brief") == ("Dark mode", "> a note\n\nBody")
+    assert split_draft("## Problem\nToo bright.", "The brief's title") == ("The brief's title",
+                                                                           "## Problem\nToo bright.")
 
 
 def test_filing_settings_come_from_the_environment_and_a_bad_repo_is_refused(tmp_path: Path) -> None:

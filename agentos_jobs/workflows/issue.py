@@ -40,7 +40,7 @@ def file_draft(ctx: WorkflowContext, draft: Path, design: str) -> None:
     """File the approved draft: its number and URL are checkpointed the moment gh answers, before the draft
     moves to where the LLD workflow finds it. Both steps hold the worktree lock."""
     settings, slug, labels = ctx.settings, ctx.item.id, ctx.document.labels
-    title, body = split_draft(design)
+    title, body = split_draft(design, ctx.document.title)
     token = dedupe_token(slug, ctx.item.input_hash)
     try:
         filed = Filed.load(ctx.engine.step("file-issue", functools.partial(
