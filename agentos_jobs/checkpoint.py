@@ -22,16 +22,19 @@ CREATE TABLE IF NOT EXISTS steps (
     started_at TEXT NOT NULL,
     finished_at TEXT NOT NULL,
     cached_tokens INTEGER NOT NULL DEFAULT 0,
-    run_id TEXT NOT NULL DEFAULT ''
+    run_id TEXT NOT NULL DEFAULT '',
+    cost_usd REAL DEFAULT 0
 );
 """
 
 _SIDECARS = ("-wal", "-shm")
+FINAL_STEPS = ("finalize", "filed")  # steps whose output lines are the item's outputs; the last one counts
 _META_COLUMNS = {"key", "value"}
 _STEP_COLUMNS = {"seq", "name", "status", "output", "input_tokens", "output_tokens", "started_at", "finished_at",
-                 "cached_tokens", "run_id"}
+                 "cached_tokens", "run_id", "cost_usd"}
 # Columns added since the first layout, and their definitions: an older checkpoint gains them and resumes.
-_ADDED_COLUMNS = {"cached_tokens": "INTEGER NOT NULL DEFAULT 0", "run_id": "TEXT NOT NULL DEFAULT ''"}
+_ADDED_COLUMNS = {"cached_tokens": "INTEGER NOT NULL DEFAULT 0", "run_id": "TEXT NOT NULL DEFAULT ''",
+                  "cost_usd": "REAL DEFAULT 0"}  # cost NULL: a model the price table does not know
 
 
 @dataclass(frozen=True)
@@ -151,14 +154,15 @@ class Checkpoint:
         return StepRecord(*row) if row else None
 
     def record(self, name: str, status: str, output: str, started: str,
-               input_tokens: int = 0, output_tokens: int = 0, cached_tokens: int = 0) -> None:
+               input_tokens: int = 0, output_tokens: int = 0, cached_tokens: int = 0,
+               cost_usd: float | None = 0.0) -> None:
         with self._conn:
             self._conn.execute("DELETE FROM steps WHERE name = ?", (name,))
             self._conn.execute(
                 "INSERT INTO steps (name, status, output, input_tokens, output_tokens, cached_tokens, run_id,"
-                " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " started_at, finished_at, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (name, status, output, input_tokens, output_tokens, cached_tokens, self.run_id, started,
-                 iso(utc_now())),
+                 iso(utc_now()), cost_usd),
             )
 
     def close(self) -> None:
@@ -176,6 +180,7 @@ class CheckpointSummary:
     output_tokens: int
     outputs: list[str]
     cached_tokens: int = 0
+    cost_usd: float | None = 0.0  # None: a call of a model with no price
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -202,8 +207,10 @@ def summarize(path: Path, run_id: str | None = None) -> CheckpointSummary | None
         return None
     done = [r for r in rows if r[1] == "done"]
     failed = [r[0] for r in rows if r[1] == "failed"]
-    outputs = [line for r in done if r[0] == "finalize" for line in r[2].splitlines() if line]
+    final = [r for r in done if r[0] in FINAL_STEPS][-1:]  # a filed issue's file and URL replace its draft's path
+    outputs = [line for r in final for line in r[2].splitlines() if line]
     paid = [r for r in rows if run_id is None or r[6] == run_id]
+    unpriced = any(r[7] is None and (r[3] or r[4]) for r in paid)
     return CheckpointSummary(
         input_hash=meta.get("input_sha256"),
         steps_done=len(done),
@@ -212,4 +219,5 @@ def summarize(path: Path, run_id: str | None = None) -> CheckpointSummary | None
         output_tokens=sum(r[4] for r in paid),
         outputs=outputs,
         cached_tokens=sum(r[5] or 0 for r in paid),
+        cost_usd=None if unpriced else sum(r[7] or 0.0 for r in paid),
     )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .prices import Price, parse_prices
 
 MAX_PARALLEL = 10
 DEFAULT_PARALLEL = 3
@@ -56,6 +59,10 @@ class Settings:
     context_tokens: int = 20000
     lld_template: str | None = None  # a Markdown file in the repository; None: the built-in one (template.py)
     lld_rubric: str | None = None
+    file_issues: bool = False  # the issue workflow files what it approves (filing.py)
+    repo: str | None = None  # where it files: OWNER/REPO; None: gh's default repository
+    max_cost_usd: float | None = None  # the run's budget (budget.py); None: no limit
+    prices: Mapping[str, Price] = field(default_factory=dict)  # added to or replacing the shipped table
 
     @property
     def lld_dir(self) -> Path:
@@ -125,11 +132,16 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
     "context_tokens": (int, "AGENTOS_CONTEXT_TOKENS", 20000),
     "lld_template": (str, None, None),
     "lld_rubric": (str, None, None),
+    "file_issues": (bool, "AGENTOS_FILE_ISSUES", False),
+    "repo": (str, None, None),
+    "max_cost_usd": (float, "AGENTOS_MAX_COST", None),
+    "prices": (dict, None, {}),
 }
 _CHOICES = {"progress": ("auto", "plain", "off")}
 _ROLE_KEYS = ("provider", "model", "base_url")
 _ZERO_OK = ("offline_latency_seconds", "base_backoff_seconds", "context_tokens")
 SOURCE = "pyproject.toml [tool.agentos_jobs]"
+_REPO = re.compile(r"(?:[\w.-]+/)?[\w.-]+/[\w.-]+")
 
 
 def read_stanza(root: Path) -> dict[str, Any]:
@@ -173,6 +185,11 @@ def _coerce(key: str, kind: type, value: object, source: str) -> Any:
             return tuple(value)
         raise ConfigError(f"{source}: {key} must be a list of file paths or globs, e.g. "
                           f"[\"docs/architecture.md\", \"src/**/*.py\"], got {value!r}")
+    if kind is dict:
+        try:
+            return parse_prices(value)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {key}: {exc}") from None
     least = 0 if key in _ZERO_OK else 1
     if kind is int:
         if isinstance(value, int) and not isinstance(value, bool) and value >= least:
@@ -241,6 +258,9 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
         if values[key] is not None and not (root / values[key]).is_file():
             raise ConfigError(f"{SOURCE}: {key} = {values[key]!r} is not a file under {root}; fix the path (relative "
                               "to the repository root) or remove the setting")
+    if values["repo"] is not None and not _REPO.fullmatch(values["repo"]):
+        raise ConfigError(f"{SOURCE}: repo = {values['repo']!r} is not a GitHub repository; write it as gh takes "
+                          "it, OWNER/REPO (or HOST/OWNER/REPO), or remove it to file in gh's default repository")
     base = Path(env.get("AGENTOS_BASE_DIR") or ".agentos")
     return Settings(
         root=root,

@@ -43,6 +43,7 @@ class Engine:
             completion = self._run(name, run, shared)
             span.set_attribute("agentos.input_tokens", completion.input_tokens)
             span.set_attribute("agentos.output_tokens", completion.output_tokens)
+            span.set_attribute("agentos.cost_usd", "unknown" if completion.cost_usd is None else completion.cost_usd)
             return completion.text
 
     def _run(self, name: str, run: Callable[[], Completion | str], shared: bool) -> Completion:
@@ -70,7 +71,7 @@ class Engine:
         """Save the step; a checkpoint that cannot be written (a full disk) fails the step in one line."""
         try:
             self.checkpoint.record(name, status, completion.text, started, completion.input_tokens,
-                                   completion.output_tokens, completion.cached_tokens)
+                                   completion.output_tokens, completion.cached_tokens, completion.cost_usd)
         except sqlite3.OperationalError as exc:
             why = describe_os_error(exc, self.checkpoint.path) or f"{self.checkpoint.path}: {exc}"
             raise StepFailed(f"step {name} {status} but could not be checkpointed: {why}") from exc

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from .budget import read_spend
 from .status import Status
 from .text import CLEAR_LINE
 
@@ -84,6 +85,9 @@ class Progress:
         waiting = self.waiting()
         if waiting:
             parts.append(f"{waiting} waiting for a key")
+        spend = read_spend(self.waiting_dir.parent)  # the run's folder holds its ledger (budget.py)
+        if spend is not None:
+            parts.append(spend.line())
         parts += [self.eta(), f"{_clock(time.monotonic() - self.started)} elapsed"]
         line = "progress: " + " · ".join(parts)
         while width is not None and len(line) > width and len(parts) > 1:

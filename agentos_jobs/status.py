@@ -13,6 +13,7 @@ class Status(StrEnum):
     TIMEOUT = "timeout"
     INTERRUPTED = "interrupted"
     NO_KEY = "no-key"
+    OVER_BUDGET = "over-budget"  # its next call would have taken the run past max_cost_usd; checkpoint kept
     NOT_STARTED = "not-started"  # the run was stopped (or halted by fail_fast) before doit started it
     UP_TO_DATE = "up-to-date"
     IGNORED = "ignored"  # `doit ignore lld:12`: the user's choice, not a shortfall
@@ -24,6 +25,7 @@ EXIT_USAGE = 2  # `agentos-jobs` and the wrapper: a bad setting, credentials fil
 EXIT_REFUSED = 3  # the run did not start: bad configuration or another run holds the worktree
 EXIT_NEEDS_REVISION = 4  # workflow process only: ran fine, reviewer never approved
 EXIT_NEEDS_HUMAN = 5  # workflow process only: the reviewer asked a question only a person can answer
+EXIT_OVER_BUDGET = 6  # workflow process only: a call was not made, the run's budget could not afford it
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: no key could be had within the retry budget
 EXIT_INTERRUPTED = 130
 
@@ -32,6 +34,7 @@ WORKFLOW_EXITS = {
     EXIT_OK: Status.DONE,
     EXIT_NEEDS_REVISION: Status.NEEDS_REVISION,
     EXIT_NEEDS_HUMAN: Status.NEEDS_HUMAN,
+    EXIT_OVER_BUDGET: Status.OVER_BUDGET,
     EXIT_TEMPFAIL: Status.NO_KEY,
     EXIT_INTERRUPTED: Status.INTERRUPTED,
 }

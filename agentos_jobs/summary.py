@@ -8,6 +8,7 @@ from typing import IO, Any
 
 from .config import Settings
 from .fsutil import atomic_write_json, display_path, read_json_object
+from .prices import PRICES_DATE, show_cost
 from .runs import item_results_dir
 from .status import Status, run_exit
 from .text import table_lines
@@ -24,11 +25,13 @@ def summary_path(settings: Settings, run_id: str) -> Path:
 def build_summary(run_id: str, started_at: str, finished_at: str, duration: float,
                   rows: list[dict[str, Any]]) -> dict[str, Any]:
     statuses = [Status(row["status"]) for row in rows]
-    totals: dict[str, int] = {status.value: statuses.count(status) for status in Status if status in statuses}
+    totals: dict[str, Any] = {status.value: statuses.count(status) for status in Status if status in statuses}
     totals["items"] = len(rows)
     totals["input_tokens"] = sum(int(row.get("input_tokens") or 0) for row in rows)
     totals["output_tokens"] = sum(int(row.get("output_tokens") or 0) for row in rows)
     totals["cached_tokens"] = sum(int(row.get("cached_tokens") or 0) for row in rows)
+    costs = [row.get("cost_usd", 0.0) for row in rows]  # None: a call of a model with no price
+    totals["cost_usd"] = None if None in costs else round(sum(float(c or 0.0) for c in costs), 6)
     return {"run_id": run_id, "started_at": started_at, "finished_at": finished_at,
             "duration_seconds": round(duration, 3), "exit_code": run_exit(statuses), "totals": totals,
             "items": rows}
@@ -45,7 +48,13 @@ def _tokens(row: dict[str, Any]) -> str:
     return f"{total:,}{f' ({cached:,} cached)' if cached else ''}" if total else "-"
 
 
+def _cost(row: dict[str, Any]) -> str:
+    cost = row.get("cost_usd", 0.0)
+    return "-" if cost == 0 else show_cost(cost)
+
+
 _COLOURS = {Status.DONE: "32", Status.FAILED: "31", Status.TIMEOUT: "31", Status.NO_KEY: "35",
+            Status.OVER_BUDGET: "35",
             Status.NEEDS_REVISION: "33", Status.NEEDS_HUMAN: "33", Status.INTERRUPTED: "33", Status.NOT_STARTED: "2",
             Status.UP_TO_DATE: "2", Status.IGNORED: "2"}
 _QUIET = (Status.DONE, Status.UP_TO_DATE)  # rows whose message would say nothing new
@@ -77,11 +86,12 @@ def render_summary(summary: dict[str, Any], settings: Settings, colour: bool = F
         shown = [row for row in rows if row["status"] != Status.NOT_STARTED or len(never) == 1]
         if len(never) > 1:
             shown.append(_not_started_row(never))
-        table = [("ITEM", "STATUS", "TIME", "STEPS", "TOKENS", "LOG")]
+        table = [("ITEM", "STATUS", "TIME", "STEPS", "TOKENS", "COST", "LOG")]
         for row in shown:
             took = f"{row['duration_seconds']:.1f}s" if row.get("duration_seconds") is not None else "-"
             steps = "-" if row.get("steps_done") is None else str(row["steps_done"])
-            table.append((row["prefix"], row["status"], took, steps, _tokens(row), row.get("log") or "-"))
+            table.append((row["prefix"], row["status"], took, steps, _tokens(row), _cost(row),
+                          row.get("log") or "-"))
         start = max(len(cells[0]) for cells in table) + 2  # where the STATUS column begins
         for index, line in enumerate(table_lines(table)):
             row = shown[index - 1] if index else {}
@@ -96,5 +106,8 @@ def render_summary(summary: dict[str, Any], settings: Settings, colour: bool = F
             cached = totals.get("cached_tokens") or 0  # a summary.json of an older version has none
             lines.append(f"tokens: {totals['input_tokens']:,} in{f' ({cached:,} cached)' if cached else ''}, "
                          f"{totals['output_tokens']:,} out")
+        if totals.get("cost_usd", 0.0) != 0:
+            lines.append(f"cost: {_cost(totals)} (this run's calls, at the prices of {PRICES_DATE} and "
+                         "[tool.agentos_jobs.prices])")
     lines.append(f"summary: {display_path(summary_path(settings, summary['run_id']), settings.root)}")
     return "\n".join(lines) + "\n"

@@ -4,44 +4,26 @@ changed, so the next `doit lld` picks up new and edited issues (and only those).
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from typing import Any
 
 from .config import Settings
 from .fsutil import atomic_write_text, display_path, parse_json
+from .gh import GhError, run_gh
 
 GH_FIELDS = "number,title,body,labels"
 GH_LIMIT = 1000
-_AUTH_HINTS = ("gh auth login", "not logged", "authentication", "auth token", "GH_TOKEN")
-
-
-class SyncError(Exception):
-    """gh is missing, not logged in, or said something else; the message says which and what to do."""
+SyncError = GhError  # what `agentos-jobs sync` reports in one line
 
 
 def fetch_open_issues(settings: Settings) -> list[dict[str, Any]]:
-    gh = shutil.which("gh")
-    if gh is None:
-        raise SyncError("gh (the GitHub CLI) is not on PATH; install it from https://cli.github.com and run: "
-                        "gh auth login")
+    out = run_gh(settings, "issue", "list", "--state", "open", "--json", GH_FIELDS, "--limit", str(GH_LIMIT))
     try:
-        done = subprocess.run([gh, "issue", "list", "--state", "open", "--json", GH_FIELDS, "--limit", str(GH_LIMIT)],
-                              cwd=settings.root, capture_output=True, text=True, timeout=300, check=False)
-    except subprocess.TimeoutExpired:
-        raise SyncError("gh issue list did not answer within 300 s; check the network and try again") from None
-    said = " ".join(done.stderr.split())[:300]
-    if done.returncode != 0:
-        if any(hint.lower() in said.lower() for hint in _AUTH_HINTS):
-            raise SyncError(f"gh is not logged in to GitHub; run: gh auth login (gh said: {said})")
-        raise SyncError(f"gh issue list failed with exit code {done.returncode}: {said or 'no message'}")
-    try:
-        issues = parse_json(done.stdout)
+        issues = parse_json(out)
     except ValueError:
-        raise SyncError("gh issue list did not print JSON; is this gh 2.x?") from None
+        raise GhError("gh issue list did not print JSON; is this gh 2.x?") from None
     if not isinstance(issues, list) or not all(isinstance(i, dict) and isinstance(i.get("number"), int)
                                                 and isinstance(i.get("title"), str) for i in issues):
-        raise SyncError("gh issue list printed JSON without number and title for every issue")
+        raise GhError("gh issue list printed JSON without number and title for every issue")
     return issues
 
 

@@ -203,7 +203,7 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
     for item, (marker, input_hash) in zip(items, markers, strict=True):
         yield {
             "name": item.id,
-            "doc": item.title,
+            "doc": f"{item.title}{FILES if workflow == 'issue' and settings.file_issues else ''}",
             "actions": [(run_item_task, [workflow, item.id])],
             "clean": [(clean_item, [workflow, item.id])],
             "targets": [marker],
@@ -214,6 +214,7 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
         }
 
 
+FILES = " (files a GitHub issue when approved: file_issues)"  # what the dry run says of an item it would file
 GROUP_DOCS = {"lld": "Draft and review a Low-Level Design for every pending issue.",
               "issue": "Turn every brief in the ideas folder into a reviewed issue draft."}
 

@@ -122,6 +122,11 @@ def record_answer(span: trace.Span, model: str, input_tokens: int, output_tokens
     span.set_attribute("agentos.outcome", "ok")
 
 
+def record_cost(span: trace.Span, cost: float | None) -> None:
+    """`agentos.cost_usd`: dollars at the price table's rates, or "unknown" for a model it does not price."""
+    span.set_attribute("agentos.cost_usd", "unknown" if cost is None else cost)
+
+
 def record_failure(span: trace.Span, kind: str, detail: str) -> None:
     """A call that failed: `error.type` is the pool's reading of it (rate-limit, quota, fatal ...); `detail` is
     already scrubbed of the key."""

@@ -195,6 +195,7 @@ class Supervisor:
             "input_tokens": summary.input_tokens if summary else 0,
             "output_tokens": summary.output_tokens if summary else 0,
             "cached_tokens": summary.cached_tokens if summary else 0,
+            "cost_usd": summary.cost_usd if summary else 0.0,  # this run's calls; None: unknown (prices.py)
             "outputs": outputs, "message": message,
             "log": display_path(self.out.log_path, self.settings.root),
             "checkpoint": display_path(self.db, self.settings.root) if self.db.exists() else None,
@@ -222,7 +223,7 @@ class Supervisor:
             return self.last_error or "the reviewer asked for a person's decision"
         if status in (Status.FAILED, Status.NO_KEY) and code is not None and code < 0:
             return f"the workflow process was killed by {signal.Signals(-code).name}; run again to resume"
-        if status in (Status.FAILED, Status.NO_KEY):
+        if status in (Status.FAILED, Status.NO_KEY, Status.OVER_BUDGET):
             return self.last_error or f"the workflow exited with code {code}"
         return ""
 

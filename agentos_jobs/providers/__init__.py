@@ -44,6 +44,10 @@ def preflight(settings: Settings) -> None:
     real = [(role, settings.role(role)) for role in ROLES if settings.role(role).provider != "offline"]
     for role, choice in real:
         _check_role(role, choice)
+        if settings.max_cost_usd is not None:
+            from ..budget import budget_price
+
+            budget_price(settings, choice.model or "")
     if real:
         credentials = load_credentials()
         for provider in dict.fromkeys(choice.provider for _, choice in real):

@@ -42,6 +42,7 @@ class Completion:
     output_tokens: int = 0
     limits: Limits = field(default_factory=dict, compare=False)  # the key's budget, as the answer's headers say
     cached_tokens: int = 0
+    cost_usd: float | None = 0.0  # what the call cost (prices.py); None when its model has no price
 
 
 def user_parts(request: Request) -> list[str]:

@@ -22,16 +22,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from ..budget import Ledger, budget_price
 from ..config import ModelChoice, Settings
+from ..context import estimate_tokens
 from ..credentials import Credential
 from ..fsutil import iso, utc_now
 from ..lease_store import StoreUnavailable
 from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, CredentialPool, PoolView
+from ..prices import cost_usd, price_of
 from ..procs import start_time
 from ..runs import waiting_dir
 from ..text import one_line
-from ..tracing import llm_span, record_answer, record_failure
-from .base import Completion, Request
+from ..tracing import llm_span, record_answer, record_cost, record_failure
+from .base import Completion, Request, user_parts
 from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, unexpected
 from .limits import Limits
 
@@ -77,6 +80,7 @@ class PooledProvider:
         self.holder = holder
         self.say = say
         self.deadline = time.monotonic() - _process_age() + settings.worker_timeout_seconds
+        self.ledger = Ledger(settings.runs_dir / pool.run_id, settings.max_cost_usd)
 
     def backoff(self, attempt: int) -> float:
         """base x 2^(attempt-1), capped, with jitter so that parallel workers do not retry in lockstep."""
@@ -136,7 +140,32 @@ class PooledProvider:
             self.say(f"key {credential.name} not released: {exc}; its lease runs out by itself after "
                      f"lease_ttl_seconds={self.settings.lease_ttl_seconds:g}")
 
+    def _worst_case(self, request: Request) -> float:
+        """The most the call can cost: its input as sent (~4 characters a token, all uncached) and max_tokens out."""
+        if self.ledger.limit is None:
+            return 0.0
+        sent = estimate_tokens("".join([request.system, *user_parts(request)]))
+        return cost_usd(budget_price(self.settings, self.model), sent, 0, self.settings.max_tokens) or 0.0
+
+    def _cost(self, completion: Completion) -> float | None:
+        """At the price of the model that answered (a dated version), else of the one asked for."""
+        price = price_of(completion.model, self.settings.prices) or price_of(self.model, self.settings.prices)
+        return cost_usd(price, completion.input_tokens, completion.cached_tokens, completion.output_tokens)
+
     def complete(self, request: Request) -> Completion:
+        """The call, within the run's budget: its worst case is held first (OverBudget: not made), and what it
+        cost is counted when it returns; retries of one call are one hold (a refused attempt is not billed)."""
+        hold = f"{self.holder}#{secrets.token_hex(4)}"
+        self.ledger.reserve(hold, self._worst_case(request), f"the {request.kind} call")
+        try:
+            completion = self._complete(request)
+        except BaseException:
+            self.ledger.release(hold)
+            raise
+        self.ledger.settle(hold, completion.cost_usd)
+        return completion
+
+    def _complete(self, request: Request) -> Completion:
         attempts = limited = 0  # attempts answered with a failure; of them, 429s
         call = f"{self.holder}#{secrets.token_hex(4)}"
         retry_on: str | None = None  # after a 429 without a hint, the call tries the same key again, first
@@ -157,7 +186,9 @@ class PooledProvider:
                         limits, succeeded = completion.limits, True
                         completion = replace(completion, text=credential.scrub_answer(completion.text),
                                              model=credential.scrub(completion.model))
+                        completion = replace(completion, cost_usd=self._cost(completion))
                         record_answer(span, completion.model, completion.input_tokens, completion.output_tokens)
+                        record_cost(span, completion.cost_usd)
                         return completion
             finally:
                 self._release(credential, limits, succeeded)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from ..budget import OverBudget
 from ..checkpoint import Checkpoint, CheckpointBusy
 from ..config import ConfigError, Settings, load_settings
 from ..credentials import CredentialsError
@@ -22,7 +23,7 @@ from ..items import InputError, find_item, load_document
 from ..procs import die_with_parent
 from ..providers import make_providers
 from ..providers.errors import NoKeyAvailable
-from ..status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TEMPFAIL, WORKFLOW_EXITS, Status
+from ..status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OVER_BUDGET, EXIT_TEMPFAIL, WORKFLOW_EXITS, Status
 from ..text import shown_name
 from ..tracing import spans_dir, start_tracing
 from . import WorkflowContext, get_workflow
@@ -91,6 +92,8 @@ def _run(workflow: str, item_id: str) -> int:
         return EXIT_INTERRUPTED  # the wrapper says it, once, with the number of checkpointed steps
     except StepFailed as exc:
         fail(f"{exc} (checkpoint kept: {db.name}; re-run resumes after the last finished step)")
+        if isinstance(exc.__cause__, OverBudget):
+            return EXIT_OVER_BUDGET
         return EXIT_TEMPFAIL if isinstance(exc.__cause__, NoKeyAvailable) else EXIT_FAILED
     finally:
         checkpoint.close()

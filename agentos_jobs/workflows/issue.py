@@ -1,10 +1,13 @@
 """Issue workflow: turn a rough brief into an issue draft in the same rounds as an LLD (draft, gate, review,
-revise), then file the approved draft."""
+revise), then, with `file_issues`, file the approved draft on GitHub (filing.py)."""
 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
+from ..engine import StepFailed
+from ..filing import Filed, dedupe_token, file_issue, move_filed, split_draft
 from ..fsutil import display_path
 from ..gate import check_issue
 from ..prompts import ISSUE
@@ -29,4 +32,24 @@ def run_issue(ctx: WorkflowContext) -> Status:
     final = settings.drafts_dir / f"{slug}.md"
     ctx.engine.step("finalize", functools.partial(ctx.write, final, outcome.design), shared=True)
     ctx.say(f"issue draft written: {display_path(final, settings.root)}")
+    if settings.file_issues:
+        file_draft(ctx, final, outcome.design)
     return Status.DONE
+
+
+def file_draft(ctx: WorkflowContext, draft: Path, design: str) -> None:
+    """File the approved draft: its number and URL are checkpointed the moment gh answers, before the draft
+    moves to where the LLD workflow finds it. Both steps hold the worktree lock."""
+    settings, slug, labels = ctx.settings, ctx.item.id, ctx.document.labels
+    title, body = split_draft(design, ctx.document.title)
+    token = dedupe_token(slug, ctx.item.input_hash)
+    try:
+        filed = Filed.load(ctx.engine.step("file-issue", functools.partial(
+            file_issue, settings, title, body, labels, token, ctx.say), shared=True))
+    except StepFailed as exc:
+        raise StepFailed(f"{exc}; the approved draft {display_path(draft, settings.root)} is kept and the re-run "
+                         "files it without drafting again") from exc.__cause__
+    ctx.say(f"filed as #{filed.number}: {filed.url}")
+    moved = ctx.engine.step("filed", functools.partial(move_filed, settings, draft, filed, slug, title, body, labels),
+                            shared=True)
+    ctx.say(f"the filed issue is an LLD input now: {moved.splitlines()[0]}")
