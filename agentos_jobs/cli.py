@@ -8,14 +8,9 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import ConfigError, load_settings
-from .credentials import CredentialsError
-from .ids import InvalidItemId
-from .items import InputError
-from .locks import RunLocked
-from .report import ReportError
-from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE
-from .sync import SyncError
+from .config import load_settings
+from .errors import AgentosError, say_error
+from .status import EXIT_INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,15 +58,11 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(list_runs(settings) if args.list else report(settings, args.run_id, args.json))
             return 0
         return run_by_hand(args.workflow, args.item_id)
-    except RunLocked as exc:
-        print(f"agentos-jobs: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
     except KeyboardInterrupt:  # Ctrl+C before an item's own handlers are in place: nothing had started
         print("agentos-jobs: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (InvalidItemId, ConfigError, CredentialsError, SyncError, ReportError, InputError) as exc:
-        print(f"agentos-jobs: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, (ConfigError, CredentialsError)) else EXIT_FAILED
+    except AgentosError as exc:
+        return say_error(exc)
 
 
 def run_by_hand(workflow: str, item_id: str) -> int:

@@ -10,14 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import AgentosError
+from .status import EXIT_USAGE
+
 MAX_PARALLEL = 10
 DEFAULT_PARALLEL = 3
 PROVIDERS = ("offline", "openai", "anthropic", "gemini")
 ROLES = ("drafter", "reviewer")
 
 
-class ConfigError(Exception):
+class ConfigError(AgentosError):
     """A setting that cannot be used; the message names the setting and the fix."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)

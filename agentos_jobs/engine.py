@@ -9,8 +9,10 @@ from collections.abc import Callable
 
 from .checkpoint import Checkpoint
 from .config import Settings
+from .errors import AgentosError
 from .fsutil import describe_os_error, iso, utc_now
 from .providers import Completion
+from .status import Status, status_for
 from .tracing import tracer
 
 
@@ -19,7 +21,12 @@ class Interrupted(BaseException):
 
 
 class StepFailed(Exception):
-    """A step raised; the message names the step. The checkpoint keeps every step before it."""
+    """A step raised; the message names the step. The checkpoint keeps every step before it. `status` is the
+    item's outcome: no-key when the step could get no key, else failed."""
+
+    def __init__(self, message: str, status: Status = Status.FAILED) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Engine:
@@ -57,7 +64,8 @@ class Engine:
                 result = run()
         except Exception as exc:
             self._record(name, "failed", Completion(text=f"{type(exc).__name__}: {exc}", model=""), started)
-            raise StepFailed(f"step {name} failed: {describe_os_error(exc) or exc}") from exc
+            status = status_for(exc.exit_code) if isinstance(exc, AgentosError) else Status.FAILED
+            raise StepFailed(f"step {name} failed: {describe_os_error(exc) or exc}", status) from exc
         completion = result if isinstance(result, Completion) else Completion(text=result, model="")
         self._record(name, "done", completion, started)
         self.ran += 1

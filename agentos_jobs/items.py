@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings
+from .errors import AgentosError
 from .frontmatter import FrontMatterError, split_front_matter
 from .fsutil import display_path, parse_json
 from .ids import MAX_ID_LENGTH, slugify
@@ -22,7 +23,7 @@ _ISSUE_FILE = re.compile(r"(?P<number>[0-9]+)(?:-[^/\\]*)?\.md|(?P<jnumber>[0-9]
 _OTHER_DIGITS = re.compile(r"\d+(?:-[^/\\]*)?\.md|\d+\.json")  # \d: the digits of any script (full-width ones)
 
 
-class InputError(Exception):
+class InputError(AgentosError):
     """An input file that cannot be used; the message names the file and the fix."""
 
 

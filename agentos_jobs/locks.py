@@ -16,15 +16,20 @@ from pathlib import Path
 import portalocker
 
 from .config import MAX_PARALLEL, ConfigError, Settings
+from .errors import AgentosError
 from .fsutil import atomic_write_json, clear_way, describe_os_error, iso, make_dir, read_json_object, utc_now
 from .scaffold import ensure_base_dir
+from .status import EXIT_REFUSED
 
 WORKTREE_LOCK_SECONDS = 600.0  # a step that waits longer for shared state fails (and is checkpointed as failed)
 SLOT_POLL_SECONDS = 0.2
 
 
-class RunLocked(Exception):
+class RunLocked(AgentosError):
     """The run lock cannot be taken: another run holds this worktree, or its base dir cannot be written."""
+
+    exit_code = EXIT_REFUSED
+    label = ""
 
 
 def warn(text: str) -> None:

@@ -51,7 +51,7 @@ class Progress:
     def begin(self, name: str) -> None:
         self.running[name] = time.monotonic()
 
-    def finish(self, name: str, status: str) -> None:
+    def finish(self, name: str, status: Status) -> None:
         began = self.running.pop(name, None)
         if began is not None:
             self.durations.append(time.monotonic() - began)

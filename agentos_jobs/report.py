@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 from .config import Settings
+from .errors import AgentosError
 from .fsutil import read_json_object
 from .status import Status
 from .summary import render_summary, summary_path, wants_colour
 from .text import table_lines
 
 
-class ReportError(Exception):
+class ReportError(AgentosError):
     pass
 
 

@@ -29,6 +29,7 @@ from .locks import RunLock, RunLocked
 from .procs import STOP_SIGNALS, die_with_parent, stopped_early
 from .progress import Progress, progress_mode
 from .providers import preflight
+from .results import ItemResult
 from .run_trace import RunTrace
 from .runs import current_run_id, stop_flag, waiting_dir
 from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
@@ -173,7 +174,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                 preflight(self.settings)
         except (RunLocked, ConfigError, CredentialsError) as exc:
             self.refused = True
-            sys.stderr.write(f"agentos-jobs: {'' if isinstance(exc, RunLocked) else 'error: '}{exc}\n")
+            sys.stderr.write(f"agentos-jobs: {exc.label}{exc}\n")  # whatever its kind, the run did not start
             raise SystemExit(EXIT_REFUSED) from None
         os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_in_parent,
                             after_in_child=self._in_forked_worker)
@@ -284,8 +285,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         meta = self.meta(task) or {}
         self.ended.add(task.name)
         if self.progress:
-            result = read_item_result(self.settings, self.run_id, prefix_for(meta["workflow"], meta["id"])) or {}
-            self.progress.finish(task.name, str(result.get("status") or (Status.DONE if ok else Status.FAILED)))
+            result = read_item_result(self.settings, self.run_id, prefix_for(meta["workflow"], meta["id"]))
+            self.progress.finish(task.name, result.status if result else Status.DONE if ok else Status.FAILED)
         if self.trace:
             self.trace.forward(f"{prefix_for(meta['workflow'], meta['id'])}-*.jsonl")
 
@@ -306,7 +307,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         else:
             super().add_failure(task, fail)
 
-    def _row(self, task: Any, deadline: float) -> dict[str, Any]:
+    def _row(self, task: Any, deadline: float) -> ItemResult:
         meta = self.meta(task) or {}
         prefix = prefix_for(meta["workflow"], meta["id"])
         if task.name in self.up_to_date:
@@ -324,10 +325,11 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                 time.sleep(0.1)  # a stopping wrapper is still writing it
                 result = read_item_result(self.settings, self.run_id, prefix)
             died = self.worker_deaths.get(task.name)
-            if result is not None and (not died or result["status"] == Status.DONE):
+            if result is not None and (not died or result.status is Status.DONE):
                 return result  # (it may have finished in the very moment its worker died)
             if result is not None:
-                return {**result, "status": Status.FAILED.value, "message": died}
+                result.status, result.message = Status.FAILED, died or ""
+                return result
             if died:
                 status, message = Status.FAILED, died
             elif self.interrupted_by and not wrapper_started(read_notes(self.settings, self.run_id), task.name):
@@ -335,9 +337,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             else:
                 status = Status.INTERRUPTED if self.interrupted_by else Status.FAILED
                 message = "the item's wrapper ended without recording a result"
-        return {"workflow": meta["workflow"], "id": meta["id"], "prefix": prefix, "title": task.doc,
-                "status": status.value, "duration_seconds": None, "steps_done": None, "log": None,
-                "message": message}
+        return ItemResult(meta["workflow"], meta["id"], status, message, title=task.doc)
 
     def complete_run(self) -> None:
         self._watching.set()

@@ -36,6 +36,12 @@ def item_results_dir(settings: Settings, run_id: str) -> Path:
     return settings.runs_dir / run_id / "items"
 
 
+def outcomes_dir(settings: Settings, run_id: str) -> Path:
+    """What each workflow process says of its own outcome (an ItemResult with its status and message); its
+    wrapper completes it into the item's result."""
+    return settings.runs_dir / run_id / "outcomes"
+
+
 def waiting_dir(settings: Settings, run_id: str) -> Path:
     """One empty file per item that is waiting for an API key: the progress line counts them."""
     return settings.runs_dir / run_id / "waiting"

@@ -9,6 +9,7 @@ import subprocess
 from typing import Any
 
 from .config import Settings
+from .errors import AgentosError
 from .fsutil import atomic_write_text, display_path, parse_json
 
 GH_FIELDS = "number,title,body,labels"
@@ -16,7 +17,7 @@ GH_LIMIT = 1000
 _AUTH_HINTS = ("gh auth login", "not logged", "authentication", "auth token", "GH_TOKEN")
 
 
-class SyncError(Exception):
+class SyncError(AgentosError):
     """gh is missing, not logged in, or said something else; the message says which and what to do."""
 
 

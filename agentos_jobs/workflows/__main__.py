@@ -1,7 +1,9 @@
-"""The workflow process: `python -m agentos_jobs.workflows <workflow> <id>`, started by the wrapper.
+"""The workflow process: `python -m agentos_jobs.workflows <workflow> <id> [<outcome file>]`, started by the
+wrapper.
 
 It reads its checkpoint path and ids from the environment the wrapper sets, prints plain lines (the wrapper
-prefixes and logs them) and reports its outcome as an exit code (see status.py).
+prefixes and logs them) and writes its outcome (an ItemResult: status and message) to the file its wrapper
+names; its exit code says only done (0) or not (1).
 """
 
 from __future__ import annotations
@@ -12,31 +14,32 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from ..checkpoint import Checkpoint, CheckpointBusy
-from ..config import ConfigError, Settings, load_settings
-from ..credentials import CredentialsError
+from ..checkpoint import Checkpoint
+from ..config import Settings, load_settings
 from ..engine import Engine, Interrupted, StepFailed
+from ..errors import AgentosError
 from ..fsutil import describe_os_error
-from ..ids import InvalidItemId, prefix_for, validate_item_id, validate_workflow
-from ..items import InputError, find_item, load_document
+from ..ids import prefix_for, validate_item_id, validate_workflow
+from ..items import find_item, load_document
 from ..procs import die_with_parent
 from ..providers import make_providers
-from ..providers.errors import NoKeyAvailable
-from ..status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TEMPFAIL, WORKFLOW_EXITS, Status
+from ..results import ItemResult
+from ..status import EXIT_FAILED, EXIT_OK, Status
 from ..text import shown_name
 from ..tracing import spans_dir, start_tracing
 from . import WorkflowContext, get_workflow
 
-_EXIT_OF = {status: code for code, status in WORKFLOW_EXITS.items()}
+_MESSAGES = {Status.NEEDS_REVISION: "the reviewer did not approve within max_iterations",
+             Status.NEEDS_HUMAN: "the reviewer asked for a person's decision"}
 
 
 def say(text: str) -> None:
     print(text, flush=True)
 
 
-def fail(text: str) -> int:
+def fail(text: str) -> tuple[Status, str]:
     print(f"error: {text}", file=sys.stderr, flush=True)
-    return EXIT_FAILED
+    return Status.FAILED, text
 
 
 def _who(settings: Settings, role: str) -> str:
@@ -54,21 +57,33 @@ def main(argv: list[str]) -> int:
     wrapper = os.environ.get("AGENTOS_WRAPPER_PID", "")
     if wrapper.isdigit():  # a killed wrapper must not leave its workflow paying for calls nobody will record
         die_with_parent(signal.SIGTERM, int(wrapper))
-    if len(argv) != 2:
-        return fail("usage: python -m agentos_jobs.workflows <lld|issue> <id>")
-    workflow, item_id = argv
+    if len(argv) not in (2, 3):
+        fail("usage: python -m agentos_jobs.workflows <lld|issue> <id> [<outcome file>]")
+        return EXIT_FAILED
+    workflow, item_id = argv[:2]
+    status, message = _outcome(workflow, item_id)
+    if len(argv) == 3:
+        try:
+            ItemResult(workflow, item_id, status, message).write(Path(argv[2]))
+        except OSError as exc:  # the wrapper falls back to the exit code, and says the item failed
+            fail(f"its outcome ({status.value}) is not recorded: {describe_os_error(exc) or exc}")
+            return EXIT_FAILED
+    return EXIT_OK if status is Status.DONE else EXIT_FAILED
+
+
+def _outcome(workflow: str, item_id: str) -> tuple[Status, str]:
     try:
         return _run(workflow, item_id)
     except Interrupted:
-        return EXIT_INTERRUPTED
-    except (InvalidItemId, ConfigError, InputError, CredentialsError, CheckpointBusy) as exc:
-        return fail(str(exc))
+        return Status.INTERRUPTED, ""  # the wrapper says it, once, with the number of checkpointed steps
+    except AgentosError as exc:
+        return fail(str(exc))[0], str(exc)
     except Exception as exc:
         return fail(describe_os_error(exc) or f"internal error {type(exc).__name__}: {exc} (the checkpoint keeps "
                     "the finished steps; please report this)")
 
 
-def _run(workflow: str, item_id: str) -> int:
+def _run(workflow: str, item_id: str) -> tuple[Status, str]:
     validate_workflow(workflow)
     validate_item_id(item_id)
     settings = load_settings(Path.cwd())
@@ -87,18 +102,16 @@ def _run(workflow: str, item_id: str) -> int:
         say(f"{workflow} workflow for {shown_name(item.source.name)}: {document.title!r} "
             f"(drafter {_who(settings, 'drafter')}, reviewer {_who(settings, 'reviewer')}, run {run_id})")
         status = get_workflow(workflow)(ctx)
-    except Interrupted:
-        return EXIT_INTERRUPTED  # the wrapper says it, once, with the number of checkpointed steps
     except StepFailed as exc:
-        fail(f"{exc} (checkpoint kept: {db.name}; re-run resumes after the last finished step)")
-        return EXIT_TEMPFAIL if isinstance(exc.__cause__, NoKeyAvailable) else EXIT_FAILED
+        _, message = fail(f"{exc} (checkpoint kept: {db.name}; re-run resumes after the last finished step)")
+        return exc.status, message
     finally:
         checkpoint.close()
     if status is Status.FAILED:
         return fail(ctx.reason)
-    if ctx.reason:  # the wrapper shows the last line on stderr as the item's message
+    if ctx.reason:  # said in the log too, where the rounds before it are
         print(ctx.reason, file=sys.stderr, flush=True)
-    return _EXIT_OF[status]
+    return status, ctx.reason or _MESSAGES.get(status, "")
 
 
 if __name__ == "__main__":
