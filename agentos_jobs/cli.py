@@ -72,6 +72,7 @@ def run_by_hand(workflow: str, item_id: str) -> int:
     from .locks import RunLock
     from .markers import marker_is_current
     from .providers import preflight
+    from .rundir import BaseDir
     from .runs import new_run_id
     from .wrapper import run_item
 
@@ -79,7 +80,7 @@ def run_by_hand(workflow: str, item_id: str) -> int:
     validate_item_id(item_id)
     settings = load_settings()
     item = find_item(settings, workflow, item_id)
-    marker = settings.marker_path(workflow, item_id)
+    marker = BaseDir(settings.base_dir).marker(workflow, item_id)
     if marker_is_current(str(marker), item.input_hash):
         print(f"{prefix_for(workflow, item_id)} is done (marker {marker}); edit its input or delete the marker to "
               "run it again")

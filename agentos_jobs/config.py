@@ -74,22 +74,6 @@ class Settings:
     def drafts_dir(self) -> Path:
         return self.docs_dir / "issues" / "drafts"
 
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self.base_dir / "checkpoints"
-
-    @property
-    def done_dir(self) -> Path:
-        return self.base_dir / "done"
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.base_dir / "runs"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.base_dir / "logs" / "parallel"
-
     def inputs_dir(self, workflow: str) -> Path:
         """Where a workflow's items come from: issues for `lld`, briefs for `issue`."""
         return self.issues_dir if workflow == "lld" else self.ideas_dir
@@ -97,11 +81,6 @@ class Settings:
     def role(self, name: str) -> ModelChoice:
         return self.drafter if name == "drafter" else self.reviewer
 
-    def checkpoint_path(self, workflow: str, item_id: str) -> Path:
-        return self.checkpoints_dir / f"{workflow}_workflow_{item_id}.db"
-
-    def marker_path(self, workflow: str, item_id: str) -> Path:
-        return self.done_dir / workflow / f"{item_id}.json"
 
 
 # key -> (type, environment variable or None, default)

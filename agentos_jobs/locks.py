@@ -18,6 +18,7 @@ import portalocker
 from .config import MAX_PARALLEL, ConfigError, Settings
 from .errors import AgentosError
 from .fsutil import atomic_write_json, clear_way, describe_os_error, iso, make_dir, read_json_object, utc_now
+from .rundir import BaseDir
 from .scaffold import ensure_base_dir
 from .status import EXIT_REFUSED
 
@@ -44,18 +45,13 @@ def _lock_file(path: Path, say: Callable[[str], None]) -> Path:
     return path
 
 
-def run_lock_info(settings: Settings) -> Path:
-    """Who holds (or last held) the run lock: run id, pid, start. `agentos-jobs keys` reads the run id."""
-    return settings.base_dir / "run.lock.json"
-
-
 class RunLock:
     """Held by the doit process for the whole run; `doit list` never takes it."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.path = settings.base_dir / "run.lock"
-        self.info = run_lock_info(settings)
+        self.path = BaseDir(settings.base_dir).run_lock
+        self.info = BaseDir(settings.base_dir).run_lock_info
         self._lock = portalocker.Lock(self.path, mode="a", timeout=0, fail_when_locked=True)
 
     def acquire(self, run_id: str) -> None:
@@ -85,7 +81,7 @@ class RunLock:
 @contextlib.contextmanager
 def worktree_lock(settings: Settings, say: Callable[[str], None]) -> Iterator[None]:
     """Serialises steps that touch shared state (status files, git) across all workflow processes."""
-    path = settings.base_dir / "worktree.lock"
+    path = BaseDir(settings.base_dir).worktree_lock
     path.parent.mkdir(parents=True, exist_ok=True)
     with portalocker.Lock(_lock_file(path, say), mode="a", timeout=WORKTREE_LOCK_SECONDS):
         yield
@@ -98,7 +94,7 @@ def acquire_slot(settings: Settings, on_wait: Callable[[], None], cancelled: Cal
     Returns the held lock, or None if `cancelled()` turned true while waiting. A file where the slots folder
     belongs, or a directory where a slot's lock file does, is moved aside and said.
     """
-    directory = settings.base_dir / "slots"
+    directory = BaseDir(settings.base_dir).slots
     if moved := make_dir(directory):
         say(moved)
     said = False

@@ -31,9 +31,10 @@ from .progress import Progress, progress_mode
 from .providers import preflight
 from .results import ItemResult
 from .run_trace import RunTrace
-from .runs import current_run_id, stop_flag, waiting_dir
+from .rundir import BaseDir
+from .runs import current_run_id
 from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
-from .summary import build_summary, read_item_result, render_summary, wants_colour, write_summary
+from .summary import build_summary, render_summary, wants_colour, write_summary
 from .tasks import project_settings, save_dep_file_or_say
 from .text import CLEAR_LINE, shown_name
 from .worker import read_notes, still_running, wrapper_started
@@ -84,6 +85,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         super().__init__(outstream, options)
         self.settings = project_settings()
         self.run_id = current_run_id()
+        self.run = BaseDir(self.settings.base_dir).run(self.run_id)
         self.started_at, self.clock = iso(utc_now()), time.monotonic()
         self.selected: list[Any] = []  # every item task the run was asked for, in doit's order
         self.items: list[Any] = []  # those doit started or found up to date
@@ -117,7 +119,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             return
         self.interrupted_by = signal.Signals(signum).name
         with contextlib.suppress(OSError):
-            atomic_write_text(stop_flag(self.settings, self.run_id), self.interrupted_by)
+            atomic_write_text(self.run.stop_flag, self.interrupted_by)
         if self._queues:
             self._queues[0].put({"exit": KeyboardInterrupt, "exception": self.interrupted_by})
         else:
@@ -190,7 +192,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         mode = progress_mode(self.settings.progress, self.outstream.isatty())
         if items and mode:
             slots = max(1, min(DEFAULT_PARALLEL if asked is None else asked, MAX_PARALLEL))  # -n 0: one
-            self.progress = Progress(self.write, len(items), slots, waiting_dir(self.settings, self.run_id),
+            self.progress = Progress(self.write, len(items), slots, self.run.waiting,
                                      self.settings.progress_interval_seconds,
                                      self._columns if mode == "tty" else None)
             if mode == "tty":
@@ -212,7 +214,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         doit still joins it as usual."""
         seen: set[int] = set()
         while not self._watching.wait(WATCH_SECONDS):
-            for pid, note in read_notes(self.settings, self.run_id).items():
+            for pid, note in read_notes(self.run).items():
                 if pid == self.owner or pid in seen:  # -n 0: the items run in this process
                     continue
                 try:
@@ -285,7 +287,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         meta = self.meta(task) or {}
         self.ended.add(task.name)
         if self.progress:
-            result = read_item_result(self.settings, self.run_id, prefix_for(meta["workflow"], meta["id"]))
+            result = ItemResult.read(self.run.item_result(prefix_for(meta["workflow"], meta["id"])))
             self.progress.finish(task.name, result.status if result else Status.DONE if ok else Status.FAILED)
         if self.trace:
             self.trace.forward(f"{prefix_for(meta['workflow'], meta['id'])}-*.jsonl")
@@ -319,11 +321,11 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                                                    if self.halted_after and not self.interrupted_by else
                                                    f"the run was stopped ({self.interrupted_by}) before it started")
         else:
-            result = read_item_result(self.settings, self.run_id, prefix)
+            result = ItemResult.read(self.run.item_result(prefix))
             while result is None and (task.name not in self.ended or task.name in self.worker_deaths) and \
-                    time.monotonic() < deadline and still_running(read_notes(self.settings, self.run_id), task.name):
+                    time.monotonic() < deadline and still_running(read_notes(self.run), task.name):
                 time.sleep(0.1)  # a stopping wrapper is still writing it
-                result = read_item_result(self.settings, self.run_id, prefix)
+                result = ItemResult.read(self.run.item_result(prefix))
             died = self.worker_deaths.get(task.name)
             if result is not None and (not died or result.status is Status.DONE):
                 return result  # (it may have finished in the very moment its worker died)
@@ -332,7 +334,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                 return result
             if died:
                 status, message = Status.FAILED, died
-            elif self.interrupted_by and not wrapper_started(read_notes(self.settings, self.run_id), task.name):
+            elif self.interrupted_by and not wrapper_started(read_notes(self.run), task.name):
                 status, message = Status.NOT_STARTED, f"the run was stopped ({self.interrupted_by}) as it started"
             else:
                 status = Status.INTERRUPTED if self.interrupted_by else Status.FAILED
@@ -348,8 +350,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
             raise crash  # stopped before the run started (stop_before_start): nothing to account for
         if isinstance(crash, Exception):
             self.tool_failed = True
-            dep_file = self.settings.base_dir / "doit-deps.sqlite"  # the only file doit writes itself
-            self._warn("agentos-jobs: " + (describe_os_error(crash, dep_file) or
+            self._warn("agentos-jobs: " + (describe_os_error(crash, self.run.base.dep_file) or
                                           f"internal error {type(crash).__name__}: {crash} (please report this)"))
         if self.interrupted_by:
             self._stop_workers()

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import IO, Any
 
 from .config import Settings
 from .fsutil import atomic_write_json, display_path
 from .results import ItemResult
-from .runs import item_results_dir
+from .rundir import BaseDir
 from .status import Status, run_exit
 from .text import table_lines
-
-
-def read_item_result(settings: Settings, run_id: str, prefix: str) -> ItemResult | None:
-    return ItemResult.read(item_results_dir(settings, run_id) / f"{prefix}.json")
-
-
-def summary_path(settings: Settings, run_id: str) -> Path:
-    return settings.runs_dir / run_id / "summary.json"
 
 
 def build_summary(run_id: str, started_at: str, finished_at: str, duration: float,
@@ -36,7 +27,7 @@ def build_summary(run_id: str, started_at: str, finished_at: str, duration: floa
 
 
 def write_summary(settings: Settings, summary: dict[str, Any]) -> None:
-    atomic_write_json(summary_path(settings, summary["run_id"]), summary)
+    atomic_write_json(BaseDir(settings.base_dir).run(summary["run_id"]).summary, summary)
 
 
 def _tokens(row: ItemResult) -> str:
@@ -101,5 +92,5 @@ def render_summary(summary: dict[str, Any], settings: Settings, colour: bool = F
             cached = totals.get("cached_tokens") or 0  # a summary.json of an older version has none
             lines.append(f"tokens: {totals['input_tokens']:,} in{f' ({cached:,} cached)' if cached else ''}, "
                          f"{totals['output_tokens']:,} out")
-    lines.append(f"summary: {display_path(summary_path(settings, summary['run_id']), settings.root)}")
+    lines.append(f"summary: {display_path(BaseDir(settings.base_dir).run(summary['run_id']).summary, settings.root)}")
     return "\n".join(lines) + "\n"

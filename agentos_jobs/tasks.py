@@ -22,6 +22,7 @@ from .items import discover, list_inputs
 from .locks import RunLock, RunLocked
 from .markers import marker_is_current
 from .procs import install_early_stop
+from .rundir import BaseDir
 from .runs import ensure_run_env
 from .scaffold import ensure_base_dir
 from .shards import this_share
@@ -62,7 +63,7 @@ def doit_config() -> dict[str, Any]:
         "par_type": "process",
         "continue": not settings.fail_fast,  # fail_fast: doit's own gentle stop, GNU parallel's --halt soon
         "backend": "sqlite3",
-        "dep_file": str(_usable_dep_file(settings.base_dir / "doit-deps.sqlite")),
+        "dep_file": str(_usable_dep_file(BaseDir(settings.base_dir).dep_file)),
         "reporter": RunReporter,
     }
 
@@ -174,7 +175,8 @@ def clean_item(workflow: str, item_id: str, dryrun: bool) -> TaskFailed | None:
     """`doit clean lld:42`: the way to run a finished item again. Its marker and checkpoint go, so the next run
     starts it from its first step; its LLD, drafts and lineage stay: they are committed work, yours to remove."""
     settings = project_settings()
-    parts = [settings.marker_path(workflow, item_id), settings.checkpoint_path(workflow, item_id)]
+    base = BaseDir(settings.base_dir)
+    parts = [base.marker(workflow, item_id), base.checkpoint(workflow, item_id)]
     shown = ", ".join(display_path(p, settings.root) for p in parts if p.exists()) or "nothing to remove"
     if dryrun:
         print(f"{prefix_for(workflow, item_id)}: would remove {shown}")
@@ -198,7 +200,8 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
     items = this_share(items)  # AGENTOS_SHARD=i/n: this machine's share (shards.py)
     for line in ignored:  # named on every load: in the dry run (`doit list`) and in the run
         sys.stderr.write(f"agentos-jobs: {line}\n")
-    markers = [(str(settings.marker_path(workflow, item.id)), item.input_hash) for item in items]
+    base = BaseDir(settings.base_dir)
+    markers = [(str(base.marker(workflow, item.id)), item.input_hash) for item in items]
     yield {"name": None, "doc": GROUP_DOCS[workflow], "uptodate": [(all_current, [markers], {})]}
     for item, (marker, input_hash) in zip(items, markers, strict=True):
         yield {

@@ -14,16 +14,16 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from .config import Settings
 from .fsutil import atomic_write_json, read_json_object
 from .procs import pid_alive, spawn_blocked
-from .runs import current_run_id, workers_dir
+from .rundir import BaseDir, RunDir
+from .runs import current_run_id
 
 
-def read_notes(settings: Settings, run_id: str) -> dict[int, dict[str, Any]]:
+def read_notes(run: RunDir) -> dict[int, dict[str, Any]]:
     """Worker pid -> {"task", "wrapper_pid"}: what each worker of the run is (or was last) running."""
     notes = {}
-    for path in workers_dir(settings, run_id).glob("*.json"):
+    for path in run.workers.glob("*.json"):
         data = read_json_object(path)
         if data is not None and path.stem.isdigit():
             notes[int(path.stem)] = data
@@ -55,7 +55,7 @@ def run_item_task(workflow: str, item_id: str) -> TaskFailed | None:
     item's outcome itself travels in its result file."""
     from .tasks import project_settings  # loaded already: this runs in (a fork of) the process that read dodo.py
 
-    note = workers_dir(project_settings(), current_run_id()) / f"{os.getpid()}.json"
+    note = BaseDir(project_settings().base_dir).run(current_run_id()).worker_note(os.getpid())
     task = f"{workflow}:{item_id}"
     atomic_write_json(note, {"task": task})  # written first: a worker that dies now still names its item
     wrapper = spawn_blocked([sys.executable, "-m", "agentos_jobs.wrapper", workflow, item_id, str(os.getpid())])

@@ -30,9 +30,10 @@ from .markers import write_marker
 from .prefixer import STDERR, STDOUT, PrefixedOutput
 from .procs import STOP_SIGNALS, pid_alive, unblock_stop_signals
 from .results import ItemResult
-from .runs import current_run_id, item_results_dir, log_dir, outcomes_dir, stop_flag
+from .rundir import BaseDir, RunDir
+from .runs import current_run_id
 from .status import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Status
-from .tracing import env_carrier, spans_dir, start_tracing, trace_id, tracer
+from .tracing import env_carrier, start_tracing, trace_id, tracer
 
 GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.1
@@ -44,7 +45,7 @@ class Supervisor:
     settings: Settings
     workflow: str
     item_id: str
-    run_id: str
+    run_dir: RunDir
     out: PrefixedOutput
     parent: int  # whose exit stops the item: the doit worker, or doit itself with -n 0
     stop_reason: str | None = None
@@ -54,9 +55,9 @@ class Supervisor:
     def __post_init__(self) -> None:
         run_pid = os.environ.get("AGENTOS_RUN_PID", "")
         self.doit_pid = int(run_pid) if run_pid.isdigit() else None
-        self.db = self.settings.checkpoint_path(self.workflow, self.item_id)
-        self.stop_flag = stop_flag(self.settings, self.run_id)
-        self.outcome_file = outcomes_dir(self.settings, self.run_id) / f"{prefix_for(self.workflow, self.item_id)}.json"
+        self.db = self.run_dir.base.checkpoint(self.workflow, self.item_id)
+        self.stop_flag = self.run_dir.stop_flag
+        self.outcome_file = self.run_dir.outcome(prefix_for(self.workflow, self.item_id))
 
     def say(self, text: str) -> None:
         self.out.line(text, STDOUT)
@@ -88,7 +89,7 @@ class Supervisor:
             "AGENTOS_BASE_DIR": str(self.settings.base_dir),
             "AGENTOS_WORKFLOW_DB": str(self.db),
             "AGENTOS_WORKFLOW_ID": self.item_id,
-            "AGENTOS_RUN_ID": self.run_id,
+            "AGENTOS_RUN_ID": self.run_dir.run_id,
             "AGENTOS_WRAPPER_PID": str(os.getpid()),
             "PYTHONUNBUFFERED": "1",
         })
@@ -182,7 +183,7 @@ class Supervisor:
         else:
             self.say(f"started: {item.title}")
             result = self.run_workflow()
-        summary = summarize(self.db, self.run_id)  # tokens of this run's calls, none of a resumed step
+        summary = summarize(self.db, self.run_dir.run_id)  # tokens of this run's calls, none of a resumed step
         result.outputs = summary.outputs if summary else []
         if result.status is Status.DONE and item is not None:
             try:
@@ -210,10 +211,10 @@ class Supervisor:
 
     def _finish(self, item: Item, input_hash: str, outputs: list[str]) -> None:
         """Marker first (atomic), checkpoint after: a crash between leaves a finished item, never a lost one."""
-        if moved := write_marker(self.settings.marker_path(self.workflow, self.item_id), workflow=self.workflow,
+        if moved := write_marker(self.run_dir.base.marker(self.workflow, self.item_id), workflow=self.workflow,
                                  item_id=self.item_id, sources=[display_path(p, self.settings.root)
                                                                 for p in item.sources],
-                                 input_hash=input_hash, run_id=self.run_id, outputs=outputs):
+                                 input_hash=input_hash, run_id=self.run_dir.run_id, outputs=outputs):
             self.say(f"{moved} and made a new one")
         delete_checkpoint(self.db)
 
@@ -234,9 +235,10 @@ def run_item(workflow: str, item_id: str, parent: int | None = None) -> int:
     settings = load_settings()
     run_id = current_run_id()
     prefix = prefix_for(workflow, item_id)
-    start_tracing(spans_dir(settings, run_id) / f"{prefix}-wrapper-{os.getpid()}.jsonl", "wrapper")
-    out = PrefixedOutput(prefix, log_dir(settings, run_id) / f"{prefix}.log")
-    supervisor = Supervisor(settings, workflow, item_id, run_id, out, parent or os.getppid())
+    run = BaseDir(settings.base_dir).run(run_id)
+    start_tracing(run.spans / f"{prefix}-wrapper-{os.getpid()}.jsonl", "wrapper")
+    out = PrefixedOutput(prefix, run.log(prefix))
+    supervisor = Supervisor(settings, workflow, item_id, run, out, parent or os.getppid())
     item: Item | None = None
     problem = ""
     try:
@@ -256,7 +258,7 @@ def run_item(workflow: str, item_id: str, parent: int | None = None) -> int:
             if result.status is not Status.DONE:
                 span.set_status(StatusCode.ERROR, result.message)
         try:
-            result.write(item_results_dir(settings, run_id) / f"{prefix}.json")
+            result.write(run.item_result(prefix))
         except OSError as exc:  # the console line above said how the item ended; the summary will say it failed
             out.line(f"its result is not recorded: {describe_os_error(exc) or exc}", STDERR)
     finally:

@@ -27,7 +27,7 @@ from ..credentials import Credential
 from ..fsutil import iso, utc_now
 from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, CredentialPool, PoolView
 from ..procs import start_time
-from ..runs import waiting_dir
+from ..rundir import BaseDir
 from ..text import one_line
 from ..tracing import llm_span, record_answer, record_failure
 from .base import Completion, Request
@@ -85,7 +85,7 @@ class PooledProvider:
     def _lease(self, call: str, only: str | None) -> Credential:
         """A key (the one named `only`, when the call waits to retry it), waiting as long as it takes (the
         item's worker timeout bounds it)."""
-        flag = waiting_dir(self.settings, self.pool.run_id) / self.holder
+        flag = BaseDir(self.settings.base_dir).run(self.pool.run_id).waiting / self.holder
         try:
             return self._wait_for_key(flag, call, only)
         finally:

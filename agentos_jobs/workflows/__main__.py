@@ -24,9 +24,10 @@ from ..items import find_item, load_document
 from ..procs import die_with_parent
 from ..providers import make_providers
 from ..results import ItemResult
+from ..rundir import BaseDir
 from ..status import EXIT_FAILED, EXIT_OK, Status
 from ..text import shown_name
-from ..tracing import spans_dir, start_tracing
+from ..tracing import start_tracing
 from . import WorkflowContext, get_workflow
 
 _MESSAGES = {Status.NEEDS_REVISION: "the reviewer did not approve within max_iterations",
@@ -91,9 +92,10 @@ def _run(workflow: str, item_id: str) -> tuple[Status, str]:
     document = load_document(item)
     run_id = os.environ.get("AGENTOS_RUN_ID", "-")
     prefix = prefix_for(workflow, item_id)
-    start_tracing(spans_dir(settings, run_id) / f"{prefix}-workflow-{os.getpid()}.jsonl", "workflow")
+    base = BaseDir(settings.base_dir)
+    start_tracing(base.run(run_id).spans / f"{prefix}-workflow-{os.getpid()}.jsonl", "workflow")
     drafter, reviewer = make_providers(settings, prefix, run_id, say)
-    db = Path(os.environ.get("AGENTOS_WORKFLOW_DB") or settings.checkpoint_path(workflow, item_id))
+    db = Path(os.environ.get("AGENTOS_WORKFLOW_DB") or base.checkpoint(workflow, item_id))
     checkpoint = Checkpoint.open(db, item.input_hash, say)
     engine = Engine(settings, checkpoint, say)
     try:
