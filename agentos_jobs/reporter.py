@@ -197,7 +197,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                                      self._columns if mode == "tty" else None)
             if mode == "tty":
                 self.clear_first = True
-                os.environ["AGENTOS_CLEAR_LINE"] = "1"  # the wrappers' lines replace the progress line too
+                os.environ["AGENTOS_CLEAR_LINE"] = "1"  # its workers tell each wrapper: its lines replace it too
             self.progress.start()
 
     def _make_queue(self) -> Any:

@@ -207,7 +207,7 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
         yield {
             "name": item.id,
             "doc": item.title,
-            "actions": [(run_item_task, [workflow, item.id])],
+            "actions": [(run_item_task, [workflow, item.id, [str(path) for path in item.sources]])],
             "clean": [(clean_item, [workflow, item.id])],
             "targets": [marker],
             "uptodate": [(marker_is_current, [marker, input_hash], {})],

@@ -15,6 +15,7 @@ from typing import Any
 from doit.exceptions import TaskFailed
 
 from .fsutil import atomic_write_json, read_json_object
+from .handoff import Handoff
 from .procs import pid_alive, spawn_blocked
 from .rundir import BaseDir, RunDir
 from .runs import current_run_id
@@ -50,15 +51,19 @@ def still_running(notes: dict[int, dict[str, Any]], task: str) -> bool:
     return pid_alive(wrapper if isinstance(wrapper, int) else worker)
 
 
-def run_item_task(workflow: str, item_id: str) -> TaskFailed | None:
+def run_item_task(workflow: str, item_id: str, sources: list[str]) -> TaskFailed | None:
     """The doit action of `lld:42`: the wrapper's exit code decides only success or failure for doit; the
-    item's outcome itself travels in its result file."""
+    item's outcome itself travels in its result file. `sources` are the item's files as discovery found them."""
     from .tasks import project_settings  # loaded already: this runs in (a fork of) the process that read dodo.py
 
-    note = BaseDir(project_settings().base_dir).run(current_run_id()).worker_note(os.getpid())
+    run_id = current_run_id()
+    note = BaseDir(project_settings().base_dir).run(run_id).worker_note(os.getpid())
     task = f"{workflow}:{item_id}"
     atomic_write_json(note, {"task": task})  # written first: a worker that dies now still names its item
-    wrapper = spawn_blocked([sys.executable, "-m", "agentos_jobs.wrapper", workflow, item_id, str(os.getpid())])
+    run_pid = os.environ.get("AGENTOS_RUN_PID", "")  # doit's process named itself when it read dodo.py (runs.py)
+    handoff = Handoff(run_id, tuple(sources), parent=os.getpid(), doit_pid=int(run_pid) if run_pid.isdigit() else None,
+                      clear_line=os.environ.get("AGENTOS_CLEAR_LINE") == "1")
+    wrapper = spawn_blocked([sys.executable, "-m", "agentos_jobs.wrapper", workflow, item_id, handoff.to_arg()])
     atomic_write_json(note, {"task": task, "wrapper_pid": wrapper.pid})
     code = wrapper.wait()
     return None if code == 0 else TaskFailed(f"{workflow}:{item_id} ended with exit code {code}")

@@ -20,18 +20,18 @@ from types import FrameType
 from opentelemetry.trace import StatusCode
 
 from .checkpoint import delete_checkpoint, summarize
-from .config import MAX_PARALLEL, Settings, load_settings
+from .config import MAX_PARALLEL, Settings
 from .errors import AgentosError, say_error
 from .fsutil import describe_os_error, display_path, iso, utc_now
-from .ids import prefix_for, validate_item_id, validate_workflow
-from .items import InputError, Item, find_item
+from .handoff import Handoff
+from .ids import prefix_for
+from .items import Item, open_item
 from .locks import acquire_slot
 from .markers import write_marker
 from .prefixer import STDERR, STDOUT, PrefixedOutput
 from .procs import STOP_SIGNALS, pid_alive, unblock_stop_signals
 from .results import ItemResult
 from .rundir import BaseDir, RunDir
-from .runs import current_run_id
 from .status import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Status
 from .tracing import env_carrier, start_tracing, trace_id, tracer
 
@@ -48,13 +48,12 @@ class Supervisor:
     run_dir: RunDir
     out: PrefixedOutput
     parent: int  # whose exit stops the item: the doit worker, or doit itself with -n 0
+    doit_pid: int | None = None  # the run's doit process; None for `agentos-jobs run`
     stop_reason: str | None = None
     workflow_started_at: str | None = None
     workflow_finished_at: str | None = None
 
     def __post_init__(self) -> None:
-        run_pid = os.environ.get("AGENTOS_RUN_PID", "")
-        self.doit_pid = int(run_pid) if run_pid.isdigit() else None
         self.db = self.run_dir.base.checkpoint(self.workflow, self.item_id)
         self.stop_flag = self.run_dir.stop_flag
         self.outcome_file = self.run_dir.outcome(prefix_for(self.workflow, self.item_id))
@@ -88,9 +87,7 @@ class Supervisor:
         env.update({
             "AGENTOS_BASE_DIR": str(self.settings.base_dir),
             "AGENTOS_WORKFLOW_DB": str(self.db),
-            "AGENTOS_WORKFLOW_ID": self.item_id,
             "AGENTOS_RUN_ID": self.run_dir.run_id,
-            "AGENTOS_WRAPPER_PID": str(os.getpid()),
             "PYTHONUNBUFFERED": "1",
         })
         env.pop("TRACESTATE", None)
@@ -101,7 +98,7 @@ class Supervisor:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signum)
 
-    def run_workflow(self) -> ItemResult:
+    def run_workflow(self, item: Item) -> ItemResult:
         """Start the workflow in its own process group and watch it; return its outcome: status and message."""
         slot = acquire_slot(self.settings, lambda: self.say(
             f"waiting for a slot: {MAX_PARALLEL} workflows are already running (agentos-jobs runs at most "
@@ -111,9 +108,11 @@ class Supervisor:
             return ItemResult(self.workflow, self.item_id, Status.INTERRUPTED)
         self.workflow_started_at = iso(utc_now())
         self.outcome_file.unlink(missing_ok=True)
+        handoff = Handoff(self.run_dir.run_id, tuple(str(path) for path in item.sources), parent=os.getpid(),
+                          outcome=str(self.outcome_file))
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "agentos_jobs.workflows", self.workflow, self.item_id, str(self.outcome_file)],
+                [sys.executable, "-m", "agentos_jobs.workflows", self.workflow, self.item_id, handoff.to_arg()],
                 cwd=self.settings.root, env=self._environment(), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
             pumps = [self.out.pump(proc.stdout, STDOUT), self.out.pump(proc.stderr, STDERR)]  # type: ignore[arg-type]
@@ -172,20 +171,17 @@ class Supervisor:
             result.status, result.message = Status.FAILED, f"the workflow exited with code {code}"
         return result
 
-    def run(self, item: Item | None, problem: str = "") -> ItemResult:
+    def run(self, item: Item) -> ItemResult:
         """The item's result: the workflow's outcome with this process's facts (timings, tokens, the log)."""
         started, clock = utc_now(), time.monotonic()
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
         unblock_stop_signals()  # a Ctrl+C that came while this process started arrives now, handled
-        if item is None:
-            result = ItemResult(self.workflow, self.item_id, Status.FAILED, problem)
-        else:
-            self.say(f"started: {item.title}")
-            result = self.run_workflow()
+        self.say(f"started: {item.title}")
+        result = self.run_workflow(item)
         summary = summarize(self.db, self.run_dir.run_id)  # tokens of this run's calls, none of a resumed step
         result.outputs = summary.outputs if summary else []
-        if result.status is Status.DONE and item is not None:
+        if result.status is Status.DONE:
             try:
                 self._finish(item, summary.input_hash if summary and summary.input_hash else item.input_hash,
                              result.outputs)
@@ -194,7 +190,7 @@ class Supervisor:
         duration = time.monotonic() - clock
         result.message = self._message(result, summary.steps_done if summary else 0)
         self.say(f"{result.status.value} in {duration:.1f}s" + (f": {result.message}" if result.message else ""))
-        result.title = item.title if item else ""
+        result.title = item.title
         result.started_at, result.finished_at = iso(started), iso(utc_now())
         result.workflow_started_at, result.workflow_finished_at = self.workflow_started_at, self.workflow_finished_at
         result.duration_seconds = round(duration, 3)
@@ -228,28 +224,20 @@ class Supervisor:
         return "" if result.status is Status.DONE else result.message
 
 
-def run_item(workflow: str, item_id: str, parent: int | None = None) -> int:
-    """Run one item end to end; the exit code is the item's (see status.py). Bad ids raise InvalidItemId."""
-    validate_workflow(workflow)
-    validate_item_id(item_id)
-    settings = load_settings()
-    run_id = current_run_id()
+def run_item(workflow: str, item_id: str, handoff: Handoff) -> int:
+    """Run one item end to end; the exit code is the item's (see status.py). Raises AgentosError for a bad id
+    or setting, or an item that cannot be found."""
+    settings, item = open_item(workflow, item_id, handoff.sources)
     prefix = prefix_for(workflow, item_id)
-    run = BaseDir(settings.base_dir).run(run_id)
+    run = BaseDir(settings.base_dir).run(handoff.run_id)
     start_tracing(run.spans / f"{prefix}-wrapper-{os.getpid()}.jsonl", "wrapper")
-    out = PrefixedOutput(prefix, run.log(prefix))
-    supervisor = Supervisor(settings, workflow, item_id, run, out, parent or os.getppid())
-    item: Item | None = None
-    problem = ""
-    try:
-        item = find_item(settings, workflow, item_id)
-    except InputError as exc:
-        problem = str(exc)
-    attributes = {"agentos.workflow": workflow, "agentos.item": item_id, "agentos.run_id": run_id}
+    out = PrefixedOutput(prefix, run.log(prefix), handoff.clear_line)
+    supervisor = Supervisor(settings, workflow, item_id, run, out, handoff.parent or os.getppid(), handoff.doit_pid)
+    attributes = {"agentos.workflow": workflow, "agentos.item": item_id, "agentos.run_id": run.run_id}
     try:
         with tracer().start_as_current_span(f"item {prefix}", attributes=attributes) as span:
-            out.log_only(f"trace {trace_id()} run {run_id} item {prefix}")
-            result = supervisor.run(item, problem)
+            out.log_only(f"trace {trace_id()} run {run.run_id} item {prefix}")
+            result = supervisor.run(item)
             span.set_attribute("agentos.status", result.status.value)
             span.set_attribute("agentos.steps_done", result.steps_done or 0)
             span.set_attribute("agentos.input_tokens", result.input_tokens)
@@ -267,13 +255,17 @@ def run_item(workflow: str, item_id: str, parent: int | None = None) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m agentos_jobs.wrapper <workflow> <id> <parent pid>`: what a doit task runs (lighter than the
-    full CLI). The parent is named, not asked for: it may already be gone when this process starts."""
-    if len(argv) != 3 or not argv[2].isdigit():
-        print("usage: python -m agentos_jobs.wrapper <lld|issue> <id> <parent pid>", file=sys.stderr)
+    """`python -m agentos_jobs.wrapper <workflow> <id> <hand-off>`: what a doit task runs (lighter than the full
+    CLI). The hand-off (handoff.py) names the parent: it may already be gone when this process starts."""
+    try:
+        handoff = Handoff.from_arg(argv[2]) if len(argv) == 3 else None
+    except ValueError:
+        handoff = None
+    if handoff is None:
+        print("usage: python -m agentos_jobs.wrapper <lld|issue> <id> <hand-off JSON>", file=sys.stderr)
         return EXIT_USAGE
     try:
-        code = run_item(argv[0], argv[1], int(argv[2]))
+        code = run_item(argv[0], argv[1], handoff)
     except AgentosError as exc:
         return say_error(exc)
     return EXIT_OK if code == EXIT_OK else EXIT_FAILED  # its worker needs to know only: done, or not

@@ -1,9 +1,8 @@
-"""The workflow process: `python -m agentos_jobs.workflows <workflow> <id> [<outcome file>]`, started by the
-wrapper.
+"""The workflow process: `python -m agentos_jobs.workflows <workflow> <id> [<hand-off>]`, started by the wrapper.
 
-It reads its checkpoint path and ids from the environment the wrapper sets, prints plain lines (the wrapper
-prefixes and logs them) and writes its outcome (an ItemResult: status and message) to the file its wrapper
-names; its exit code says only done (0) or not (1).
+Its hand-off (handoff.py) names the item's files, the run, its wrapper and where its outcome goes; its checkpoint
+is the contract's AGENTOS_WORKFLOW_DB. It prints plain lines (the wrapper prefixes and logs them) and writes its
+outcome (an ItemResult: status and message) where its wrapper said; its exit code says only done (0) or not (1).
 """
 
 from __future__ import annotations
@@ -15,12 +14,13 @@ from pathlib import Path
 from types import FrameType
 
 from ..checkpoint import Checkpoint
-from ..config import Settings, load_settings
+from ..config import Settings
 from ..engine import Engine, Interrupted, StepFailed
 from ..errors import AgentosError
 from ..fsutil import describe_os_error
-from ..ids import prefix_for, validate_item_id, validate_workflow
-from ..items import find_item, load_document
+from ..handoff import Handoff
+from ..ids import prefix_for
+from ..items import load_document, open_item
 from ..procs import die_with_parent
 from ..providers import make_providers
 from ..results import ItemResult
@@ -55,26 +55,30 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str]) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
-    wrapper = os.environ.get("AGENTOS_WRAPPER_PID", "")
-    if wrapper.isdigit():  # a killed wrapper must not leave its workflow paying for calls nobody will record
-        die_with_parent(signal.SIGTERM, int(wrapper))
+    try:
+        handoff = Handoff.from_arg(argv[2]) if len(argv) == 3 else None
+    except ValueError as exc:
+        fail(str(exc))
+        return EXIT_FAILED
+    if handoff and handoff.parent:  # a killed wrapper must not leave its workflow paying for calls nobody records
+        die_with_parent(signal.SIGTERM, handoff.parent)
     if len(argv) not in (2, 3):
-        fail("usage: python -m agentos_jobs.workflows <lld|issue> <id> [<outcome file>]")
+        fail("usage: python -m agentos_jobs.workflows <lld|issue> <id> [<hand-off JSON>]")
         return EXIT_FAILED
     workflow, item_id = argv[:2]
-    status, message = _outcome(workflow, item_id)
-    if len(argv) == 3:
+    status, message = _outcome(workflow, item_id, handoff)
+    if handoff and handoff.outcome:
         try:
-            ItemResult(workflow, item_id, status, message).write(Path(argv[2]))
+            ItemResult(workflow, item_id, status, message).write(Path(handoff.outcome))
         except OSError as exc:  # the wrapper falls back to the exit code, and says the item failed
             fail(f"its outcome ({status.value}) is not recorded: {describe_os_error(exc) or exc}")
             return EXIT_FAILED
     return EXIT_OK if status is Status.DONE else EXIT_FAILED
 
 
-def _outcome(workflow: str, item_id: str) -> tuple[Status, str]:
+def _outcome(workflow: str, item_id: str, handoff: Handoff | None) -> tuple[Status, str]:
     try:
-        return _run(workflow, item_id)
+        return _run(workflow, item_id, handoff)
     except Interrupted:
         return Status.INTERRUPTED, ""  # the wrapper says it, once, with the number of checkpointed steps
     except AgentosError as exc:
@@ -84,19 +88,16 @@ def _outcome(workflow: str, item_id: str) -> tuple[Status, str]:
                     "the finished steps; please report this)")
 
 
-def _run(workflow: str, item_id: str) -> tuple[Status, str]:
-    validate_workflow(workflow)
-    validate_item_id(item_id)
-    settings = load_settings(Path.cwd())
-    item = find_item(settings, workflow, item_id)
+def _run(workflow: str, item_id: str, handoff: Handoff | None) -> tuple[Status, str]:
+    settings, item = open_item(workflow, item_id, handoff.sources if handoff else ())
     document = load_document(item)
-    run_id = os.environ.get("AGENTOS_RUN_ID", "-")
+    run_id = handoff.run_id if handoff else os.environ.get("AGENTOS_RUN_ID", "-")
     prefix = prefix_for(workflow, item_id)
     base = BaseDir(settings.base_dir)
     start_tracing(base.run(run_id).spans / f"{prefix}-workflow-{os.getpid()}.jsonl", "workflow")
     drafter, reviewer = make_providers(settings, prefix, run_id, say)
     db = Path(os.environ.get("AGENTOS_WORKFLOW_DB") or base.checkpoint(workflow, item_id))
-    checkpoint = Checkpoint.open(db, item.input_hash, say)
+    checkpoint = Checkpoint.open(db, item.input_hash, say, run_id)
     engine = Engine(settings, checkpoint, say)
     try:
         ctx = WorkflowContext(settings=settings, item=item, document=document, engine=engine,
