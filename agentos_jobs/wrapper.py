@@ -6,7 +6,6 @@ SIGTERM, stops the workflow when doit goes away, and writes the completion marke
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 import signal
@@ -29,7 +28,7 @@ from .items import Item, open_item
 from .locks import acquire_slot
 from .markers import write_marker
 from .prefixer import STDERR, STDOUT, PrefixedOutput
-from .procs import STOP_SIGNALS, pid_alive, unblock_stop_signals
+from .procs import STOP_SIGNALS, pid_alive, signal_group, stop_process_group, unblock_stop_signals
 from .results import ItemResult
 from .rundir import BaseDir, RunDir
 from .status import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Status
@@ -94,10 +93,6 @@ class Supervisor:
         env.update(env_carrier())  # the item's span is the workflow's parent
         return env
 
-    def _signal_group(self, proc: subprocess.Popen[bytes], signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signum)
-
     def run_workflow(self, item: Item) -> ItemResult:
         """Start the workflow in its own process group and watch it; return its outcome: status and message."""
         slot = acquire_slot(self.settings, lambda: self.say(
@@ -119,7 +114,6 @@ class Supervisor:
             timeout = self.settings.worker_timeout_seconds
             deadline = time.monotonic() + timeout
             timed_out = False
-            forwarded_at: float | None = None
             exited = threading.Event()
 
             def reap() -> None:
@@ -129,20 +123,16 @@ class Supervisor:
             threading.Thread(target=reap, daemon=True).start()
             while not exited.is_set():
                 self._check_parent()
-                now = time.monotonic()
-                if not timed_out and not self.stop_reason and now > deadline:
+                if not timed_out and not self.stop_reason and time.monotonic() > deadline:
                     timed_out = True
                     self.say(f"timed out after {timeout:g}s (worker_timeout_seconds); stopping the workflow")
                     self.stop_reason = "timeout"
-                if self.stop_reason and forwarded_at is None:
-                    self._signal_group(proc, signal.SIGTERM)
-                    forwarded_at = now
-                elif forwarded_at is not None and now - forwarded_at > GRACE_SECONDS:
-                    self.say(f"the workflow did not stop within {GRACE_SECONDS:g}s; killed it")
-                    self._signal_group(proc, signal.SIGKILL)
-                    forwarded_at = float("inf")
+                if self.stop_reason:
+                    if not stop_process_group(proc.pid, exited.wait, GRACE_SECONDS):
+                        self.say(f"the workflow did not stop within {GRACE_SECONDS:g}s; killed it")
+                    exited.wait()
                 exited.wait(POLL_SECONDS)  # wakes the moment the workflow exits, not at the next poll
-            self._signal_group(proc, signal.SIGKILL)  # anything the workflow left behind in its group
+            signal_group(proc.pid, signal.SIGKILL)  # anything the workflow left behind in its group
             for pump in pumps:
                 pump.join(GRACE_SECONDS)
         finally:
