@@ -23,11 +23,13 @@ from doit.runner import MRunner
 
 from .config import DEFAULT_PARALLEL, MAX_PARALLEL, ConfigError
 from .credentials import CredentialsError
+from .depfile import save_dep_file_or_say
 from .fsutil import atomic_write_text, describe_os_error, display_path, iso, utc_now
 from .ids import WORKFLOWS, prefix_for
 from .locks import RunLock, RunLocked
 from .procs import STOP_SIGNALS, die_with_parent, stopped_early
 from .progress import Progress, progress_mode
+from .project import project_settings
 from .providers import preflight
 from .results import ItemResult
 from .run_trace import RunTrace
@@ -35,7 +37,6 @@ from .rundir import BaseDir
 from .runs import current_run_id
 from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
 from .summary import build_summary, render_summary, wants_colour, write_summary
-from .tasks import project_settings, save_dep_file_or_say
 from .text import CLEAR_LINE, shown_name
 from .worker import read_notes, still_running, wrapper_started
 

@@ -17,6 +17,7 @@ from doit.exceptions import TaskFailed
 from .fsutil import atomic_write_json, read_json_object
 from .handoff import Handoff
 from .procs import pid_alive, spawn_blocked
+from .project import project_settings
 from .rundir import BaseDir, RunDir
 from .runs import current_run_id
 
@@ -54,8 +55,6 @@ def still_running(notes: dict[int, dict[str, Any]], task: str) -> bool:
 def run_item_task(workflow: str, item_id: str, sources: list[str]) -> TaskFailed | None:
     """The doit action of `lld:42`: the wrapper's exit code decides only success or failure for doit; the
     item's outcome itself travels in its result file. `sources` are the item's files as discovery found them."""
-    from .tasks import project_settings  # loaded already: this runs in (a fork of) the process that read dodo.py
-
     run_id = current_run_id()
     note = BaseDir(project_settings().base_dir).run(run_id).worker_note(os.getpid())
     task = f"{workflow}:{item_id}"
