@@ -56,7 +56,7 @@ class Engine:
         started, clock = iso(utc_now()), time.monotonic()
         guard: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if shared:
-            from .locks import worktree_lock  # portalocker costs ~45 ms to import; most steps never lock
+            from .locks import worktree_lock  # most steps never lock
 
             guard = worktree_lock(self.settings, self.say)
         try:
