@@ -77,6 +77,15 @@ def stop_process_group(pgid: int, exited: Callable[[float], bool], grace: float)
     return False
 
 
+def exit_now(code: int) -> None:
+    """End a per-item process without the interpreter's teardown (~20 ms a process): its files are closed and
+    its spans written as they end (tracing.py), so only the standard streams are left to flush."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 def spawn_blocked(argv: list[str]) -> subprocess.Popen[bytes]:
     """Start a process whose stop signals stay pending until it unblocks them (see `unblock_stop_signals`)."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)

@@ -28,7 +28,7 @@ from .items import Item, open_item
 from .locks import acquire_slot
 from .markers import write_marker
 from .prefixer import STDERR, STDOUT, PrefixedOutput
-from .procs import STOP_SIGNALS, pid_alive, signal_group, stop_process_group, unblock_stop_signals
+from .procs import STOP_SIGNALS, exit_now, pid_alive, signal_group, stop_process_group, unblock_stop_signals
 from .results import ItemResult
 from .rundir import BaseDir, RunDir
 from .status import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Status
@@ -262,4 +262,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))

@@ -21,7 +21,7 @@ from ..fsutil import describe_os_error
 from ..handoff import Handoff
 from ..ids import prefix_for
 from ..items import load_document, open_item
-from ..procs import die_with_parent
+from ..procs import die_with_parent, exit_now
 from ..providers import make_providers
 from ..results import ItemResult
 from ..rundir import BaseDir
@@ -118,4 +118,4 @@ def _run(workflow: str, item_id: str, handoff: Handoff | None) -> tuple[Status, 
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))
