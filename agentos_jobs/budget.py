@@ -17,14 +17,18 @@ from typing import Any
 import portalocker
 
 from .config import ConfigError, Settings
+from .errors import AgentosError
 from .fsutil import atomic_write_json, read_json_object
 from .prices import Price, price_of, show_cost
+from .status import Status
 
 LOCK_SECONDS = 60.0
 
 
-class OverBudget(Exception):
+class OverBudget(AgentosError):
     """The call was not made: its worst case would take the run past max_cost_usd."""
+
+    item_status = Status.OVER_BUDGET
 
 
 @dataclass(frozen=True)
@@ -49,13 +53,9 @@ def budget_price(settings: Settings, model: str) -> Price:
     return price
 
 
-def ledger_path(run_dir: Path) -> Path:
-    return run_dir / "budget.json"
-
-
-def read_spend(run_dir: Path) -> Spend | None:
+def read_spend(ledger: Path) -> Spend | None:
     """None until a paid call of the run has asked for its budget."""
-    data = read_json_object(ledger_path(run_dir))
+    data = read_json_object(ledger)
     return None if data is None else _spend(data)
 
 
@@ -69,8 +69,8 @@ def _spend(data: dict[str, Any]) -> Spend:
 class Ledger:
     """One run's spend; `limit` None counts without refusing."""
 
-    def __init__(self, run_dir: Path, limit: float | None) -> None:
-        self.path = ledger_path(run_dir)
+    def __init__(self, path: Path, limit: float | None) -> None:
+        self.path = path
         self.limit = limit
 
     def _change(self, change: Any) -> Any:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import AgentosError
 from .fsutil import clear_way, describe_os_error, iso, move_aside, utc_now
 
 _SCHEMA = """
@@ -52,7 +53,7 @@ def delete_checkpoint(path: Path) -> None:
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
-class CheckpointBusy(Exception):
+class CheckpointBusy(AgentosError):
     """The checkpoint cannot be used now: another process has it open for writing, or its disk is full or
     read-only. Never mistake that for corruption: the file is kept as it is."""
 

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from . import __version__
-from .config import ConfigError, load_settings
-from .credentials import CredentialsError
-from .ids import InvalidItemId
-from .items import InputError
-from .locks import RunLocked
-from .report import ReportError
-from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE
-from .sync import SyncError
+from .config import load_settings
+from .errors import AgentosError, say_error
+from .status import EXIT_INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,40 +57,33 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(list_runs(settings) if args.list else report(settings, args.run_id, args.json))
             return 0
         return run_by_hand(args.workflow, args.item_id)
-    except RunLocked as exc:
-        print(f"agentos-jobs: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
     except KeyboardInterrupt:  # Ctrl+C before an item's own handlers are in place: nothing had started
         print("agentos-jobs: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (InvalidItemId, ConfigError, CredentialsError, SyncError, ReportError, InputError) as exc:
-        print(f"agentos-jobs: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, (ConfigError, CredentialsError)) else EXIT_FAILED
+    except AgentosError as exc:
+        return say_error(exc)
 
 
 def run_by_hand(workflow: str, item_id: str) -> int:
     """What `doit lld:42` does for one item, without doit: the same lock, the same up-to-date rule."""
-    from .ids import prefix_for, validate_item_id, validate_workflow
-    from .items import find_item
+    from .handoff import Handoff
+    from .ids import prefix_for
+    from .items import open_item
     from .locks import RunLock
     from .markers import marker_is_current
     from .providers import preflight
+    from .rundir import BaseDir
     from .runs import new_run_id
     from .wrapper import run_item
 
-    validate_workflow(workflow)
-    validate_item_id(item_id)
-    settings = load_settings()
-    item = find_item(settings, workflow, item_id)
-    marker = settings.marker_path(workflow, item_id)
+    settings, item = open_item(workflow, item_id)
+    marker = BaseDir(settings.base_dir).marker(workflow, item_id)
     if marker_is_current(str(marker), item.input_hash):
         print(f"{prefix_for(workflow, item_id)} is done (marker {marker}); edit its input or delete the marker to "
               "run it again")
         return 0
     preflight(settings)
-    os.environ["AGENTOS_RUN_ID"] = new_run_id()
-    os.environ.pop("AGENTOS_RUN_PID", None)
+    run_id = new_run_id()
     lock = RunLock(settings)  # held, by this reference, until the item has ended: a doit run is refused meanwhile
-    lock.acquire(os.environ["AGENTOS_RUN_ID"])
-    return run_item(workflow, item_id)
-
+    lock.acquire(run_id)
+    return run_item(workflow, item_id, Handoff(run_id, tuple(str(path) for path in item.sources)))

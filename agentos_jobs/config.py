@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import AgentosError
 from .prices import Price, parse_prices
+from .status import EXIT_USAGE
 
 MAX_PARALLEL = 10
 DEFAULT_PARALLEL = 3
@@ -19,8 +21,10 @@ PROVIDERS = ("offline", "openai", "anthropic", "gemini")
 ROLES = ("drafter", "reviewer")
 
 
-class ConfigError(Exception):
+class ConfigError(AgentosError):
     """A setting that cannot be used; the message names the setting and the fix."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)
@@ -76,22 +80,6 @@ class Settings:
     def drafts_dir(self) -> Path:
         return self.docs_dir / "issues" / "drafts"
 
-    @property
-    def checkpoints_dir(self) -> Path:
-        return self.base_dir / "checkpoints"
-
-    @property
-    def done_dir(self) -> Path:
-        return self.base_dir / "done"
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.base_dir / "runs"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.base_dir / "logs" / "parallel"
-
     def inputs_dir(self, workflow: str) -> Path:
         """Where a workflow's items come from: issues for `lld`, briefs for `issue`."""
         return self.issues_dir if workflow == "lld" else self.ideas_dir
@@ -99,11 +87,6 @@ class Settings:
     def role(self, name: str) -> ModelChoice:
         return self.drafter if name == "drafter" else self.reviewer
 
-    def checkpoint_path(self, workflow: str, item_id: str) -> Path:
-        return self.checkpoints_dir / f"{workflow}_workflow_{item_id}.db"
-
-    def marker_path(self, workflow: str, item_id: str) -> Path:
-        return self.done_dir / workflow / f"{item_id}.json"
 
 
 # key -> (type, environment variable or None, default)

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from .errors import AgentosError
 from .fsutil import parse_json
+from .status import EXIT_USAGE
 
 ENV_KEYS = {
     "openai": ("OPENAI_API_KEY",),
@@ -29,8 +31,10 @@ _WORD = re.compile(r"\S+")
 FRAGMENT = 10  # characters of a key in a row that are never shown; fewer are too common to tell
 
 
-class CredentialsError(Exception):
+class CredentialsError(AgentosError):
     """The credentials cannot be used; the message names the file or variable and the fix, never a key."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ from collections.abc import Callable
 
 from .checkpoint import Checkpoint
 from .config import Settings
+from .errors import AgentosError
 from .fsutil import describe_os_error, iso, utc_now
 from .providers import Completion
+from .status import Status
 from .tracing import tracer
 
 
@@ -19,7 +21,12 @@ class Interrupted(BaseException):
 
 
 class StepFailed(Exception):
-    """A step raised; the message names the step. The checkpoint keeps every step before it."""
+    """A step raised; the message names the step. The checkpoint keeps every step before it. `status` is the
+    item's outcome: no-key when the step could get no key, else failed."""
+
+    def __init__(self, message: str, status: Status = Status.FAILED) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Engine:
@@ -50,7 +57,7 @@ class Engine:
         started, clock = iso(utc_now()), time.monotonic()
         guard: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if shared:
-            from .locks import worktree_lock  # portalocker costs ~45 ms to import; most steps never lock
+            from .locks import worktree_lock  # most steps never lock
 
             guard = worktree_lock(self.settings, self.say)
         try:
@@ -58,7 +65,8 @@ class Engine:
                 result = run()
         except Exception as exc:
             self._record(name, "failed", Completion(text=f"{type(exc).__name__}: {exc}", model=""), started)
-            raise StepFailed(f"step {name} failed: {describe_os_error(exc) or exc}") from exc
+            status = exc.item_status if isinstance(exc, AgentosError) else Status.FAILED
+            raise StepFailed(f"step {name} failed: {describe_os_error(exc) or exc}", status) from exc
         completion = result if isinstance(result, Completion) else Completion(text=result, model="")
         self._record(name, "done", completion, started)
         self.ran += 1

@@ -1,6 +1,6 @@
 """The lease store as one JSON file, for the processes of one machine.
 
-It is read-modify-written under a portalocker lock on a separate `.lock` file and replaced atomically (locking
+It is read-modify-written under a lock (filelock.py) on a separate `.lock` file and replaced atomically (locking
 the data file itself while replacing it loses updates). It holds key names only. Leases whose holder process
 is gone are reclaimed: the OS frees a dead holder's lock, not its lease record. A damaged file (or a directory
 in its place) is moved aside, said in one line, and rebuilt.
@@ -16,8 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import portalocker
-
+from .filelock import FileLock
 from .fsutil import atomic_write_json, clear_way, move_aside, parse_json, utc_now
 from .lease_store import Entries, T, check_entry
 from .procs import same_process, start_time
@@ -50,7 +49,7 @@ class FileLeaseStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if moved := clear_way(self.lock_path, "lock file"):
             self.say(f"{moved} and made a new one")
-        with portalocker.Lock(self.lock_path, mode="a", timeout=LOCK_TIMEOUT_SECONDS):
+        with FileLock(self.lock_path, timeout=LOCK_TIMEOUT_SECONDS):
             state = self._read()
             before = json.dumps(state, sort_keys=True)
             self._reclaim(state)

@@ -6,12 +6,13 @@ import shutil
 import subprocess
 
 from .config import Settings
+from .errors import AgentosError
 
 GH_TIMEOUT_SECONDS = 300
 _AUTH_HINTS = ("gh auth login", "not logged", "authentication", "auth token", "GH_TOKEN")
 
 
-class GhError(Exception):
+class GhError(AgentosError):
     """gh is missing, not logged in, or said something else; the message says which and what to do."""
 
 

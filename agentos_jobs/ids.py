@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from .errors import AgentosError
+
 MAX_ID_LENGTH = 100
 WORKFLOWS = ("lld", "issue")
 
@@ -12,7 +14,7 @@ _VALID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _RULE = "ids are issue numbers or slugs of letters, digits, '.', '_' and '-'"
 
 
-class InvalidItemId(ValueError):
+class InvalidItemId(AgentosError, ValueError):
     """Raised for an id that could escape its directory or confuse a command line."""
 
 

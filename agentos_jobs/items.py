@@ -7,13 +7,15 @@ import hashlib
 import os
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Settings
+from .config import Settings, load_settings
+from .errors import AgentosError
 from .frontmatter import FrontMatterError, split_front_matter
 from .fsutil import display_path, parse_json
-from .ids import MAX_ID_LENGTH, slugify
+from .ids import MAX_ID_LENGTH, slugify, validate_item_id, validate_workflow
 from .repofiles import NotRepoContent, read_repo_file, repo_content_problem
 from .text import one_line, shown_name
 
@@ -22,7 +24,7 @@ _ISSUE_FILE = re.compile(r"(?P<number>[0-9]+)(?:-[^/\\]*)?\.md|(?P<jnumber>[0-9]
 _OTHER_DIGITS = re.compile(r"\d+(?:-[^/\\]*)?\.md|\d+\.json")  # \d: the digits of any script (full-width ones)
 
 
-class InputError(Exception):
+class InputError(AgentosError):
     """An input file that cannot be used; the message names the file and the fix."""
 
 
@@ -295,6 +297,18 @@ def discover(settings: Settings, workflow: str) -> tuple[list[Item], list[str]]:
     listing = list_inputs(settings, workflow)
     items = [_make_item(workflow, item_id, paths, settings.root) for item_id, paths in listing.files.items()]
     return items, listing.ignored
+
+
+def open_item(workflow: str, item_id: str, sources: Sequence[str] = ()) -> tuple[Settings, Item]:
+    """What every entry point does first (`agentos-jobs run`, the wrapper, the workflow process): check the ids,
+    read the settings and find the item: at the paths its parent found it by (no folder is listed), else, for
+    one started by hand, in its inputs folder. Raises InvalidItemId, ConfigError, InputError."""
+    validate_workflow(workflow)
+    validate_item_id(item_id)
+    settings = load_settings()
+    if sources:
+        return settings, _make_item(workflow, item_id, [Path(source) for source in sources], settings.root)
+    return settings, find_item(settings, workflow, item_id)
 
 
 def find_item(settings: Settings, workflow: str, item_id: str) -> Item:

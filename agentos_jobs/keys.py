@@ -9,8 +9,8 @@ from .config import load_settings
 from .credentials import credentials_path, load_credentials
 from .fsutil import describe_os_error, read_json_object
 from .lease_store import open_store
-from .locks import run_lock_info
 from .pool import CredentialPool
+from .rundir import BaseDir
 from .status import EXIT_FAILED
 from .text import table_lines
 
@@ -21,7 +21,7 @@ def print_keys() -> int:
     if not credentials:
         print(f"no keys: {credentials_path()} does not exist and no provider key variable is set")
         return 0
-    last_run = read_json_object(run_lock_info(settings)) or {}
+    last_run = read_json_object(BaseDir(settings.base_dir).run_lock_info) or {}
     store = open_store(settings, print)
     store.check()  # a Redis that is down: one line now, not a wait for it to come back
     pool = CredentialPool(store, credentials, str(last_run.get("run_id", "")), print)

@@ -13,18 +13,23 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import portalocker
-
 from .config import MAX_PARALLEL, ConfigError, Settings
+from .errors import AgentosError
+from .filelock import FileLock, LockTimeout
 from .fsutil import atomic_write_json, clear_way, describe_os_error, iso, make_dir, read_json_object, utc_now
+from .rundir import BaseDir
 from .scaffold import ensure_base_dir
+from .status import EXIT_REFUSED
 
 WORKTREE_LOCK_SECONDS = 600.0  # a step that waits longer for shared state fails (and is checkpointed as failed)
 SLOT_POLL_SECONDS = 0.2
 
 
-class RunLocked(Exception):
+class RunLocked(AgentosError):
     """The run lock cannot be taken: another run holds this worktree, or its base dir cannot be written."""
+
+    exit_code = EXIT_REFUSED
+    label = ""
 
 
 def warn(text: str) -> None:
@@ -39,19 +44,14 @@ def _lock_file(path: Path, say: Callable[[str], None]) -> Path:
     return path
 
 
-def run_lock_info(settings: Settings) -> Path:
-    """Who holds (or last held) the run lock: run id, pid, start. `agentos-jobs keys` reads the run id."""
-    return settings.base_dir / "run.lock.json"
-
-
 class RunLock:
     """Held by the doit process for the whole run; `doit list` never takes it."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.path = settings.base_dir / "run.lock"
-        self.info = run_lock_info(settings)
-        self._lock = portalocker.Lock(self.path, mode="a", timeout=0, fail_when_locked=True)
+        self.path = BaseDir(settings.base_dir).run_lock
+        self.info = BaseDir(settings.base_dir).run_lock_info
+        self._lock = FileLock(self.path, timeout=0)
 
     def acquire(self, run_id: str) -> None:
         try:
@@ -61,7 +61,7 @@ class RunLock:
         try:
             _lock_file(self.path, warn)
             self._lock.acquire()
-        except portalocker.exceptions.LockException:
+        except LockTimeout:
             data = read_json_object(self.info) or {}
             holder = (f" (run {data['run_id']}, pid {data['pid']}, started {data['started_at']})"
                       if {"run_id", "pid", "started_at"} <= data.keys() else "")
@@ -80,30 +80,29 @@ class RunLock:
 @contextlib.contextmanager
 def worktree_lock(settings: Settings, say: Callable[[str], None]) -> Iterator[None]:
     """Serialises steps that touch shared state (status files, git) across all workflow processes."""
-    path = settings.base_dir / "worktree.lock"
+    path = BaseDir(settings.base_dir).worktree_lock
     path.parent.mkdir(parents=True, exist_ok=True)
-    with portalocker.Lock(_lock_file(path, say), mode="a", timeout=WORKTREE_LOCK_SECONDS):
+    with FileLock(_lock_file(path, say), timeout=WORKTREE_LOCK_SECONDS):
         yield
 
 
 def acquire_slot(settings: Settings, on_wait: Callable[[], None], cancelled: Callable[[], bool],
-                 say: Callable[[str], None] = warn) -> portalocker.Lock | None:
+                 say: Callable[[str], None] = warn) -> FileLock | None:
     """One of MAX_PARALLEL slots, whatever `-n` says; waits (saying so once) while all are taken.
 
     Returns the held lock, or None if `cancelled()` turned true while waiting. A file where the slots folder
     belongs, or a directory where a slot's lock file does, is moved aside and said.
     """
-    directory = settings.base_dir / "slots"
+    directory = BaseDir(settings.base_dir).slots
     if moved := make_dir(directory):
         say(moved)
     said = False
     while not cancelled():
         for number in range(MAX_PARALLEL):
-            lock = portalocker.Lock(_lock_file(directory / f"slot-{number:02d}.lock", say), mode="a", timeout=0,
-                                    fail_when_locked=True)
+            lock = FileLock(_lock_file(directory / f"slot-{number:02d}.lock", say), timeout=0)
             try:
                 lock.acquire()
-            except portalocker.exceptions.LockException:
+            except LockTimeout:
                 continue
             return lock
         if not said:

@@ -22,7 +22,7 @@ class PrefixedOutput:
     The console may vanish (doit was killed); then lines still go to the log, which is what keeps a record.
     """
 
-    def __init__(self, prefix: str, log_path: Path) -> None:
+    def __init__(self, prefix: str, log_path: Path, clear_line: bool = False) -> None:
         self.prefix = prefix
         self.log_path = log_path
         self._lock = threading.Lock()
@@ -36,7 +36,7 @@ class PrefixedOutput:
         else:
             self._lost = ""
         # On a terminal with a progress line at the bottom, each line first clears it (see progress.py).
-        self._clear = CLEAR_LINE if os.environ.get("AGENTOS_CLEAR_LINE") == "1" else ""
+        self._clear = CLEAR_LINE if clear_line else ""
 
     def line(self, text: str, stream: int = STDOUT) -> None:
         data = f"[{self.prefix}] {text.rstrip(chr(13) + chr(10))}\n"

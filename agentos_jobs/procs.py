@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -58,6 +59,31 @@ def die_with_parent(signum: int, parent: int) -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(1)
+
+
+def signal_group(pgid: int, signum: int) -> None:
+    """Signal a process group that may be gone already."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def stop_process_group(pgid: int, exited: Callable[[float], bool], grace: float) -> bool:
+    """SIGTERM the group (its leader checkpoints and exits), wait up to `grace` seconds for `exited`, then
+    SIGKILL it. True when it stopped within the grace."""
+    signal_group(pgid, signal.SIGTERM)
+    if exited(grace):
+        return True
+    signal_group(pgid, signal.SIGKILL)
+    return False
+
+
+def exit_now(code: int) -> None:
+    """End a per-item process without the interpreter's teardown (~20 ms a process): its files are closed and
+    its spans written as they end (tracing.py), so only the standard streams are left to flush."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def spawn_blocked(argv: list[str]) -> subprocess.Popen[bytes]:

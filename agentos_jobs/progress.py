@@ -12,9 +12,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 from .budget import read_spend
+from .rundir import RunDir
 from .status import Status
 from .text import CLEAR_LINE
 
@@ -31,12 +31,12 @@ class Progress:
     """Counts each status as the summary does; on a terminal the line fits its width, read at every redraw so
     that it follows a resize (a line longer than the terminal wraps, and `\\r\\x1b[K` clears one row only)."""
 
-    def __init__(self, write: Callable[[str], None], total: int, slots: int, waiting_dir: Path,
+    def __init__(self, write: Callable[[str], None], total: int, slots: int, run: RunDir,
                  interval: float, columns: Callable[[], int] | None = None) -> None:
         self._write = write
         self.total = total
         self.slots = slots
-        self.waiting_dir = waiting_dir
+        self.run = run  # its waiting flags and its spend ledger
         self.columns = columns  # a terminal's width: set on a terminal only
         self.interval = TTY_REFRESH_SECONDS if columns else interval
         self.started = time.monotonic()
@@ -52,7 +52,7 @@ class Progress:
     def begin(self, name: str) -> None:
         self.running[name] = time.monotonic()
 
-    def finish(self, name: str, status: str) -> None:
+    def finish(self, name: str, status: Status) -> None:
         began = self.running.pop(name, None)
         if began is not None:
             self.durations.append(time.monotonic() - began)
@@ -63,7 +63,7 @@ class Progress:
 
     def waiting(self) -> int:
         try:
-            return sum(1 for _ in self.waiting_dir.iterdir())
+            return sum(1 for _ in self.run.waiting.iterdir())
         except OSError:
             return 0
 
@@ -85,7 +85,7 @@ class Progress:
         waiting = self.waiting()
         if waiting:
             parts.append(f"{waiting} waiting for a key")
-        spend = read_spend(self.waiting_dir.parent)  # the run's folder holds its ledger (budget.py)
+        spend = read_spend(self.run.budget)
         if spend is not None:
             parts.append(spend.line())
         parts += [self.eta(), f"{_clock(time.monotonic() - self.started)} elapsed"]

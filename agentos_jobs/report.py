@@ -7,33 +7,37 @@ import sys
 from pathlib import Path
 
 from .config import Settings
+from .errors import AgentosError
 from .fsutil import read_json_object
+from .rundir import BaseDir
 from .status import Status
-from .summary import render_summary, summary_path, wants_colour
+from .summary import render_summary, wants_colour
 from .text import table_lines
 
 
-class ReportError(Exception):
+class ReportError(AgentosError):
     pass
 
 
 def find_summary(settings: Settings, run_id: str | None) -> Path:
     """The named run's summary (an id or a unique start of one), or the latest; run ids sort by start time."""
-    runs = sorted(p.parent.name for p in settings.runs_dir.glob("*/summary.json"))
+    base = BaseDir(settings.base_dir)
+    runs = sorted(p.parent.name for p in base.runs.glob("*/summary.json"))
     if not runs:
-        raise ReportError(f"no finished runs under {settings.runs_dir}; run 'doit lld' first")
+        raise ReportError(f"no finished runs under {base.runs}; run 'doit lld' first")
     matches = [r for r in runs if r.startswith(run_id)] if run_id else runs[-1:]
     if len(matches) != 1:
         recent = ", ".join(runs[-5:])
         what = "matches several runs" if matches else "is not a run"
         raise ReportError(f"{run_id!r} {what}; recent runs: {recent}")
-    return summary_path(settings, matches[0])
+    return base.run(matches[0]).summary
 
 
 def list_runs(settings: Settings) -> str:
     """One line per past run, oldest first: what `report <run-id>` can show again."""
     table = [("RUN", "STARTED", "TIME", "ITEMS", "EXIT", "OUTCOME")]
-    for path in sorted(settings.runs_dir.glob("*/summary.json")):
+    runs = BaseDir(settings.base_dir).runs
+    for path in sorted(runs.glob("*/summary.json")):
         summary = read_json_object(path) or {}
         totals = summary.get("totals")
         totals = totals if isinstance(totals, dict) else {}
@@ -43,7 +47,7 @@ def list_runs(settings: Settings) -> str:
                       f"{took:.1f}s" if isinstance(took, int | float) else "?", str(totals.get("items", "?")),
                       str(summary.get("exit_code", "?")), outcome or "unreadable"))
     if len(table) == 1:
-        raise ReportError(f"no finished runs under {settings.runs_dir}; run 'doit lld' first")
+        raise ReportError(f"no finished runs under {runs}; run 'doit lld' first")
     return "\n".join(table_lines(table)) + "\n"
 
 

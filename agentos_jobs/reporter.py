@@ -1,4 +1,5 @@
-"""The doit reporter: holds the run lock, says what it runs, and ends with the summary and the exit code.
+"""The doit reporter: a thin shim that forwards doit's callbacks to the run controller (controller.py) and does
+what only a doit plug-in can: hook doit's fork and result queue, and end the process with the run's exit code.
 
 doit gives a reporter no say over the exit code (a failed item under the group task `lld` makes doit exit 2),
 so `complete_run`, which doit calls last, after saving its dep file, ends the process with our code.
@@ -12,7 +13,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from types import FrameType
 from typing import IO, Any
 
@@ -21,23 +21,21 @@ from doit.globals import Globals
 from doit.reporter import ConsoleReporter
 from doit.runner import MRunner
 
-from .config import DEFAULT_PARALLEL, MAX_PARALLEL, ConfigError
-from .credentials import CredentialsError
-from .fsutil import atomic_write_text, describe_os_error, display_path, iso, utc_now
-from .ids import WORKFLOWS, prefix_for
-from .locks import RunLock, RunLocked
-from .procs import STOP_SIGNALS, die_with_parent, stopped_early
-from .progress import Progress, progress_mode
-from .providers import preflight
-from .run_trace import RunTrace
-from .runs import current_run_id, stop_flag, waiting_dir
-from .status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REFUSED, Status
-from .summary import build_summary, read_item_result, render_summary, wants_colour, write_summary
-from .tasks import project_settings, save_dep_file_or_say
-from .text import CLEAR_LINE, shown_name
-from .worker import read_notes, still_running, wrapper_started
+from .config import DEFAULT_PARALLEL, MAX_PARALLEL
+from .controller import ItemTask, RunController
+from .depfile import save_dep_file_or_say
+from .errors import AgentosError
+from .fsutil import describe_os_error
+from .ids import WORKFLOWS
+from .procs import STOP_SIGNALS, die_with_parent
+from .progress import progress_mode
+from .project import project_settings
+from .runs import current_run_id
+from .status import EXIT_REFUSED
+from .summary import wants_colour
+from .text import CLEAR_LINE
+from .worker import read_notes
 
-RESULT_WAIT_SECONDS = 8.0
 WATCH_SECONDS = 0.25
 GRACE_SECONDS = 2.0
 
@@ -57,6 +55,12 @@ def requested_processes(argv: list[str]) -> int | None:
     return None
 
 
+def item_task(task: Any) -> ItemTask | None:
+    """The item a doit task runs, from its `meta` (tasks.py); None for a task that is not an item's."""
+    meta = (getattr(task, "meta", None) or {}).get("agentos")
+    return ItemTask(task.name, meta["workflow"], meta["id"], task.doc or "") if meta else None
+
+
 def _up_to_date(task: Any) -> bool:
     """The item task's own `uptodate` check (its marker), as doit will make it."""
     return all(check(*args, **kwargs) for check, args, kwargs in task.uptodate)
@@ -73,7 +77,7 @@ def _item_tasks(tasks: dict[str, Any], selected: list[str]) -> list[str]:
             continue
         seen.append(name)
         stack.extend(task.task_dep)
-    return [name for name in seen if RunReporter.meta(tasks[name])]
+    return [name for name in seen if item_task(tasks[name])]
 
 
 class RunReporter(ConsoleReporter):  # type: ignore[misc]
@@ -81,27 +85,12 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
 
     def __init__(self, outstream: IO[str], options: dict[str, Any]) -> None:
         super().__init__(outstream, options)
-        self.settings = project_settings()
-        self.run_id = current_run_id()
-        self.started_at, self.clock = iso(utc_now()), time.monotonic()
-        self.selected: list[Any] = []  # every item task the run was asked for, in doit's order
-        self.items: list[Any] = []  # those doit started or found up to date
-        self.up_to_date: set[str] = set()
-        self.ignored: set[str] = set()
-        self.halted_after: str | None = None  # fail_fast: the item whose failure stopped new items starting
-        self.ended: set[str] = set()  # those doit saw end: their wrapper has exited
-        self.refused = False
-        self.interrupted_by: str | None = None
+        self.controller = RunController(project_settings(), current_run_id(), self.write, self._warn)
         self.owner = os.getpid()
-        self.run_lock = RunLock(self.settings)
-        self.progress: Progress | None = None
+        self.refused = False
         self.clear_first = False
-        self.trace: RunTrace | None = None
-        self.tool_failed = False
         self.console_gone = False
-        self.empty_groups: list[str] = []
         self.tasks: dict[str, Any] = {}
-        self.worker_deaths: dict[str, str] = {}  # item task -> why: its doit worker died under it
         self._lock = threading.Lock()
         self._watching = threading.Event()
         self._queues: list[Any] = []
@@ -112,13 +101,11 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         its dep file saved; a second one is ignored, so the summary still gets written. Once doit waits on its
         result queue, the stop is posted there, as a worker posts its crash: raised from this handler it could
         land inside a fork hook, where Python swallows it."""
-        if self.interrupted_by:
+        name = signal.Signals(signum).name
+        if not self.controller.request_stop(name):
             return
-        self.interrupted_by = signal.Signals(signum).name
-        with contextlib.suppress(OSError):
-            atomic_write_text(stop_flag(self.settings, self.run_id), self.interrupted_by)
         if self._queues:
-            self._queues[0].put({"exit": KeyboardInterrupt, "exception": self.interrupted_by})
+            self._queues[0].put({"exit": KeyboardInterrupt, "exception": name})
         else:
             raise KeyboardInterrupt
 
@@ -156,46 +143,37 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), self.outstream.fileno())
 
-    @staticmethod
-    def meta(task: Any) -> dict[str, str] | None:
-        meta = getattr(task, "meta", None) or {}
-        return meta.get("agentos")
-
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
         save_dep_file_or_say(Globals.dep_manager)
-        items = _item_tasks(tasks, selected_tasks)
-        self.selected = [tasks[name] for name in items]
+        names = _item_tasks(tasks, selected_tasks)
         for signum in STOP_SIGNALS:  # from here on a stop is the run's: every item is stopped and accounted for
             signal.signal(signum, self._on_signal)
         try:
-            self.run_lock.acquire(self.run_id)
-            if any(not _up_to_date(tasks[name]) for name in items):
-                preflight(self.settings)
-        except (RunLocked, ConfigError, CredentialsError) as exc:
+            self.controller.start([item for name in names if (item := item_task(tasks[name]))],
+                           pending=any(not _up_to_date(tasks[name]) for name in names))
+        except AgentosError as exc:
             self.refused = True
-            sys.stderr.write(f"agentos-jobs: {'' if isinstance(exc, RunLocked) else 'error: '}{exc}\n")
+            sys.stderr.write(f"agentos-jobs: {exc.label}{exc}\n")  # whatever its kind, the run did not start
             raise SystemExit(EXIT_REFUSED) from None
         os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_in_parent,
                             after_in_child=self._in_forked_worker)
         self.tasks = tasks
         MRunner.Queue = staticmethod(self._make_queue)  # doit's own hook (MThreadRunner overrides it too)
         threading.Thread(target=self._watch_workers, name="worker-watch", daemon=True).start()
-        self.trace = RunTrace(self.settings, self.run_id, self._warn)
+        self.controller.open_trace()
         asked = requested_processes(sys.argv[1:])
         if asked and asked > MAX_PARALLEL:
             self.write(f"agentos-jobs: -n {asked} asked for {asked} parallel workflows; at most {MAX_PARALLEL} "
                        "run at once, the others wait for a free slot\n")
-        self.empty_groups = [name for name in WORKFLOWS if name in selected_tasks and not tasks[name].task_dep]
-        mode = progress_mode(self.settings.progress, self.outstream.isatty())
-        if items and mode:
-            slots = max(1, min(DEFAULT_PARALLEL if asked is None else asked, MAX_PARALLEL))  # -n 0: one
-            self.progress = Progress(self.write, len(items), slots, waiting_dir(self.settings, self.run_id),
-                                     self.settings.progress_interval_seconds,
-                                     self._columns if mode == "tty" else None)
+        self.controller.empty_groups = [name for name in WORKFLOWS
+                                        if name in selected_tasks and not tasks[name].task_dep]
+        mode = progress_mode(self.controller.settings.progress, self.outstream.isatty())
+        if names and mode:
             if mode == "tty":
                 self.clear_first = True
-                os.environ["AGENTOS_CLEAR_LINE"] = "1"  # the wrappers' lines replace the progress line too
-            self.progress.start()
+                os.environ["AGENTOS_CLEAR_LINE"] = "1"  # its workers tell each wrapper: its lines replace it too
+            slots = max(1, min(DEFAULT_PARALLEL if asked is None else asked, MAX_PARALLEL))  # -n 0: one
+            self.controller.show_progress(slots, self._columns if mode == "tty" else None)
 
     def _make_queue(self) -> Any:
         """MRunner.run_tasks makes its result queue first, then its job queue: the first is kept, so that a
@@ -211,7 +189,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         doit still joins it as usual."""
         seen: set[int] = set()
         while not self._watching.wait(WATCH_SECONDS):
-            for pid, note in read_notes(self.settings, self.run_id).items():
+            for pid, note in read_notes(self.controller.run_dir).items():
                 if pid == self.owner or pid in seen:  # -n 0: the items run in this process
                     continue
                 try:
@@ -223,16 +201,16 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                     continue
                 seen.add(pid)
                 killed = ended.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
-                if (killed or ended.si_status != 0) and not self.interrupted_by:
+                if (killed or ended.si_status != 0) and not self.controller.interrupted_by:
                     how = signal.Signals(ended.si_status).name if killed else f"exit code {ended.si_status}"
                     self._worker_died(pid, str(note.get("task")), how)
 
     def _worker_died(self, pid: int, name: str, how: str) -> None:
         task = self.tasks.get(name)
-        if task is None or name in self.ended:
-            return  # it died between items: doit hands the next one to another worker
-        message = f"its doit worker process (pid {pid}) died ({how}); run again to resume from its checkpoint"
-        self.worker_deaths[name] = message
+        item = item_task(task) if task is not None else None
+        message = self.controller.worker_died(item, pid, how) if item else None
+        if task is None or message is None:
+            return
         self._queues[0].put({"name": name, "failure": TaskError(message), "task": task.pickle_safe_dict(),
                              "out": [None] * len(task.actions), "err": [None] * len(task.actions)})
 
@@ -249,95 +227,42 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
     def _warn(self, text: str) -> None:
         sys.stderr.write(text + "\n")
 
-    def execute_task(self, task: Any) -> None:
-        if self.meta(task):
-            self.items.append(task)
-            if self.progress:
-                self.progress.begin(task.name)  # its wrapper says it started, with the item's prefix
-        else:
-            super().execute_task(task)
-
-    def skip_uptodate(self, task: Any) -> None:
-        if self.meta(task):
-            self.items.append(task)
-            self.up_to_date.add(task.name)
-            if self.progress:
-                self.progress.skip()
-        if task.name not in WORKFLOWS:  # `lld` is up to date when all its items are: the summary says so
-            super().skip_uptodate(task)
-
     def _columns(self) -> int:
         try:
             return os.get_terminal_size(self.outstream.fileno()).columns or 80  # 0: a terminal that never said
         except (OSError, ValueError):
             return 80
 
+    def execute_task(self, task: Any) -> None:
+        if item := item_task(task):
+            self.controller.item_started(item)  # its wrapper says it started, with the item's prefix
+        else:
+            super().execute_task(task)
+
+    def skip_uptodate(self, task: Any) -> None:
+        if item := item_task(task):
+            self.controller.item_up_to_date(item)
+        if task.name not in WORKFLOWS:  # `lld` is up to date when all its items are: the summary says so
+            super().skip_uptodate(task)
+
     def skip_ignore(self, task: Any) -> None:
-        if self.meta(task):
-            self.items.append(task)
-            self.ignored.add(task.name)
-            if self.progress:
-                self.progress.finish(task.name, Status.IGNORED)
+        if item := item_task(task):
+            self.controller.item_ignored(item)
         super().skip_ignore(task)
 
-    def _finished(self, task: Any, ok: bool) -> None:
-        meta = self.meta(task) or {}
-        self.ended.add(task.name)
-        if self.progress:
-            result = read_item_result(self.settings, self.run_id, prefix_for(meta["workflow"], meta["id"])) or {}
-            self.progress.finish(task.name, str(result.get("status") or (Status.DONE if ok else Status.FAILED)))
-        if self.trace:
-            self.trace.forward(f"{prefix_for(meta['workflow'], meta['id'])}-*.jsonl")
-
     def add_success(self, task: Any) -> None:
-        if self.meta(task):
-            self._finished(task, ok=True)
+        if item := item_task(task):
+            self.controller.item_ended(item, ok=True)
 
     def add_failure(self, task: Any, fail: Any) -> None:
-        if self.meta(task):
-            self._finished(task, ok=False)
-            meta = self.meta(task) or {}
-            if self.settings.fail_fast and not self.halted_after:
-                self.halted_after = prefix_for(meta["workflow"], meta["id"])
+        if item := item_task(task):
+            self.controller.item_ended(item, ok=False)
         elif (getattr(task, "meta", None) or {}).get("agentos_tool"):
-            self.tool_failed = True  # it said why in one line already; doit's dump of the command adds nothing
+            self.controller.failed_outside_items = True  # it said why in one line already; doit's dump adds nothing
         elif task.name in WORKFLOWS and isinstance(fail, UnmetDependency):
             pass  # `lld` "failed" because an item did: the summary says which and why
         else:
             super().add_failure(task, fail)
-
-    def _row(self, task: Any, deadline: float) -> dict[str, Any]:
-        meta = self.meta(task) or {}
-        prefix = prefix_for(meta["workflow"], meta["id"])
-        if task.name in self.up_to_date:
-            status, message = Status.UP_TO_DATE, ""
-        elif task.name in self.ignored:
-            status, message = Status.IGNORED, f"'doit ignore' set it aside; 'doit forget {task.name}' brings it back"
-        elif task not in self.items:
-            status, message = Status.NOT_STARTED, (f"fail_fast: not started after {self.halted_after} failed"
-                                                   if self.halted_after and not self.interrupted_by else
-                                                   f"the run was stopped ({self.interrupted_by}) before it started")
-        else:
-            result = read_item_result(self.settings, self.run_id, prefix)
-            while result is None and (task.name not in self.ended or task.name in self.worker_deaths) and \
-                    time.monotonic() < deadline and still_running(read_notes(self.settings, self.run_id), task.name):
-                time.sleep(0.1)  # a stopping wrapper is still writing it
-                result = read_item_result(self.settings, self.run_id, prefix)
-            died = self.worker_deaths.get(task.name)
-            if result is not None and (not died or result["status"] == Status.DONE):
-                return result  # (it may have finished in the very moment its worker died)
-            if result is not None:
-                return {**result, "status": Status.FAILED.value, "message": died}
-            if died:
-                status, message = Status.FAILED, died
-            elif self.interrupted_by and not wrapper_started(read_notes(self.settings, self.run_id), task.name):
-                status, message = Status.NOT_STARTED, f"the run was stopped ({self.interrupted_by}) as it started"
-            else:
-                status = Status.INTERRUPTED if self.interrupted_by else Status.FAILED
-                message = "the item's wrapper ended without recording a result"
-        return {"workflow": meta["workflow"], "id": meta["id"], "prefix": prefix, "title": task.doc,
-                "status": status.value, "duration_seconds": None, "steps_done": None, "log": None,
-                "message": message}
 
     def complete_run(self) -> None:
         self._watching.set()
@@ -347,49 +272,21 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         if isinstance(crash, SystemExit):
             raise crash  # stopped before the run started (stop_before_start): nothing to account for
         if isinstance(crash, Exception):
-            self.tool_failed = True
-            dep_file = self.settings.base_dir / "doit-deps.sqlite"  # the only file doit writes itself
-            self._warn("agentos-jobs: " + (describe_os_error(crash, dep_file) or
+            self.controller.failed_outside_items = True
+            self._warn("agentos-jobs: " + (describe_os_error(crash, self.controller.run_dir.base.dep_file) or
                                           f"internal error {type(crash).__name__}: {crash} (please report this)"))
-        if self.interrupted_by:
+        if self.controller.interrupted_by:
             self._stop_workers()
-        if self.progress:
-            self.progress.stop()
+        self.controller.stop_progress()
         self.clear_first = False
         super().complete_run()
-        deadline = time.monotonic() + RESULT_WAIT_SECONDS
-        rows = [self._row(task, deadline) for task in self.items]
-        rows += [self._row(task, deadline) for task in self.selected if task not in self.items]
-        summary = build_summary(self.run_id, self.started_at, iso(utc_now()), time.monotonic() - self.clock, rows)
-        if self.interrupted_by:
-            summary["exit_code"] = EXIT_INTERRUPTED
-            summary["interrupted_by"] = self.interrupted_by
-        if self.halted_after:
-            summary["halted_after"] = self.halted_after
-        elif self.failures or self.runtime_errors or self.tool_failed:  # a task that is not an item failed
-            summary["exit_code"] = max(summary["exit_code"], EXIT_FAILED)
-        if self.trace:
-            summary["trace_id"] = self.trace.trace_id
-        if rows:
-            try:
-                write_summary(self.settings, summary)
-            except OSError as exc:  # the table still goes to the console
-                summary["exit_code"] = max(summary["exit_code"], EXIT_FAILED)
-                self._warn(f"agentos-jobs: summary.json not written: {describe_os_error(exc) or exc}")
-            self.write("\n" + render_summary(summary, self.settings, wants_colour(self.outstream)))
-        elif self.interrupted_by:
-            self.write(stopped_early(self.interrupted_by))
-        for group in self.empty_groups:
-            folder = self.settings.inputs_dir(group)
-            expected = "<N>.md, <N>-<slug>.md or <N>.json issues" if group == "lld" else "*.md briefs"
-            shown = shown_name(display_path(folder, self.settings.root))
-            self.write(f"agentos-jobs: nothing to do for '{group}': {shown} has no {expected}\n")
-        if self.trace:
-            self.trace.end(summary["exit_code"])
+        if self.failures or self.runtime_errors:  # a task that is not an item failed
+            self.controller.failed_outside_items = True
+        code = self.controller.finish(wants_colour(self.outstream))
         try:
             self.outstream.flush()
         except OSError:
             self._console_closed()
         for signum in STOP_SIGNALS:  # a late Ctrl+C must not turn exit 130 into a death by SIGINT: Python
             signal.signal(signum, signal.SIG_IGN)  # restores default handlers, not ignored ones, as it exits
-        raise SystemExit(summary["exit_code"])
+        raise SystemExit(code)

@@ -10,14 +10,15 @@ from opentelemetry import context, trace
 
 from .config import Settings
 from .otlp import OtlpForwarder
-from .tracing import env_carrier, spans_dir, start_tracing, tracer
+from .rundir import BaseDir
+from .tracing import env_carrier, start_tracing, tracer
 
 
 class RunTrace:
     def __init__(self, settings: Settings, run_id: str, warn: Callable[[str], None]) -> None:
         """Open the root span under the caller's TRACEPARENT, if any, and put its own in this process's
         environment: doit's workers, forked or spawned after this, hand it to every wrapper."""
-        self.folder = spans_dir(settings, run_id)
+        self.folder = BaseDir(settings.base_dir).run(run_id).spans
         start_tracing(self.folder / f"run-{os.getpid()}.jsonl", "doit")
         self.span = tracer().start_span(f"run {run_id}", attributes={"agentos.run_id": run_id})
         context.attach(trace.set_span_in_context(self.span))

@@ -1,12 +1,10 @@
-"""Run ids and where one run keeps its records."""
+"""Run ids: how a run is named, and how doit's process hands its name to its workers."""
 
 from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path
 
-from .config import Settings
 from .fsutil import utc_now
 
 
@@ -30,27 +28,3 @@ def ensure_run_env() -> str:
         os.environ["AGENTOS_RUN_ID"] = new_run_id()
         os.environ["AGENTOS_RUN_PID"] = str(os.getpid())
     return os.environ["AGENTOS_RUN_ID"]
-
-
-def item_results_dir(settings: Settings, run_id: str) -> Path:
-    return settings.runs_dir / run_id / "items"
-
-
-def waiting_dir(settings: Settings, run_id: str) -> Path:
-    """One empty file per item that is waiting for an API key: the progress line counts them."""
-    return settings.runs_dir / run_id / "waiting"
-
-
-def stop_flag(settings: Settings, run_id: str) -> Path:
-    """Written by doit's process when the run is interrupted, holding the signal's name: every wrapper stops
-    its workflow at once, whether it is doit's grandchild (-n 3), its child (-n 0, -P thread) or neither."""
-    return settings.runs_dir / run_id / "stopping"
-
-
-def workers_dir(settings: Settings, run_id: str) -> Path:
-    """One note per doit worker: the item it runs and its wrapper's pid (see worker.py)."""
-    return settings.runs_dir / run_id / "workers"
-
-
-def log_dir(settings: Settings, run_id: str) -> Path:
-    return settings.logs_dir / run_id

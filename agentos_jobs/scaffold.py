@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .config import ConfigError, Settings, load_settings
 from .fsutil import atomic_write_text
+from .rundir import BaseDir
 
 DODO = '''"""Tasks of this repository: `doit -n 3 lld`, `doit issue`, `doit list --all -s` (agentos-jobs)."""
 
@@ -35,8 +36,8 @@ def ensure_base_dir(settings: Settings) -> None:
     """The base dir with a `.gitignore` of `*`, so nothing under it is ever committed. The folders a run
     writes are checked (not made) first: a worker that cannot write its result would leave an item nobody
     can account for."""
-    for folder in (settings.base_dir, settings.runs_dir, settings.logs_dir, settings.checkpoints_dir,
-                   settings.done_dir):
+    base = BaseDir(settings.base_dir)
+    for folder in (base.path, base.runs, base.logs, base.checkpoints, base.done):
         existing = folder
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
@@ -50,9 +51,8 @@ def ensure_base_dir(settings: Settings) -> None:
                               "writable directory")
     try:
         settings.base_dir.mkdir(parents=True, exist_ok=True)
-        ignore = settings.base_dir / ".gitignore"
-        if not ignore.exists():
-            atomic_write_text(ignore, GITIGNORE)
+        if not base.gitignore.exists():
+            atomic_write_text(base.gitignore, GITIGNORE)
     except OSError as exc:
         raise ConfigError(f"{exc.filename or settings.base_dir}: cannot be written ({exc.strerror}); fix it or "
                           "set AGENTOS_BASE_DIR to a writable directory") from None
@@ -92,7 +92,7 @@ def init_project(root: Path) -> list[str]:
         report.append(f"{'added [tool.agentos_jobs] to' if text else 'wrote'} pyproject.toml")
 
     settings = load_settings(root)
-    existed = (settings.base_dir / ".gitignore").exists()
+    existed = BaseDir(settings.base_dir).gitignore.exists()
     ensure_base_dir(settings)
     report.append(f"{settings.base_dir.name}/.gitignore {'already there: unchanged' if existed else 'written'}")
     return report

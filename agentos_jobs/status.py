@@ -1,4 +1,4 @@
-"""Item outcomes and the exit codes that carry them between processes."""
+"""Item outcomes and the exit codes of our commands: the one table of which outcome exits with which code."""
 
 from __future__ import annotations
 
@@ -21,25 +21,12 @@ class Status(StrEnum):
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2  # `agentos-jobs` and the wrapper: a bad setting, credentials file or command line
+EXIT_USAGE = 2  # `agentos-jobs`: a bad setting, credentials file or command line
 EXIT_REFUSED = 3  # the run did not start: bad configuration or another run holds the worktree
-EXIT_NEEDS_REVISION = 4  # workflow process only: ran fine, reviewer never approved
-EXIT_NEEDS_HUMAN = 5  # workflow process only: the reviewer asked a question only a person can answer
-EXIT_OVER_BUDGET = 6  # workflow process only: a call was not made, the run's budget could not afford it
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: no key could be had within the retry budget
 EXIT_INTERRUPTED = 130
 
-# What a workflow process's exit code means to its wrapper.
-WORKFLOW_EXITS = {
-    EXIT_OK: Status.DONE,
-    EXIT_NEEDS_REVISION: Status.NEEDS_REVISION,
-    EXIT_NEEDS_HUMAN: Status.NEEDS_HUMAN,
-    EXIT_OVER_BUDGET: Status.OVER_BUDGET,
-    EXIT_TEMPFAIL: Status.NO_KEY,
-    EXIT_INTERRUPTED: Status.INTERRUPTED,
-}
-
-# What a wrapper's (and so an item's) exit code is for each outcome.
+# The exit code of an item's outcome (`agentos-jobs run`); every other outcome exits EXIT_FAILED.
 ITEM_EXITS = {
     Status.DONE: EXIT_OK,
     Status.NO_KEY: EXIT_TEMPFAIL,

@@ -3,53 +3,44 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import IO, Any
 
 from .config import Settings
-from .fsutil import atomic_write_json, display_path, read_json_object
+from .fsutil import atomic_write_json, display_path
 from .prices import PRICES_DATE, show_cost
-from .runs import item_results_dir
+from .results import ItemResult
+from .rundir import BaseDir
 from .status import Status, run_exit
 from .text import table_lines
 
 
-def read_item_result(settings: Settings, run_id: str, prefix: str) -> dict[str, Any] | None:
-    return read_json_object(item_results_dir(settings, run_id) / f"{prefix}.json")
-
-
-def summary_path(settings: Settings, run_id: str) -> Path:
-    return settings.runs_dir / run_id / "summary.json"
-
-
 def build_summary(run_id: str, started_at: str, finished_at: str, duration: float,
-                  rows: list[dict[str, Any]]) -> dict[str, Any]:
-    statuses = [Status(row["status"]) for row in rows]
+                  rows: list[ItemResult]) -> dict[str, Any]:
+    statuses = [row.status for row in rows]
     totals: dict[str, Any] = {status.value: statuses.count(status) for status in Status if status in statuses}
     totals["items"] = len(rows)
-    totals["input_tokens"] = sum(int(row.get("input_tokens") or 0) for row in rows)
-    totals["output_tokens"] = sum(int(row.get("output_tokens") or 0) for row in rows)
-    totals["cached_tokens"] = sum(int(row.get("cached_tokens") or 0) for row in rows)
-    costs = [row.get("cost_usd", 0.0) for row in rows]  # None: a call of a model with no price
-    totals["cost_usd"] = None if None in costs else round(sum(float(c or 0.0) for c in costs), 6)
+    totals["input_tokens"] = sum(row.input_tokens for row in rows)
+    totals["output_tokens"] = sum(row.output_tokens for row in rows)
+    totals["cached_tokens"] = sum(row.cached_tokens for row in rows)
+    costs = [row.cost_usd for row in rows]  # None: a call of a model with no price
+    totals["cost_usd"] = None if None in costs else round(sum(c or 0.0 for c in costs), 6)
     return {"run_id": run_id, "started_at": started_at, "finished_at": finished_at,
             "duration_seconds": round(duration, 3), "exit_code": run_exit(statuses), "totals": totals,
-            "items": rows}
+            "items": [row.to_json() for row in rows]}
 
 
 def write_summary(settings: Settings, summary: dict[str, Any]) -> None:
-    atomic_write_json(summary_path(settings, summary["run_id"]), summary)
+    atomic_write_json(BaseDir(settings.base_dir).run(summary["run_id"]).summary, summary)
 
 
-def _tokens(row: dict[str, Any]) -> str:
+def _tokens(row: ItemResult) -> str:
     """This run's tokens, in and out; of the input, those a prompt cache served."""
-    total = int(row.get("input_tokens") or 0) + int(row.get("output_tokens") or 0)
-    cached = int(row.get("cached_tokens") or 0)
+    total = row.input_tokens + row.output_tokens
+    cached = row.cached_tokens
     return f"{total:,}{f' ({cached:,} cached)' if cached else ''}" if total else "-"
 
 
-def _cost(row: dict[str, Any]) -> str:
-    cost = row.get("cost_usd", 0.0)
+def _cost(cost: float | None) -> str:
     return "-" if cost == 0 else show_cost(cost)
 
 
@@ -66,15 +57,22 @@ def wants_colour(stream: IO[str]) -> bool:
     return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def _not_started_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _cells(row: ItemResult) -> tuple[str, ...]:
+    took = f"{row.duration_seconds:.1f}s" if row.duration_seconds is not None else "-"
+    steps = "-" if row.steps_done is None else str(row.steps_done)
+    return row.prefix, row.status.value, took, steps, _tokens(row), _cost(row.cost_usd), row.log or "-"
+
+
+def _not_started_row(rows: list[ItemResult]) -> tuple[tuple[str, ...], Status, str]:
     """Items never started are one counted row: after an early Ctrl+C they can be most of a long table
     (summary.json still names each)."""
-    return {"prefix": f"{len(rows)} items", "status": Status.NOT_STARTED.value,
-            "message": f"{rows[0].get('message') or ''}; summary.json names each".lstrip("; ")}
+    return ((f"{len(rows)} items", Status.NOT_STARTED.value, "-", "-", "-", "-", "-"), Status.NOT_STARTED,
+            f"{rows[0].message}; summary.json names each".lstrip("; "))
 
 
 def render_summary(summary: dict[str, Any], settings: Settings, colour: bool = False) -> str:
-    rows = summary["items"]
+    """Raises ValueError (or KeyError, TypeError) for a summary this version cannot read."""
+    rows = [ItemResult.from_json(row) for row in summary["items"]]
     totals = summary["totals"]
     counts = ", ".join(f"{totals[s.value]} {s.value}" for s in Status if s.value in totals)
     lines = [f"agentos-jobs run {summary['run_id']}: {counts or 'nothing to do'} "
@@ -82,32 +80,28 @@ def render_summary(summary: dict[str, Any], settings: Settings, colour: bool = F
     if summary.get("halted_after"):
         lines.append(f"fail_fast: no item was started after {summary['halted_after']} failed")
     if rows:
-        never = [row for row in rows if row["status"] == Status.NOT_STARTED]
-        shown = [row for row in rows if row["status"] != Status.NOT_STARTED or len(never) == 1]
+        never = [row for row in rows if row.status is Status.NOT_STARTED]
+        shown = [(_cells(row), row.status, row.message) for row in rows
+                 if row.status is not Status.NOT_STARTED or len(never) == 1]
         if len(never) > 1:
             shown.append(_not_started_row(never))
-        table = [("ITEM", "STATUS", "TIME", "STEPS", "TOKENS", "COST", "LOG")]
-        for row in shown:
-            took = f"{row['duration_seconds']:.1f}s" if row.get("duration_seconds") is not None else "-"
-            steps = "-" if row.get("steps_done") is None else str(row["steps_done"])
-            table.append((row["prefix"], row["status"], took, steps, _tokens(row), _cost(row),
-                          row.get("log") or "-"))
+        table: list[tuple[str, ...]] = [("ITEM", "STATUS", "TIME", "STEPS", "TOKENS", "COST", "LOG")]
+        table += [cells for cells, _, _ in shown]
         start = max(len(cells[0]) for cells in table) + 2  # where the STATUS column begins
         for index, line in enumerate(table_lines(table)):
-            row = shown[index - 1] if index else {}
-            status = row.get("status", "")
+            status, message = (shown[index - 1][1], shown[index - 1][2]) if index else (None, "")
             if colour and status in _COLOURS:
                 end = start + len(status)
-                line = f"{line[:start]}\x1b[{_COLOURS[Status(status)]}m{line[start:end]}\x1b[0m{line[end:]}"
+                line = f"{line[:start]}\x1b[{_COLOURS[status]}m{line[start:end]}\x1b[0m{line[end:]}"
             lines.append(line)
-            if row.get("message") and status not in _QUIET:
-                lines.append(" " * start + row["message"])
+            if message and status not in _QUIET:
+                lines.append(" " * start + message)
         if totals["input_tokens"] or totals["output_tokens"]:
             cached = totals.get("cached_tokens") or 0  # a summary.json of an older version has none
             lines.append(f"tokens: {totals['input_tokens']:,} in{f' ({cached:,} cached)' if cached else ''}, "
                          f"{totals['output_tokens']:,} out")
         if totals.get("cost_usd", 0.0) != 0:
-            lines.append(f"cost: {_cost(totals)} (this run's calls, at the prices of {PRICES_DATE} and "
-                         "[tool.agentos_jobs.prices])")
-    lines.append(f"summary: {display_path(summary_path(settings, summary['run_id']), settings.root)}")
+            lines.append(f"cost: {_cost(totals.get('cost_usd'))} (this run's calls, at the prices of {PRICES_DATE} "
+                         "and [tool.agentos_jobs.prices])")
+    lines.append(f"summary: {display_path(BaseDir(settings.base_dir).run(summary['run_id']).summary, settings.root)}")
     return "\n".join(lines) + "\n"

@@ -2,45 +2,31 @@
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import functools
-import sqlite3
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from doit.action import CmdAction
 from doit.exceptions import InvalidDodoFile, TaskFailed
 
 from .checkpoint import delete_checkpoint
-from .config import DEFAULT_PARALLEL, ConfigError, Settings, load_settings
-from .fsutil import clear_way, describe_os_error, display_path, move_aside
+from .config import DEFAULT_PARALLEL, ConfigError, Settings
+from .depfile import usable_dep_file
+from .fsutil import display_path
 from .ids import WORKFLOWS, prefix_for
 from .items import discover, list_inputs
 from .locks import RunLock, RunLocked
 from .markers import marker_is_current
 from .procs import install_early_stop
+from .project import project_settings
+from .rundir import BaseDir
 from .runs import ensure_run_env
 from .scaffold import ensure_base_dir
 from .shards import this_share
 from .status import EXIT_REFUSED
 from .text import shown_name
 from .worker import run_item_task
-
-
-@functools.cache
-def _settings_for(root: Path) -> Settings:
-    try:
-        return load_settings(root)
-    except ConfigError as exc:
-        raise InvalidDodoFile(str(exc)) from None
-
-
-def project_settings() -> Settings:
-    """doit runs dodo.py from its own directory, so the working directory is the project root."""
-    return _settings_for(Path.cwd().resolve())
 
 
 def doit_config() -> dict[str, Any]:
@@ -62,7 +48,7 @@ def doit_config() -> dict[str, Any]:
         "par_type": "process",
         "continue": not settings.fail_fast,  # fail_fast: doit's own gentle stop, GNU parallel's --halt soon
         "backend": "sqlite3",
-        "dep_file": str(_usable_dep_file(settings.base_dir / "doit-deps.sqlite")),
+        "dep_file": str(usable_dep_file(BaseDir(settings.base_dir).dep_file)),
         "reporter": RunReporter,
     }
 
@@ -116,55 +102,6 @@ def _names_an_item(arg: str, group: str, settings: Settings) -> bool:
     return any(fnmatch.fnmatchcase(name, arg) for name in names) if "*" in arg else arg in names
 
 
-DOIT_DEP_COLUMNS = {"task_id", "task_data"}  # doit's sqlite3 backend keeps one table, `doit`
-
-
-def _usable_dep_file(path: Path) -> Path:
-    """doit stops every run on a damaged dep file (or one of another layout). It is only a cache (an item's
-    marker says whether it is done), so such a file, or a directory in its place, is moved aside, and said,
-    and doit starts a new one."""
-    if moved := clear_way(path, "dep file"):
-        _said(moved)
-    if not path.exists():
-        return path
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as conn:
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(doit)")}
-    except sqlite3.OperationalError as exc:
-        if "locked" not in str(exc):  # locked: another run is saving it, and that run's lock will say so
-            _set_aside(path, exc)
-    except sqlite3.DatabaseError as exc:
-        _set_aside(path, exc)
-    else:
-        if columns and columns != DOIT_DEP_COLUMNS:
-            _set_aside(path, f"its doit table has columns {', '.join(sorted(columns))}, not doit's")
-    return path
-
-
-def _set_aside(path: Path, why: object) -> None:
-    _said(f"doit's dep file {path} was unreadable ({why}); moved it to {move_aside(path).name}")
-
-
-def _said(moved: str) -> None:
-    sys.stderr.write(f"agentos-jobs: {moved}. Nothing is lost: finished items are known by their markers\n")
-
-
-def save_dep_file_or_say(dep_manager: Any) -> None:
-    """doit saves its dep file after the last task and before the reporter's summary, so a save that fails (a
-    full disk) would end the run in a traceback with no summary. It is only a cache: such a failure is said in
-    one line and the run goes on to its summary. For the reporter, with doit's `Globals.dep_manager`."""
-    close = dep_manager.close
-
-    def close_or_say() -> None:
-        try:
-            close()
-        except sqlite3.Error as exc:
-            dep_manager.close = lambda: None  # said once
-            _said(f"doit's dep file was not saved: {describe_os_error(exc, Path(dep_manager.name)) or exc}")
-
-    dep_manager.close = close_or_say
-
-
 def all_current(markers: list[tuple[str, str]]) -> bool:
     """The group task (`lld`) is up to date when every item is: what `doit list -s` shows for it."""
     return all(marker_is_current(marker, input_hash) for marker, input_hash in markers)
@@ -174,7 +111,8 @@ def clean_item(workflow: str, item_id: str, dryrun: bool) -> TaskFailed | None:
     """`doit clean lld:42`: the way to run a finished item again. Its marker and checkpoint go, so the next run
     starts it from its first step; its LLD, drafts and lineage stay: they are committed work, yours to remove."""
     settings = project_settings()
-    parts = [settings.marker_path(workflow, item_id), settings.checkpoint_path(workflow, item_id)]
+    base = BaseDir(settings.base_dir)
+    parts = [base.marker(workflow, item_id), base.checkpoint(workflow, item_id)]
     shown = ", ".join(display_path(p, settings.root) for p in parts if p.exists()) or "nothing to remove"
     if dryrun:
         print(f"{prefix_for(workflow, item_id)}: would remove {shown}")
@@ -198,13 +136,14 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
     items = this_share(items)  # AGENTOS_SHARD=i/n: this machine's share (shards.py)
     for line in ignored:  # named on every load: in the dry run (`doit list`) and in the run
         sys.stderr.write(f"agentos-jobs: {line}\n")
-    markers = [(str(settings.marker_path(workflow, item.id)), item.input_hash) for item in items]
+    base = BaseDir(settings.base_dir)
+    markers = [(str(base.marker(workflow, item.id)), item.input_hash) for item in items]
     yield {"name": None, "doc": GROUP_DOCS[workflow], "uptodate": [(all_current, [markers], {})]}
     for item, (marker, input_hash) in zip(items, markers, strict=True):
         yield {
             "name": item.id,
             "doc": f"{item.title}{FILES if workflow == 'issue' and settings.file_issues else ''}",
-            "actions": [(run_item_task, [workflow, item.id])],
+            "actions": [(run_item_task, [workflow, item.id, [str(path) for path in item.sources]])],
             "clean": [(clean_item, [workflow, item.id])],
             "targets": [marker],
             "uptodate": [(marker_is_current, [marker, input_hash], {})],

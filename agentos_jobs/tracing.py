@@ -21,14 +21,8 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ge
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from .config import Settings
-
 SERVICE = "agentos-jobs"
 _PROPAGATOR = TraceContextTextMapPropagator()
-
-
-def spans_dir(settings: Settings, run_id: str) -> Path:
-    return settings.runs_dir / run_id / "spans"
 
 
 def span_record(span: ReadableSpan) -> dict[str, Any]:

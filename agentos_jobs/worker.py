@@ -14,16 +14,18 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from .config import Settings
 from .fsutil import atomic_write_json, read_json_object
+from .handoff import Handoff
 from .procs import pid_alive, spawn_blocked
-from .runs import current_run_id, workers_dir
+from .project import project_settings
+from .rundir import BaseDir, RunDir
+from .runs import current_run_id
 
 
-def read_notes(settings: Settings, run_id: str) -> dict[int, dict[str, Any]]:
+def read_notes(run: RunDir) -> dict[int, dict[str, Any]]:
     """Worker pid -> {"task", "wrapper_pid"}: what each worker of the run is (or was last) running."""
     notes = {}
-    for path in workers_dir(settings, run_id).glob("*.json"):
+    for path in run.workers.glob("*.json"):
         data = read_json_object(path)
         if data is not None and path.stem.isdigit():
             notes[int(path.stem)] = data
@@ -50,15 +52,17 @@ def still_running(notes: dict[int, dict[str, Any]], task: str) -> bool:
     return pid_alive(wrapper if isinstance(wrapper, int) else worker)
 
 
-def run_item_task(workflow: str, item_id: str) -> TaskFailed | None:
+def run_item_task(workflow: str, item_id: str, sources: list[str]) -> TaskFailed | None:
     """The doit action of `lld:42`: the wrapper's exit code decides only success or failure for doit; the
-    item's outcome itself travels in its result file."""
-    from .tasks import project_settings  # loaded already: this runs in (a fork of) the process that read dodo.py
-
-    note = workers_dir(project_settings(), current_run_id()) / f"{os.getpid()}.json"
+    item's outcome itself travels in its result file. `sources` are the item's files as discovery found them."""
+    run_id = current_run_id()
+    note = BaseDir(project_settings().base_dir).run(run_id).worker_note(os.getpid())
     task = f"{workflow}:{item_id}"
     atomic_write_json(note, {"task": task})  # written first: a worker that dies now still names its item
-    wrapper = spawn_blocked([sys.executable, "-m", "agentos_jobs.wrapper", workflow, item_id, str(os.getpid())])
+    run_pid = os.environ.get("AGENTOS_RUN_PID", "")  # doit's process named itself when it read dodo.py (runs.py)
+    handoff = Handoff(run_id, tuple(sources), parent=os.getpid(), doit_pid=int(run_pid) if run_pid.isdigit() else None,
+                      clear_line=os.environ.get("AGENTOS_CLEAR_LINE") == "1")
+    wrapper = spawn_blocked([sys.executable, "-m", "agentos_jobs.wrapper", workflow, item_id, handoff.to_arg()])
     atomic_write_json(note, {"task": task, "wrapper_pid": wrapper.pid})
     code = wrapper.wait()
     return None if code == 0 else TaskFailed(f"{workflow}:{item_id} ended with exit code {code}")

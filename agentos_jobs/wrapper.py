@@ -6,7 +6,6 @@ SIGTERM, stops the workflow when doit goes away, and writes the completion marke
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 import signal
@@ -16,22 +15,24 @@ import threading
 import time
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
 
 from opentelemetry.trace import StatusCode
 
 from .checkpoint import delete_checkpoint, summarize
-from .config import MAX_PARALLEL, ConfigError, Settings, load_settings
-from .fsutil import atomic_write_json, describe_os_error, display_path, iso, utc_now
-from .ids import InvalidItemId, prefix_for, validate_item_id, validate_workflow
-from .items import InputError, Item, find_item
+from .config import MAX_PARALLEL, Settings
+from .errors import AgentosError, say_error
+from .fsutil import describe_os_error, display_path, iso, utc_now
+from .handoff import Handoff
+from .ids import prefix_for
+from .items import Item, open_item
 from .locks import acquire_slot
 from .markers import write_marker
 from .prefixer import STDERR, STDOUT, PrefixedOutput
-from .procs import STOP_SIGNALS, pid_alive, unblock_stop_signals
-from .runs import current_run_id, item_results_dir, log_dir, stop_flag
-from .status import EXIT_FAILED, EXIT_USAGE, WORKFLOW_EXITS, Status, item_exit
-from .tracing import env_carrier, spans_dir, start_tracing, trace_id, tracer
+from .procs import STOP_SIGNALS, exit_now, pid_alive, signal_group, stop_process_group, unblock_stop_signals
+from .results import ItemResult
+from .rundir import BaseDir, RunDir
+from .status import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Status
+from .tracing import env_carrier, start_tracing, trace_id, tracer
 
 GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.1
@@ -43,19 +44,18 @@ class Supervisor:
     settings: Settings
     workflow: str
     item_id: str
-    run_id: str
+    run_dir: RunDir
     out: PrefixedOutput
     parent: int  # whose exit stops the item: the doit worker, or doit itself with -n 0
+    doit_pid: int | None = None  # the run's doit process; None for `agentos-jobs run`
     stop_reason: str | None = None
-    last_error: str = ""
     workflow_started_at: str | None = None
     workflow_finished_at: str | None = None
 
     def __post_init__(self) -> None:
-        run_pid = os.environ.get("AGENTOS_RUN_PID", "")
-        self.doit_pid = int(run_pid) if run_pid.isdigit() else None
-        self.db = self.settings.checkpoint_path(self.workflow, self.item_id)
-        self.stop_flag = stop_flag(self.settings, self.run_id)
+        self.db = self.run_dir.base.checkpoint(self.workflow, self.item_id)
+        self.stop_flag = self.run_dir.stop_flag
+        self.outcome_file = self.run_dir.outcome(prefix_for(self.workflow, self.item_id))
 
     def say(self, text: str) -> None:
         self.out.line(text, STDOUT)
@@ -86,42 +86,34 @@ class Supervisor:
         env.update({
             "AGENTOS_BASE_DIR": str(self.settings.base_dir),
             "AGENTOS_WORKFLOW_DB": str(self.db),
-            "AGENTOS_WORKFLOW_ID": self.item_id,
-            "AGENTOS_RUN_ID": self.run_id,
-            "AGENTOS_WRAPPER_PID": str(os.getpid()),
+            "AGENTOS_RUN_ID": self.run_dir.run_id,
             "PYTHONUNBUFFERED": "1",
         })
         env.pop("TRACESTATE", None)
         env.update(env_carrier())  # the item's span is the workflow's parent
         return env
 
-    def _signal_group(self, proc: subprocess.Popen[bytes], signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signum)
-
-    def _remember_error(self, text: str) -> None:
-        if text.strip():
-            self.last_error = text.strip().removeprefix("error: ")
-
-    def run_workflow(self) -> tuple[Status, int | None]:
-        """Start the workflow in its own process group and watch it; return its status and exit code."""
+    def run_workflow(self, item: Item) -> ItemResult:
+        """Start the workflow in its own process group and watch it; return its outcome: status and message."""
         slot = acquire_slot(self.settings, lambda: self.say(
             f"waiting for a slot: {MAX_PARALLEL} workflows are already running (agentos-jobs runs at most "
             f"{MAX_PARALLEL} at once)"),
             self._cancelled, self.say)
         if slot is None:
-            return Status.INTERRUPTED, None
+            return ItemResult(self.workflow, self.item_id, Status.INTERRUPTED)
         self.workflow_started_at = iso(utc_now())
+        self.outcome_file.unlink(missing_ok=True)
+        handoff = Handoff(self.run_dir.run_id, tuple(str(path) for path in item.sources), parent=os.getpid(),
+                          outcome=str(self.outcome_file))
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "agentos_jobs.workflows", self.workflow, self.item_id],
+                [sys.executable, "-m", "agentos_jobs.workflows", self.workflow, self.item_id, handoff.to_arg()],
                 cwd=self.settings.root, env=self._environment(), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-            pumps = [self.out.pump(proc.stdout, STDOUT), self.out.pump(proc.stderr, STDERR, self._remember_error)]  # type: ignore[arg-type]
+            pumps = [self.out.pump(proc.stdout, STDOUT), self.out.pump(proc.stderr, STDERR)]  # type: ignore[arg-type]
             timeout = self.settings.worker_timeout_seconds
             deadline = time.monotonic() + timeout
             timed_out = False
-            forwarded_at: float | None = None
             exited = threading.Event()
 
             def reap() -> None:
@@ -131,148 +123,143 @@ class Supervisor:
             threading.Thread(target=reap, daemon=True).start()
             while not exited.is_set():
                 self._check_parent()
-                now = time.monotonic()
-                if not timed_out and not self.stop_reason and now > deadline:
+                if not timed_out and not self.stop_reason and time.monotonic() > deadline:
                     timed_out = True
                     self.say(f"timed out after {timeout:g}s (worker_timeout_seconds); stopping the workflow")
                     self.stop_reason = "timeout"
-                if self.stop_reason and forwarded_at is None:
-                    self._signal_group(proc, signal.SIGTERM)
-                    forwarded_at = now
-                elif forwarded_at is not None and now - forwarded_at > GRACE_SECONDS:
-                    self.say(f"the workflow did not stop within {GRACE_SECONDS:g}s; killed it")
-                    self._signal_group(proc, signal.SIGKILL)
-                    forwarded_at = float("inf")
+                if self.stop_reason:
+                    if not stop_process_group(proc.pid, exited.wait, GRACE_SECONDS):
+                        self.say(f"the workflow did not stop within {GRACE_SECONDS:g}s; killed it")
+                    exited.wait()
                 exited.wait(POLL_SECONDS)  # wakes the moment the workflow exits, not at the next poll
-            self._signal_group(proc, signal.SIGKILL)  # anything the workflow left behind in its group
+            signal_group(proc.pid, signal.SIGKILL)  # anything the workflow left behind in its group
             for pump in pumps:
                 pump.join(GRACE_SECONDS)
         finally:
             self.workflow_finished_at = iso(utc_now())  # while the slot is still held: the interval it covered
             slot.release()
-        code = proc.returncode
-        if code == 0:
-            return Status.DONE, code
-        if timed_out:
-            return Status.TIMEOUT, code
-        if self.stop_reason:
-            return Status.INTERRUPTED, code
-        return WORKFLOW_EXITS.get(code, Status.FAILED), code
+        return self._outcome(proc.returncode, timed_out)
 
-    def run(self, item: Item | None) -> dict[str, Any]:
+    def _outcome(self, code: int, timed_out: bool) -> ItemResult:
+        """The workflow's own record; the timeout and a stop of the run override all but done. Only when the
+        workflow died without writing one is its exit code read: 0 done, a signal's death, or failed."""
+        written = ItemResult.read(self.outcome_file)
+        done = written.status is Status.DONE if written else code == 0
+        result = ItemResult(self.workflow, self.item_id, Status.DONE, workflow_exit_code=code)
+        if done:
+            return result
+        if timed_out:
+            result.status = Status.TIMEOUT
+        elif self.stop_reason:
+            result.status = Status.INTERRUPTED
+        elif written:
+            result.status, result.message = written.status, written.message
+        elif code < 0:
+            result.status = Status.FAILED
+            result.message = f"the workflow process was killed by {signal.Signals(-code).name}; run again to resume"
+        else:
+            result.status, result.message = Status.FAILED, f"the workflow exited with code {code}"
+        return result
+
+    def run(self, item: Item) -> ItemResult:
+        """The item's result: the workflow's outcome with this process's facts (timings, tokens, the log)."""
         started, clock = utc_now(), time.monotonic()
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
         unblock_stop_signals()  # a Ctrl+C that came while this process started arrives now, handled
-        code: int | None = None
-        if item is None:
-            status = Status.FAILED
-        else:
-            self.say(f"started: {item.title}")
-            status, code = self.run_workflow()
-        summary = summarize(self.db, self.run_id)  # tokens of this run's calls, none of a resumed step
-        outputs = summary.outputs if summary else []
-        if status is Status.DONE and item is not None:
+        self.say(f"started: {item.title}")
+        result = self.run_workflow(item)
+        summary = summarize(self.db, self.run_dir.run_id)  # tokens of this run's calls, none of a resumed step
+        result.outputs = summary.outputs if summary else []
+        if result.status is Status.DONE:
             try:
                 self._finish(item, summary.input_hash if summary and summary.input_hash else item.input_hash,
-                             outputs)
+                             result.outputs)
             except OSError as exc:  # a full disk: the checkpoint is kept, so the re-run finishes without paying
-                status, self.last_error = Status.FAILED, f"not marked done: {describe_os_error(exc) or exc}"
+                result.status, result.message = Status.FAILED, f"not marked done: {describe_os_error(exc) or exc}"
         duration = time.monotonic() - clock
-        message = self._message(status, code, summary.steps_done if summary else 0)
-        self.say(f"{status.value} in {duration:.1f}s" + (f": {message}" if message else ""))
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return {
-            "workflow": self.workflow, "id": self.item_id, "prefix": prefix_for(self.workflow, self.item_id),
-            "title": item.title if item else "", "status": status.value, "exit_code": item_exit(status),
-            "workflow_exit_code": code, "started_at": iso(started),
-            "workflow_started_at": self.workflow_started_at, "workflow_finished_at": self.workflow_finished_at,
-            "finished_at": iso(utc_now()),
-            "duration_seconds": round(duration, 3),
-            "steps_done": summary.steps_done if summary else 0,
-            "failed_step": summary.failed_step if summary else None,
-            "input_tokens": summary.input_tokens if summary else 0,
-            "output_tokens": summary.output_tokens if summary else 0,
-            "cached_tokens": summary.cached_tokens if summary else 0,
-            "cost_usd": summary.cost_usd if summary else 0.0,  # this run's calls; None: unknown (prices.py)
-            "outputs": outputs, "message": message,
-            "log": display_path(self.out.log_path, self.settings.root),
-            "checkpoint": display_path(self.db, self.settings.root) if self.db.exists() else None,
-            "peak_rss_kb": {"wrapper": own, "workflow": rss},
-        }
+        result.message = self._message(result, summary.steps_done if summary else 0)
+        self.say(f"{result.status.value} in {duration:.1f}s" + (f": {result.message}" if result.message else ""))
+        result.title = item.title
+        result.started_at, result.finished_at = iso(started), iso(utc_now())
+        result.workflow_started_at, result.workflow_finished_at = self.workflow_started_at, self.workflow_finished_at
+        result.duration_seconds = round(duration, 3)
+        result.steps_done = summary.steps_done if summary else 0
+        if summary:
+            result.failed_step = summary.failed_step
+            result.input_tokens, result.output_tokens = summary.input_tokens, summary.output_tokens
+            result.cached_tokens, result.cost_usd = summary.cached_tokens, summary.cost_usd
+        result.log = display_path(self.out.log_path, self.settings.root)
+        result.checkpoint = display_path(self.db, self.settings.root) if self.db.exists() else None
+        result.peak_rss_kb = {"wrapper": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                              "workflow": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
+        return result
 
     def _finish(self, item: Item, input_hash: str, outputs: list[str]) -> None:
         """Marker first (atomic), checkpoint after: a crash between leaves a finished item, never a lost one."""
-        if moved := write_marker(self.settings.marker_path(self.workflow, self.item_id), workflow=self.workflow,
+        if moved := write_marker(self.run_dir.base.marker(self.workflow, self.item_id), workflow=self.workflow,
                                  item_id=self.item_id, sources=[display_path(p, self.settings.root)
                                                                 for p in item.sources],
-                                 input_hash=input_hash, run_id=self.run_id, outputs=outputs):
+                                 input_hash=input_hash, run_id=self.run_dir.run_id, outputs=outputs):
             self.say(f"{moved} and made a new one")
         delete_checkpoint(self.db)
 
-    def _message(self, status: Status, code: int | None, steps: int) -> str:
-        if status is Status.TIMEOUT:
+    def _message(self, result: ItemResult, steps: int) -> str:
+        """The wrapper's own facts (a timeout, a stop); otherwise what the workflow said."""
+        if result.status is Status.TIMEOUT:
             return f"killed after worker_timeout_seconds={self.settings.worker_timeout_seconds:g}"
-        if status is Status.INTERRUPTED:
+        if result.status is Status.INTERRUPTED:
             why = self.stop_reason or "a signal from outside this run reached the workflow"
             return f"stopped ({why}); {steps} finished step(s) checkpointed, run again to resume"
-        if status is Status.NEEDS_REVISION:
-            return "the reviewer did not approve within max_iterations"
-        if status is Status.NEEDS_HUMAN:  # the workflow's last line on stderr is the reviewer's question
-            return self.last_error or "the reviewer asked for a person's decision"
-        if status in (Status.FAILED, Status.NO_KEY) and code is not None and code < 0:
-            return f"the workflow process was killed by {signal.Signals(-code).name}; run again to resume"
-        if status in (Status.FAILED, Status.NO_KEY, Status.OVER_BUDGET):
-            return self.last_error or f"the workflow exited with code {code}"
-        return ""
+        return "" if result.status is Status.DONE else result.message
 
 
-def run_item(workflow: str, item_id: str, parent: int | None = None) -> int:
-    """Run one item end to end; the exit code is the item's (see status.py). Bad ids raise InvalidItemId."""
-    validate_workflow(workflow)
-    validate_item_id(item_id)
-    settings = load_settings()
-    run_id = current_run_id()
+def run_item(workflow: str, item_id: str, handoff: Handoff) -> int:
+    """Run one item end to end; the exit code is the item's (see status.py). Raises AgentosError for a bad id
+    or setting, or an item that cannot be found."""
+    settings, item = open_item(workflow, item_id, handoff.sources)
     prefix = prefix_for(workflow, item_id)
-    start_tracing(spans_dir(settings, run_id) / f"{prefix}-wrapper-{os.getpid()}.jsonl", "wrapper")
-    out = PrefixedOutput(prefix, log_dir(settings, run_id) / f"{prefix}.log")
-    supervisor = Supervisor(settings, workflow, item_id, run_id, out, parent or os.getppid())
-    try:
-        item: Item | None = find_item(settings, workflow, item_id)
-    except InputError as exc:
-        supervisor.last_error = str(exc)
-        item = None
-    attributes = {"agentos.workflow": workflow, "agentos.item": item_id, "agentos.run_id": run_id}
+    run = BaseDir(settings.base_dir).run(handoff.run_id)
+    start_tracing(run.spans / f"{prefix}-wrapper-{os.getpid()}.jsonl", "wrapper")
+    out = PrefixedOutput(prefix, run.log(prefix), handoff.clear_line)
+    supervisor = Supervisor(settings, workflow, item_id, run, out, handoff.parent or os.getppid(), handoff.doit_pid)
+    attributes = {"agentos.workflow": workflow, "agentos.item": item_id, "agentos.run_id": run.run_id}
     try:
         with tracer().start_as_current_span(f"item {prefix}", attributes=attributes) as span:
-            out.log_only(f"trace {trace_id()} run {run_id} item {prefix}")
+            out.log_only(f"trace {trace_id()} run {run.run_id} item {prefix}")
             result = supervisor.run(item)
-            for key in ("status", "steps_done", "input_tokens", "output_tokens", "duration_seconds"):
-                span.set_attribute(f"agentos.{key}", result[key])
-            if result["status"] != Status.DONE:
-                span.set_status(StatusCode.ERROR, str(result["message"]))
+            span.set_attribute("agentos.status", result.status.value)
+            span.set_attribute("agentos.steps_done", result.steps_done or 0)
+            span.set_attribute("agentos.input_tokens", result.input_tokens)
+            span.set_attribute("agentos.output_tokens", result.output_tokens)
+            span.set_attribute("agentos.duration_seconds", result.duration_seconds or 0.0)
+            if result.status is not Status.DONE:
+                span.set_status(StatusCode.ERROR, result.message)
         try:
-            atomic_write_json(item_results_dir(settings, run_id) / f"{prefix}.json", result)
+            result.write(run.item_result(prefix))
         except OSError as exc:  # the console line above said how the item ended; the summary will say it failed
             out.line(f"its result is not recorded: {describe_os_error(exc) or exc}", STDERR)
     finally:
         out.close()
-    return int(result["exit_code"])
+    return result.exit_code
 
 
 def main(argv: list[str]) -> int:
-    """`python -m agentos_jobs.wrapper <workflow> <id> <parent pid>`: what a doit task runs (lighter than the
-    full CLI). The parent is named, not asked for: it may already be gone when this process starts."""
-    if len(argv) != 3 or not argv[2].isdigit():
-        print("usage: python -m agentos_jobs.wrapper <lld|issue> <id> <parent pid>", file=sys.stderr)
+    """`python -m agentos_jobs.wrapper <workflow> <id> <hand-off>`: what a doit task runs (lighter than the full
+    CLI). The hand-off (handoff.py) names the parent: it may already be gone when this process starts."""
+    try:
+        handoff = Handoff.from_arg(argv[2]) if len(argv) == 3 else None
+    except ValueError:
+        handoff = None
+    if handoff is None:
+        print("usage: python -m agentos_jobs.wrapper <lld|issue> <id> <hand-off JSON>", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return run_item(argv[0], argv[1], int(argv[2]))
-    except (InvalidItemId, ConfigError) as exc:
-        print(f"agentos-jobs: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED
+        code = run_item(argv[0], argv[1], handoff)
+    except AgentosError as exc:
+        return say_error(exc)
+    return EXIT_OK if code == EXIT_OK else EXIT_FAILED  # its worker needs to know only: done, or not
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))

@@ -1,7 +1,9 @@
 """Benchmark: N items at -n P against the offline provider with a simulated per-call latency.
 
 Reports wall time as a ratio to the ideal ceil(N/P) x per-item time, the per-item overhead in ms, and the
-peak RSS of each process an item costs (wrapper and workflow). Not a test: run it by hand,
+peak RSS of each process an item costs (wrapper and workflow); then, in the same run, the same ratio for the
+peer floors: GNU parallel (when installed) and `xargs -P` each running a Python process that sleeps for the
+item's time. Not a test: run it by hand,
 
     .venv/bin/python bench/parallel_overhead.py --items 30 --parallel 3 --latency 0.5
 
@@ -15,6 +17,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -69,6 +72,24 @@ def run(items: int, parallel: int, latency: float) -> dict[str, float]:
     }
 
 
+def peer_floors(items: int, parallel: int, latency: float) -> dict[str, float]:
+    """Wall time / ideal for GNU parallel and `xargs -P` running `python -c 'sleep(item time)'` per item."""
+    seconds = CALLS_PER_ITEM * latency
+    ideal = math.ceil(items / parallel) * seconds
+    sleeper = [sys.executable, "-c", "import sys, time; time.sleep(float(sys.argv[1]))"]
+    commands = {"xargs": ["xargs", "-P", str(parallel), "-n", "1", *sleeper],
+                "gnu_parallel": ["parallel", "-q", "-j", str(parallel), "--will-cite", *sleeper]}
+    floors = {}
+    ids = f"{seconds}\n" * items  # one argument per item: how long it sleeps
+    for name, argv in commands.items():
+        if not shutil.which(argv[0]):
+            continue
+        started = time.perf_counter()
+        subprocess.run(argv, input=ids, text=True, check=True, capture_output=True)
+        floors[f"{name}_ratio_to_ideal"] = (time.perf_counter() - started) / ideal
+    return floors
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=30)
@@ -77,6 +98,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     figures = run(args.items, args.parallel, args.latency)
+    figures.update(peer_floors(args.items, args.parallel, args.latency))
     if args.json:
         print(json.dumps(figures, indent=2))
         return
@@ -88,6 +110,10 @@ def main() -> None:
     print(f"  CPU per item (doit, wrapper and workflow processes together): {figures['cpu_ms_per_item']:.0f} ms")
     print(f"  peak RSS per item: wrapper {figures['wrapper_rss_mib_max']:.1f} MiB + workflow "
           f"{figures['workflow_rss_mib_max']:.1f} MiB (worst pair {figures['worker_rss_mib_max']:.1f} MiB)")
+    for name in ("gnu_parallel", "xargs"):
+        if f"{name}_ratio_to_ideal" in figures:
+            print(f"  peer floor, {name} running a Python sleeper of the same item time: "
+                  f"{figures[f'{name}_ratio_to_ideal']:.3f}x")
 
 
 if __name__ == "__main__":

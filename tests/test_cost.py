@@ -12,6 +12,7 @@ from agentos_jobs.budget import Ledger, OverBudget, read_spend
 from agentos_jobs.config import ConfigError, load_settings
 from agentos_jobs.prices import PRICES, Price, cost_usd, parse_prices, price_of, show_cost
 from agentos_jobs.progress import Progress
+from agentos_jobs.rundir import BaseDir
 
 from conftest import Workspace
 from fake_llm import FakeLLM, bad_request, use_provider
@@ -54,7 +55,7 @@ def test_a_malformed_price_is_refused_by_name(tmp_path: Path, table: object) -> 
 
 
 def test_the_ledger_holds_the_worst_case_and_refuses_what_would_cross_the_budget(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path, 0.10)
+    ledger = Ledger(tmp_path / "budget.json", 0.10)
     ledger.reserve("a", 0.06, "the draft call")
     with pytest.raises(OverBudget, match=r"could cost up to \$0.0500.*\$0.0600 held by calls under way"):
         ledger.reserve("b", 0.05, "the draft call")
@@ -62,7 +63,7 @@ def test_the_ledger_holds_the_worst_case_and_refuses_what_would_cross_the_budget
     ledger.reserve("b", 0.05, "the draft call")
     ledger.release("b")  # a failed call is not billed
     ledger.settle("c", None)
-    spend = read_spend(tmp_path)
+    spend = read_spend(tmp_path / "budget.json")
     assert spend is not None and (spend.spent, spend.held, spend.unknown) == (pytest.approx(0.01), 0.0, 1)
     assert spend.line() == "$0.0100 + unknown spent of $0.1000"
 
@@ -73,9 +74,10 @@ def test_the_budget_setting_is_checked_and_the_progress_line_shows_the_spend(tmp
     for bad in ("0", "-1", "a lot", "inf"):
         with pytest.raises(ConfigError, match="environment variable AGENTOS_MAX_COST: max_cost_usd must be a positive"):
             load_settings(tmp_path, {"AGENTOS_MAX_COST": bad})
-    progress = Progress(lambda text: None, 2, 1, tmp_path / "waiting", 15.0)
+    run = BaseDir(tmp_path).run("r1")
+    progress = Progress(lambda text: None, 2, 1, run, 15.0)
     assert "spent" not in progress.line()  # no paid call yet
-    ledger = Ledger(tmp_path, 0.10)
+    ledger = Ledger(run.budget, 0.10)
     ledger.settle("a", 0.01)
     assert " · $0.0100 spent of $0.1000 · " in progress.line()
 
@@ -138,7 +140,7 @@ def test_a_budget_over_ten_items_is_never_crossed_and_a_larger_one_finishes_them
     over = sorted(prefix for prefix, status in statuses.items() if status == "over-budget")
     assert over and set(statuses.values()) == {"done", "over-budget"}, [r["message"] for r in summary["items"]]
     assert summary["totals"]["cost_usd"] <= budget
-    spend = read_spend(workspace.base / "runs" / summary["run_id"])
+    spend = read_spend(BaseDir(workspace.base).run(summary["run_id"]).budget)
     assert spend is not None and spend.spent <= budget and spend.held == 0
     assert spend.spent == pytest.approx(summary["totals"]["cost_usd"])
     assert all(f"lld_workflow_{p.split('-')[1]}.db" in workspace.checkpoints() for p in over)

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from enum import Enum
 
+from ..errors import AgentosError
 from ..fsutil import utc_now
+from ..status import EXIT_TEMPFAIL, Status
 from .limits import Limits, duration, read_limits, refill_wait, seconds, until
 
 
@@ -32,8 +34,11 @@ class ProviderError(Exception):
         self.limits = limits or {}  # what the answer's headers said of the key's budget
 
 
-class NoKeyAvailable(Exception):
+class NoKeyAvailable(AgentosError):
     """No key could be had within the retry budget (exit 75)."""
+
+    exit_code = EXIT_TEMPFAIL
+    item_status = Status.NO_KEY
 
 
 class RetriesExhausted(Exception):

@@ -17,7 +17,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -31,7 +31,7 @@ from ..lease_store import StoreUnavailable
 from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, CredentialPool, PoolView
 from ..prices import cost_usd, price_of
 from ..procs import start_time
-from ..runs import waiting_dir
+from ..rundir import BaseDir
 from ..text import one_line
 from ..tracing import llm_span, record_answer, record_cost, record_failure
 from .base import Completion, Request, user_parts
@@ -63,6 +63,15 @@ def rate_backoff(settings: Settings, strikes: int, at_least: int = 1) -> float:
     return min(settings.max_backoff_seconds, first * 2.0 ** doublings * random.uniform(1.0, 1.2))
 
 
+@dataclass(frozen=True)
+class Failure:
+    """An attempt that failed: the key it used, the classified error, and its message, scrubbed and cut."""
+
+    credential: Credential
+    error: ProviderError
+    detail: str
+
+
 class Adapter(Protocol):
     """One SDK: make the call with this key, or raise ProviderError."""
 
@@ -80,7 +89,7 @@ class PooledProvider:
         self.holder = holder
         self.say = say
         self.deadline = time.monotonic() - _process_age() + settings.worker_timeout_seconds
-        self.ledger = Ledger(settings.runs_dir / pool.run_id, settings.max_cost_usd)
+        self.ledger = Ledger(BaseDir(settings.base_dir).run(pool.run_id).budget, settings.max_cost_usd)
 
     def backoff(self, attempt: int) -> float:
         """base x 2^(attempt-1), capped, with jitter so that parallel workers do not retry in lockstep."""
@@ -90,7 +99,7 @@ class PooledProvider:
     def _lease(self, call: str, only: str | None) -> Credential:
         """A key (the one named `only`, when the call waits to retry it), waiting as long as it takes (the
         item's worker timeout bounds it)."""
-        flag = waiting_dir(self.settings, self.pool.run_id) / self.holder
+        flag = BaseDir(self.settings.base_dir).run(self.pool.run_id).waiting / self.holder
         try:
             return self._wait_for_key(flag, call, only)
         finally:
@@ -166,61 +175,75 @@ class PooledProvider:
         return completion
 
     def _complete(self, request: Request) -> Completion:
+        """Lease a key and call, until an answer, or a failure that ends the call (see `_react`)."""
         attempts = limited = 0  # attempts answered with a failure; of them, 429s
         call = f"{self.holder}#{secrets.token_hex(4)}"
         retry_on: str | None = None  # after a 429 without a hint, the call tries the same key again, first
         while True:
-            credential = self._lease(call, retry_on)
-            limits: Limits = {}
-            succeeded = False
-            try:
-                with llm_span(self.name, self.model, credential.name, attempts + 1) as span:
-                    try:
-                        completion = self.adapter.call(credential, request)
-                    except Exception as error:
-                        failure = error if isinstance(error, ProviderError) else unexpected(error)
-                        limits = failure.limits
-                        detail = one_line(credential.scrub(str(failure)), MESSAGE_LIMIT)  # scrubbed whole, then cut
-                        record_failure(span, failure.kind.value, detail)
-                    else:  # the answer is the model's, but the key that made the call knows its pieces
-                        limits, succeeded = completion.limits, True
-                        completion = replace(completion, text=credential.scrub_answer(completion.text),
-                                             model=credential.scrub(completion.model))
-                        completion = replace(completion, cost_usd=self._cost(completion))
-                        record_answer(span, completion.model, completion.input_tokens, completion.output_tokens)
-                        record_cost(span, completion.cost_usd)
-                        return completion
-            finally:
-                self._release(credential, limits, succeeded)
+            outcome = self._attempt(self._lease(call, retry_on), request, attempts + 1)
+            if isinstance(outcome, Completion):
+                return outcome
             attempts += 1
-            if failure.kind is ErrorKind.FATAL:
-                raise ProviderError(failure.kind, f"{self.name} call with key {credential.name} failed: {detail}",
-                                    failure.status)
-            if attempts >= self.settings.max_retries:
-                raise RetriesExhausted(f"max retries ({self.settings.max_retries}) exceeded; last error with key "
-                                       f"{credential.name}: {detail}")
-            if failure.kind is ErrorKind.RATE_LIMIT:  # the server's hint is honoured: the key is useless before
+            if outcome.error.kind is ErrorKind.RATE_LIMIT:
                 limited += 1
-                hinted = failure.retry_after is not None
-                cooled = self.pool.cool(credential, failure.retry_after, f"{failure.status or 429}: rate limited",
-                                        functools.partial(rate_backoff, self.settings, at_least=limited),
-                                        None if hinted else call)
-                retry_on = None if hinted else credential.name
-                capped = (f" (the server asked for {cooled.seconds:g} s, capped)"
-                          if cooled.seconds > MAX_COOLDOWN_SECONDS else "")
-                then = "" if hinted else f", no hint from the server: this call tries {credential.name} again then"
-                self.say(f"rate limited on key {credential.name}; cooling {', '.join(cooled.names)} for "
-                         f"{min(cooled.seconds, MAX_COOLDOWN_SECONDS):.1f}s{capped}{then} "
-                         f"(attempt {attempts}/{self.settings.max_retries})")
-                continue
-            retry_on = None
-            if failure.kind is ErrorKind.QUOTA:
-                self.pool.disable(credential, detail)
-                self.say(f"key {credential.name} is out of quota; disabled for {DISABLE_SECONDS / 60:g} minutes, "
-                         f"for every run that shares its lease store: {detail}")
-            else:
-                wait = failure.retry_after if failure.retry_after is not None else self.backoff(attempts)
-                wait = min(wait, self.settings.max_backoff_seconds)  # this worker sleeps: never beyond the cap
-                self.say(f"{failure.kind.value} ({detail}); retrying in {wait:.1f}s "
-                         f"(attempt {attempts}/{self.settings.max_retries})")
-                time.sleep(wait)
+            retry_on = self._react(outcome, call, attempts, limited)
+
+    def _attempt(self, credential: Credential, request: Request, number: int) -> Completion | Failure:
+        """One call with a leased key, in its span: the answer (scrubbed of the key's pieces) or the failure
+        (scrubbed whole, then cut to one line). The key goes back to the pool with what the answer said."""
+        limits: Limits = {}
+        succeeded = False
+        try:
+            with llm_span(self.name, self.model, credential.name, number) as span:
+                try:
+                    completion = self.adapter.call(credential, request)
+                except Exception as error:
+                    failure = error if isinstance(error, ProviderError) else unexpected(error)
+                    limits = failure.limits
+                    detail = one_line(credential.scrub(str(failure)), MESSAGE_LIMIT)
+                    record_failure(span, failure.kind.value, detail)
+                    return Failure(credential, failure, detail)
+                limits, succeeded = completion.limits, True
+                completion = replace(completion, text=credential.scrub_answer(completion.text),
+                                     model=credential.scrub(completion.model))
+                completion = replace(completion, cost_usd=self._cost(completion))
+                record_answer(span, completion.model, completion.input_tokens, completion.output_tokens)
+                record_cost(span, completion.cost_usd)
+                return completion
+        finally:
+            self._release(credential, limits, succeeded)
+
+    def _react(self, failed: Failure, call: str, attempts: int, limited: int) -> str | None:
+        """What a careful person does after a failed attempt: raise when it ends the call (fatal, out of retries),
+        else cool the key (429), disable it (quota) or back off (overload, a broken connection). Returns the key
+        the next attempt waits for, if any (a 429 without a hint)."""
+        failure, credential, detail = failed.error, failed.credential, failed.detail
+        if failure.kind is ErrorKind.FATAL:
+            raise ProviderError(failure.kind, f"{self.name} call with key {credential.name} failed: {detail}",
+                                failure.status)
+        if attempts >= self.settings.max_retries:
+            raise RetriesExhausted(f"max retries ({self.settings.max_retries}) exceeded; last error with key "
+                                   f"{credential.name}: {detail}")
+        if failure.kind is ErrorKind.RATE_LIMIT:  # the server's hint is honoured: the key is useless before
+            hinted = failure.retry_after is not None
+            cooled = self.pool.cool(credential, failure.retry_after, f"{failure.status or 429}: rate limited",
+                                    functools.partial(rate_backoff, self.settings, at_least=limited),
+                                    None if hinted else call)
+            capped = (f" (the server asked for {cooled.seconds:g} s, capped)"
+                      if cooled.seconds > MAX_COOLDOWN_SECONDS else "")
+            then = "" if hinted else f", no hint from the server: this call tries {credential.name} again then"
+            self.say(f"rate limited on key {credential.name}; cooling {', '.join(cooled.names)} for "
+                     f"{min(cooled.seconds, MAX_COOLDOWN_SECONDS):.1f}s{capped}{then} "
+                     f"(attempt {attempts}/{self.settings.max_retries})")
+            return None if hinted else credential.name
+        if failure.kind is ErrorKind.QUOTA:
+            self.pool.disable(credential, detail)
+            self.say(f"key {credential.name} is out of quota; disabled for {DISABLE_SECONDS / 60:g} minutes, "
+                     f"for every run that shares its lease store: {detail}")
+        else:
+            wait = failure.retry_after if failure.retry_after is not None else self.backoff(attempts)
+            wait = min(wait, self.settings.max_backoff_seconds)  # this worker sleeps: never beyond the cap
+            self.say(f"{failure.kind.value} ({detail}); retrying in {wait:.1f}s "
+                     f"(attempt {attempts}/{self.settings.max_retries})")
+            time.sleep(wait)
+        return None

@@ -16,6 +16,7 @@ from ..markers import why_rerun
 from ..prompts import Prompt
 from ..providers import Provider, Request
 from ..providers.offline import stand_in_banner
+from ..rundir import BaseDir
 from ..status import Status
 from ..verdict import Finding
 
@@ -76,7 +77,8 @@ class WorkflowContext:
     def begin(self, lineage: Path) -> None:
         """Say why an item that has a marker runs again; when starting from scratch (a new or edited input),
         move rounds of an earlier input out of the way."""
-        if why := why_rerun(self.settings.marker_path(self.item.workflow, self.item.id), self.item.input_hash):
+        marker = BaseDir(self.settings.base_dir).marker(self.item.workflow, self.item.id)
+        if why := why_rerun(marker, self.item.input_hash):
             self.say(why)
         if lineage.exists() and not self.engine.checkpoint.has_steps():
             stamp = f"{lineage.name}-{utc_now():%Y%m%dT%H%M%S}"

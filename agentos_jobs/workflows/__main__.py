@@ -1,7 +1,8 @@
-"""The workflow process: `python -m agentos_jobs.workflows <workflow> <id>`, started by the wrapper.
+"""The workflow process: `python -m agentos_jobs.workflows <workflow> <id> [<hand-off>]`, started by the wrapper.
 
-It reads its checkpoint path and ids from the environment the wrapper sets, prints plain lines (the wrapper
-prefixes and logs them) and reports its outcome as an exit code (see status.py).
+Its hand-off (handoff.py) names the item's files, the run, its wrapper and where its outcome goes; its checkpoint
+is the contract's AGENTOS_WORKFLOW_DB. It prints plain lines (the wrapper prefixes and logs them) and writes its
+outcome (an ItemResult: status and message) where its wrapper said; its exit code says only done (0) or not (1).
 """
 
 from __future__ import annotations
@@ -12,32 +13,34 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from ..budget import OverBudget
-from ..checkpoint import Checkpoint, CheckpointBusy
-from ..config import ConfigError, Settings, load_settings
-from ..credentials import CredentialsError
+from ..checkpoint import Checkpoint
+from ..config import Settings
 from ..engine import Engine, Interrupted, StepFailed
+from ..errors import AgentosError
 from ..fsutil import describe_os_error
-from ..ids import InvalidItemId, prefix_for, validate_item_id, validate_workflow
-from ..items import InputError, find_item, load_document
-from ..procs import die_with_parent
+from ..handoff import Handoff
+from ..ids import prefix_for
+from ..items import load_document, open_item
+from ..procs import die_with_parent, exit_now
 from ..providers import make_providers
-from ..providers.errors import NoKeyAvailable
-from ..status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OVER_BUDGET, EXIT_TEMPFAIL, WORKFLOW_EXITS, Status
+from ..results import ItemResult
+from ..rundir import BaseDir
+from ..status import EXIT_FAILED, EXIT_OK, Status
 from ..text import shown_name
-from ..tracing import spans_dir, start_tracing
+from ..tracing import start_tracing
 from . import WorkflowContext, get_workflow
 
-_EXIT_OF = {status: code for code, status in WORKFLOW_EXITS.items()}
+_MESSAGES = {Status.NEEDS_REVISION: "the reviewer did not approve within max_iterations",
+             Status.NEEDS_HUMAN: "the reviewer asked for a person's decision"}
 
 
 def say(text: str) -> None:
     print(text, flush=True)
 
 
-def fail(text: str) -> int:
+def fail(text: str) -> tuple[Status, str]:
     print(f"error: {text}", file=sys.stderr, flush=True)
-    return EXIT_FAILED
+    return Status.FAILED, text
 
 
 def _who(settings: Settings, role: str) -> str:
@@ -52,35 +55,49 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str]) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
-    wrapper = os.environ.get("AGENTOS_WRAPPER_PID", "")
-    if wrapper.isdigit():  # a killed wrapper must not leave its workflow paying for calls nobody will record
-        die_with_parent(signal.SIGTERM, int(wrapper))
-    if len(argv) != 2:
-        return fail("usage: python -m agentos_jobs.workflows <lld|issue> <id>")
-    workflow, item_id = argv
     try:
-        return _run(workflow, item_id)
+        handoff = Handoff.from_arg(argv[2]) if len(argv) == 3 else None
+    except ValueError as exc:
+        fail(str(exc))
+        return EXIT_FAILED
+    if handoff and handoff.parent:  # a killed wrapper must not leave its workflow paying for calls nobody records
+        die_with_parent(signal.SIGTERM, handoff.parent)
+    if len(argv) not in (2, 3):
+        fail("usage: python -m agentos_jobs.workflows <lld|issue> <id> [<hand-off JSON>]")
+        return EXIT_FAILED
+    workflow, item_id = argv[:2]
+    status, message = _outcome(workflow, item_id, handoff)
+    if handoff and handoff.outcome:
+        try:
+            ItemResult(workflow, item_id, status, message).write(Path(handoff.outcome))
+        except OSError as exc:  # the wrapper falls back to the exit code, and says the item failed
+            fail(f"its outcome ({status.value}) is not recorded: {describe_os_error(exc) or exc}")
+            return EXIT_FAILED
+    return EXIT_OK if status is Status.DONE else EXIT_FAILED
+
+
+def _outcome(workflow: str, item_id: str, handoff: Handoff | None) -> tuple[Status, str]:
+    try:
+        return _run(workflow, item_id, handoff)
     except Interrupted:
-        return EXIT_INTERRUPTED
-    except (InvalidItemId, ConfigError, InputError, CredentialsError, CheckpointBusy) as exc:
-        return fail(str(exc))
+        return Status.INTERRUPTED, ""  # the wrapper says it, once, with the number of checkpointed steps
+    except AgentosError as exc:
+        return fail(str(exc))[0], str(exc)
     except Exception as exc:
         return fail(describe_os_error(exc) or f"internal error {type(exc).__name__}: {exc} (the checkpoint keeps "
                     "the finished steps; please report this)")
 
 
-def _run(workflow: str, item_id: str) -> int:
-    validate_workflow(workflow)
-    validate_item_id(item_id)
-    settings = load_settings(Path.cwd())
-    item = find_item(settings, workflow, item_id)
+def _run(workflow: str, item_id: str, handoff: Handoff | None) -> tuple[Status, str]:
+    settings, item = open_item(workflow, item_id, handoff.sources if handoff else ())
     document = load_document(item)
-    run_id = os.environ.get("AGENTOS_RUN_ID", "-")
+    run_id = handoff.run_id if handoff else os.environ.get("AGENTOS_RUN_ID", "-")
     prefix = prefix_for(workflow, item_id)
-    start_tracing(spans_dir(settings, run_id) / f"{prefix}-workflow-{os.getpid()}.jsonl", "workflow")
+    base = BaseDir(settings.base_dir)
+    start_tracing(base.run(run_id).spans / f"{prefix}-workflow-{os.getpid()}.jsonl", "workflow")
     drafter, reviewer = make_providers(settings, prefix, run_id, say)
-    db = Path(os.environ.get("AGENTOS_WORKFLOW_DB") or settings.checkpoint_path(workflow, item_id))
-    checkpoint = Checkpoint.open(db, item.input_hash, say)
+    db = Path(os.environ.get("AGENTOS_WORKFLOW_DB") or base.checkpoint(workflow, item_id))
+    checkpoint = Checkpoint.open(db, item.input_hash, say, run_id)
     engine = Engine(settings, checkpoint, say)
     try:
         ctx = WorkflowContext(settings=settings, item=item, document=document, engine=engine,
@@ -88,21 +105,17 @@ def _run(workflow: str, item_id: str) -> int:
         say(f"{workflow} workflow for {shown_name(item.source.name)}: {document.title!r} "
             f"(drafter {_who(settings, 'drafter')}, reviewer {_who(settings, 'reviewer')}, run {run_id})")
         status = get_workflow(workflow)(ctx)
-    except Interrupted:
-        return EXIT_INTERRUPTED  # the wrapper says it, once, with the number of checkpointed steps
     except StepFailed as exc:
-        fail(f"{exc} (checkpoint kept: {db.name}; re-run resumes after the last finished step)")
-        if isinstance(exc.__cause__, OverBudget):
-            return EXIT_OVER_BUDGET
-        return EXIT_TEMPFAIL if isinstance(exc.__cause__, NoKeyAvailable) else EXIT_FAILED
+        _, message = fail(f"{exc} (checkpoint kept: {db.name}; re-run resumes after the last finished step)")
+        return exc.status, message
     finally:
         checkpoint.close()
     if status is Status.FAILED:
         return fail(ctx.reason)
-    if ctx.reason:  # the wrapper shows the last line on stderr as the item's message
+    if ctx.reason:  # said in the log too, where the rounds before it are
         print(ctx.reason, file=sys.stderr, flush=True)
-    return _EXIT_OF[status]
+    return status, ctx.reason or _MESSAGES.get(status, "")
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))

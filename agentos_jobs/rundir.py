@@ -1,0 +1,129 @@
+"""The layout of the base dir (`./.agentos`, or `$AGENTOS_BASE_DIR`): the one place a path under it is named.
+
+`BaseDir` holds what outlives a run (markers, checkpoints, locks, doit's dep file); `RunDir` one run's records
+(item results, the workflows' outcomes, spans, logs, the stop flag, the waiting flags, the worker notes, the
+spend ledger and the summary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class BaseDir:
+    path: Path
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def done(self) -> Path:
+        return self.path / "done"
+
+    @property
+    def runs(self) -> Path:
+        return self.path / "runs"
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs" / "parallel"
+
+    @property
+    def slots(self) -> Path:
+        """One lock file per parallel workflow slot (locks.acquire_slot)."""
+        return self.path / "slots"
+
+    @property
+    def run_lock(self) -> Path:
+        return self.path / "run.lock"
+
+    @property
+    def run_lock_info(self) -> Path:
+        """Who holds (or last held) the run lock: run id, pid, start. `agentos-jobs keys` reads the run id."""
+        return self.path / "run.lock.json"
+
+    @property
+    def worktree_lock(self) -> Path:
+        return self.path / "worktree.lock"
+
+    @property
+    def dep_file(self) -> Path:
+        """doit's dep file: the only file doit writes itself, and only a cache."""
+        return self.path / "doit-deps.sqlite"
+
+    @property
+    def gitignore(self) -> Path:
+        return self.path / ".gitignore"
+
+    def checkpoint(self, workflow: str, item_id: str) -> Path:
+        return self.checkpoints / f"{workflow}_workflow_{item_id}.db"
+
+    def marker(self, workflow: str, item_id: str) -> Path:
+        return self.done / workflow / f"{item_id}.json"
+
+    def run(self, run_id: str) -> RunDir:
+        return RunDir(self, run_id)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    base: BaseDir
+    run_id: str
+
+    @property
+    def path(self) -> Path:
+        return self.base.runs / self.run_id
+
+    @property
+    def items(self) -> Path:
+        return self.path / "items"
+
+    @property
+    def waiting(self) -> Path:
+        """One empty file per item that is waiting for an API key: the progress line counts them."""
+        return self.path / "waiting"
+
+    @property
+    def stop_flag(self) -> Path:
+        """Written by doit's process when the run is interrupted, holding the signal's name: every wrapper stops
+        its workflow at once, whether it is doit's grandchild (-n 3), its child (-n 0, -P thread) or neither."""
+        return self.path / "stopping"
+
+    @property
+    def workers(self) -> Path:
+        """One note per doit worker: the item it runs and its wrapper's pid (see worker.py)."""
+        return self.path / "workers"
+
+    @property
+    def spans(self) -> Path:
+        return self.path / "spans"
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def budget(self) -> Path:
+        """The run's spend ledger (budget.py), shared by its workflows under `budget.lock` beside it."""
+        return self.path / "budget.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.base.logs / self.run_id
+
+    def item_result(self, prefix: str) -> Path:
+        """The item's ItemResult, as its wrapper completed it."""
+        return self.items / f"{prefix}.json"
+
+    def outcome(self, prefix: str) -> Path:
+        """What the item's workflow process says of its own outcome (an ItemResult with status and message)."""
+        return self.path / "outcomes" / f"{prefix}.json"
+
+    def log(self, prefix: str) -> Path:
+        return self.logs / f"{prefix}.log"
+
+    def worker_note(self, pid: int) -> Path:
+        return self.workers / f"{pid}.json"

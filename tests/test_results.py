@@ -1,0 +1,61 @@
+"""ItemResult and the error base, without doit or any process: the record every report on an item reads."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from agentos_jobs.budget import OverBudget
+from agentos_jobs.config import ConfigError, load_settings
+from agentos_jobs.errors import say_error
+from agentos_jobs.locks import RunLocked
+from agentos_jobs.providers.errors import NoKeyAvailable
+from agentos_jobs.results import ItemResult
+from agentos_jobs.status import Status
+from agentos_jobs.summary import build_summary, render_summary
+
+
+def test_a_result_round_trips_through_its_file(tmp_path: Path) -> None:
+    result = ItemResult("lld", "42", Status.NEEDS_HUMAN, "review 1 asks a person to decide: which?",
+                        title="Add OAuth", duration_seconds=1.5, steps_done=2, input_tokens=10, output_tokens=5,
+                        cached_tokens=3, outputs=["docs/lld/active/LLD-042.md"], peak_rss_kb={"wrapper": 1})
+    result.write(tmp_path / "r.json")
+    again = ItemResult.read(tmp_path / "r.json")
+    assert again == result
+    data = result.to_json()
+    assert (data["prefix"], data["status"], data["exit_code"]) == ("LLD-42", "needs-human", 1)
+
+
+def test_an_unreadable_or_foreign_record_is_no_result(tmp_path: Path) -> None:
+    assert ItemResult.read(tmp_path / "missing.json") is None
+    (tmp_path / "half.json").write_text('{"workflow": "lld", "id"')
+    assert ItemResult.read(tmp_path / "half.json") is None
+    with pytest.raises(ValueError, match="not an item result"):
+        ItemResult.from_json({"workflow": "lld", "id": "1", "status": "exploded"})
+    with pytest.raises(ValueError, match="not an item result"):
+        ItemResult.from_json({"workflow": "lld", "status": "done"})
+
+
+def test_the_summary_is_built_from_results_and_rendered_from_its_json(tmp_path: Path) -> None:
+    rows = [ItemResult("lld", "1", Status.DONE, duration_seconds=1.0, steps_done=2, input_tokens=7, output_tokens=3),
+            ItemResult("lld", "2", Status.NO_KEY, "no usable openai key"),
+            ItemResult("lld", "3", Status.NOT_STARTED, "the run was stopped (SIGINT) before it started"),
+            ItemResult("lld", "4", Status.NOT_STARTED, "the run was stopped (SIGINT) before it started")]
+    summary = build_summary("run-1", "a", "b", 2.0, rows)
+    assert summary["exit_code"] == 1
+    assert summary["totals"] == {"done": 1, "no-key": 1, "not-started": 2, "items": 4, "input_tokens": 7,
+                                 "output_tokens": 3, "cached_tokens": 0, "cost_usd": 0.0}
+    text = render_summary(summary, load_settings(tmp_path, {}))
+    assert re.search(r"^LLD-2 +no-key +- +- +- +- +-$", text, re.MULTILINE) and "no usable openai key" in text
+    assert re.search(r"^2 items +not-started", text, re.MULTILINE) and "summary.json names each" in text
+    assert build_summary("run-2", "a", "b", 1.0, rows[1:2])["exit_code"] == 75
+
+
+def test_each_user_error_carries_its_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    assert say_error(ConfigError("bad setting")) == 2
+    assert say_error(RunLocked("another run")) == 3
+    assert capsys.readouterr().err == "agentos-jobs: error: bad setting\nagentos-jobs: another run\n"
+    assert NoKeyAvailable("none").item_status is Status.NO_KEY and OverBudget("x").item_status is Status.OVER_BUDGET
+    assert ConfigError("x").item_status is Status.FAILED
