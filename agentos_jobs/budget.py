@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import portalocker
-
 from .config import ConfigError, Settings
 from .errors import AgentosError
+from .filelock import FileLock
 from .fsutil import atomic_write_json, read_json_object
 from .prices import Price, price_of, show_cost
 from .status import Status
@@ -75,7 +74,7 @@ class Ledger:
 
     def _change(self, change: Any) -> Any:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with portalocker.Lock(self.path.with_suffix(".lock"), mode="a", timeout=LOCK_SECONDS):
+        with FileLock(self.path.with_suffix(".lock"), LOCK_SECONDS):
             data = read_json_object(self.path) or {}
             held = data.get("held")
             data["held"] = held if isinstance(held, dict) else {}
