@@ -3,9 +3,11 @@
 Every worker process of a run shares one ledger in the run's folder, changed under a lock file (never the JSON
 file that is replaced). Before a call its worst case (input as sent, at ~4 characters a token, plus
 `max_tokens` of output) is held; a call that would take the run past `max_cost_usd` is not made. When the call
-returns, the hold becomes what the provider's usage says it cost; a failed call releases it. So the total never
-passes the budget unless a provider counts more input tokens than the estimate, and then by that difference
-only. A worker killed mid-call leaves its hold in place: the run then stops a little early, never late.
+returns, the hold becomes what the provider's usage says it cost, also for an answer that is no use (cut off,
+empty: billed all the same); a refused call releases it. So the total never passes the budget unless a
+provider counts more input tokens than the estimate, and then by that difference only. A call stopped by a
+signal (a timeout, Ctrl+C) or killed may have been billed: its hold stays, and the run stops a little early,
+never late.
 """
 
 from __future__ import annotations

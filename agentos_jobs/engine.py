@@ -22,7 +22,8 @@ class Interrupted(BaseException):
 
 class StepFailed(Exception):
     """A step raised; the message names the step. The checkpoint keeps every step before it. `status` is the
-    item's outcome: no-key when the step could get no key, else failed."""
+    item's outcome: the `item_status` of the user-facing error that stopped it (no-key, over-budget), else
+    failed."""
 
     def __init__(self, message: str, status: Status = Status.FAILED) -> None:
         super().__init__(message)

@@ -1,7 +1,7 @@
 """Filing an approved issue draft on GitHub with `gh issue create`, once.
 
 The body carries a hidden token naming the brief and the version of it (`<!-- agentos-jobs: issue:<slug>
-<hash> -->`). Before creating, gh is asked for an open issue that carries it: a run that died after GitHub
+<hash> -->`). Before creating, gh is asked for an issue (open or closed) that carries it: a run that died after GitHub
 created the issue but before the checkpoint saved its number finds that issue on the re-run instead of filing
 a second one (also when GitHub's search index has not caught up with it yet: the newest issues are read too).
 The filed draft moves to `<issues_dir>/<N>-<slug>.md` with `number` and `url` in its front matter, where the LLD
@@ -52,11 +52,12 @@ def split_draft(design: str, fallback: str) -> tuple[str, str]:
 
 
 def find_filed(settings: Settings, token: str) -> Filed | None:
-    """An open issue whose body carries `token`: gh's search finds candidates, then, since GitHub's search index
-    can lag a new issue by some seconds, the newest open issues are read too. The body must hold it whole."""
+    """An issue, open or closed (someone may have closed it since), whose body carries `token`: gh's search finds
+    candidates, then, since GitHub's search index can lag a new issue by some seconds, the newest issues are read
+    too. The body must hold it whole."""
     phrase = token.removeprefix("<!-- ").removesuffix(" -->")
     for query in (["--search", f'"{phrase}" in:body'], []):
-        out = run_gh(settings, "issue", "list", "--state", "open", *query, "--json", "number,url,title,body",
+        out = run_gh(settings, "issue", "list", "--state", "all", *query, "--json", "number,url,title,body",
                      "--limit", str(SEARCH_LIMIT), repo=True)
         try:
             issues = parse_json(out)
@@ -75,7 +76,7 @@ def file_issue(settings: Settings, title: str, body: str, labels: tuple[str, ...
                say: Callable[[str], None]) -> str:
     """File the issue unless an open one carries its token; the Filed record, dumped for the checkpoint."""
     if found := find_filed(settings, token):
-        say(f"already filed as #{found.number} ({found.url}): an open issue carries this draft's token")
+        say(f"already filed as #{found.number} ({found.url}): an issue carries this draft's token")
         return found.dump()
     args = ["issue", "create", "--title", title, "--body-file", "-"]
     for label in labels:

@@ -8,7 +8,7 @@ import subprocess
 from .config import Settings
 from .errors import AgentosError
 
-GH_TIMEOUT_SECONDS = 300
+GH_TIMEOUT_SECONDS = 120  # a filing step makes up to 3 calls under the worktree lock, which others wait 600 s for
 _AUTH_HINTS = ("gh auth login", "not logged", "authentication", "auth token", "GH_TOKEN")
 
 

@@ -36,7 +36,8 @@ if args[:2] == ["issue", "list"]:
     search = (value("--search") or [""])[0]
     phrase = search.split('"')[1] if '"' in search else search
     lag = os.environ.get("FAKE_GH_SEARCH_LAG") and search  # the search index has not seen new issues yet
-    found = [i for i in issues if i["state"] == "OPEN" and phrase in i["body"] and not lag]
+    wanted = {{"open": ["OPEN"], "closed": ["CLOSED"], "all": ["OPEN", "CLOSED"]}}[(value("--state") or ["open"])[0]]
+    found = [i for i in issues if i["state"] in wanted and phrase in i["body"] and not lag]
     found = sorted(found, key=lambda i: -i["number"])[:int(value("--limit")[0])]
     fields = value("--json")[0].split(",")
     print(json.dumps([{{k: i[k] for k in fields}} for i in found]))

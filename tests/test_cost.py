@@ -15,7 +15,7 @@ from agentos_jobs.progress import Progress
 from agentos_jobs.rundir import BaseDir
 
 from conftest import Workspace
-from fake_llm import FakeLLM, bad_request, use_provider
+from fake_llm import FakeLLM, Reply, bad_request, use_provider
 
 TEST_PRICE = Price(input=100.0, cached_input=10.0, output=5000.0)  # dollars per million: a call costs cents
 PRICES_TOML = '\n[tool.agentos_jobs.prices]\n"gpt-test" = { input = 100, cached_input = 10, output = 5000 }\n'
@@ -163,3 +163,16 @@ def test_a_budget_with_a_model_that_has_no_price_stops_the_run_before_it_starts(
     assert result.stderr.startswith("agentos-jobs: error: model 'gpt-test' has no price, so max_cost_usd cannot be "
                                     "kept; add it to [tool.agentos_jobs.prices]")
     assert "Traceback" not in result.stderr
+
+
+def test_a_cut_off_answer_is_billed_and_counted_though_the_item_fails(workspace: Workspace, fake: FakeLLM) -> None:
+    """The provider bills an answer cut off at max_tokens like any other: the ledger and the spans count it."""
+    use_provider(workspace, fake, "openai", keys=1)
+    add_settings(workspace, "max_tokens = 20\n" + PRICES_TOML)
+    fake.script(Reply(truncated=True), role="drafter", times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld", extra_env={"AGENTOS_MAX_COST": "5"})
+    assert result.returncode == 1 and workspace.statuses() == {"LLD-1": "failed"}
+    spend = read_spend(BaseDir(workspace.base).run(workspace.summary()["run_id"]).budget)
+    one_call = cost_usd(TEST_PRICE, 100, 0, 20)  # what the fake server reports for every answer
+    assert spend is not None and spend.held == 0 and spend.spent == pytest.approx(one_call)

@@ -96,6 +96,15 @@ def test_a_crash_right_after_gh_creates_the_issue_does_not_file_it_twice(workspa
     assert not MODEL_STEP_RAN.search(second.stdout), second.stdout
 
 
+def test_an_issue_closed_after_a_crash_is_still_found_not_filed_again(workspace: Workspace, gh: FakeGh) -> None:
+    flag = workspace.home / "killed"
+    assert workspace.doit("issue", extra_env={"FAKE_GH_KILL_ONCE": str(flag)}).returncode == 1
+    gh.state.write_text(json.dumps([{**issue, "state": "CLOSED"} for issue in gh.issues()]))  # closed meanwhile
+    second = workspace.doit("issue")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert len(gh.issues()) == 1 and len(gh.calls("issue create")) == 1
+
+
 @pytest.mark.parametrize("mode", ["missing", "unauthenticated", "error"])
 def test_a_failing_gh_keeps_the_draft_and_the_rerun_files_it_without_model_calls(workspace: Workspace, gh: FakeGh,
                                                                                mode: str) -> None:

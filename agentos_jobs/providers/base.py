@@ -9,7 +9,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from ..credentials import Credential
 from ..items import Document
 from ..verdict import Finding
-from .errors import ErrorKind, ProviderError
+from .errors import ErrorKind, ProviderError, Usage
 from .limits import Limits
 
 Client = TypeVar("Client")
@@ -77,10 +77,13 @@ RAISE_MAX_TOKENS = "raise max_tokens in [tool.agentos_jobs] (or use a model with
 def completion(text: str | None, model: str, input_tokens: int | None, output_tokens: int | None,
                truncated: bool = False, fix: str = RAISE_MAX_TOKENS, limits: Limits | None = None,
                cached_tokens: int | None = None) -> Completion:
-    """A finished call; an empty or cut-off answer is an error, never an empty or half design."""
+    """A finished call; an empty or cut-off answer is an error, never an empty or half design (though it was
+    paid for: the error says what it was billed)."""
+    billed = Usage(model, input_tokens or 0, cached_tokens or 0, output_tokens or 0)
     if not text:
-        raise ProviderError(ErrorKind.FATAL, "the model returned no text", limits=limits)
+        raise ProviderError(ErrorKind.FATAL, "the model returned no text", limits=limits, billed=billed)
     if truncated:
-        raise ProviderError(ErrorKind.FATAL, f"the answer was cut off at the token limit; {fix}", limits=limits)
+        raise ProviderError(ErrorKind.FATAL, f"the answer was cut off at the token limit; {fix}", limits=limits,
+                            billed=billed)
     return Completion(text=text, model=model, input_tokens=input_tokens or 0, output_tokens=output_tokens or 0,
                       limits=limits or {}, cached_tokens=cached_tokens or 0)

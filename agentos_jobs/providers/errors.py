@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
 
@@ -21,17 +22,28 @@ class ErrorKind(Enum):
     FATAL = "fatal"  # any other 4xx: fail the item now, keep its checkpoint
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What an answer that is no use (cut off, empty) was billed for all the same."""
+
+    model: str
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+
+
 class ProviderError(Exception):
     """A classified failure: the status and the server's message, whole. It may echo the key, so it is
     scrubbed (then cut to one line) before it is shown anywhere: see `PooledProvider.complete`."""
 
     def __init__(self, kind: ErrorKind, message: str, status: int | None = None,
-                 retry_after: float | None = None, limits: Limits | None = None) -> None:
+                 retry_after: float | None = None, limits: Limits | None = None, billed: Usage | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
         self.limits = limits or {}  # what the answer's headers said of the key's budget
+        self.billed = billed
 
 
 class NoKeyAvailable(AgentosError):

@@ -26,6 +26,7 @@ from ..budget import Ledger, budget_price
 from ..config import ModelChoice, Settings
 from ..context import estimate_tokens
 from ..credentials import Credential
+from ..filelock import LockTimeout
 from ..fsutil import iso, utc_now
 from ..lease_store import StoreUnavailable
 from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, CredentialPool, PoolView
@@ -35,7 +36,7 @@ from ..rundir import BaseDir
 from ..text import one_line
 from ..tracing import llm_span, record_answer, record_cost, record_failure
 from .base import Completion, Request, user_parts
-from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, unexpected
+from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, Usage, unexpected
 from .limits import Limits
 
 POLL_SECONDS = 0.25
@@ -145,7 +146,7 @@ class PooledProvider:
         by itself after its TTL."""
         try:
             self.pool.release(credential, limits, succeeded)
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, LockTimeout, OSError) as exc:  # Redis gone; a lease file locked or unwritable
             self.say(f"key {credential.name} not released: {exc}; its lease runs out by itself after "
                      f"lease_ttl_seconds={self.settings.lease_ttl_seconds:g}")
 
@@ -156,31 +157,36 @@ class PooledProvider:
         sent = estimate_tokens("".join([request.system, *user_parts(request)]))
         return cost_usd(budget_price(self.settings, self.model), sent, 0, self.settings.max_tokens) or 0.0
 
-    def _cost(self, completion: Completion) -> float | None:
+    def _cost(self, usage: Completion | Usage) -> float | None:
         """At the price of the model that answered (a dated version), else of the one asked for."""
-        price = price_of(completion.model, self.settings.prices) or price_of(self.model, self.settings.prices)
-        return cost_usd(price, completion.input_tokens, completion.cached_tokens, completion.output_tokens)
+        price = price_of(usage.model, self.settings.prices) or price_of(self.model, self.settings.prices)
+        return cost_usd(price, usage.input_tokens, usage.cached_tokens, usage.output_tokens)
 
     def complete(self, request: Request) -> Completion:
         """The call, within the run's budget: its worst case is held first (OverBudget: not made), and what it
-        cost is counted when it returns; retries of one call are one hold (a refused attempt is not billed)."""
+        cost is counted when it returns; retries of one call are one hold. A refused attempt is not billed, an
+        answer that is no use (cut off, empty) is; a call stopped by a signal may have been, so its hold stays."""
         hold = f"{self.holder}#{secrets.token_hex(4)}"
         self.ledger.reserve(hold, self._worst_case(request), f"the {request.kind} call")
+        billed: list[float | None] = []
         try:
-            completion = self._complete(request)
-        except BaseException:
-            self.ledger.release(hold)
+            completion = self._complete(request, billed)
+        except Exception:
+            if billed:
+                self.ledger.settle(hold, None if None in billed else sum(c or 0.0 for c in billed))
+            else:
+                self.ledger.release(hold)
             raise
         self.ledger.settle(hold, completion.cost_usd)
         return completion
 
-    def _complete(self, request: Request) -> Completion:
+    def _complete(self, request: Request, billed: list[float | None]) -> Completion:
         """Lease a key and call, until an answer, or a failure that ends the call (see `_react`)."""
         attempts = limited = 0  # attempts answered with a failure; of them, 429s
         call = f"{self.holder}#{secrets.token_hex(4)}"
         retry_on: str | None = None  # after a 429 without a hint, the call tries the same key again, first
         while True:
-            outcome = self._attempt(self._lease(call, retry_on), request, attempts + 1)
+            outcome = self._attempt(self._lease(call, retry_on), request, attempts + 1, billed)
             if isinstance(outcome, Completion):
                 return outcome
             attempts += 1
@@ -188,7 +194,8 @@ class PooledProvider:
                 limited += 1
             retry_on = self._react(outcome, call, attempts, limited)
 
-    def _attempt(self, credential: Credential, request: Request, number: int) -> Completion | Failure:
+    def _attempt(self, credential: Credential, request: Request, number: int,
+                 billed: list[float | None]) -> Completion | Failure:
         """One call with a leased key, in its span: the answer (scrubbed of the key's pieces) or the failure
         (scrubbed whole, then cut to one line). The key goes back to the pool with what the answer said."""
         limits: Limits = {}
@@ -202,6 +209,9 @@ class PooledProvider:
                     limits = failure.limits
                     detail = one_line(credential.scrub(str(failure)), MESSAGE_LIMIT)
                     record_failure(span, failure.kind.value, detail)
+                    if failure.billed:  # an answer that is no use, paid for all the same
+                        billed.append(self._cost(failure.billed))
+                        record_cost(span, billed[-1])
                     return Failure(credential, failure, detail)
                 limits, succeeded = completion.limits, True
                 completion = replace(completion, text=credential.scrub_answer(completion.text),

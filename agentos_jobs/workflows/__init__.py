@@ -31,7 +31,7 @@ class WorkflowContext:
     reviewer: Provider
     say: Callable[[str], None]
     prefix: tuple[str, ...] = ()  # what every call of the item sends first: its repository context (context.py)
-    reason: str = ""  # why an item ends failed or needs-human: its process says it last on stderr
+    reason: str = ""  # why an item ends failed or needs-human: the message of its ItemResult
 
     def write(self, path: Path, text: str) -> str:
         """Write one output file atomically; return its path as the marker and summary show it."""

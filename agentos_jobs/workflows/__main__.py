@@ -82,7 +82,8 @@ def _outcome(workflow: str, item_id: str, handoff: Handoff | None) -> tuple[Stat
     except Interrupted:
         return Status.INTERRUPTED, ""  # the wrapper says it, once, with the number of checkpointed steps
     except AgentosError as exc:
-        return fail(str(exc))[0], str(exc)
+        fail(str(exc))
+        return exc.item_status, str(exc)
     except Exception as exc:
         return fail(describe_os_error(exc) or f"internal error {type(exc).__name__}: {exc} (the checkpoint keeps "
                     "the finished steps; please report this)")

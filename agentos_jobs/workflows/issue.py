@@ -48,7 +48,7 @@ def file_draft(ctx: WorkflowContext, draft: Path, design: str) -> None:
             file_issue, settings, title, body, labels, token, ctx.say), shared=True))
     except StepFailed as exc:
         raise StepFailed(f"{exc}; the approved draft {display_path(draft, settings.root)} is kept and the re-run "
-                         "files it without drafting again") from exc.__cause__
+                         "files it without drafting again", exc.status) from exc.__cause__
     ctx.say(f"filed as #{filed.number}: {filed.url}")
     moved = ctx.engine.step("filed", functools.partial(move_filed, settings, draft, filed, slug, title, body, labels),
                             shared=True)
