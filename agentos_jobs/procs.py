@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from .status import EXIT_INTERRUPTED
 
@@ -61,6 +62,25 @@ def die_with_parent(signum: int, parent: int) -> None:
         os._exit(1)
 
 
+def set_title(args: list[str]) -> bool:
+    """Show `args` as this process's command line (/proc/<pid>/cmdline, ps, pgrep) in place of the one it was
+    started with: a forked workflow is told from its wrapper by it, as when it was started afresh. Written into
+    the original arguments' memory (Linux), so it never grows: a title longer than that area is cut. The
+    environment beside it is left as it is. False where it cannot be done (another OS, no /proc)."""
+    area = [_stat(os.getpid(), field) for field in (45, 46)]  # arg_start, arg_end (fields 48 and 49)
+    if sys.platform != "linux" or None in area:
+        return False
+    start, end = (int(value or 0) for value in area)
+    title = "\0".join(args).encode("utf-8", "replace")[:end - start - 1]
+    try:
+        with open("/proc/self/mem", "r+b", buffering=0) as memory:
+            memory.seek(start)
+            memory.write(title.ljust(end - start, b"\0"))  # the last byte stays a NUL: no setproctitle overflow
+    except (OSError, ValueError, OverflowError):
+        return False
+    return True
+
+
 def signal_group(pgid: int, signum: int) -> None:
     """Signal a process group that may be gone already."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -77,7 +97,7 @@ def stop_process_group(pgid: int, exited: Callable[[float], bool], grace: float)
     return False
 
 
-def exit_now(code: int) -> None:
+def exit_now(code: int) -> NoReturn:
     """End a per-item process without the interpreter's teardown (~20 ms a process): its files are closed and
     its spans written as they end (tracing.py), so only the standard streams are left to flush."""
     for stream in (sys.stdout, sys.stderr):

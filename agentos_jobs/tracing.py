@@ -60,17 +60,22 @@ class JsonLinesExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
+_provider: TracerProvider | None = None  # this process's: never OpenTelemetry's global, which is set once
+
+
 def start_tracing(spans_file: Path, process: str) -> None:
-    """This process's spans go to `spans_file`, under the trace named by TRACEPARENT when there is one."""
+    """This process's spans go to `spans_file`, under the trace named by TRACEPARENT when there is one. Called
+    again in a forked child, it starts afresh: a new provider with the child's pid, the wrapper's left behind."""
+    global _provider
     provider = TracerProvider(resource=Resource.create({"service.name": SERVICE, "agentos.process": process,
                                                         "process.pid": os.getpid()}), shutdown_on_exit=False)
     provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(spans_file)))
-    trace.set_tracer_provider(provider)
+    _provider = provider
     context.attach(context_from_env(os.environ))
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("agentos_jobs")
+    return (_provider or trace.get_tracer_provider()).get_tracer("agentos_jobs")
 
 
 def context_from_env(environ: Mapping[str, str]) -> context.Context:

@@ -2,10 +2,16 @@
 
 It gives the workflow its environment, prefixes and logs its output, enforces the timeout, forwards Ctrl+C and
 SIGTERM, stops the workflow when doit goes away, and writes the completion marker last, on success only.
+
+The workflow process is forked from the wrapper, which has imported everything a workflow needs: no second
+interpreter to start, no second round of imports. It forks while it is still the only thread (its output
+pumps and its watch start after), and the child never comes back into the wrapper's code (see `_fork`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import resource
 import signal
@@ -13,8 +19,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
+from typing import IO, NoReturn
 
 from opentelemetry.trace import StatusCode
 
@@ -28,11 +36,13 @@ from .items import Item, open_item
 from .locks import acquire_slot
 from .markers import write_marker
 from .prefixer import STDERR, STDOUT, PrefixedOutput
-from .procs import STOP_SIGNALS, exit_now, pid_alive, signal_group, stop_process_group, unblock_stop_signals
+from .procs import STOP_SIGNALS, exit_now, pid_alive, set_title, signal_group, stop_process_group, unblock_stop_signals
 from .results import ItemResult
 from .rundir import BaseDir, RunDir
 from .status import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Status
 from .tracing import env_carrier, start_tracing, trace_id, tracer
+from .workflows import get_workflow
+from .workflows import process as workflow_process
 
 GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.1
@@ -106,18 +116,17 @@ class Supervisor:
         handoff = Handoff(self.run_dir.run_id, tuple(str(path) for path in item.sources), parent=os.getpid(),
                           outcome=str(self.outcome_file))
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "agentos_jobs.workflows", self.workflow, self.item_id, handoff.to_arg()],
-                cwd=self.settings.root, env=self._environment(), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-            pumps = [self.out.pump(proc.stdout, STDOUT), self.out.pump(proc.stderr, STDERR)]  # type: ignore[arg-type]
+            pid, stdout, stderr, wait = self._start(handoff)
+            pumps = [self.out.pump(stdout, STDOUT), self.out.pump(stderr, STDERR)]
             timeout = self.settings.worker_timeout_seconds
             deadline = time.monotonic() + timeout
             timed_out = False
             exited = threading.Event()
+            returncode = 0
 
             def reap() -> None:
-                proc.wait()
+                nonlocal returncode
+                returncode = wait()
                 exited.set()
 
             threading.Thread(target=reap, daemon=True).start()
@@ -128,17 +137,88 @@ class Supervisor:
                     self.say(f"timed out after {timeout:g}s (worker_timeout_seconds); stopping the workflow")
                     self.stop_reason = "timeout"
                 if self.stop_reason:
-                    if not stop_process_group(proc.pid, exited.wait, GRACE_SECONDS):
+                    if not stop_process_group(pid, exited.wait, GRACE_SECONDS):
                         self.say(f"the workflow did not stop within {GRACE_SECONDS:g}s; killed it")
                     exited.wait()
                 exited.wait(POLL_SECONDS)  # wakes the moment the workflow exits, not at the next poll
-            signal_group(proc.pid, signal.SIGKILL)  # anything the workflow left behind in its group
+            signal_group(pid, signal.SIGKILL)  # anything the workflow left behind in its group
             for pump in pumps:
                 pump.join(GRACE_SECONDS)
         finally:
             self.workflow_finished_at = iso(utc_now())  # while the slot is still held: the interval it covered
             slot.release()
-        return self._outcome(proc.returncode, timed_out)
+        return self._outcome(returncode, timed_out)
+
+    def _start(self, handoff: Handoff) -> tuple[int, IO[bytes], IO[bytes], Callable[[], int]]:
+        """The workflow's pid (the leader of its own process group), its stdout and stderr, and how to wait for
+        its exit code (-N for a death by signal N). Forked; started afresh only where this process has a
+        second thread already, which a fork would copy half-way through whatever it was doing."""
+        env = self._environment()
+        if threading.active_count() == 1:
+            return self._fork(handoff, env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agentos_jobs.workflows", self.workflow, self.item_id, handoff.to_arg()],
+            cwd=self.settings.root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True)
+        return proc.pid, proc.stdout, proc.stderr, proc.wait  # type: ignore[return-value]
+
+    def _fork(self, handoff: Handoff, env: dict[str, str]) -> tuple[int, IO[bytes], IO[bytes], Callable[[], int]]:
+        """Fork the workflow with its stop signals held back: until its own handlers are in place (a signal
+        then arrives as Interrupted, and it checkpoints), a signal must neither be lost to the wrapper's
+        handlers it inherits nor kill it half-started."""
+        with contextlib.suppress(KeyError):  # its modules too are imported here, not in every child
+            get_workflow(self.workflow)
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice, once by each process
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        pipes = [os.pipe(), os.pipe()]  # (read, write) for its stdout and its stderr
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                self._child(handoff, env, pipes[0][1], pipes[1][1])
+        except OSError:
+            for fd in (*pipes[0], *pipes[1]):
+                os.close(fd)
+            raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # in the wrapper only: the child never returns
+        with contextlib.suppress(OSError):  # the child does it too: whichever comes first, no signal misses it
+            os.setpgid(pid, pid)
+        for _, write in pipes:
+            os.close(write)
+
+        def wait() -> int:
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+        return pid, os.fdopen(pipes[0][0], "rb"), os.fdopen(pipes[1][0], "rb"), wait
+
+    def _child(self, handoff: Handoff, env: dict[str, str], stdout: int, stderr: int) -> NoReturn:
+        """The forked workflow process: its own process group, the pipes to the wrapper's prefixer as fd 1 and
+        2, the environment and folder it would have been started with, then the workflow (which starts its own
+        tracing and dies with the wrapper). It ends here, whatever happens: never back in the wrapper's code.
+
+        The wrapper's other files stay open here, unused, until this process ends: closing them under the
+        wrapper's file objects would let one's finalizer later close a number this process has reused."""
+        code = EXIT_FAILED
+        try:
+            os.setpgid(0, 0)
+            set_title([sys.executable, "-m", "agentos_jobs.workflows", self.workflow, self.item_id])
+            null = os.open(os.devnull, os.O_RDONLY)
+            for fd, target in ((null, 0), (stdout, 1), (stderr, 2)):
+                os.dup2(fd, target)
+                os.close(fd)
+            sys.stdout = _text_stream(1, sys.stdout)
+            sys.stderr = _text_stream(2, sys.stderr)
+            os.chdir(self.settings.root)
+            os.environ.clear()
+            os.environ.update(env)
+            code = workflow_process.run(self.workflow, self.item_id, handoff)
+        except BaseException as exc:  # whatever it is, this process must not return
+            with contextlib.suppress(BaseException):
+                print(f"error: internal error {type(exc).__name__}: {exc} (the checkpoint keeps the finished "
+                      "steps; please report this)", file=sys.stderr)
+        exit_now(code)
 
     def _outcome(self, code: int, timed_out: bool) -> ItemResult:
         """The workflow's own record; the timeout and a stop of the run override all but done. Only when the
@@ -212,6 +292,12 @@ class Supervisor:
             why = self.stop_reason or "a signal from outside this run reached the workflow"
             return f"stopped ({why}); {steps} finished step(s) checkpointed, run again to resume"
         return "" if result.status is Status.DONE else result.message
+
+
+def _text_stream(fd: int, like: IO[str]) -> IO[str]:
+    """A standard stream on `fd`, unbuffered as PYTHONUNBUFFERED makes it, in the encoding it had."""
+    return io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding=getattr(like, "encoding", None) or "utf-8",
+                            errors=getattr(like, "errors", None) or "backslashreplace", write_through=True)
 
 
 def run_item(workflow: str, item_id: str, handoff: Handoff) -> int:

@@ -115,3 +115,19 @@ def test_ctrl_c_in_a_terminal_at_any_moment(workspace: Workspace, moment: str, t
     again = workspace.doit("-n", "2", "lld")
     assert again.returncode == 0, again.stdout + again.stderr
     assert all(workspace.marker("lld", str(n)).exists() for n in (1, 2, 3, 4))
+
+
+def test_the_workflow_process_is_forked_from_its_wrapper_into_its_own_group(workspace: Workspace) -> None:
+    workspace.add_issue(1)
+    proc = workspace.start_doit("lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1.5"})
+    workspace.wait_for(lambda: workspace.pid_of("agentos_jobs.workflows lld 1"), what="the workflow of LLD-1")
+    workflow, wrapper = workspace.pid_of("agentos_jobs.workflows lld 1"), workspace.pid_of("agentos_jobs.wrapper lld 1")
+    assert workflow and wrapper and _parent(workflow) == wrapper
+    assert os.getpgid(workflow) == workflow != os.getpgid(wrapper)  # its own group: stopped as one, by the wrapper
+    # Forked, not started afresh: it has its wrapper's start-up environment, not one the wrapper made for it.
+    assert Path(f"/proc/{workflow}/environ").read_bytes() == Path(f"/proc/{wrapper}/environ").read_bytes()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    assert "[LLD-1] lld workflow for 1.md" in out and "[LLD-1] done in" in out  # its lines, through the prefixer
+    spans = {path.name.split("-")[2] for path in (workspace.base / "runs").glob("*/spans/LLD-1-*.jsonl")}
+    assert spans == {"wrapper", "workflow"}  # each process its own tracing, the child's started afresh

@@ -1,0 +1,129 @@
+"""The workflow process: forked by the item's wrapper (wrapper.py), or `python -m agentos_jobs.workflows <workflow>
+<id> [<hand-off>]` started by hand (or by a wrapper that cannot fork).
+
+Its hand-off (handoff.py) names the item's files, the run, its wrapper and where its outcome goes; its checkpoint
+is the contract's AGENTOS_WORKFLOW_DB. It prints plain lines (the wrapper prefixes and logs them) and writes its
+outcome (an ItemResult: status and message) where its wrapper said; its exit code says only done (0) or not (1).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from ..checkpoint import Checkpoint
+from ..config import Settings
+from ..engine import Engine, Interrupted, StepFailed
+from ..errors import AgentosError
+from ..fsutil import describe_os_error
+from ..handoff import Handoff
+from ..ids import prefix_for
+from ..items import load_document, open_item
+from ..procs import STOP_SIGNALS, die_with_parent, unblock_stop_signals
+from ..providers import make_providers
+from ..results import ItemResult
+from ..rundir import BaseDir
+from ..status import EXIT_FAILED, EXIT_OK, Status
+from ..text import shown_name
+from ..tracing import start_tracing
+from . import WorkflowContext, get_workflow
+
+_MESSAGES = {Status.NEEDS_REVISION: "the reviewer did not approve within max_iterations",
+             Status.NEEDS_HUMAN: "the reviewer asked for a person's decision"}
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def fail(text: str) -> tuple[Status, str]:
+    print(f"error: {text}", file=sys.stderr, flush=True)
+    return Status.FAILED, text
+
+
+def _who(settings: Settings, role: str) -> str:
+    choice = settings.role(role)
+    return f"{choice.provider}/{choice.model}" if choice.model else choice.provider
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def main(argv: list[str]) -> int:
+    for signum in STOP_SIGNALS:  # before anything else: a stop while the hand-off is read still checkpoints
+        signal.signal(signum, _interrupt)
+    try:
+        handoff = Handoff.from_arg(argv[2]) if len(argv) == 3 else None
+    except ValueError as exc:
+        fail(str(exc))
+        return EXIT_FAILED
+    if len(argv) not in (2, 3):
+        fail("usage: python -m agentos_jobs.workflows <lld|issue> <id> [<hand-off JSON>]")
+        return EXIT_FAILED
+    return run(argv[0], argv[1], handoff)
+
+
+def run(workflow: str, item_id: str, handoff: Handoff | None) -> int:
+    """The workflow process's life, started afresh or forked from its wrapper; the exit code: 0 done, else 1.
+
+    A forked one comes here with its stop signals held back (blocked): they arrive once its handlers are in
+    place, inside `_outcome`, and end as an interrupted item like any other."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _interrupt)
+    if handoff and handoff.parent:  # a killed wrapper must not leave its workflow paying for calls nobody records
+        die_with_parent(signal.SIGTERM, handoff.parent)
+    status, message = _outcome(workflow, item_id, handoff)
+    if handoff and handoff.outcome:
+        try:
+            ItemResult(workflow, item_id, status, message).write(Path(handoff.outcome))
+        except OSError as exc:  # the wrapper falls back to the exit code, and says the item failed
+            fail(f"its outcome ({status.value}) is not recorded: {describe_os_error(exc) or exc}")
+            return EXIT_FAILED
+    return EXIT_OK if status is Status.DONE else EXIT_FAILED
+
+
+def _outcome(workflow: str, item_id: str, handoff: Handoff | None) -> tuple[Status, str]:
+    try:
+        unblock_stop_signals()  # a signal held back while a forked process started arrives now, handled
+        return _run(workflow, item_id, handoff)
+    except Interrupted:
+        return Status.INTERRUPTED, ""  # the wrapper says it, once, with the number of checkpointed steps
+    except AgentosError as exc:
+        fail(str(exc))
+        return exc.item_status, str(exc)
+    except Exception as exc:
+        return fail(describe_os_error(exc) or f"internal error {type(exc).__name__}: {exc} (the checkpoint keeps "
+                    "the finished steps; please report this)")
+
+
+def _run(workflow: str, item_id: str, handoff: Handoff | None) -> tuple[Status, str]:
+    settings, item = open_item(workflow, item_id, handoff.sources if handoff else ())
+    document = load_document(item)
+    run_id = handoff.run_id if handoff else os.environ.get("AGENTOS_RUN_ID", "-")
+    prefix = prefix_for(workflow, item_id)
+    base = BaseDir(settings.base_dir)
+    start_tracing(base.run(run_id).spans / f"{prefix}-workflow-{os.getpid()}.jsonl", "workflow")
+    drafter, reviewer = make_providers(settings, prefix, run_id, say)
+    db = Path(os.environ.get("AGENTOS_WORKFLOW_DB") or base.checkpoint(workflow, item_id))
+    checkpoint = Checkpoint.open(db, item.input_hash, say, run_id)
+    engine = Engine(settings, checkpoint, say)
+    try:
+        ctx = WorkflowContext(settings=settings, item=item, document=document, engine=engine,
+                              drafter=drafter, reviewer=reviewer, say=say)
+        say(f"{workflow} workflow for {shown_name(item.source.name)}: {document.title!r} "
+            f"(drafter {_who(settings, 'drafter')}, reviewer {_who(settings, 'reviewer')}, run {run_id})")
+        status = get_workflow(workflow)(ctx)
+    except StepFailed as exc:
+        _, message = fail(f"{exc} (checkpoint kept: {db.name}; re-run resumes after the last finished step)")
+        return exc.status, message
+    finally:
+        checkpoint.close()
+    if status is Status.FAILED:
+        return fail(ctx.reason)
+    if ctx.reason:  # said in the log too, where the rounds before it are
+        print(ctx.reason, file=sys.stderr, flush=True)
+    return status, ctx.reason or _MESSAGES.get(status, "")
