@@ -15,7 +15,6 @@ import io
 import os
 import resource
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -151,16 +150,11 @@ class Supervisor:
 
     def _start(self, handoff: Handoff) -> tuple[int, IO[bytes], IO[bytes], Callable[[], int]]:
         """The workflow's pid (the leader of its own process group), its stdout and stderr, and how to wait for
-        its exit code (-N for a death by signal N). Forked; started afresh only where this process has a
-        second thread already, which a fork would copy half-way through whatever it was doing."""
-        env = self._environment()
-        if threading.active_count() == 1:
-            return self._fork(handoff, env)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "agentos_jobs.workflows", self.workflow, self.item_id, handoff.to_arg()],
-            cwd=self.settings.root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True)
-        return proc.pid, proc.stdout, proc.stderr, proc.wait  # type: ignore[return-value]
+        its exit code (-N for a death by signal N). Forked: while the wrapper has no second thread, which a fork
+        would copy half-way through whatever it was doing."""
+        if threading.active_count() != 1:  # the wrapper starts its threads after this; keep it that way
+            raise RuntimeError("internal error: a thread is running in the wrapper before the workflow is forked")
+        return self._fork(handoff, self._environment())
 
     def _fork(self, handoff: Handoff, env: dict[str, str]) -> tuple[int, IO[bytes], IO[bytes], Callable[[], int]]:
         """Fork the workflow with its stop signals held back: until its own handlers are in place (a signal
@@ -176,6 +170,8 @@ class Supervisor:
         try:
             pid = os.fork()
             if pid == 0:
+                os.close(pipes[0][0])  # its own copies of the read ends would keep a write from failing once
+                os.close(pipes[1][0])  # the wrapper is gone
                 self._child(handoff, env, pipes[0][1], pipes[1][1])
         except OSError:
             for fd in (*pipes[0], *pipes[1]):
@@ -218,7 +214,10 @@ class Supervisor:
             with contextlib.suppress(BaseException):
                 print(f"error: internal error {type(exc).__name__}: {exc} (the checkpoint keeps the finished "
                       "steps; please report this)", file=sys.stderr)
-        exit_now(code)
+        try:
+            exit_now(code)
+        finally:  # even if a signal's handler raises while it flushes
+            os._exit(code)
 
     def _outcome(self, code: int, timed_out: bool) -> ItemResult:
         """The workflow's own record; the timeout and a stop of the run override all but done. Only when the

@@ -1,5 +1,5 @@
-"""`python -m agentos_jobs.workflows <workflow> <id> [<hand-off>]`: a workflow process started by hand, or by a
-wrapper that cannot fork (see process.py, and wrapper.py for the forked one)."""
+"""`python -m agentos_jobs.workflows <workflow> <id> [<hand-off>]`: a workflow process started by hand (see
+process.py; wrapper.py forks the one a run starts)."""
 
 import sys
 

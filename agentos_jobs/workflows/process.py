@@ -1,5 +1,5 @@
 """The workflow process: forked by the item's wrapper (wrapper.py), or `python -m agentos_jobs.workflows <workflow>
-<id> [<hand-off>]` started by hand (or by a wrapper that cannot fork).
+<id> [<hand-off>]` started by hand.
 
 Its hand-off (handoff.py) names the item's files, the run, its wrapper and where its outcome goes; its checkpoint
 is the contract's AGENTOS_WORKFLOW_DB. It prints plain lines (the wrapper prefixes and logs them) and writes its
@@ -77,6 +77,7 @@ def run(workflow: str, item_id: str, handoff: Handoff | None) -> int:
     if handoff and handoff.parent:  # a killed wrapper must not leave its workflow paying for calls nobody records
         die_with_parent(signal.SIGTERM, handoff.parent)
     status, message = _outcome(workflow, item_id, handoff)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # decided: a late stop must not cut its record short
     if handoff and handoff.outcome:
         try:
             ItemResult(workflow, item_id, status, message).write(Path(handoff.outcome))
