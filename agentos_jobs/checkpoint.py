@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,7 +74,7 @@ class Checkpoint:
         self.run_id = run_id
 
     @classmethod
-    def open(cls, path: Path, input_hash: str, say: Callable[[str], None], run_id: str | None = None) -> Checkpoint:
+    def open(cls, path: Path, input_hash: str, say: Callable[[str], None], run_id: str = "") -> Checkpoint:
         """Open or create. Damage (a directory in its place, a file that is not a checkpoint) is moved aside
         and a checkpoint for another input dropped, both said; a full or read-only disk raises CheckpointBusy.
         Steps are recorded with the run that made them (by default the wrapper's AGENTOS_RUN_ID), so that a run
@@ -92,7 +91,7 @@ class Checkpoint:
                     conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (iso(utc_now()),))
         except sqlite3.OperationalError as exc:
             raise _unusable(path, exc) from None
-        return cls(conn, path, os.environ.get("AGENTOS_RUN_ID", "") if run_id is None else run_id)
+        return cls(conn, path, run_id)
 
     @classmethod
     def _resume(cls, path: Path, input_hash: str, say: Callable[[str], None]) -> sqlite3.Connection | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from html import escape
@@ -58,7 +57,6 @@ class RepoContext:
     cut: tuple[str, ...] = ()  # what did not fit context_tokens
     notes: tuple[str, ...] = ()  # what was left out for another reason, or could not be found
     tokens: int = 0
-    seconds: float = 0.0
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -72,8 +70,7 @@ class RepoContext:
     def from_json(cls, text: str) -> RepoContext:
         data = json.loads(text)
         return cls(shared=data["shared"], item=data["item"], files=tuple(tuple(f) for f in data["files"]),
-                   cut=tuple(data["cut"]), notes=tuple(data["notes"]), tokens=data["tokens"],
-                   seconds=data["seconds"])
+                   cut=tuple(data["cut"]), notes=tuple(data["notes"]), tokens=data["tokens"])
 
     def record(self, budget: int) -> str:
         """What the lineage keeps (`000-context.md`): what the models were shown of the repository, and what
@@ -116,7 +113,6 @@ def item_context(engine: Engine, document: Document) -> RepoContext:
 
 
 def build_context(settings: Settings, document: Document) -> RepoContext:
-    clock = time.monotonic()
     budget = settings.context_tokens
     if budget == 0:
         return RepoContext(notes=("context_tokens is 0: the models see no repository context",))
@@ -152,7 +148,7 @@ def build_context(settings: Settings, document: Document) -> RepoContext:
     if cut:
         own.append("Left out to fit the context budget (the file tree lists them): " + ", ".join(cut) + ".")
     return RepoContext(shared="\n\n".join([_HEADER, *shared]), item="\n\n".join(own), files=tuple(shown),
-                       cut=tuple(cut), notes=tuple(notes), tokens=used, seconds=round(time.monotonic() - clock, 3))
+                       cut=tuple(cut), notes=tuple(notes), tokens=used)
 
 
 _HEADER = ("# The repository\n\nThe repository this item belongs to, as it was when the item started: its file "

@@ -13,7 +13,7 @@ from .errors import AgentosError
 from .fsutil import describe_os_error, iso, utc_now
 from .providers import Completion
 from .status import Status
-from .tracing import tracer
+from .tracing import record_cost, tracer
 
 
 class Interrupted(BaseException):
@@ -51,7 +51,7 @@ class Engine:
             completion = self._run(name, run, shared)
             span.set_attribute("agentos.input_tokens", completion.input_tokens)
             span.set_attribute("agentos.output_tokens", completion.output_tokens)
-            span.set_attribute("agentos.cost_usd", "unknown" if completion.cost_usd is None else completion.cost_usd)
+            record_cost(span, completion.cost_usd)
             return completion.text
 
     def _run(self, name: str, run: Callable[[], Completion | str], shared: bool) -> Completion:

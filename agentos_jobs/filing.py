@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Settings
-from .fsutil import atomic_write_text, display_path, parse_json
-from .gh import GhError, run_gh
+from .fsutil import atomic_write_text, display_path
+from .gh import GhError, list_issues, run_gh
 
 TOKEN_HASH_CHARS = 16
 SEARCH_LIMIT = 50
@@ -57,14 +57,8 @@ def find_filed(settings: Settings, token: str) -> Filed | None:
     too. The body must hold it whole."""
     phrase = token.removeprefix("<!-- ").removesuffix(" -->")
     for query in (["--search", f'"{phrase}" in:body'], []):
-        out = run_gh(settings, "issue", "list", "--state", "all", *query, "--json", "number,url,title,body",
-                     "--limit", str(SEARCH_LIMIT), repo=True)
-        try:
-            issues = parse_json(out)
-        except ValueError:
-            raise GhError("gh issue list did not print JSON; is this gh 2.x?") from None
-        if not isinstance(issues, list):
-            raise GhError("gh issue list printed JSON that is not a list of issues")
+        issues = list_issues(settings, "--state", "all", *query, "--json", "number,url,title,body", "--limit",
+                             str(SEARCH_LIMIT), repo=True)
         for issue in issues:
             if (isinstance(issue, dict) and token in str(issue.get("body") or "")
                     and isinstance(issue.get("number"), int)):

@@ -15,10 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from .fsutil import parse_json
-from .template import Template, headings, section_bodies, section_key
+from .template import FENCE, Template, headings, section_bodies, section_key
 from .verdict import RESPONSES_HEADING, Finding, split_responses
 
-_FENCE = re.compile(r"^\s*(```|~~~)")
 _REQ = re.compile(r"\bREQ-(\d+)\b", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^(?:\d+[.)]|[-*+])\s+(.*)$")
 _CHECKBOX = re.compile(r"^[-*+]\s+\[[ xX]\]\s*(.*)$")
@@ -86,7 +85,7 @@ def tables(text: str) -> Iterator[list[list[str]]]:
     rows: list[list[str]] = []
     fenced = False
     for line in [*text.splitlines(), ""]:
-        if _FENCE.match(line):
+        if FENCE.match(line):
             fenced = not fenced
         stripped = line.strip()
         if not fenced and stripped.startswith("|"):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from typing import Any
 
 from .config import Settings
 from .errors import AgentosError
+from .fsutil import parse_json
 
 GH_TIMEOUT_SECONDS = 120  # a filing step makes up to 3 calls under the worktree lock, which others wait 600 s for
 _AUTH_HINTS = ("gh auth login", "not logged", "authentication", "auth token", "GH_TOKEN")
@@ -37,3 +39,15 @@ def run_gh(settings: Settings, *args: str, stdin: str | None = None, repo: bool 
             raise GhError(f"gh is not logged in to GitHub; run: gh auth login (gh said: {said})")
         raise GhError(f"gh {command} failed with exit code {done.returncode}: {said or 'no message'}")
     return done.stdout
+
+
+def list_issues(settings: Settings, *args: str, repo: bool = False) -> list[Any]:
+    """`gh issue list ... --json ...`: the issues it printed, as a list; anything else is said in one line."""
+    out = run_gh(settings, "issue", "list", *args, repo=repo)
+    try:
+        issues = parse_json(out)
+    except ValueError:
+        raise GhError("gh issue list did not print JSON; is this gh 2.x?") from None
+    if not isinstance(issues, list):
+        raise GhError("gh issue list printed JSON that is not a list of issues")
+    return issues

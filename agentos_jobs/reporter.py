@@ -24,7 +24,7 @@ from doit.runner import MRunner
 from .config import DEFAULT_PARALLEL, MAX_PARALLEL
 from .controller import ItemTask, RunController
 from .depfile import save_dep_file_or_say
-from .errors import AgentosError
+from .errors import AgentosError, say_error
 from .fsutil import describe_os_error
 from .ids import WORKFLOWS
 from .procs import STOP_SIGNALS, die_with_parent
@@ -153,7 +153,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                            pending=any(not _up_to_date(tasks[name]) for name in names))
         except AgentosError as exc:
             self.refused = True
-            sys.stderr.write(f"agentos-jobs: {exc.label}{exc}\n")  # whatever its kind, the run did not start
+            say_error(exc)  # whatever its kind (and exit code), the run did not start
             raise SystemExit(EXIT_REFUSED) from None
         os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_in_parent,
                             after_in_child=self._in_forked_worker)

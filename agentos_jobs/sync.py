@@ -7,21 +7,16 @@ import json
 from typing import Any
 
 from .config import Settings
-from .fsutil import atomic_write_text, display_path, parse_json
-from .gh import GhError, run_gh
+from .fsutil import atomic_write_text, display_path
+from .gh import GhError, list_issues
 
 GH_FIELDS = "number,title,body,labels"
 GH_LIMIT = 1000
-SyncError = GhError  # what `agentos-jobs sync` reports in one line
 
 
 def fetch_open_issues(settings: Settings) -> list[dict[str, Any]]:
-    out = run_gh(settings, "issue", "list", "--state", "open", "--json", GH_FIELDS, "--limit", str(GH_LIMIT))
-    try:
-        issues = parse_json(out)
-    except ValueError:
-        raise GhError("gh issue list did not print JSON; is this gh 2.x?") from None
-    if not isinstance(issues, list) or not all(isinstance(i, dict) and isinstance(i.get("number"), int)
+    issues = list_issues(settings, "--state", "open", "--json", GH_FIELDS, "--limit", str(GH_LIMIT))
+    if not all(isinstance(i, dict) and isinstance(i.get("number"), int)
                                                 and isinstance(i.get("title"), str) for i in issues):
         raise GhError("gh issue list printed JSON without number and title for every issue")
     return issues

@@ -4,6 +4,7 @@ so a repository that brings its own template is gated on its own headings."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -13,7 +14,7 @@ from .fsutil import display_path
 from .repofiles import NotRepoContent, read_repo_file
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
+FENCE = re.compile(r"^\s*(```|~~~)")
 _NUMBER = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?|[A-Z]\.)\s+")
 
 
@@ -36,7 +37,7 @@ class Template:
     sections: tuple[Heading, ...]
     source: str  # where it came from, as messages show it
 
-    @property
+    @functools.cached_property
     def guidance(self) -> frozenset[str]:
         """The template's own lines: a draft section holding only these is still empty."""
         return frozenset(line.strip() for line in self.text.splitlines() if line.strip())
@@ -53,7 +54,7 @@ def headings(text: str) -> list[Heading]:
     """Markdown ATX headings outside fenced code blocks (a '# comment' in a code block is no heading)."""
     found, fenced = [], False
     for index, line in enumerate(text.splitlines()):
-        if _FENCE.match(line):
+        if FENCE.match(line):
             fenced = not fenced
         elif not fenced and (match := _HEADING.match(line)):
             found.append(Heading(len(match.group(1)), match.group(2).strip(), index))

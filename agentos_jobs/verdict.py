@@ -127,21 +127,23 @@ def parse_verdict(text: str, round_no: int) -> Verdict:
 def render_review(text: str, round_no: int) -> str:
     """A review as its lineage file shows it: a JSON answer as a findings table (the JSON kept below it), any
     other answer as the reviewer wrote it."""
-    if not text.strip().startswith("{") or not (verdict := _from_json(_json_object(text.strip()), round_no)):
+    data = _json_object(text.strip()) if text.strip().startswith("{") else None
+    if not (verdict := _from_json(data, round_no)):
         return text
     lines = [f"# Review {round_no}", ""]
     if verdict.findings:
         lines += ["| ID | Tier | Finding |", "|----|------|---------|"]
-        lines += [f"| {f.id} | {f.tier} | {_cell(f.text)} |" for f in verdict.findings]
+        lines += [f"| {f.id} | {f.tier} | {table_cell(f.text)} |" for f in verdict.findings]
     else:
         lines.append("No findings.")
-    lines += ["", "```json", json.dumps(json.loads(text), indent=2, ensure_ascii=False), "```", "",
+    lines += ["", "```json", json.dumps(data, indent=2, ensure_ascii=False), "```", "",
               f"VERDICT: {verdict.verdict}"]
     return "\n".join(lines) + "\n"
 
 
-def _cell(text: str) -> str:
-    return one_line(text).replace("|", "\\|")
+def table_cell(text: str, limit: int | None = None) -> str:
+    """Text as one cell of a Markdown table: one line, its pipes escaped."""
+    return one_line(text, limit).replace("|", "\\|")
 
 
 RESPONSES_HEADING = "Review Responses"

@@ -115,7 +115,7 @@ class Supervisor:
         handoff = Handoff(self.run_dir.run_id, tuple(str(path) for path in item.sources), parent=os.getpid(),
                           outcome=str(self.outcome_file))
         try:
-            pid, stdout, stderr, wait = self._start(handoff)
+            pid, stdout, stderr, wait = self._fork(handoff)
             pumps = [self.out.pump(stdout, STDOUT), self.out.pump(stderr, STDERR)]
             timeout = self.settings.worker_timeout_seconds
             deadline = time.monotonic() + timeout
@@ -148,18 +148,15 @@ class Supervisor:
             slot.release()
         return self._outcome(returncode, timed_out)
 
-    def _start(self, handoff: Handoff) -> tuple[int, IO[bytes], IO[bytes], Callable[[], int]]:
+    def _fork(self, handoff: Handoff) -> tuple[int, IO[bytes], IO[bytes], Callable[[], int]]:
         """The workflow's pid (the leader of its own process group), its stdout and stderr, and how to wait for
-        its exit code (-N for a death by signal N). Forked: while the wrapper has no second thread, which a fork
-        would copy half-way through whatever it was doing."""
+        its exit code (-N for a death by signal N). Forked while the wrapper has no second thread (a fork would
+        copy one half-way through whatever it was doing), with its stop signals held back: until its own
+        handlers are in place (a signal then arrives as Interrupted, and it checkpoints), a signal must neither
+        be lost to the wrapper's handlers it inherits nor kill it half-started."""
         if threading.active_count() != 1:  # the wrapper starts its threads after this; keep it that way
             raise RuntimeError("internal error: a thread is running in the wrapper before the workflow is forked")
-        return self._fork(handoff, self._environment())
-
-    def _fork(self, handoff: Handoff, env: dict[str, str]) -> tuple[int, IO[bytes], IO[bytes], Callable[[], int]]:
-        """Fork the workflow with its stop signals held back: until its own handlers are in place (a signal
-        then arrives as Interrupted, and it checkpoints), a signal must neither be lost to the wrapper's
-        handlers it inherits nor kill it half-started."""
+        env = self._environment()
         with contextlib.suppress(KeyError):  # its modules too are imported here, not in every child
             get_workflow(self.workflow)
         for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice, once by each process

@@ -14,7 +14,7 @@ from agentos_jobs.prices import PRICES, Price, cost_usd, parse_prices, price_of,
 from agentos_jobs.progress import Progress
 from agentos_jobs.rundir import BaseDir
 
-from conftest import Workspace
+from conftest import BIN, Workspace
 from fake_llm import FakeLLM, Reply, bad_request, use_provider
 
 TEST_PRICE = Price(input=100.0, cached_input=10.0, output=5000.0)  # dollars per million: a call costs cents
@@ -103,7 +103,7 @@ def test_costs_in_the_summary_are_the_reported_usage_at_the_price_table(workspac
     assert len(calls) == 4 and sum(call["agentos.cost_usd"] for call in calls) == pytest.approx(totals["cost_usd"])
     steps = [span["attributes"] for span in found if span["name"] in ("step draft-1", "step review-1")]
     assert sum(step["agentos.cost_usd"] for step in steps) == pytest.approx(totals["cost_usd"])
-    report = workspace.command(str(Path(workspace.env["PATH"].split(":")[0]) / "agentos-jobs"), "report")
+    report = workspace.command(str(BIN / "agentos-jobs"), "report")
     assert show_cost(summary["items"][0]["cost_usd"]) in report.stdout and "COST" in report.stdout
 
 

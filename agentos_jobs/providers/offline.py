@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..items import Document
-from ..template import Heading, headings, section_bodies
+from ..template import FENCE, Heading, headings, section_bodies
 from ..tracing import llm_span, record_answer
 from ..verdict import APPROVED, RESPONSES_HEADING, REVISE, Finding
 from .base import Completion, Provider, Request
@@ -73,7 +73,7 @@ def _blocks(body: str) -> list[str]:
     current: list[str] = []
     fenced = False
     for line in body.splitlines():
-        if re.match(r"^\s*(```|~~~)", line):
+        if FENCE.match(line):
             fenced = not fenced
         if not line.strip() and not fenced:
             if current:

@@ -170,7 +170,7 @@ class PooledProvider:
         self.ledger.reserve(hold, self._worst_case(request), f"the {request.kind} call")
         billed: list[float | None] = []
         try:
-            completion = self._complete(request, billed)
+            completion = self._complete(request, hold, billed)
         except Exception:
             if billed:
                 self.ledger.settle(hold, None if None in billed else sum(c or 0.0 for c in billed))
@@ -180,10 +180,9 @@ class PooledProvider:
         self.ledger.settle(hold, completion.cost_usd)
         return completion
 
-    def _complete(self, request: Request, billed: list[float | None]) -> Completion:
+    def _complete(self, request: Request, call: str, billed: list[float | None]) -> Completion:
         """Lease a key and call, until an answer, or a failure that ends the call (see `_react`)."""
         attempts = limited = 0  # attempts answered with a failure; of them, 429s
-        call = f"{self.holder}#{secrets.token_hex(4)}"
         retry_on: str | None = None  # after a 429 without a hint, the call tries the same key again, first
         while True:
             outcome = self._attempt(self._lease(call, retry_on), request, attempts + 1, billed)

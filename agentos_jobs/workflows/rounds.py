@@ -20,7 +20,6 @@ from ..prompts import Roles, draft_prompt, review_prompt, revise_prompt
 from ..providers.offline import stand_in_banner
 from ..status import Status
 from ..template import Template
-from ..text import one_line
 from ..verdict import (
     APPROVED,
     BLOCKED,
@@ -31,6 +30,7 @@ from ..verdict import (
     parse_verdict,
     render_review,
     split_responses,
+    table_cell,
 )
 from . import WorkflowContext
 
@@ -65,14 +65,15 @@ class ReviewLog:
         for n, found, fixed in self.gates:
             lines += ["", f"### Gate, draft {n} (failed)", "", "| ID | Finding | Addressed? |", "|----|----|----|"]
             done = f"YES - draft {fixed} passed the gate" if fixed else "NO - no later draft passed the gate"
-            lines += [f"| G{n}.{i} | {_cell(text)} | {done} |" for i, text in enumerate(found, 1)]
+            lines += [f"| G{n}.{i} | {table_cell(text, 400)} | {done} |" for i, text in enumerate(found, 1)]
         for index, (n, verdict) in enumerate(self.reviews, 1):
             lines += ["", f"### Review {index}: draft {n} ({verdict.outcome})", ""]
             if not verdict.findings:
                 lines.append("No findings.")
                 continue
             lines += ["| ID | Tier | Finding | Addressed? |", "|----|------|---------|------------|"]
-            lines += [f"| {f.id} | {f.tier} | {_cell(f.text)} | {self._status(f, verdict)} |" for f in verdict.findings]
+            lines += [f"| {f.id} | {f.tier} | {table_cell(f.text, 400)} | {self._status(f, verdict)} |"
+                      for f in verdict.findings]
         lines += ["", "### Review Summary", "", "| Review | Draft | Verdict | Findings |", "|---|---|---|---|"]
         for index, (n, verdict) in enumerate(self.reviews, 1):
             blocking = len(verdict.blocking)
@@ -85,11 +86,7 @@ class ReviewLog:
         if answer is None:
             return "NOTED - open when the design was approved" if verdict.approved else "NO - not answered"
         done, says = answer_state(answer)
-        return f"{'YES' if done else 'NO'} - {_cell(says)}"
-
-
-def _cell(text: str) -> str:
-    return one_line(text, 400).replace("|", "\\|")
+        return f"{'YES' if done else 'NO'} - {table_cell(says, 400)}"
 
 
 @dataclass
