@@ -29,6 +29,7 @@ MAX_COOLDOWN_SECONDS = 3600.0
 # that shares the store: a quota topped up, or a new day, is found by one call an hour, not one per item.
 DISABLE_SECONDS = 3600.0
 PROBE_GRACE_SECONDS = 5.0  # how long a key waits, after its cooldown, for the call it is kept for
+KEPT_POLL_SECONDS = 0.2  # how often a call waiting behind a kept key looks again: it is free once that call took one
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ class CredentialPool:
         kept = entry.get("kept_for", {})
         kept_until = _time(kept.get("until"))
         if kept.get("call") != call and kept_until and kept_until > now and (cooling is None or kept_until > cooling):
-            cooling, reason = kept_until, f"kept for the retry of {str(kept.get('call')).split('#')[0]}"
+            cooling = min(kept_until, now + timedelta(seconds=KEPT_POLL_SECONDS))
+            reason = f"kept for the retry of {str(kept.get('call')).split('#')[0]}"
         disabled = ("enabled is false in the credentials file" if not credential.enabled else
                     _disabled(entry, self.run_id, now))
         return KeyState(name=credential.name, holders=list(entry.get("holders", [])),
@@ -190,6 +192,9 @@ class CredentialPool:
                 self.store.stamp(record, now)
                 entry["holders"].append(record)
                 entry["granted"] = entry.get("granted", 0) + 1
+                for other in candidates:  # this call has its key: any other kept for it is free for all
+                    if call and entries.get(other.name, {}).get("kept_for", {}).get("call") == call:
+                        entries[other.name].pop("kept_for")
                 for member in self._group(credential):  # one request of the scope's budget is spoken for
                     self._spend(entries.get(member.name, {}), now)
                 return credential
@@ -279,9 +284,12 @@ class CredentialPool:
              backoff: Callable[[int], float] | None = None, call: str | None = None) -> Cooled:
         """Cool the key, and every key of its scope: they share one quota. For `seconds` (the server's hint,
         `inf` included) or else `backoff(strikes)`, where strikes counts the rate limits the key has met since
-        its last success, this one included; never beyond MAX_COOLDOWN_SECONDS. Without a hint the keys are
-        then kept for `call`'s retry, for PROBE_GRACE_SECONDS after the cooldown: only the call that met the
-        limit finds out whether it is over, so that no other call pays a 429 for it."""
+        its last success, this one included; never beyond MAX_COOLDOWN_SECONDS. The keys are then kept for
+        `call`'s retry, for PROBE_GRACE_SECONDS after the cooldown or until it takes a key: without a hint, only
+        the call that met the limit finds out whether it is over, so that no other call pays a 429 for it; with
+        one, the call that met the limit goes first in the next window, so that the 429 a window costs (when
+        the server says nothing of a budget until it is spent) falls on another call each time, not on one
+        unlucky item until it runs out of retries."""
         group = self._group(credential)
 
         def cool(entries: Entries, now: datetime) -> float:
@@ -292,7 +300,7 @@ class CredentialPool:
                 entry = self._entry(entries, member)
                 entry["strikes"] = strikes
                 entry.pop("kept_for", None)
-                if seconds is None and call:
+                if call:
                     entry["kept_for"] = {"call": call, "until": iso(until + timedelta(seconds=PROBE_GRACE_SECONDS))}
                 current = _cooling_until(entry, now)
                 if current is None or current < until:

@@ -162,3 +162,29 @@ def test_without_a_hint_the_waits_of_one_call_cover_max_wait_seconds(tmp_path: P
     assert sum(waits) >= least
     assert waits == sorted(waits) and all(wait <= chosen.max_backoff_seconds for wait in waits)
     assert rate_backoff(chosen, 1, at_least=3) >= 4 * waits[0] / 1.2  # the call's own 429s count too
+
+
+def test_after_a_hinted_429_the_call_that_met_it_goes_first(tmp_path: Path) -> None:
+    """A server that says nothing of a budget until it is spent costs one 429 a window: it must fall on another
+    call each time, not on one unlucky item until it runs out of retries."""
+    one = Credential(name="key-1", provider="openai", key="s1")
+    pool = CredentialPool(tmp_path / "l.json", [one], "run", print)
+    assert pool.try_reserve("openai", "LLD-1", "LLD-1#a") == one
+    pool.release(one)
+    pool.cool(one, 0.3, "429: rate limited", call="LLD-1#a")  # the window's end, as the server said
+    time.sleep(0.35)
+    behind = pool.try_reserve("openai", "LLD-2", "LLD-2#b")  # another call, after the reset
+    assert isinstance(behind, PoolView) and behind.next_free_at is not None
+    assert behind.next_free_at <= utc_now() + timedelta(seconds=0.5)  # it looks again soon, not in 5 s
+    assert pool.try_reserve("openai", "LLD-1", "LLD-1#a") == one  # the call that met the 429: first
+    pool.release(one, succeeded=True)
+    assert pool.try_reserve("openai", "LLD-2", "LLD-2#b") == one  # then anyone
+
+
+def test_a_call_that_takes_another_key_frees_the_one_kept_for_it(tmp_path: Path) -> None:
+    one, two = (Credential(name=f"key-{n}", provider="openai", key=f"s{n}") for n in (1, 2))
+    pool = CredentialPool(tmp_path / "l.json", [one, two], "run", print)
+    pool.cool(one, 0.1, "429: rate limited", call="LLD-1#a")
+    assert pool.try_reserve("openai", "LLD-1", "LLD-1#a") == two  # key-1 cools: the call goes on with key-2
+    time.sleep(0.15)
+    assert pool.try_reserve("openai", "LLD-2", "LLD-2#b") == one  # not kept for a call that has a key

@@ -236,8 +236,7 @@ class PooledProvider:
         if failure.kind is ErrorKind.RATE_LIMIT:  # the server's hint is honoured: the key is useless before
             hinted = failure.retry_after is not None
             cooled = self.pool.cool(credential, failure.retry_after, f"{failure.status or 429}: rate limited",
-                                    functools.partial(rate_backoff, self.settings, at_least=limited),
-                                    None if hinted else call)
+                                    functools.partial(rate_backoff, self.settings, at_least=limited), call)
             capped = (f" (the server asked for {cooled.seconds:g} s, capped)"
                       if cooled.seconds > MAX_COOLDOWN_SECONDS else "")
             then = "" if hinted else f", no hint from the server: this call tries {credential.name} again then"
