@@ -106,11 +106,11 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-def spawn_blocked(argv: list[str]) -> subprocess.Popen[bytes]:
+def spawn_blocked(argv: list[str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
     """Start a process whose stop signals stay pending until it unblocks them (see `unblock_stop_signals`)."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
-        return subprocess.Popen(argv)
+        return subprocess.Popen(argv, pass_fds=pass_fds)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 

@@ -21,6 +21,7 @@ from doit.globals import Globals
 from doit.reporter import ConsoleReporter
 from doit.runner import MRunner
 
+from . import warm_parent
 from .config import DEFAULT_PARALLEL, MAX_PARALLEL
 from .controller import ItemTask, RunController
 from .depfile import save_dep_file_or_say
@@ -148,9 +149,9 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         names = _item_tasks(tasks, selected_tasks)
         for signum in STOP_SIGNALS:  # from here on a stop is the run's: every item is stopped and accounted for
             signal.signal(signum, self._on_signal)
+        pending = any(not _up_to_date(tasks[name]) for name in names)
         try:
-            self.controller.start([item for name in names if (item := item_task(tasks[name]))],
-                           pending=any(not _up_to_date(tasks[name]) for name in names))
+            self.controller.start([item for name in names if (item := item_task(tasks[name]))], pending)
         except AgentosError as exc:
             self.refused = True
             say_error(exc)  # whatever its kind (and exit code), the run did not start
@@ -174,6 +175,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                 os.environ["AGENTOS_CLEAR_LINE"] = "1"  # its workers tell each wrapper: its lines replace it too
             slots = max(1, min(DEFAULT_PARALLEL if asked is None else asked, MAX_PARALLEL))  # -n 0: one
             self.controller.show_progress(slots, self._columns if mode == "tty" else None)
+        if pending:  # last: it takes the environment the run has set (the trace), before doit forks its workers
+            warm_parent.start()
 
     def _make_queue(self) -> Any:
         """MRunner.run_tasks makes its result queue first, then its job queue: the first is kept, so that a
@@ -283,6 +286,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         if self.failures or self.runtime_errors:  # a task that is not an item failed
             self.controller.failed_outside_items = True
         code = self.controller.finish(wants_colour(self.outstream))
+        warm_parent.stop(GRACE_SECONDS)  # its wrappers have ended: the run leaves no process behind
         try:
             self.outstream.flush()
         except OSError:

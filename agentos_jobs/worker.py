@@ -1,25 +1,32 @@
-"""The action of an item task, run inside a doit worker: start the item's wrapper and wait for it.
+"""The action of an item task, run inside a doit worker: have the item's wrapper started and wait for it.
 
-Two things a plain command action cannot do. The wrapper starts with its stop signals held back (see
-procs.spawn_blocked), so a Ctrl+C during its start-up is handled, not a traceback. And the worker notes which
-item it runs and the wrapper's pid, so that the doit process can name the item of a worker that died and stop
-waiting for a wrapper that is gone.
+Two things a plain command action cannot do. The wrapper is forked by the run's warm parent (warm_parent.py),
+or started afresh, with its stop signals held back, so a Ctrl+C during its start-up is handled, not a traceback.
+And the worker notes which item it runs and the wrapper's pid, so that the doit process can name the item of a
+worker that died and stop waiting for a wrapper that is gone.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from doit.exceptions import TaskFailed
 
+from . import warm_parent
 from .fsutil import atomic_write_json, read_json_object
 from .handoff import Handoff
+from .ids import prefix_for
 from .procs import pid_alive, spawn_blocked
 from .project import project_settings
+from .results import ItemResult
 from .rundir import BaseDir, RunDir
 from .runs import current_run_id
+from .status import Status
+from .warm_parent import WarmParentGone
 
 
 def read_notes(run: RunDir) -> dict[int, dict[str, Any]]:
@@ -56,13 +63,36 @@ def run_item_task(workflow: str, item_id: str, sources: list[str]) -> TaskFailed
     """The doit action of `lld:42`: the wrapper's exit code decides only success or failure for doit; the
     item's outcome itself travels in its result file. `sources` are the item's files as discovery found them."""
     run_id = current_run_id()
-    note = BaseDir(project_settings().base_dir).run(run_id).worker_note(os.getpid())
+    run = BaseDir(project_settings().base_dir).run(run_id)
+    note = run.worker_note(os.getpid())
     task = f"{workflow}:{item_id}"
     atomic_write_json(note, {"task": task})  # written first: a worker that dies now still names its item
     run_pid = os.environ.get("AGENTOS_RUN_PID", "")  # doit's process named itself when it read dodo.py (runs.py)
     handoff = Handoff(run_id, tuple(sources), parent=os.getpid(), doit_pid=int(run_pid) if run_pid.isdigit() else None,
                       clear_line=os.environ.get("AGENTOS_CLEAR_LINE") == "1")
-    wrapper = spawn_blocked([sys.executable, "-m", "agentos_jobs.wrapper", workflow, item_id, handoff.to_arg()])
-    atomic_write_json(note, {"task": task, "wrapper_pid": wrapper.pid})
-    code = wrapper.wait()
+    result = run.item_result(prefix_for(workflow, item_id))
+    code = _run_wrapper([workflow, item_id, handoff.to_arg()], note, task, result)
     return None if code == 0 else TaskFailed(f"{workflow}:{item_id} ended with exit code {code}")
+
+
+def _run_wrapper(argv: list[str], note: Path, task: str, result: Path) -> int:
+    """The wrapper's exit code. It is forked by the run's warm parent; it is started afresh when there is none
+    (in a worker that doit did not fork) or when the warm parent has died."""
+    parent = warm_parent.current()
+    if parent is not None:
+        try:
+            forked = parent.fork_wrapper(argv)
+        except WarmParentGone:
+            pass
+        else:
+            atomic_write_json(note, {"task": task, "wrapper_pid": forked.pid})
+            try:
+                return forked.wait()
+            except WarmParentGone:  # the wrapper goes on without it (it watches this worker): wait for it
+                while pid_alive(forked.pid):
+                    time.sleep(0.1)
+                written = ItemResult.read(result)
+                return 0 if written and written.status is Status.DONE else 1
+    wrapper = spawn_blocked([sys.executable, "-m", "agentos_jobs.wrapper", *argv])
+    atomic_write_json(note, {"task": task, "wrapper_pid": wrapper.pid})
+    return wrapper.wait()

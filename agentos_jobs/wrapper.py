@@ -55,7 +55,7 @@ class Supervisor:
     item_id: str
     run_dir: RunDir
     out: PrefixedOutput
-    parent: int  # whose exit stops the item: the doit worker, or doit itself with -n 0
+    parent: int  # whose exit stops the item: its doit worker, doit itself with -n 0, or `agentos-jobs run`'s caller
     doit_pid: int | None = None  # the run's doit process; None for `agentos-jobs run`
     stop_reason: str | None = None
     workflow_started_at: str | None = None
@@ -73,7 +73,7 @@ class Supervisor:
         self.stop_reason = self.stop_reason or signal.Signals(signum).name
 
     def _orphaned(self) -> bool:
-        if os.getppid() != self.parent:
+        if not pid_alive(self.parent):  # not its parent when the run's warm parent forked it (warm_parent.py)
             return True
         return self.doit_pid is not None and self.doit_pid != self.parent and not pid_alive(self.doit_pid)
 

@@ -93,6 +93,9 @@ class Workspace:
         'wrapper lld 1' (not 'wrapper lld 12')."""
         return next((pid for pid, line in self._live().items() if f" {command} " in f" {line} "), None)
 
+    def pids_of(self, command: str) -> list[int]:
+        return [pid for pid, line in self._live().items() if f" {command} " in f" {line} "]
+
     def _live(self) -> dict[int, str]:
         needle = f"AGENTOS_BASE_DIR={self.base}".encode()
         found = {}

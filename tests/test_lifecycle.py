@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -45,6 +46,12 @@ def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
+def _worker_of(workspace: Workspace, task: str) -> int:
+    """The doit worker running `task`, as its note names it (worker.py)."""
+    notes = (workspace.base / "runs").glob("*/workers/*.json")
+    return next(int(note.stem) for note in notes if json.loads(note.read_text()).get("task") == task)
+
+
 def test_a_killed_doit_worker_fails_its_item_by_name_and_the_run_goes_on(workspace: Workspace) -> None:
     for number in (1, 2, 3, 4):
         workspace.add_issue(number)
@@ -52,8 +59,8 @@ def test_a_killed_doit_worker_fails_its_item_by_name_and_the_run_goes_on(workspa
     workspace.wait_for(lambda: workspace.pid_of("agentos_jobs.wrapper lld 1") is not None, what="item 1's wrapper")
     wrapper = workspace.pid_of("agentos_jobs.wrapper lld 1")
     assert wrapper is not None
-    worker = _parent(wrapper)
-    assert worker != proc.pid  # a doit worker, not doit itself
+    worker = _worker_of(workspace, "lld:1")  # the run's warm parent forked the wrapper; the worker waits for it
+    assert worker != proc.pid and _parent(worker) == proc.pid  # a doit worker, not doit itself
     os.kill(worker, signal.SIGKILL)
 
     out, err = proc.communicate(timeout=60)  # before: doit waited for the dead worker's result for ever
@@ -69,6 +76,36 @@ def test_a_killed_doit_worker_fails_its_item_by_name_and_the_run_goes_on(workspa
     assert again.returncode == 0, again.stdout + again.stderr
     assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "up-to-date", "LLD-3": "up-to-date",
                                     "LLD-4": "up-to-date"}
+
+
+def test_each_wrapper_is_forked_by_the_runs_one_warm_parent(workspace: Workspace) -> None:
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    proc = workspace.start_doit("-n", "3", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1"})
+    wrappers = [f"agentos_jobs.wrapper lld {n}" for n in (1, 2, 3)]
+    workspace.wait_for(lambda: all(workspace.pid_of(w) for w in wrappers), what="the three wrappers")
+    parents = {_parent(workspace.pid_of(w) or 0) for w in wrappers}
+    warm = workspace.pids_of("agentos_jobs.warm_parent")
+    assert parents == set(warm) and len(warm) == 1  # one for the run, not one per worker or per item
+    assert _parent(warm[0]) == proc.pid
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    workspace.wait_for(lambda: not workspace.processes(), timeout=15, what="every process of the run to end")
+
+
+def test_a_killed_warm_parent_loses_no_item_and_the_run_goes_on(workspace: Workspace) -> None:
+    for number in (1, 2, 3, 4):
+        workspace.add_issue(number)
+    proc = workspace.start_doit("-n", "2", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1"})
+    workspace.wait_for(lambda: workspace.pid_of("agentos_jobs.wrapper lld 1") is not None, what="item 1's wrapper")
+    warm = _parent(workspace.pid_of("agentos_jobs.wrapper lld 1") or 0)
+    os.kill(warm, signal.SIGKILL)  # the OOM killer's choice, say
+
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err  # the running wrappers finish on their own; the next start afresh
+    assert workspace.statuses() == {f"LLD-{n}": "done" for n in (1, 2, 3, 4)}, out + err
+    assert "Traceback" not in out + err
+    workspace.wait_for(lambda: not workspace.processes(), timeout=15, what="every process of the run to end")
 
 
 def _lock_taken_after(workspace: Workspace, launched: float) -> bool:

@@ -464,3 +464,25 @@ def test_a_gateways_429_without_retry_after_cools_the_key_for_the_hint_it_does_g
     assert limited.at < free_at - 1.0  # the hint was still ahead when the 429 came
     assert all(c.started >= free_at - 0.25 for c in fake.calls_by(key=secret(provider, 1)) if c.started > limited.at)
     assert "rate limited on key key-1; cooling key-1 for" in result.stdout and "no hint" not in result.stdout
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_a_warm_process_makes_each_keys_client_once_and_every_item_uses_it(
+        workspace: Workspace, fake: FakeLLM, provider: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's warm parent makes the SDK clients before it forks the items' processes (warm_parent.py): an
+    item's adapter finds them made, SSL context and all, instead of making its own."""
+    for name, value in {**workspace.env, **use_provider(workspace, fake, provider, keys=2)}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(workspace.root)
+    from agentos_jobs.credentials import load_credentials
+    from agentos_jobs.project import project_settings
+    from agentos_jobs.providers import adapter_for, warm_clients
+    from agentos_jobs.providers.base import _MADE
+
+    settings = project_settings()
+    warm_clients(settings)
+    keys = [c for c in load_credentials() if c.provider == provider]
+    made = {id(client) for (*_, credential), client in _MADE.items() if credential in keys}
+    assert len(keys) == 2 and len(made) == 2  # one per key: drafter and reviewer share them
+    adapter = adapter_for(settings.role("drafter"), settings)  # what an item's process makes
+    assert {id(adapter.client(key)) for key in keys} == made

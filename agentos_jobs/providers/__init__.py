@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import os
 from collections.abc import Callable
+from typing import Any
 
 from ..config import ROLES, ConfigError, ModelChoice, Settings
 from ..credentials import Credential, CredentialsError, load_credentials, missing_key_message
@@ -71,8 +72,6 @@ def make_providers(settings: Settings, holder: str, run_id: str,
             made.append(OfflineProvider(latency_seconds=settings.offline_latency_seconds))
             continue
         _check_role(role, choice)
-        module_name, class_name, _, _ = ADAPTERS[choice.provider]
-        module = importlib.import_module(f".{module_name}", __name__)
         if pool is None:
             from ..lease_store import open_store
             from ..pool import CredentialPool
@@ -81,9 +80,25 @@ def make_providers(settings: Settings, holder: str, run_id: str,
         _check_keys(choice.provider, list(pool.credentials.values()))
         from .pooled import PooledProvider
 
-        adapter = getattr(module, class_name)(choice, settings)
-        made.append(PooledProvider(choice, adapter, pool, settings, holder, say))
+        made.append(PooledProvider(choice, adapter_for(choice, settings), pool, settings, holder, say))
     return made[0], made[1]
 
 
-__all__ = ["ADAPTERS", "Completion", "Provider", "Request", "make_providers", "preflight"]
+def adapter_for(choice: ModelChoice, settings: Settings) -> Any:
+    module_name, class_name, _, _ = ADAPTERS[choice.provider]
+    return getattr(importlib.import_module(f".{module_name}", __name__), class_name)(choice, settings)
+
+
+def warm_clients(settings: Settings) -> None:
+    """Import the SDK of every real role and make the client of each of its keys, in this process: a warm
+    parent does it once for all the items it forks (warm_parent.py)."""
+    real = [settings.role(role) for role in ROLES if settings.role(role).provider != "offline"]
+    credentials = load_credentials() if real else []
+    for choice in real:
+        clients = adapter_for(choice, settings).client
+        for credential in credentials:
+            if credential.provider == choice.provider and credential.enabled:
+                clients(credential)
+
+
+__all__ = ["ADAPTERS", "Completion", "Provider", "Request", "make_providers", "preflight", "warm_clients"]

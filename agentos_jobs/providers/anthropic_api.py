@@ -37,7 +37,8 @@ class AnthropicAdapter:
         self.max_tokens = settings.max_tokens
         base_url = os.environ.get("ANTHROPIC_BASE_URL") or choice.base_url
         self.client = Clients(lambda credential: anthropic.Anthropic(
-            api_key=credential.key, base_url=base_url, max_retries=0, timeout=settings.request_timeout_seconds))
+            api_key=credential.key, base_url=base_url, max_retries=0, timeout=settings.request_timeout_seconds),
+            "anthropic", base_url, settings.request_timeout_seconds)
 
     def call(self, credential: Credential, request: Request) -> Completion:
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -58,17 +58,24 @@ class Provider(Protocol):
     def complete(self, request: Request) -> Completion: ...
 
 
-class Clients(Generic[Client]):
-    """One SDK client per key, made on first use and kept (connection reuse; genai closes collected clients)."""
+_MADE: dict[tuple[Hashable, ...], Any] = {}  # this process's clients, whichever adapter asks
 
-    def __init__(self, make: Callable[[Credential], Client]) -> None:
+
+class Clients(Generic[Client]):
+    """One SDK client per key and endpoint, made on first use and kept for the life of the process: connections
+    are reused, and a warm parent makes them before it forks, so that no item pays for an SDK client and its
+    SSL context (warm_parent.py). `endpoint` is what else the client is made with."""
+
+    def __init__(self, make: Callable[[Credential], Client], *endpoint: Hashable) -> None:
         self._make = make
-        self._made: dict[str, Client] = {}
+        self._endpoint = endpoint
 
     def __call__(self, credential: Credential) -> Client:
-        if credential.name not in self._made:
-            self._made[credential.name] = self._make(credential)
-        return self._made[credential.name]
+        made = (*self._endpoint, credential)  # the credential, key included: an edited key gets a new client
+        if made not in _MADE:
+            _MADE[made] = self._make(credential)
+        client: Client = _MADE[made]
+        return client
 
 
 RAISE_MAX_TOKENS = "raise max_tokens in [tool.agentos_jobs] (or use a model with a longer output)"

@@ -49,7 +49,8 @@ class GeminiAdapter:
         self.max_tokens = settings.max_tokens
         options = types.HttpOptions(base_url=os.environ.get("GOOGLE_GEMINI_BASE_URL") or choice.base_url,
                                     api_version="v1beta", timeout=int(settings.request_timeout_seconds * 1000))
-        self.client = Clients(lambda credential: genai.Client(api_key=credential.key, http_options=options))
+        self.client = Clients(lambda credential: genai.Client(api_key=credential.key, http_options=options),
+                              "gemini", options.base_url, options.timeout)
 
     def call(self, credential: Credential, request: Request) -> Completion:
         try:

@@ -35,7 +35,8 @@ class OpenAIAdapter:
         self.model = choice.model or ""
         base_url = os.environ.get("OPENAI_BASE_URL") or choice.base_url
         self.client = Clients(lambda credential: openai.OpenAI(
-            api_key=credential.key, base_url=base_url, max_retries=0, timeout=settings.request_timeout_seconds))
+            api_key=credential.key, base_url=base_url, max_retries=0, timeout=settings.request_timeout_seconds),
+            "openai", base_url, settings.request_timeout_seconds)
 
     def call(self, credential: Credential, request: Request) -> Completion:
         messages: list[Any] = [{"role": "system", "content": request.system},

@@ -1,0 +1,190 @@
+"""The run's warm parent: one interpreter that has imported what an item needs and built the SDK client of every
+key, and that forks each item's wrapper from that state. An item then costs a fork, not a fresh interpreter,
+a round of imports and an SSL context per key; and a run pays for that start once, not once per doit worker.
+
+The doit process starts it as the run starts, before doit forks its workers, which inherit the doit end of its
+socket. A worker sends a wrapper's arguments with the write end of a pipe of its own; the warm parent forks the
+wrapper and answers on that pipe: `pid <n>`, then `exit <code>` when the wrapper has ended. It ends when the doit
+end of the socket closes (the run is over) once its wrappers have ended, or with the doit process if that one
+is killed outright.
+
+It stays a single thread and never runs an item itself, so every wrapper is a fork of the same clean state.
+Its stop signals stay blocked all its life: one that comes while a wrapper is being forked stays pending in
+that wrapper, which takes it once its handlers are in place, as a wrapper started afresh would. A wrapper is
+not watched by the warm parent but watches its doit worker (wrapper.py), as it did when it was the worker's
+child. Should the warm parent die, a worker starts its next wrapper afresh (worker.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from typing import IO, NoReturn
+
+from .procs import die_with_parent, exit_now, set_title, spawn_blocked
+
+# The title a wrapper shows (ps, pgrep) is written over this process's own arguments, which cannot grow: room
+# for the longest item id is made by an argument of spaces (see procs.set_title).
+TITLE_ROOM = " " * 160
+MAX_REQUEST = 1 << 20  # a wrapper's arguments: the hand-off names the item's files
+
+
+class WarmParentGone(Exception):
+    """The warm parent died (it was killed, or ran out of memory) before it said how a wrapper ended."""
+
+
+class WarmParent:
+    """The doit side: a handle every worker inherits."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = spawn_blocked([sys.executable, "-m", "agentos_jobs.warm_parent", str(os.getpid()),
+                                       str(theirs.fileno()), TITLE_ROOM], pass_fds=(theirs.fileno(),))
+        finally:
+            theirs.close()
+        self._socket = ours
+
+    def fork_wrapper(self, argv: list[str]) -> Forked:
+        """Have a wrapper forked with `argv`; raises WarmParentGone when nobody is there to fork it."""
+        read, write = os.pipe()
+        try:
+            socket.send_fds(self._socket, [json.dumps(argv).encode()], [write])
+        except OSError:
+            os.close(read)
+            raise WarmParentGone from None
+        finally:
+            os.close(write)
+        return Forked(os.fdopen(read, "r", encoding="utf-8"))
+
+    def close(self, timeout: float) -> None:
+        """The run is over: the warm parent ends once its wrappers have."""
+        self._socket.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout)
+
+
+class Forked:
+    """A wrapper the warm parent forked: its pid, and its exit code once it has ended."""
+
+    def __init__(self, replies: IO[str]) -> None:
+        self._replies = replies
+        self.pid = self._reply("pid")
+
+    def _reply(self, word: str) -> int:
+        with contextlib.suppress(OSError, ValueError):
+            line = self._replies.readline().split()
+            if len(line) == 2 and line[0] == word:
+                return int(line[1])
+        raise WarmParentGone
+
+    def wait(self) -> int:
+        """The wrapper's exit code (-N for a death by signal N)."""
+        try:
+            return self._reply("exit")
+        finally:
+            self._replies.close()
+
+
+_run_warm_parent: WarmParent | None = None  # in the doit process, and so in each worker it forks
+
+
+def start() -> None:
+    """Called by the doit process as a run with pending items starts."""
+    global _run_warm_parent
+    _run_warm_parent = WarmParent()
+
+
+def current() -> WarmParent | None:
+    return _run_warm_parent
+
+
+def stop(timeout: float) -> None:
+    if _run_warm_parent is not None:
+        _run_warm_parent.close(timeout)
+
+
+def warm() -> None:
+    """Import what a wrapper and its workflow import, and build the SDK clients of the keys they would lease.
+    Only a head start: whatever fails here fails again, and is reported, in the item that meets it."""
+    from . import wrapper  # noqa: F401  (the wrapper imports the run's modules; the workflows below, theirs)
+    from .project import project_settings
+    from .providers import warm_clients
+    from .workflows import get_workflow
+
+    for name in ("lld", "issue"):
+        get_workflow(name)
+    with contextlib.suppress(Exception):
+        warm_clients(project_settings())
+
+
+def serve(doit_pid: int, requests: socket.socket) -> NoReturn:
+    """Fork a wrapper per request until the doit end closes, then wait for the wrappers still running."""
+    die_with_parent(signal.SIGKILL, doit_pid)  # its stop signals are blocked: only a SIGKILL would end it
+    warm()
+    selector = selectors.DefaultSelector()
+    selector.register(requests, selectors.EVENT_READ)
+    running: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, the worker's reply pipe)
+    while selector.get_map():
+        for key, _ in selector.select():
+            if key.fileobj is requests:
+                message, fds, _, _ = socket.recv_fds(requests, MAX_REQUEST, 1)
+                if not message and not fds:  # every doit end is closed: the run is over
+                    selector.unregister(requests)
+                elif fds:
+                    pid = _fork(json.loads(message))
+                    _answer(fds[0], f"pid {pid}\n")
+                    running[pidfd := os.pidfd_open(pid)] = (pid, fds[0])
+                    selector.register(pidfd, selectors.EVENT_READ)
+            else:
+                pidfd = int(key.fd)
+                selector.unregister(pidfd)
+                os.close(pidfd)
+                pid, reply = running.pop(pidfd)
+                _answer(reply, f"exit {os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}\n")
+                os.close(reply)
+    exit_now(0)
+
+
+def _answer(reply: int, text: str) -> None:
+    with contextlib.suppress(OSError):  # its worker is gone: nobody is left to tell
+        os.write(reply, text.encode())
+
+
+def _fork(argv: list[str]) -> int:
+    if threading.active_count() != 1:  # a fork would copy another thread's state half-way through
+        raise RuntimeError("internal error: a thread is running in the warm parent")
+    pid = os.fork()
+    if pid == 0:
+        _wrapper(argv)
+    return pid
+
+
+def _wrapper(argv: list[str]) -> NoReturn:
+    """The forked wrapper: only the standard streams kept open (the worker must see the end of its pipe when
+    the warm parent goes), its title set, then the wrapper's own main. It never returns into the loop."""
+    code = 1
+    try:
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        set_title([sys.executable, "-m", "agentos_jobs.wrapper", argv[0], argv[1]])
+        from .wrapper import main
+
+        code = main(argv)
+    except BaseException as exc:  # whatever it is, this process must not return
+        with contextlib.suppress(BaseException):
+            print(f"agentos-jobs: internal error {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
+    try:
+        exit_now(code)
+    finally:  # even if a signal's handler raises while it flushes
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), socket.socket(fileno=int(sys.argv[2])))
