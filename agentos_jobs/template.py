@@ -82,6 +82,7 @@ def parse_template(text: str, source: str) -> Template:
     return Template(text=text, sections=sections, source=source)
 
 
+@functools.cache  # read once per process: a warm parent reads them for every item it forks
 def _builtin(name: str) -> str:
     return (resources.files("agentos_jobs") / "templates" / name).read_text(encoding="utf-8")
 

@@ -114,15 +114,19 @@ def stop(timeout: float) -> None:
 def warm() -> None:
     """Import what a wrapper and its workflow import, and build the SDK clients of the keys they would lease.
     Only a head start: whatever fails here fails again, and is reported, in the item that meets it."""
-    from . import wrapper  # noqa: F401  (the wrapper imports the run's modules; the workflows below, theirs)
+    from . import budget, file_store, lease_store, pool, wrapper  # noqa: F401  (what a workflow imports late)
     from .project import project_settings
-    from .providers import warm_clients
+    from .providers import pooled, warm_clients  # noqa: F401
+    from .template import load_rubric, load_template
     from .workflows import get_workflow
 
-    for name in ("lld", "issue"):
-        get_workflow(name)
     with contextlib.suppress(Exception):
-        warm_clients(project_settings())
+        settings = project_settings()
+        for name in ("lld", "issue"):
+            get_workflow(name)
+            load_template(settings, name)
+            load_rubric(settings, name)
+        warm_clients(settings)
 
 
 def serve(doit_pid: int, requests: socket.socket) -> NoReturn:

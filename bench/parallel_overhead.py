@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import resource
@@ -49,6 +50,8 @@ def openai_env(stack: ExitStack, root: Path, parallel: int, latency: float) -> d
     """The local OpenAI-compatible server (its threads are in this process: not counted as the run's CPU)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from fake_llm import MODELS, FakeLLM
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
 
     fake = FakeLLM()
     stack.callback(fake.stop)

@@ -95,7 +95,10 @@ def warm_clients(settings: Settings) -> None:
     real = [settings.role(role) for role in ROLES if settings.role(role).provider != "offline"]
     credentials = load_credentials() if real else []
     for choice in real:
-        clients = adapter_for(choice, settings).client
+        adapter = adapter_for(choice, settings)
+        if hasattr(adapter, "warm"):  # the SDK's own first-call loading, done here once (no request is sent)
+            adapter.warm()
+        clients = adapter.client
         for credential in credentials:
             if credential.provider == choice.provider and credential.enabled:
                 clients(credential)

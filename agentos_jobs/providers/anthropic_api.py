@@ -9,7 +9,7 @@ import anthropic
 
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
-from .base import Clients, Completion, Request, completion, user_parts
+from .base import WARM_UP, Clients, Completion, Request, answering, completion, user_parts
 from .errors import ProviderError, by_status, connection_failed, unexpected
 from .limits import read_limits
 from .structured import anthropic_params, anthropic_text
@@ -30,6 +30,10 @@ def classify(exc: Exception) -> ProviderError:
     message = f"{exc.status_code} {error.get('type') or 'error'}: {text}"
     return by_status(exc.status_code, message, exc.response.headers, hard_quota=quota)
 
+SAMPLE = {"id": "warm-up", "type": "message", "role": "assistant", "model": "warm-up",
+          "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+          "usage": {"input_tokens": 1, "output_tokens": 1}}
+
 
 class AnthropicAdapter:
     def __init__(self, choice: ModelChoice, settings: Settings) -> None:
@@ -40,9 +44,17 @@ class AnthropicAdapter:
             api_key=credential.key, base_url=base_url, max_retries=0, timeout=settings.request_timeout_seconds),
             "anthropic", base_url, settings.request_timeout_seconds)
 
+    def warm(self) -> None:
+        """Load what the SDK loads on its first call (its message resources, its response models), once, here."""
+        self._call(anthropic.Anthropic(api_key="warm-up", base_url="http://warm-up.invalid", max_retries=0,
+                                       http_client=answering(SAMPLE)), WARM_UP)
+
     def call(self, credential: Credential, request: Request) -> Completion:
+        return self._call(self.client(credential), request)
+
+    def _call(self, client: anthropic.Anthropic, request: Request) -> Completion:
         try:
-            raw = self.client(credential).messages.with_raw_response.create(
+            raw = client.messages.with_raw_response.create(
                 model=self.model, max_tokens=self.max_tokens, system=_system(request),
                 messages=[{"role": "user", "content": _content(request)}], **anthropic_params(request.schema))
             response = raw.parse()

@@ -78,6 +78,18 @@ class Clients(Generic[Client]):
         return client
 
 
+# What a warm parent sends through an SDK to make it load what its first call loads (warm_parent.py).
+WARM_UP = Request(kind="warm-up", system="warm up", prompt="warm up", document=Document("warm up", ""), item_id="0")
+
+
+def answering(body: dict[str, Any]) -> Any:
+    """A client of the SDKs' HTTP library (httpx2) that answers every request with `body` inside this process:
+    no request leaves it."""
+    import httpx2
+
+    return httpx2.Client(transport=httpx2.MockTransport(lambda request: httpx2.Response(200, json=body)))
+
+
 RAISE_MAX_TOKENS = "raise max_tokens in [tool.agentos_jobs] (or use a model with a longer output)"
 
 

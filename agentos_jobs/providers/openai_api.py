@@ -9,7 +9,7 @@ import openai
 
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
-from .base import Clients, Completion, Request, completion, user_parts
+from .base import WARM_UP, Clients, Completion, Request, answering, completion, user_parts
 from .errors import ProviderError, by_status, connection_failed, unexpected
 from .limits import read_limits
 from .structured import openai_params
@@ -29,6 +29,10 @@ def classify(exc: Exception) -> ProviderError:
     message = f"{exc.status_code}{' insufficient_quota' if quota else ''} {body.get('message') or exc.message}"
     return by_status(exc.status_code, message, exc.response.headers, hard_quota=quota)
 
+SAMPLE = {"id": "warm-up", "object": "chat.completion", "created": 0, "model": "warm-up",
+          "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+          "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
 
 class OpenAIAdapter:
     def __init__(self, choice: ModelChoice, settings: Settings) -> None:
@@ -38,11 +42,19 @@ class OpenAIAdapter:
             api_key=credential.key, base_url=base_url, max_retries=0, timeout=settings.request_timeout_seconds),
             "openai", base_url, settings.request_timeout_seconds)
 
+    def warm(self) -> None:
+        """Load what the SDK loads on its first call (its chat resources, its response models), once, here."""
+        self._call(openai.OpenAI(api_key="warm-up", base_url="http://warm-up.invalid/v1", max_retries=0,
+                                 http_client=answering(SAMPLE)), WARM_UP)
+
     def call(self, credential: Credential, request: Request) -> Completion:
+        return self._call(self.client(credential), request)
+
+    def _call(self, client: openai.OpenAI, request: Request) -> Completion:
         messages: list[Any] = [{"role": "system", "content": request.system},
                                {"role": "user", "content": "\n\n".join(user_parts(request))}]
         try:
-            raw = self.client(credential).chat.completions.with_raw_response.create(
+            raw = client.chat.completions.with_raw_response.create(
                 model=self.model, messages=messages, **openai_params(request.schema))
             response = raw.parse()
         except openai.OpenAIError as exc:
