@@ -73,6 +73,19 @@ def test_the_first_draft_holds_the_named_files_the_context_files_and_the_tree(wo
     assert "[LLD-1] context: the file tree and 3 file(s)" in result.stdout
 
 
+def test_the_tree_leaves_out_the_other_items_inputs(workspace: Workspace, fake: FakeLLM) -> None:
+    git_repo(workspace, {"src/app/score.py": SCORE, "README.md": "README-BODY\n"})
+    use_provider(workspace, fake, "openai", keys=1)
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    workspace.write("ideas/active/a-brief.md", "# A brief\n\nSomething.\n")
+    result = workspace.doit("-n", "3", "lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for draft in drafts(fake):
+        tree = draft[draft.index("<file_tree>") : draft.index("</file_tree>")]
+        assert "\nsrc/app/score.py\n" in tree and "docs/issues/" not in tree and "ideas/active/" not in tree
+
+
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
 def test_secrets_and_ignored_files_never_reach_a_request(workspace: Workspace, fake: FakeLLM, tmp_path: Path,
                                                          provider: str) -> None:
