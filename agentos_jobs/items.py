@@ -55,22 +55,26 @@ class Item:
         return self.sources[0]
 
 
-def _hash(paths: tuple[Path, ...], root: Path) -> str:
-    """Of names and contents; an unreadable file hashes by name only (its item fails, naming the file)."""
+def _hash(paths: tuple[Path, ...], root: Path, read: dict[Path, bytes]) -> str:
+    """Of names and contents (those in `read` as they were read); an unreadable file hashes by name only (its
+    item fails, naming the file)."""
     digest = hashlib.sha256()
     for path in paths:
         digest.update(os.fsencode(path.name))
         digest.update(b"\0")
         try:
-            digest.update(read_repo_file(path, root))
+            digest.update(read[path] if path in read else read_repo_file(path, root))
         except (OSError, NotRepoContent):
             digest.update(b"\0unreadable")
     return digest.hexdigest()
 
 
-def _read_text(path: Path, root: Path) -> str:
+def _read_text(path: Path, root: Path, read: dict[Path, bytes] | None = None) -> str:
+    """The file's text; its bytes are kept in `read`, when given, for its hash."""
     try:
         data = read_repo_file(path, root)
+        if read is not None:
+            read[path] = data
     except NotRepoContent as exc:
         raise InputError(f"{shown_name(path)}: not read: {exc}") from None
     except OSError as exc:
@@ -143,13 +147,13 @@ def _read_markdown(path: Path, text: str, number: int | None, fix: str) -> Docum
     return Document(title=plain_title(one_line(title), number), body=rest.strip(), labels=labels, number=number)
 
 
-def parse_issue(path: Path, root: Path) -> Document:
+def parse_issue(path: Path, root: Path, read: dict[Path, bytes] | None = None) -> Document:
     """Read an issue file of the repository at `root`: `<N>.md`/`<N>-<slug>.md` with front matter (`title`,
     `number`, `labels`) and/or a `# Title` heading, or `<N>.json` as `gh` writes it."""
     number, why = _issue_id(path.name)
     if number is None:
         raise InputError(f"{shown_name(path)}: {why}")
-    text = _read_text(path, root)
+    text = _read_text(path, root, read)
     if path.suffix == ".md":
         fix = "add 'title: <issue title>' to the front matter or start the text with '# <issue title>'"
         document = _read_markdown(path, text, int(number), fix)
@@ -182,10 +186,10 @@ def _parse_issue_json(path: Path, text: str, expected: int) -> Document:
     return Document(title=plain_title(one_line(title), number), body=body.strip(), labels=names, number=number)
 
 
-def parse_brief(path: Path, root: Path) -> Document:
+def parse_brief(path: Path, root: Path, read: dict[Path, bytes] | None = None) -> Document:
     """Read a brief of the repository at `root`: any Markdown; its title from front matter or a `# Title`
     heading if it has one, else its file name."""
-    text = _read_text(path, root)
+    text = _read_text(path, root, read)
     if not text.strip():
         raise InputError(f"{shown_name(path)}: the brief is empty; write a few lines about the idea")
     document = _read_markdown(path, text, None, "add 'title: ...' to the front matter")
@@ -214,17 +218,18 @@ def _make_item(workflow: str, item_id: str, paths: list[Path], root: Path) -> It
     sources = tuple(sorted(_one_per_file(paths)))
     error = problem = None
     title = ""
+    read: dict[Path, bytes] = {}  # each file is read once, for its title and its hash
     if len(sources) > 1:
         problem = f"several files give item {item_id}; keep one"
         error = f"{', '.join(shown_name(p) for p in sources)}: {problem}"
     else:
         try:
-            title = _parse(workflow, sources[0], root).title
+            title = _parse(workflow, sources[0], root, read).title
         except InputError as exc:
             error = str(exc)
             problem = f"{shown_name(sources[0].name)}: {error.removeprefix(shown_name(sources[0]) + ': ')}"
     return Item(workflow=workflow, id=item_id, title=title or f"({problem})", sources=sources,
-                input_hash=_hash(sources, root), root=root, error=error)
+                input_hash=_hash(sources, root, read), root=root, error=error)
 
 
 @dataclass(frozen=True)
@@ -330,5 +335,5 @@ def load_document(item: Item) -> Document:
     return _parse(item.workflow, item.source, item.root)
 
 
-def _parse(workflow: str, path: Path, root: Path) -> Document:
-    return parse_issue(path, root) if workflow == "lld" else parse_brief(path, root)
+def _parse(workflow: str, path: Path, root: Path, read: dict[Path, bytes] | None = None) -> Document:
+    return parse_issue(path, root, read) if workflow == "lld" else parse_brief(path, root, read)
