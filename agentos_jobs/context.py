@@ -21,7 +21,7 @@ from .config import Settings
 from .engine import Engine, StepFailed
 from .fsutil import describe_os_error, display_path
 from .items import Document
-from .repofiles import NotRepoContent, git_ignored, read_repo_file, repo_files
+from .repofiles import NotRepoContent, git_ignored, listed_files, read_repo_file
 
 CHECKPOINT_KEY = "context"
 CHARS_PER_TOKEN = 4  # the estimate: no tokenizer is light, offline and right for all three providers
@@ -117,7 +117,7 @@ def build_context(settings: Settings, document: Document) -> RepoContext:
     if budget == 0:
         return RepoContext(notes=("context_tokens is 0: the models see no repository context",))
     root = settings.root
-    files, note = repo_files(root)
+    files, note = listed_files(root)
     notes = [note] if note else []
     named = _named_files(f"{document.title}\n{document.body}", files, settings, notes)
     files = _stable(files, settings)
@@ -151,9 +151,9 @@ def build_context(settings: Settings, document: Document) -> RepoContext:
                        cut=tuple(cut), notes=tuple(notes), tokens=used)
 
 
-_HEADER = ("# The repository\n\nThe repository this item belongs to, as it was when the item started: its file "
-           "tree, then the full text of files it names or that the project always shows. Base file paths, names "
-           "and signatures on these; what is not shown here is unknown, not absent.")
+_HEADER = ("# The repository\n\nThe repository this item belongs to: its file tree as the run started, then the "
+           "full text of files it names or that the project always shows. Base file paths, names and signatures on "
+           "these; what is not shown here is unknown, not absent.")
 
 
 def _stable(files: list[str], settings: Settings) -> list[str]:

@@ -113,6 +113,23 @@ def repo_files(root: Path) -> tuple[list[str], str | None]:
     return files, f"{note}: the file list is a walk that skips hidden names and what .gitignore files name"
 
 
+_listed: dict[Path, tuple[list[str], str | None]] = {}  # root -> its files as this process was handed them
+
+
+def keep_listing(root: Path) -> None:
+    """List the repository's files now and keep the list for this process and the processes it forks: a run's
+    warm parent does it as the run starts (warm_parent.py), so that every item sees one file tree, as the run
+    started, and none lists the repository again (a cost that grows with its size: 5,000 issues are 5,000
+    files)."""
+    _listed[root] = repo_files(root)
+
+
+def listed_files(root: Path) -> tuple[list[str], str | None]:
+    """`repo_files` as kept by `keep_listing`, else listed now."""
+    files, note = _listed.get(root) or repo_files(root)
+    return list(files), note
+
+
 def git_ignored(root: Path, relatives: list[str]) -> set[str]:
     """Those of `relatives` that git's ignore rules name, tracked or not (`git check-ignore --no-index`)."""
     if not relatives:

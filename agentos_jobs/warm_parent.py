@@ -117,6 +117,7 @@ def warm() -> None:
     from . import budget, file_store, lease_store, pool, wrapper  # noqa: F401  (what a workflow imports late)
     from .project import project_settings
     from .providers import pooled, warm_clients  # noqa: F401
+    from .repofiles import keep_listing
     from .template import load_rubric, load_template
     from .workflows import get_workflow
 
@@ -126,6 +127,7 @@ def warm() -> None:
             get_workflow(name)
             load_template(settings, name)
             load_rubric(settings, name)
+        keep_listing(settings.root)
         warm_clients(settings)
 
 

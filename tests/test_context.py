@@ -86,6 +86,22 @@ def test_the_tree_leaves_out_the_other_items_inputs(workspace: Workspace, fake: 
         assert "\nsrc/app/score.py\n" in tree and "docs/issues/" not in tree and "ideas/active/" not in tree
 
 
+def test_every_item_of_a_run_sees_the_file_tree_as_the_run_started(workspace: Workspace, fake: FakeLLM) -> None:
+    """Listed once, by the run's warm parent: one tree for every item (and one shared beginning to cache)."""
+    git_repo(workspace, {"src/app/score.py": SCORE})
+    use_provider(workspace, fake, "openai", keys=1)
+    for number in (1, 2):
+        workspace.add_issue(number)
+    fake.delay = 0.5
+    proc = workspace.start_doit("-n", "1", "lld")
+    workspace.wait_for(lambda: len(fake.calls) >= 1, what="item 1's first answer")
+    workspace.write("src/app/added.py", "ADDED = 1\n")  # before item 2 starts: -n 1 runs one at a time
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    trees = [draft[draft.index("<file_tree>") : draft.index("</file_tree>")] for draft in drafts(fake)]
+    assert len(trees) == 2 and trees[0] == trees[1] and "src/app/added.py" not in trees[1]
+
+
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
 def test_secrets_and_ignored_files_never_reach_a_request(workspace: Workspace, fake: FakeLLM, tmp_path: Path,
                                                          provider: str) -> None:
