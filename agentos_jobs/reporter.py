@@ -175,8 +175,10 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                 os.environ["AGENTOS_CLEAR_LINE"] = "1"  # its workers tell each wrapper: its lines replace it too
             slots = max(1, min(DEFAULT_PARALLEL if asked is None else asked, MAX_PARALLEL))  # -n 0: one
             self.controller.show_progress(slots, self._columns if mode == "tty" else None)
-        if pending:  # last: it takes the environment the run has set (the trace), before doit forks its workers
+        if pending:  # started as dodo.py was read, when an item there was pending; before doit forks its workers
             warm_parent.start()
+        else:  # none of the selected items will run
+            warm_parent.stop(0)
 
     def _make_queue(self) -> Any:
         """MRunner.run_tasks makes its result queue first, then its job queue: the first is kept, so that a

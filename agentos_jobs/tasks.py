@@ -10,6 +10,7 @@ from typing import Any
 from doit.action import CmdAction
 from doit.exceptions import InvalidDodoFile, TaskFailed
 
+from . import warm_parent
 from .checkpoint import delete_checkpoint
 from .config import DEFAULT_PARALLEL, ConfigError, Settings
 from .depfile import usable_dep_file
@@ -32,7 +33,9 @@ from .worker import run_item_task
 def doit_config() -> dict[str, Any]:
     """DOIT_CONFIG for dodo.py: 3 at a time, keep going after a failure, doit's dep file under .agentos."""
     install_early_stop()  # first: the imports below take a while, and Ctrl+C may come meanwhile
+    global _RUNNING
     refuse_unsupported(sys.argv[1:])
+    _RUNNING = doit_command(sys.argv[1:]) == "run"
     from .reporter import RunReporter
 
     settings = project_settings()
@@ -57,11 +60,18 @@ DOIT_COMMANDS = ("run", "list", "info", "clean", "forget", "ignore", "help", "du
                  "tabcompletion", "reset-dep")
 
 
+_RUNNING = False  # this doit process runs tasks (not `doit list`, `clean`, ...)
+
+
+def doit_command(argv: list[str]) -> str:
+    return next((arg for arg in argv if arg in DOIT_COMMANDS), "run")
+
+
 def refuse_unsupported(argv: list[str]) -> None:
     """Two doit features that would run items behind the run's back, refused in one line: another reporter
     (the run lock, the summary and the exit code are the agentos-jobs reporter's) and `strace` (it cannot see
     into an item's processes, and would run the item without the lock)."""
-    command = next((arg for arg in argv if arg in DOIT_COMMANDS), "run")
+    command = doit_command(argv)
     reporter = any(arg == "--reporter" or arg.startswith(("--reporter=", "-r")) for arg in argv)
     why = None
     if command == "strace":
@@ -138,6 +148,8 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
         sys.stderr.write(f"agentos-jobs: {line}\n")
     base = BaseDir(settings.base_dir)
     markers = [(str(base.marker(workflow, item.id)), item.input_hash) for item in items]
+    if _RUNNING and not all_current(markers):  # it warms up while doit loads the tasks and starts the run
+        warm_parent.start()
     yield {"name": None, "doc": GROUP_DOCS[workflow], "uptodate": [(all_current, [markers], {})]}
     for item, (marker, input_hash) in zip(items, markers, strict=True):
         yield {

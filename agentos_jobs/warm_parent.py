@@ -2,11 +2,12 @@
 key, and that forks each item's wrapper from that state. An item then costs a fork, not a fresh interpreter,
 a round of imports and an SSL context per key; and a run pays for that start once, not once per doit worker.
 
-The doit process starts it as the run starts, before doit forks its workers, which inherit the doit end of its
-socket. A worker sends a wrapper's arguments with the write end of a pipe of its own; the warm parent forks the
-wrapper and answers on that pipe: `pid <n>`, then `exit <code>` when the wrapper has ended. It ends when the doit
-end of the socket closes (the run is over) once its wrappers have ended, or with the doit process if that one
-is killed outright.
+The doit process starts it as soon as it finds a pending item while it reads dodo.py (it warms up while doit
+loads the tasks and starts the run), before doit forks its workers, which inherit the doit end of its socket.
+A worker sends a wrapper's arguments and its own environment (the run's, with its trace context) with the write
+end of a pipe of its own; the warm parent forks the wrapper and answers on that pipe: `pid <n>`, then
+`exit <code>` when the wrapper has ended. It ends when the doit end of the socket closes (the run is over) once
+its wrappers have ended, or with the doit process if that one is killed outright.
 
 It stays a single thread and never runs an item itself, so every wrapper is a fork of the same clean state.
 Its stop signals stay blocked all its life: one that comes while a wrapper is being forked stays pending in
@@ -53,10 +54,12 @@ class WarmParent:
         self._socket = ours
 
     def fork_wrapper(self, argv: list[str]) -> Forked:
-        """Have a wrapper forked with `argv`; raises WarmParentGone when nobody is there to fork it."""
+        """Have a wrapper forked with `argv` and this process's environment; raises WarmParentGone when nobody
+        is there to fork it."""
         read, write = os.pipe()
         try:
-            socket.send_fds(self._socket, [json.dumps(argv).encode()], [write])
+            request = json.dumps({"argv": argv, "env": dict(os.environ)}).encode()
+            socket.send_fds(self._socket, [request], [write])
         except OSError:
             os.close(read)
             raise WarmParentGone from None
@@ -97,9 +100,12 @@ _run_warm_parent: WarmParent | None = None  # in the doit process, and so in eac
 
 
 def start() -> None:
-    """Called by the doit process as a run with pending items starts."""
+    """Called by the doit process once it knows an item will run; once. A warm parent that cannot be started
+    (no process or file left) is done without: each wrapper then starts afresh."""
     global _run_warm_parent
-    _run_warm_parent = WarmParent()
+    if _run_warm_parent is None:
+        with contextlib.suppress(OSError):
+            _run_warm_parent = WarmParent()
 
 
 def current() -> WarmParent | None:
@@ -145,7 +151,8 @@ def serve(doit_pid: int, requests: socket.socket) -> NoReturn:
                 if not message and not fds:  # every doit end is closed: the run is over
                     selector.unregister(requests)
                 elif fds:
-                    pid = _fork(json.loads(message))
+                    request = json.loads(message)
+                    pid = _fork(request["argv"], request["env"])
                     _answer(fds[0], f"pid {pid}\n")
                     running[pidfd := os.pidfd_open(pid)] = (pid, fds[0])
                     selector.register(pidfd, selectors.EVENT_READ)
@@ -164,21 +171,24 @@ def _answer(reply: int, text: str) -> None:
         os.write(reply, text.encode())
 
 
-def _fork(argv: list[str]) -> int:
+def _fork(argv: list[str], env: dict[str, str]) -> int:
     if threading.active_count() != 1:  # a fork would copy another thread's state half-way through
         raise RuntimeError("internal error: a thread is running in the warm parent")
     pid = os.fork()
     if pid == 0:
-        _wrapper(argv)
+        _wrapper(argv, env)
     return pid
 
 
-def _wrapper(argv: list[str]) -> NoReturn:
+def _wrapper(argv: list[str], env: dict[str, str]) -> NoReturn:
     """The forked wrapper: only the standard streams kept open (the worker must see the end of its pipe when
-    the warm parent goes), its title set, then the wrapper's own main. It never returns into the loop."""
+    the warm parent goes), its worker's environment, its title, then the wrapper's own main. It never returns
+    into the loop."""
     code = 1
     try:
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        os.environ.clear()
+        os.environ.update(env)
         set_title([sys.executable, "-m", "agentos_jobs.wrapper", argv[0], argv[1]])
         from .wrapper import main
 
