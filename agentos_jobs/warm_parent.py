@@ -49,6 +49,9 @@ class WarmParent:
         try:
             self.proc = spawn_blocked([sys.executable, "-m", "agentos_jobs.warm_parent", str(os.getpid()),
                                        str(theirs.fileno()), TITLE_ROOM], pass_fds=(theirs.fileno(),))
+        except OSError:
+            ours.close()
+            raise
         finally:
             theirs.close()
         self._socket = ours
@@ -79,7 +82,11 @@ class Forked:
 
     def __init__(self, replies: IO[str]) -> None:
         self._replies = replies
-        self.pid = self._reply("pid")
+        try:
+            self.pid = self._reply("pid")
+        except WarmParentGone:
+            replies.close()
+            raise
 
     def _reply(self, word: str) -> int:
         with contextlib.suppress(OSError, ValueError):
@@ -202,5 +209,14 @@ def _wrapper(argv: list[str], env: dict[str, str]) -> NoReturn:
         os._exit(code)
 
 
+def main(argv: list[str]) -> NoReturn:
+    try:
+        serve(int(argv[0]), socket.socket(fileno=int(argv[1])))
+    except Exception as exc:  # the workers start their wrappers afresh: slower, nothing lost
+        print(f"agentos-jobs: the run's warm parent stopped ({type(exc).__name__}: {exc}); the next items start "
+              "afresh", file=sys.stderr)
+        exit_now(1)
+
+
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), socket.socket(fileno=int(sys.argv[2])))
+    main(sys.argv[1:])
