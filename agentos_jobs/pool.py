@@ -163,8 +163,9 @@ class CredentialPool:
         kept = entry.get("kept_for", {})
         kept_until = _time(kept.get("until"))
         if kept.get("call") != call and kept_until and kept_until > now and (cooling is None or kept_until > cooling):
-            cooling = min(kept_until, now + timedelta(seconds=KEPT_POLL_SECONDS))
-            reason = f"kept for the retry of {str(kept.get('call')).split('#')[0]}"
+            soon = min(kept_until, now + timedelta(seconds=KEPT_POLL_SECONDS))  # once its cooldown is over
+            cooling = soon if cooling is None else max(cooling, soon)
+            reason = f"kept for the retry of {str(kept.get('call')).split('#')[0]}" if cooling == soon else reason
         disabled = ("enabled is false in the credentials file" if not credential.enabled else
                     _disabled(entry, self.run_id, now))
         return KeyState(name=credential.name, holders=list(entry.get("holders", [])),

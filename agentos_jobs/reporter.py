@@ -56,6 +56,11 @@ def requested_processes(argv: list[str]) -> int | None:
     return None
 
 
+def always_execute(argv: list[str]) -> bool:
+    """`doit -a`: every selected task runs, up to date or not."""
+    return any(arg in ("-a", "--always-execute") for arg in argv)
+
+
 def item_task(task: Any) -> ItemTask | None:
     """The item a doit task runs, from its `meta` (tasks.py); None for a task that is not an item's."""
     meta = (getattr(task, "meta", None) or {}).get("agentos")
@@ -175,10 +180,10 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                 os.environ["AGENTOS_CLEAR_LINE"] = "1"  # its workers tell each wrapper: its lines replace it too
             slots = max(1, min(DEFAULT_PARALLEL if asked is None else asked, MAX_PARALLEL))  # -n 0: one
             self.controller.show_progress(slots, self._columns if mode == "tty" else None)
-        if pending:  # started as dodo.py was read, when an item there was pending; before doit forks its workers
+        if pending or always_execute(sys.argv[1:]):  # started as dodo.py was read; before doit forks its workers
             warm_parent.start()
         else:  # none of the selected items will run
-            warm_parent.stop(0)
+            warm_parent.discard()
 
     def _make_queue(self) -> Any:
         """MRunner.run_tasks makes its result queue first, then its job queue: the first is kept, so that a

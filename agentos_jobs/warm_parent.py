@@ -9,18 +9,23 @@ end of a pipe of its own; the warm parent forks the wrapper and answers on that 
 `exit <code>` when the wrapper has ended. It ends when the doit end of the socket closes (the run is over) once
 its wrappers have ended, or with the doit process if that one is killed outright.
 
-It stays a single thread and never runs an item itself, so every wrapper is a fork of the same clean state.
-Its stop signals stay blocked all its life: one that comes while a wrapper is being forked stays pending in
-that wrapper, which takes it once its handlers are in place, as a wrapper started afresh would. A wrapper is
-not watched by the warm parent but watches its doit worker (wrapper.py), as it did when it was the worker's
-child. Should the warm parent die, a worker starts its next wrapper afresh (worker.py).
+It stays a single thread and never runs an item itself, so every wrapper is a fork of the same clean (and
+frozen: gc.freeze) state. Its stop signals stay blocked all its life, and a wrapper starts with them blocked
+until its handlers are in place: one sent after the fork stays pending in the wrapper until then; one sent
+before reaches only the warm parent, where it is never delivered, and the wrapper learns of the stop from the
+run's stop flag, which doit writes first. A wrapper is not watched by the warm parent but watches its doit
+worker (wrapper.py), as it did when it was the worker's child; a request whose worker has gone meanwhile (a
+stop during the warm-up) forks nothing. Should the warm parent die, a worker starts its next wrapper afresh
+(worker.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -57,8 +62,8 @@ class WarmParent:
         self._socket = ours
 
     def fork_wrapper(self, argv: list[str]) -> Forked:
-        """Have a wrapper forked with `argv` and this process's environment; raises WarmParentGone when nobody
-        is there to fork it."""
+        """Ask for a wrapper with `argv` and this process's environment; raises WarmParentGone when nobody is
+        there to take the request (then nothing was forked)."""
         read, write = os.pipe()
         try:
             request = json.dumps({"argv": argv, "env": dict(os.environ)}).encode()
@@ -82,11 +87,11 @@ class Forked:
 
     def __init__(self, replies: IO[str]) -> None:
         self._replies = replies
-        try:
-            self.pid = self._reply("pid")
-        except WarmParentGone:
-            replies.close()
-            raise
+
+    def started(self) -> int:
+        """The wrapper's pid, once forked. WarmParentGone: the warm parent died after it took the request,
+        maybe after it forked the wrapper; so the item must not be started again (it would run twice)."""
+        return self._reply("pid")
 
     def _reply(self, word: str) -> int:
         with contextlib.suppress(OSError, ValueError):
@@ -120,8 +125,18 @@ def current() -> WarmParent | None:
 
 
 def stop(timeout: float) -> None:
+    """The run is over: the warm parent ends once its wrappers have (waited for up to `timeout`)."""
+    global _run_warm_parent
     if _run_warm_parent is not None:
         _run_warm_parent.close(timeout)
+        _run_warm_parent = None
+
+
+def discard() -> None:
+    """No item of the run will start: the warm parent goes without finishing its warm-up."""
+    if _run_warm_parent is not None:
+        _run_warm_parent.proc.kill()
+        stop(5.0)
 
 
 def warm() -> None:
@@ -147,7 +162,12 @@ def warm() -> None:
 def serve(doit_pid: int, requests: socket.socket) -> NoReturn:
     """Fork a wrapper per request until the doit end closes, then wait for the wrappers still running."""
     die_with_parent(signal.SIGKILL, doit_pid)  # its stop signals are blocked: only a SIGKILL would end it
+    os.close(os.pidfd_open(os.getpid()))  # before any wrapper: a kernel without pidfds fails it here (main)
     warm()
+    for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written once per wrapper
+        stream.flush()
+    gc.collect()
+    gc.freeze()  # what the wrappers share stays shared: no collection of theirs writes to these pages
     selector = selectors.DefaultSelector()
     selector.register(requests, selectors.EVENT_READ)
     running: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, the worker's reply pipe)
@@ -157,12 +177,15 @@ def serve(doit_pid: int, requests: socket.socket) -> NoReturn:
                 message, fds, _, _ = socket.recv_fds(requests, MAX_REQUEST, 1)
                 if not message and not fds:  # every doit end is closed: the run is over
                     selector.unregister(requests)
-                elif fds:
+                elif fds and not _reader_gone(fds[0]):
                     request = json.loads(message)
                     pid = _fork(request["argv"], request["env"])
                     _answer(fds[0], f"pid {pid}\n")
                     running[pidfd := os.pidfd_open(pid)] = (pid, fds[0])
                     selector.register(pidfd, selectors.EVENT_READ)
+                else:  # its worker died while the request waited (a stop during the warm-up): nobody to run for
+                    for fd in fds:
+                        os.close(fd)
             else:
                 pidfd = int(key.fd)
                 selector.unregister(pidfd)
@@ -171,6 +194,13 @@ def serve(doit_pid: int, requests: socket.socket) -> NoReturn:
                 _answer(reply, f"exit {os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}\n")
                 os.close(reply)
     exit_now(0)
+
+
+def _reader_gone(reply: int) -> bool:
+    """The pipe's reading end, the worker's, is closed: the worker is gone."""
+    poll = select.poll()
+    poll.register(reply, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poll.poll(0))
 
 
 def _answer(reply: int, text: str) -> None:

@@ -26,7 +26,7 @@ from .results import ItemResult
 from .rundir import BaseDir, RunDir
 from .runs import current_run_id
 from .status import Status
-from .warm_parent import WarmParentGone
+from .warm_parent import Forked, WarmParentGone
 
 
 def read_notes(run: RunDir) -> dict[int, dict[str, Any]]:
@@ -83,16 +83,27 @@ def _run_wrapper(argv: list[str], note: Path, task: str, result: Path) -> int:
         try:
             forked = parent.fork_wrapper(argv)
         except WarmParentGone:
-            pass
+            pass  # nobody took the request: nothing was forked
         else:
-            atomic_write_json(note, {"task": task, "wrapper_pid": forked.pid})
-            try:
-                return forked.wait()
-            except WarmParentGone:  # the wrapper goes on without it (it watches this worker): wait for it
-                while pid_alive(forked.pid):
-                    time.sleep(0.1)
-                written = ItemResult.read(result)
-                return 0 if written and written.status is Status.DONE else 1
+            return _wait_forked(forked, note, task, result)
     wrapper = spawn_blocked([sys.executable, "-m", "agentos_jobs.wrapper", *argv])
     atomic_write_json(note, {"task": task, "wrapper_pid": wrapper.pid})
     return wrapper.wait()
+
+
+def _wait_forked(forked: Forked, note: Path, task: str, result: Path) -> int:
+    try:
+        pid = forked.started()
+    except WarmParentGone:  # it may have forked the wrapper: starting another could run the item twice
+        workflow, item_id = task.split(":", 1)
+        ItemResult(workflow, item_id, Status.FAILED, "the run's warm parent died as it started this item; run "
+                   "again to resume it").write(result)
+        return 1
+    atomic_write_json(note, {"task": task, "wrapper_pid": pid})
+    try:
+        return forked.wait()
+    except WarmParentGone:  # the wrapper goes on without it (it watches this worker): wait for it
+        while pid_alive(pid):
+            time.sleep(0.1)
+        written = ItemResult.read(result)
+        return 0 if written and written.status is Status.DONE else 1

@@ -168,3 +168,14 @@ def test_the_workflow_process_is_forked_from_its_wrapper_into_its_own_group(work
     assert "[LLD-1] lld workflow for 1.md" in out and "[LLD-1] done in" in out  # its lines, through the prefixer
     spans = {path.name.split("-")[2] for path in (workspace.base / "runs").glob("*/spans/LLD-1-*.jsonl")}
     assert spans == {"wrapper", "workflow"}  # each process its own tracing, the child's started afresh
+
+
+def test_the_warm_parent_knows_a_request_whose_worker_is_gone() -> None:
+    """A stop during the warm-up ends the workers; their queued requests must fork no wrapper after the summary."""
+    from agentos_jobs.warm_parent import _reader_gone
+
+    read, write = os.pipe()
+    assert not _reader_gone(write)
+    os.close(read)
+    assert _reader_gone(write)
+    os.close(write)

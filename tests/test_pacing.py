@@ -188,3 +188,14 @@ def test_a_call_that_takes_another_key_frees_the_one_kept_for_it(tmp_path: Path)
     assert pool.try_reserve("openai", "LLD-1", "LLD-1#a") == two  # key-1 cools: the call goes on with key-2
     time.sleep(0.15)
     assert pool.try_reserve("openai", "LLD-2", "LLD-2#b") == one  # not kept for a call that has a key
+
+
+def test_a_key_kept_for_a_call_shows_the_others_its_real_cooldown(tmp_path: Path) -> None:
+    """Others look again soon only once the cooldown is over: not 5 times a second for as long as it lasts."""
+    one = Credential(name="key-1", provider="openai", key="s1")
+    pool = CredentialPool(tmp_path / "l.json", [one], "run", print)
+    pool.cool(one, 600, "429: rate limited", call="LLD-1#a")
+    for call in ("LLD-1#a", "LLD-2#b", None):
+        view = pool.try_reserve("openai", "LLD-2", call)
+        assert isinstance(view, PoolView) and view.next_free_at is not None
+        assert view.next_free_at >= utc_now() + timedelta(seconds=590), call
