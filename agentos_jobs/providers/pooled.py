@@ -29,7 +29,7 @@ from ..credentials import Credential
 from ..filelock import LockTimeout
 from ..fsutil import iso, utc_now
 from ..lease_store import StoreUnavailable
-from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, CredentialPool, PoolView
+from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, Cooled, CredentialPool, PoolView
 from ..prices import cost_usd, price_of
 from ..procs import start_time
 from ..rundir import BaseDir
@@ -66,11 +66,22 @@ def rate_backoff(settings: Settings, strikes: int, at_least: int = 1) -> float:
 
 @dataclass(frozen=True)
 class Failure:
-    """An attempt that failed: the key it used, the classified error, and its message, scrubbed and cut."""
+    """An attempt that failed: the key it used, the classified error, its message (scrubbed and cut), and for a
+    429 the cooldown it gave the key."""
 
     credential: Credential
     error: ProviderError
     detail: str
+    cooled: Cooled | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Which attempt of which call: its number, and the 429s the call met before it."""
+
+    call: str
+    number: int
+    limited: int
 
 
 class Adapter(Protocol):
@@ -185,22 +196,24 @@ class PooledProvider:
         attempts = limited = 0  # attempts answered with a failure; of them, 429s
         retry_on: str | None = None  # after a 429 without a hint, the call tries the same key again, first
         while True:
-            outcome = self._attempt(self._lease(call, retry_on), request, attempts + 1, billed)
+            outcome = self._attempt(self._lease(call, retry_on), request, Attempt(call, attempts + 1, limited), billed)
             if isinstance(outcome, Completion):
                 return outcome
             attempts += 1
             if outcome.error.kind is ErrorKind.RATE_LIMIT:
                 limited += 1
-            retry_on = self._react(outcome, call, attempts, limited)
+            retry_on = self._react(outcome, attempts)
 
-    def _attempt(self, credential: Credential, request: Request, number: int,
+    def _attempt(self, credential: Credential, request: Request, attempt: Attempt,
                  billed: list[float | None]) -> Completion | Failure:
         """One call with a leased key, in its span: the answer (scrubbed of the key's pieces) or the failure
-        (scrubbed whole, then cut to one line). The key goes back to the pool with what the answer said."""
+        (scrubbed whole, then cut to one line). The key goes back to the pool with what the answer said; after a
+        429, only once it is cooled: released first, it could be leased by a waiting call and cost a second 429
+        in the same window."""
         limits: Limits = {}
         succeeded = False
         try:
-            with llm_span(self.name, self.model, credential.name, number) as span:
+            with llm_span(self.name, self.model, credential.name, attempt.number) as span:
                 try:
                     completion = self.adapter.call(credential, request)
                 except Exception as error:
@@ -211,7 +224,8 @@ class PooledProvider:
                     if failure.billed:  # an answer that is no use, paid for all the same
                         billed.append(self._cost(failure.billed))
                         record_cost(span, billed[-1])
-                    return Failure(credential, failure, detail)
+                    cooled = self._cool(credential, failure, attempt) if failure.kind is ErrorKind.RATE_LIMIT else None
+                    return Failure(credential, failure, detail, cooled)
                 limits, succeeded = completion.limits, True
                 completion = replace(completion, text=credential.scrub_answer(completion.text),
                                      model=credential.scrub(completion.model))
@@ -222,10 +236,16 @@ class PooledProvider:
         finally:
             self._release(credential, limits, succeeded)
 
-    def _react(self, failed: Failure, call: str, attempts: int, limited: int) -> str | None:
+    def _cool(self, credential: Credential, failure: ProviderError, attempt: Attempt) -> Cooled:
+        """The server's hint is honoured: the key is useless before it; without one, the key's backoff."""
+        return self.pool.cool(credential, failure.retry_after, f"{failure.status or 429}: rate limited",
+                              functools.partial(rate_backoff, self.settings, at_least=attempt.limited + 1),
+                              attempt.call)
+
+    def _react(self, failed: Failure, attempts: int) -> str | None:
         """What a careful person does after a failed attempt: raise when it ends the call (fatal, out of retries),
-        else cool the key (429), disable it (quota) or back off (overload, a broken connection). Returns the key
-        the next attempt waits for, if any (a 429 without a hint)."""
+        else say how the key was cooled (429), disable it (quota) or back off (overload, a broken connection).
+        Returns the key the next attempt waits for, if any (a 429 without a hint)."""
         failure, credential, detail = failed.error, failed.credential, failed.detail
         if failure.kind is ErrorKind.FATAL:
             raise ProviderError(failure.kind, f"{self.name} call with key {credential.name} failed: {detail}",
@@ -233,10 +253,8 @@ class PooledProvider:
         if attempts >= self.settings.max_retries:
             raise RetriesExhausted(f"max retries ({self.settings.max_retries}) exceeded; last error with key "
                                    f"{credential.name}: {detail}")
-        if failure.kind is ErrorKind.RATE_LIMIT:  # the server's hint is honoured: the key is useless before
-            hinted = failure.retry_after is not None
-            cooled = self.pool.cool(credential, failure.retry_after, f"{failure.status or 429}: rate limited",
-                                    functools.partial(rate_backoff, self.settings, at_least=limited), call)
+        if failed.cooled:  # a 429: the key was cooled as it came back (see `_attempt`)
+            hinted, cooled = failure.retry_after is not None, failed.cooled
             capped = (f" (the server asked for {cooled.seconds:g} s, capped)"
                       if cooled.seconds > MAX_COOLDOWN_SECONDS else "")
             then = "" if hinted else f", no hint from the server: this call tries {credential.name} again then"
