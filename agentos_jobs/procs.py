@@ -106,6 +106,21 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
+def end_forked_child(body: Callable[[], int], failed: int, failure: Callable[[BaseException], str]) -> NoReturn:
+    """Run a forked child's `body` and end the process with its exit code, whatever happens: the child never
+    returns into the code that forked it. Anything raised is the one line `failure` makes of it, and `failed`."""
+    code = failed
+    try:
+        code = body()
+    except BaseException as exc:  # whatever it is, this process must not return
+        with contextlib.suppress(BaseException):
+            print(failure(exc), file=sys.stderr)
+    try:
+        exit_now(code)
+    finally:  # even if a signal's handler raises while it flushes
+        os._exit(code)
+
+
 def spawn_blocked(argv: list[str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
     """Start a process whose stop signals stay pending until it unblocks them (see `unblock_stop_signals`)."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)

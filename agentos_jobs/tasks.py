@@ -33,9 +33,7 @@ from .worker import run_item_task
 def doit_config() -> dict[str, Any]:
     """DOIT_CONFIG for dodo.py: 3 at a time, keep going after a failure, doit's dep file under .agentos."""
     install_early_stop()  # first: the imports below take a while, and Ctrl+C may come meanwhile
-    global _RUNNING
     refuse_unsupported(sys.argv[1:])
-    _RUNNING = doit_command(sys.argv[1:]) == "run"
     from .reporter import RunReporter
 
     settings = project_settings()
@@ -58,9 +56,6 @@ def doit_config() -> dict[str, Any]:
 
 DOIT_COMMANDS = ("run", "list", "info", "clean", "forget", "ignore", "help", "dumpdb", "strace", "auto",
                  "tabcompletion", "reset-dep")
-
-
-_RUNNING = False  # this doit process runs tasks (not `doit list`, `clean`, ...)
 
 
 def doit_command(argv: list[str]) -> str:
@@ -148,7 +143,7 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
         sys.stderr.write(f"agentos-jobs: {line}\n")
     base = BaseDir(settings.base_dir)
     markers = [(str(base.marker(workflow, item.id)), item.input_hash) for item in items]
-    if _RUNNING and not all_current(markers):  # it warms up while doit loads the tasks and starts the run
+    if doit_command(sys.argv[1:]) == "run" and not all_current(markers):  # it warms up while doit starts the run
         warm_parent.start()
     yield {"name": None, "doc": GROUP_DOCS[workflow], "uptodate": [(all_current, [markers], {})]}
     for item, (marker, input_hash) in zip(items, markers, strict=True):

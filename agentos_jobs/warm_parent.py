@@ -34,7 +34,7 @@ import sys
 import threading
 from typing import IO, NoReturn
 
-from .procs import die_with_parent, exit_now, set_title, spawn_blocked
+from .procs import die_with_parent, end_forked_child, exit_now, set_title, spawn_blocked
 
 # The title a wrapper shows (ps, pgrep) is written over this process's own arguments, which cannot grow: room
 # for the longest item id is made by an argument of spaces (see procs.set_title).
@@ -221,22 +221,17 @@ def _wrapper(argv: list[str], env: dict[str, str]) -> NoReturn:
     """The forked wrapper: only the standard streams kept open (the worker must see the end of its pipe when
     the warm parent goes), its worker's environment, its title, then the wrapper's own main. It never returns
     into the loop."""
-    code = 1
-    try:
+    def body() -> int:
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
         os.environ.clear()
         os.environ.update(env)
         set_title([sys.executable, "-m", "agentos_jobs.wrapper", argv[0], argv[1]])
         from .wrapper import main
 
-        code = main(argv)
-    except BaseException as exc:  # whatever it is, this process must not return
-        with contextlib.suppress(BaseException):
-            print(f"agentos-jobs: internal error {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
-    try:
-        exit_now(code)
-    finally:  # even if a signal's handler raises while it flushes
-        os._exit(code)
+        return main(argv)
+
+    end_forked_child(body, 1, lambda exc: f"agentos-jobs: internal error {type(exc).__name__}: {exc} (please "
+                     "report this)")
 
 
 def main(argv: list[str]) -> NoReturn:

@@ -35,7 +35,16 @@ from .items import Item, open_item
 from .locks import acquire_slot
 from .markers import write_marker
 from .prefixer import STDERR, STDOUT, PrefixedOutput
-from .procs import STOP_SIGNALS, exit_now, pid_alive, set_title, signal_group, stop_process_group, unblock_stop_signals
+from .procs import (
+    STOP_SIGNALS,
+    end_forked_child,
+    exit_now,
+    pid_alive,
+    set_title,
+    signal_group,
+    stop_process_group,
+    unblock_stop_signals,
+)
 from .results import ItemResult
 from .rundir import BaseDir, RunDir
 from .status import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Status
@@ -193,8 +202,7 @@ class Supervisor:
 
         The wrapper's other files stay open here, unused, until this process ends: closing them under the
         wrapper's file objects would let one's finalizer later close a number this process has reused."""
-        code = EXIT_FAILED
-        try:
+        def body() -> int:
             os.setpgid(0, 0)
             set_title([sys.executable, "-m", "agentos_jobs.workflows", self.workflow, self.item_id])
             null = os.open(os.devnull, os.O_RDONLY)
@@ -206,15 +214,10 @@ class Supervisor:
             os.chdir(self.settings.root)
             os.environ.clear()
             os.environ.update(env)
-            code = workflow_process.run(self.workflow, self.item_id, handoff)
-        except BaseException as exc:  # whatever it is, this process must not return
-            with contextlib.suppress(BaseException):
-                print(f"error: internal error {type(exc).__name__}: {exc} (the checkpoint keeps the finished "
-                      "steps; please report this)", file=sys.stderr)
-        try:
-            exit_now(code)
-        finally:  # even if a signal's handler raises while it flushes
-            os._exit(code)
+            return workflow_process.run(self.workflow, self.item_id, handoff)
+
+        end_forked_child(body, EXIT_FAILED, lambda exc: f"error: internal error {type(exc).__name__}: {exc} (the "
+                         "checkpoint keeps the finished steps; please report this)")
 
     def _outcome(self, code: int, timed_out: bool) -> ItemResult:
         """The workflow's own record; the timeout and a stop of the run override all but done. Only when the
