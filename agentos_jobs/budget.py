@@ -82,7 +82,7 @@ class Ledger:
             data["held"] = held if isinstance(held, dict) else {}
             data["limit"] = self.limit
             result = change(data)
-            atomic_write_json(self.path, data)
+            atomic_write_json(self.path, data, durable=False)  # the run's own: no later run reads it
         return result
 
     def reserve(self, call: str, worst: float, what: str) -> None:

@@ -55,7 +55,9 @@ class FileLeaseStore:
             self._reclaim(state)
             yield state
             if json.dumps(state, sort_keys=True) != before:
-                atomic_write_json(self.path, state, private=True)  # whose keys are busy is nobody else's
+                # whose keys are busy is nobody else's; not durable: after a power cut no lease is held, and a
+                # lost cooldown or disabled key costs one more answer that says so again
+                atomic_write_json(self.path, state, private=True, durable=False)
 
     def _read(self) -> dict[str, Any]:
         if moved := clear_way(self.path, "lease file"):

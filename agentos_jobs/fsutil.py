@@ -27,10 +27,15 @@ def _umask() -> int:
 UMASK = _umask()  # read once, at import, before any thread could create a file meanwhile
 
 
-def atomic_write_text(path: Path, text: str, *, private: bool = False) -> None:
+def atomic_write_text(path: Path, text: str, *, private: bool = False, durable: bool = True) -> None:
     """Write via a temp file in the same directory and os.replace, so readers never see half a file. The file
     gets the mode a plain write would give it (a replaced file keeps its own; a new one follows the umask),
-    or 0600 when it is `private`. The text is written as given: line endings are the caller's."""
+    or 0600 when it is `private`. The text is written as given: line endings are the caller's.
+
+    A `durable` file is on the disk before it replaces the old one (fsync), so that a power cut never leaves
+    an empty one: what a lost file would cost money or work to make again (outputs, markers, the spend).
+    A run's own bookkeeping (item results, worker notes, leases) has no use after a power cut and skips it:
+    a crash of the process itself loses nothing either way."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -41,7 +46,8 @@ def atomic_write_text(path: Path, text: str, *, private: bool = False) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         Path(tmp).replace(path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -50,8 +56,8 @@ def atomic_write_text(path: Path, text: str, *, private: bool = False) -> None:
         raise
 
 
-def atomic_write_json(path: Path, data: Any, *, private: bool = False) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n", private=private)
+def atomic_write_json(path: Path, data: Any, *, private: bool = False, durable: bool = True) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n", private=private, durable=durable)
 
 
 def move_aside(path: Path, sidecars: tuple[str, ...] = ()) -> Path:

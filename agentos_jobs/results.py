@@ -70,7 +70,7 @@ class ItemResult:
         return result
 
     def write(self, path: Path) -> None:
-        atomic_write_json(path, self.to_json())
+        atomic_write_json(path, self.to_json(), durable=False)  # the run's record: the marker is the durable one
 
     @classmethod
     def read(cls, path: Path) -> ItemResult | None:

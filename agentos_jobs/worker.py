@@ -59,6 +59,12 @@ def still_running(notes: dict[int, dict[str, Any]], task: str) -> bool:
     return pid_alive(wrapper if isinstance(wrapper, int) else worker)
 
 
+def _write_note(note: Path, task: str, wrapper_pid: int | None = None) -> None:
+    """What this worker runs, for the doit process's watch (reporter.py): the run's bookkeeping, no fsync."""
+    atomic_write_json(note, {"task": task} if wrapper_pid is None else {"task": task, "wrapper_pid": wrapper_pid},
+                      durable=False)
+
+
 def run_item_task(workflow: str, item_id: str, sources: list[str]) -> TaskFailed | None:
     """The doit action of `lld:42`: the wrapper's exit code decides only success or failure for doit; the
     item's outcome itself travels in its result file. `sources` are the item's files as discovery found them."""
@@ -66,7 +72,7 @@ def run_item_task(workflow: str, item_id: str, sources: list[str]) -> TaskFailed
     run = BaseDir(project_settings().base_dir).run(run_id)
     note = run.worker_note(os.getpid())
     task = f"{workflow}:{item_id}"
-    atomic_write_json(note, {"task": task})  # written first: a worker that dies now still names its item
+    _write_note(note, task)  # written first: a worker that dies now still names its item
     run_pid = os.environ.get("AGENTOS_RUN_PID", "")  # doit's process named itself when it read dodo.py (runs.py)
     handoff = Handoff(run_id, tuple(sources), parent=os.getpid(), doit_pid=int(run_pid) if run_pid.isdigit() else None,
                       clear_line=os.environ.get("AGENTOS_CLEAR_LINE") == "1")
@@ -87,7 +93,7 @@ def _run_wrapper(argv: list[str], note: Path, task: str, result: Path) -> int:
         else:
             return _wait_forked(forked, note, task, result)
     wrapper = spawn_blocked([sys.executable, "-m", "agentos_jobs.wrapper", *argv])
-    atomic_write_json(note, {"task": task, "wrapper_pid": wrapper.pid})
+    _write_note(note, task, wrapper.pid)
     return wrapper.wait()
 
 
@@ -99,7 +105,7 @@ def _wait_forked(forked: Forked, note: Path, task: str, result: Path) -> int:
         ItemResult(workflow, item_id, Status.FAILED, "the run's warm parent died as it started this item; run "
                    "again to resume it").write(result)
         return 1
-    atomic_write_json(note, {"task": task, "wrapper_pid": pid})
+    _write_note(note, task, pid)
     try:
         return forked.wait()
     except WarmParentGone:  # the wrapper goes on without it (it watches this worker): wait for it
