@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,10 +86,7 @@ class Checkpoint:
         try:
             conn = cls._resume(path, input_hash, say) if path.exists() else None
             if conn is None:
-                conn = cls._connect(path)
-                with conn:
-                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('input_sha256', ?)", (input_hash,))
-                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (iso(utc_now()),))
+                conn = cls._create(path, input_hash)
         except sqlite3.OperationalError as exc:
             raise _unusable(path, exc) from None
         return cls(conn, path, run_id)
@@ -113,10 +111,36 @@ class Checkpoint:
         return None
 
     @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
+    def _create(path: Path, input_hash: str) -> sqlite3.Connection:
+        """A new checkpoint, switched to WAL unsynced (the switch goes through a rollback journal: four syncs
+        for a file that holds nothing yet), then its header made durable with one; then its tables and the input
+        it is for, in one transaction."""
         conn = sqlite3.connect(path, timeout=30, isolation_level="DEFERRED")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        try:
+            conn.execute("PRAGMA synchronous=OFF")
+            _wal_connection(path, conn)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                             (("input_sha256", input_hash), ("created_at", iso(utc_now()))))
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        """An existing checkpoint, checked: intact, and of a layout this version reads (an older one gains the
+        columns added since)."""
+        conn = _wal_connection(path, sqlite3.connect(path, timeout=30, isolation_level="DEFERRED"))
         check = conn.execute("PRAGMA quick_check").fetchone()
         if not check or check[0] != "ok":
             conn.close()
@@ -181,6 +205,13 @@ class CheckpointSummary:
     outputs: list[str]
     cached_tokens: int = 0
     cost_usd: float | None = 0.0  # None: a call of a model with no price
+
+
+def _wal_connection(path: Path, conn: sqlite3.Connection) -> sqlite3.Connection:
+    """Each step's commit is on the disk before the next call is paid for (FULL); WAL: one fsync a commit."""
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
