@@ -49,6 +49,7 @@ class Item:
     input_hash: str
     root: Path = field(compare=False)  # the repository: no input is read from outside it
     error: str | None = field(default=None, compare=False)
+    document: Document | None = field(default=None, compare=False, repr=False)  # as read for its hash
 
     @property
     def source(self) -> Path:
@@ -216,20 +217,19 @@ def _make_item(workflow: str, item_id: str, paths: list[Path], root: Path) -> It
     """The item, or one that fails naming its problem: its title then says what the problem is (`(7.json: not
     valid JSON ...)`), never that a readable file cannot be read."""
     sources = tuple(sorted(_one_per_file(paths)))
-    error = problem = None
-    title = ""
-    read: dict[Path, bytes] = {}  # each file is read once, for its title and its hash
+    error = problem = document = None
+    read: dict[Path, bytes] = {}  # each file is read once, for its document and its hash
     if len(sources) > 1:
         problem = f"several files give item {item_id}; keep one"
         error = f"{', '.join(shown_name(p) for p in sources)}: {problem}"
     else:
         try:
-            title = _parse(workflow, sources[0], root, read).title
+            document = _parse(workflow, sources[0], root, read)
         except InputError as exc:
             error = str(exc)
             problem = f"{shown_name(sources[0].name)}: {error.removeprefix(shown_name(sources[0]) + ': ')}"
-    return Item(workflow=workflow, id=item_id, title=title or f"({problem})", sources=sources,
-                input_hash=_hash(sources, root, read), root=root, error=error)
+    return Item(workflow=workflow, id=item_id, title=document.title if document else f"({problem})",
+                sources=sources, input_hash=_hash(sources, root, read), root=root, error=error, document=document)
 
 
 @dataclass(frozen=True)
@@ -330,9 +330,10 @@ def find_item(settings: Settings, workflow: str, item_id: str) -> Item:
 
 
 def load_document(item: Item) -> Document:
-    if item.error:
-        raise InputError(item.error)
-    return _parse(item.workflow, item.source, item.root)
+    """The item's text, as it was when it was found (and hashed)."""
+    if item.error or item.document is None:
+        raise InputError(item.error or f"{shown_name(item.source)}: not read")
+    return item.document
 
 
 def _parse(workflow: str, path: Path, root: Path, read: dict[Path, bytes] | None = None) -> Document:

@@ -124,7 +124,7 @@ class Supervisor:
         handoff = Handoff(self.run_dir.run_id, tuple(str(path) for path in item.sources), parent=os.getpid(),
                           outcome=str(self.outcome_file))
         try:
-            pid, stdout, stderr, wait = self._fork(handoff)
+            pid, stdout, stderr, wait = self._fork(handoff, item)
             pumps = [self.out.pump(stdout, STDOUT), self.out.pump(stderr, STDERR)]
             timeout = self.settings.worker_timeout_seconds
             deadline = time.monotonic() + timeout
@@ -157,7 +157,7 @@ class Supervisor:
             slot.release()
         return self._outcome(returncode, timed_out)
 
-    def _fork(self, handoff: Handoff) -> tuple[int, IO[bytes], IO[bytes], Callable[[], int]]:
+    def _fork(self, handoff: Handoff, item: Item) -> tuple[int, IO[bytes], IO[bytes], Callable[[], int]]:
         """The workflow's pid (the leader of its own process group), its stdout and stderr, and how to wait for
         its exit code (-N for a death by signal N). Forked while the wrapper has no second thread (a fork would
         copy one half-way through whatever it was doing), with its stop signals held back: until its own
@@ -178,7 +178,7 @@ class Supervisor:
             if pid == 0:
                 os.close(pipes[0][0])  # its own copies of the read ends would keep a write from failing once
                 os.close(pipes[1][0])  # the wrapper is gone
-                self._child(handoff, env, pipes[0][1], pipes[1][1])
+                self._child(handoff, item, env, pipes[0][1], pipes[1][1])
         except OSError:
             for fd in (*pipes[0], *pipes[1]):
                 os.close(fd)
@@ -195,7 +195,7 @@ class Supervisor:
 
         return pid, os.fdopen(pipes[0][0], "rb"), os.fdopen(pipes[1][0], "rb"), wait
 
-    def _child(self, handoff: Handoff, env: dict[str, str], stdout: int, stderr: int) -> NoReturn:
+    def _child(self, handoff: Handoff, item: Item, env: dict[str, str], stdout: int, stderr: int) -> NoReturn:
         """The forked workflow process: its own process group, the pipes to the wrapper's prefixer as fd 1 and
         2, the environment and folder it would have been started with, then the workflow (which starts its own
         tracing and dies with the wrapper). It ends here, whatever happens: never back in the wrapper's code.
@@ -214,7 +214,7 @@ class Supervisor:
             os.chdir(self.settings.root)
             os.environ.clear()
             os.environ.update(env)
-            return workflow_process.run(self.workflow, self.item_id, handoff)
+            return workflow_process.run(self.workflow, self.item_id, handoff, (self.settings, item))
 
         end_forked_child(body, EXIT_FAILED, lambda exc: f"error: internal error {type(exc).__name__}: {exc} (the "
                          "checkpoint keeps the finished steps; please report this)")

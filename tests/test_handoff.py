@@ -10,7 +10,7 @@ import pytest
 from agentos_jobs import items
 from agentos_jobs.handoff import Handoff
 from agentos_jobs.ids import InvalidItemId
-from agentos_jobs.items import InputError, open_item
+from agentos_jobs.items import InputError, load_document, open_item
 
 
 def test_a_hand_off_round_trips_and_refuses_what_is_not_one() -> None:
@@ -40,3 +40,18 @@ def test_open_item_by_hand_names_a_missing_item(tmp_path: Path, monkeypatch: pyt
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match="no lld item '9'"):
         open_item("lld", "9")
+
+
+def test_an_items_text_is_the_one_its_hash_was_taken_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read once, when the item is opened: the design is made from the text the marker's hash records, and an
+    edit made while the item runs is the next run's input, not half of this one's."""
+    issues = tmp_path / "docs" / "issues"
+    issues.mkdir(parents=True)
+    (issues / "7.md").write_text("# Add OAuth\n\nFirst body.\n")
+    monkeypatch.chdir(tmp_path)
+    _, item = open_item("lld", "7")
+    (issues / "7.md").write_text("# Add SAML\n\nSecond body.\n")
+    document = load_document(item)
+    assert document.title == "Add OAuth" and "First body." in document.body
+    _, edited = open_item("lld", "7")
+    assert edited.input_hash != item.input_hash and load_document(edited).title == "Add SAML"

@@ -21,7 +21,7 @@ from ..errors import AgentosError
 from ..fsutil import describe_os_error
 from ..handoff import Handoff
 from ..ids import prefix_for
-from ..items import load_document, open_item
+from ..items import Item, load_document, open_item
 from ..procs import STOP_SIGNALS, die_with_parent, unblock_stop_signals
 from ..providers import make_providers
 from ..results import ItemResult
@@ -67,16 +67,17 @@ def main(argv: list[str]) -> int:
     return run(argv[0], argv[1], handoff)
 
 
-def run(workflow: str, item_id: str, handoff: Handoff | None) -> int:
+def run(workflow: str, item_id: str, handoff: Handoff | None, opened: tuple[Settings, Item] | None = None) -> int:
     """The workflow process's life, started afresh or forked from its wrapper; the exit code: 0 done, else 1.
 
     A forked one comes here with its stop signals held back (blocked): they arrive once its handlers are in
-    place, inside `_outcome`, and end as an interrupted item like any other."""
+    place, inside `_outcome`, and end as an interrupted item like any other; and with the settings and the
+    item its wrapper opened (`opened`): one reading of them for the item, not one a process."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, _interrupt)
     if handoff and handoff.parent:  # a killed wrapper must not leave its workflow paying for calls nobody records
         die_with_parent(signal.SIGTERM, handoff.parent)
-    status, message = _outcome(workflow, item_id, handoff)
+    status, message = _outcome(workflow, item_id, handoff, opened)
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # decided: a late stop must not cut its record short
     if handoff and handoff.outcome:
         try:
@@ -87,10 +88,11 @@ def run(workflow: str, item_id: str, handoff: Handoff | None) -> int:
     return EXIT_OK if status is Status.DONE else EXIT_FAILED
 
 
-def _outcome(workflow: str, item_id: str, handoff: Handoff | None) -> tuple[Status, str]:
+def _outcome(workflow: str, item_id: str, handoff: Handoff | None,
+             opened: tuple[Settings, Item] | None) -> tuple[Status, str]:
     try:
         unblock_stop_signals()  # a signal held back while a forked process started arrives now, handled
-        return _run(workflow, item_id, handoff)
+        return _run(workflow, item_id, handoff, opened)
     except Interrupted:
         return Status.INTERRUPTED, ""  # the wrapper says it, once, with the number of checkpointed steps
     except AgentosError as exc:
@@ -101,8 +103,9 @@ def _outcome(workflow: str, item_id: str, handoff: Handoff | None) -> tuple[Stat
                     "the finished steps; please report this)")
 
 
-def _run(workflow: str, item_id: str, handoff: Handoff | None) -> tuple[Status, str]:
-    settings, item = open_item(workflow, item_id, handoff.sources if handoff else ())
+def _run(workflow: str, item_id: str, handoff: Handoff | None,
+         opened: tuple[Settings, Item] | None) -> tuple[Status, str]:
+    settings, item = opened or open_item(workflow, item_id, handoff.sources if handoff else ())
     document = load_document(item)
     run_id = handoff.run_id if handoff else os.environ.get("AGENTOS_RUN_ID", "-")
     prefix = prefix_for(workflow, item_id)
