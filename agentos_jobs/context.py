@@ -157,14 +157,14 @@ _HEADER = ("# The repository\n\nThe repository this item belongs to: its file tr
 
 
 def _stable(files: list[str], settings: Settings) -> list[str]:
-    """Leave out what this tool writes (designs, lineage, issue drafts): it changes while a run goes on, so the
-    beginning every item shares would differ from item to item, and with it what each item was shown. Leave out
-    the items' inputs too (the issues and ideas folders): an item's own input is its prompt, and the names of
-    the others are no design's business (5,000 issues would fill the budget with them). An item may still
-    name such a file."""
+    """Leave out what this tool writes (designs, lineage, issue drafts, its own folder, which git is told to
+    ignore but may be listed before it is): it changes while a run goes on, so the beginning every item shares
+    would differ from item to item, and with it what each item was shown. Leave out the items' inputs too (the
+    issues and ideas folders): an item's own input is its prompt, and the names of the others are no design's
+    business (5,000 issues would fill the budget with them). An item may still name such a file."""
     outputs = tuple(f"{display_path(folder, settings.root)}/" for folder in (
         settings.lld_dir.parent, settings.lineage_dir.parent, settings.drafts_dir, settings.issues_dir,
-        settings.ideas_dir))
+        settings.ideas_dir, settings.base_dir))
     return [path for path in files if not path.startswith(outputs)]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -23,11 +24,17 @@ STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})  # Ctrl
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
 
-def _stat(pid: int, field: int) -> str | None:
-    """One field of /proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses); none
+    when there is no such file."""
     with contextlib.suppress(OSError, IndexError):
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[field]
-    return None
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return []
+
+
+def _stat(pid: int, field: int) -> str | None:
+    fields = _stat_fields(pid)
+    return fields[field] if len(fields) > field else None
 
 
 def start_time(pid: int) -> str | None:
@@ -62,15 +69,23 @@ def die_with_parent(signum: int, parent: int) -> None:
         os._exit(1)
 
 
+@functools.cache
+def arg_area() -> tuple[int, int] | None:
+    """Where this process's arguments are in its memory (Linux): a fork has them where its parent had them, so
+    a run's warm parent reads it once for every process it forks."""
+    fields = _stat_fields(os.getpid()) if sys.platform == "linux" else []
+    return (int(fields[45]), int(fields[46])) if len(fields) > 46 else None  # arg_start, arg_end: fields 48, 49
+
+
 def set_title(args: list[str]) -> bool:
     """Show `args` as this process's command line (/proc/<pid>/cmdline, ps, pgrep) in place of the one it was
     started with: a forked workflow is told from its wrapper by it, as when it was started afresh. Written into
     the original arguments' memory (Linux), so it never grows: a title longer than that area is cut. The
     environment beside it is left as it is. False where it cannot be done (another OS, no /proc)."""
-    area = [_stat(os.getpid(), field) for field in (45, 46)]  # arg_start, arg_end (fields 48 and 49)
-    if sys.platform != "linux" or None in area:
+    area = arg_area()
+    if area is None:
         return False
-    start, end = (int(value or 0) for value in area)
+    start, end = area
     title = "\0".join(args).encode("utf-8", "replace")[:end - start - 1]
     try:
         with open("/proc/self/mem", "r+b", buffering=0) as memory:

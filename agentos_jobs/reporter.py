@@ -180,9 +180,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
                 os.environ["AGENTOS_CLEAR_LINE"] = "1"  # its workers tell each wrapper: its lines replace it too
             slots = max(1, min(DEFAULT_PARALLEL if asked is None else asked, MAX_PARALLEL))  # -n 0: one
             self.controller.show_progress(slots, self._columns if mode == "tty" else None)
-        if pending or always_execute(sys.argv[1:]):  # started as dodo.py was read; before doit forks its workers
-            warm_parent.start()
-        else:  # none of the selected items will run
+        if not pending and not always_execute(sys.argv[1:]):  # none of the selected items will run
             warm_parent.discard()
 
     def _make_queue(self) -> Any:

@@ -34,6 +34,8 @@ def doit_config() -> dict[str, Any]:
     """DOIT_CONFIG for dodo.py: 3 at a time, keep going after a failure, doit's dep file under .agentos."""
     install_early_stop()  # first: the imports below take a while, and Ctrl+C may come meanwhile
     refuse_unsupported(sys.argv[1:])
+    if doit_command(sys.argv[1:]) == "run":  # it warms up while doit reads the tasks; gone if none is pending
+        warm_parent.start()
     from .reporter import RunReporter
 
     settings = project_settings()
@@ -143,8 +145,6 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
         sys.stderr.write(f"agentos-jobs: {line}\n")
     base = BaseDir(settings.base_dir)
     markers = [(str(base.marker(workflow, item.id)), item.input_hash) for item in items]
-    if doit_command(sys.argv[1:]) == "run" and not all_current(markers):  # it warms up while doit starts the run
-        warm_parent.start()
     yield {"name": None, "doc": GROUP_DOCS[workflow], "uptodate": [(all_current, [markers], {})]}
     for item, (marker, input_hash) in zip(items, markers, strict=True):
         yield {

@@ -7,6 +7,7 @@ Span and attribute values never hold a key: LLM call spans name the key, nothing
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry import context, trace
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import Resource, ServiceInstanceIdResourceDetector
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
@@ -67,11 +68,20 @@ def start_tracing(spans_file: Path, process: str) -> None:
     """This process's spans go to `spans_file`, under the trace named by TRACEPARENT when there is one. Called
     again in a forked child, it starts afresh: a new provider with the child's pid, the wrapper's left behind."""
     global _provider
-    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE, "agentos.process": process,
-                                                        "process.pid": os.getpid()}), shutdown_on_exit=False)
+    resource = detected_resource().merge(ServiceInstanceIdResourceDetector().detect()).merge(
+        Resource({"service.name": SERVICE, "agentos.process": process, "process.pid": os.getpid()}))
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(spans_file)))
     _provider = provider
     context.attach(context_from_env(os.environ))
+
+
+@functools.cache
+def detected_resource() -> Resource:
+    """What OpenTelemetry detects of this process's setting (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME, the
+    SDK's own attributes): once for a run, by its warm parent, and not in each item's processes, where it costs
+    a pool of threads and a few milliseconds. The instance id is each process's own (see `start_tracing`)."""
+    return Resource.create({"service.name": SERVICE})
 
 
 def tracer() -> trace.Tracer:

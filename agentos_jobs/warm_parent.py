@@ -2,8 +2,9 @@
 key, and that forks each item's wrapper from that state. An item then costs a fork, not a fresh interpreter,
 a round of imports and an SSL context per key; and a run pays for that start once, not once per doit worker.
 
-The doit process starts it as soon as it finds a pending item while it reads dodo.py (it warms up while doit
-loads the tasks and starts the run), before doit forks its workers, which inherit the doit end of its socket.
+The doit process starts it first thing when it reads dodo.py for a run (it warms up while doit loads the tasks
+and starts the run; it is killed if no item turns out to be pending), before doit forks its workers, which
+inherit the doit end of its socket.
 A worker sends a wrapper's arguments and its own environment (the run's, with its trace context) with the write
 end of a pipe of its own; the warm parent forks the wrapper and answers on that pipe: `pid <n>`, then
 `exit <code>` when the wrapper has ended. It ends when the doit end of the socket closes (the run is over) once
@@ -21,6 +22,7 @@ stop during the warm-up) forks nothing. Should the warm parent die, a worker sta
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import json
@@ -34,7 +36,7 @@ import sys
 import threading
 from typing import IO, NoReturn
 
-from .procs import die_with_parent, end_forked_child, exit_now, set_title, spawn_blocked
+from .procs import arg_area, die_with_parent, end_forked_child, exit_now, set_title, spawn_blocked
 
 # The title a wrapper shows (ps, pgrep) is written over this process's own arguments, which cannot grow: room
 # for the longest item id is made by an argument of spaces (see procs.set_title).
@@ -112,12 +114,15 @@ _run_warm_parent: WarmParent | None = None  # in the doit process, and so in eac
 
 
 def start() -> None:
-    """Called by the doit process once it knows an item will run; once. A warm parent that cannot be started
-    (no process or file left) is done without: each wrapper then starts afresh."""
+    """Called by the doit process as it reads dodo.py for a run, before it knows whether any item will run (it
+    is discarded then); once. A warm parent that cannot be started (no process or file left) is done without:
+    each wrapper then starts afresh. A doit process that ends before its run does (a refused setting) takes it
+    along at once, not when the warm parent notices that it is gone."""
     global _run_warm_parent
     if _run_warm_parent is None:
         with contextlib.suppress(OSError):
             _run_warm_parent = WarmParent()
+            atexit.register(discard)
 
 
 def current() -> WarmParent | None:
@@ -140,16 +145,20 @@ def discard() -> None:
 
 
 def warm() -> None:
-    """Import what a wrapper and its workflow import, and build the SDK clients of the keys they would lease.
-    Only a head start: whatever fails here fails again, and is reported, in the item that meets it."""
+    """Import what a wrapper and its workflow import, read what each of them would read alike (the templates,
+    the file tree, the trace's resource), and build the SDK clients of the keys they would lease. Only a head
+    start: whatever fails here fails again, and is reported, in the item that meets it."""
     from . import budget, file_store, lease_store, pool, wrapper  # noqa: F401  (what a workflow imports late)
     from .project import project_settings
     from .providers import pooled, warm_clients  # noqa: F401
     from .repofiles import keep_listing
     from .template import load_rubric, load_template
+    from .tracing import detected_resource
     from .workflows import get_workflow
 
     with contextlib.suppress(Exception):
+        arg_area()  # where each fork writes its title
+        detected_resource()
         settings = project_settings()
         for name in ("lld", "issue"):
             get_workflow(name)

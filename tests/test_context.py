@@ -253,6 +253,19 @@ def test_globs_identifiers_and_ambiguity(tmp_path: Path) -> None:
     assert "docs/a.md" in context.shared and "docs/a.md" not in context.item
 
 
+def test_the_tree_leaves_out_the_tools_own_folder_before_git_is_told_to_ignore_it(tmp_path: Path) -> None:
+    """A run's warm parent lists the repository as the run starts, which on a first run may be before the
+    .agentos folder has its .gitignore: what is in it is still never shown."""
+    root = tmp_path / "repo"
+    for path in ("src/a.py", ".agentos/doit-deps.sqlite", ".agentos/runs/r/summary.json"):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("x\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    assert ".agentos/doit-deps.sqlite" in repo_files(root)[0]  # git lists it: nothing ignores it yet
+    context = build_context(load_settings(root, {}), Document(title="T", body="A change.", number=1))
+    assert "src/a.py" in context.shared and ".agentos" not in context.shared
+
+
 def test_outside_git_the_walk_skips_hidden_ignored_and_secret_files(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     for path in ("src/a.py", "build/out.bin", "src/gen/x.py", "src/keep.log", "app.log", ".hidden/h.py",

@@ -93,6 +93,19 @@ def test_each_wrapper_is_forked_by_the_runs_one_warm_parent(workspace: Workspace
     workspace.wait_for(lambda: not workspace.processes(), timeout=15, what="every process of the run to end")
 
 
+def test_a_run_that_starts_no_item_leaves_no_warm_parent(workspace: Workspace) -> None:
+    """The warm parent is started as doit reads dodo.py, before it is known whether any item is pending: a run
+    with nothing to do, or one refused before it starts, takes it along as it ends."""
+    workspace.add_issue(1)
+    assert workspace.doit("lld").returncode == 0
+    again = workspace.doit("lld")
+    assert again.returncode == 0 and workspace.statuses() == {"LLD-1": "up-to-date"}, again.stdout + again.stderr
+    assert workspace.processes() == []
+    refused = workspace.doit("lld:9")
+    assert refused.returncode != 0 and "matches no item" in refused.stderr
+    assert workspace.processes() == []
+
+
 def test_a_killed_warm_parent_loses_no_item_and_the_run_goes_on(workspace: Workspace) -> None:
     for number in (1, 2, 3, 4):
         workspace.add_issue(number)

@@ -55,6 +55,10 @@ def test_150_every_span_of_a_parallel_run_shares_its_trace_with_correct_parents(
     assert {s["attributes"]["gen_ai.provider.name"] for s in calls} == {"offline"}
     workflow_pids = {s["resource"]["process.pid"] for s in steps}
     assert len(workflow_pids) == 4  # one workflow process per item ...
+    resources = {s["resource"]["process.pid"]: s["resource"] for s in found}
+    assert len({r["service.instance.id"] for r in resources.values()}) == len(resources)  # each process its own
+    assert all(r["service.name"] == "agentos-jobs" and r["telemetry.sdk.name"] == "opentelemetry"
+               for r in resources.values())
     starts = sorted(s["start_ns"] for s in steps if s["name"] == "step draft-1")
     ends = sorted(s["end_ns"] for s in steps if s["name"] == "step finalize")
     assert starts[2] < ends[0]  # ... and three of them were at work at once: the third began before any ended
