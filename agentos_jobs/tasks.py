@@ -35,7 +35,7 @@ def doit_config() -> dict[str, Any]:
     install_early_stop()  # first: the imports below take a while, and Ctrl+C may come meanwhile
     refuse_unsupported(sys.argv[1:])
     if doit_command(sys.argv[1:]) == "run":  # it warms up while doit reads the tasks; gone if none is pending
-        warm_parent.start()
+        warm_parent.start(selected_workflows(sys.argv[1:]))
     from .reporter import RunReporter
 
     settings = project_settings()
@@ -62,6 +62,12 @@ DOIT_COMMANDS = ("run", "list", "info", "clean", "forget", "ignore", "help", "du
 
 def doit_command(argv: list[str]) -> str:
     return next((arg for arg in argv if arg in DOIT_COMMANDS), "run")
+
+
+def selected_workflows(argv: list[str]) -> list[str]:
+    """The workflows whose tasks the command names (`lld`, `issue:my-brief`); the default task's else."""
+    named = [name for name in WORKFLOWS if any(arg == name or arg.startswith(f"{name}:") for arg in argv)]
+    return named or ["lld"]
 
 
 def refuse_unsupported(argv: list[str]) -> None:

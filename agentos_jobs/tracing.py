@@ -11,6 +11,7 @@ import functools
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from contextvars import Token
 from pathlib import Path
 from typing import Any
 
@@ -62,18 +63,27 @@ class JsonLinesExporter(SpanExporter):
 
 
 _provider: TracerProvider | None = None  # this process's: never OpenTelemetry's global, which is set once
+_attached: Token[context.Context] | None = None  # what start_tracing attached
 
 
 def start_tracing(spans_file: Path, process: str) -> None:
     """This process's spans go to `spans_file`, under the trace named by TRACEPARENT when there is one. Called
     again in a forked child, it starts afresh: a new provider with the child's pid, the wrapper's left behind."""
-    global _provider
+    global _provider, _attached
     resource = detected_resource().merge(ServiceInstanceIdResourceDetector().detect()).merge(
         Resource({"service.name": SERVICE, "agentos.process": process, "process.pid": os.getpid()}))
     provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(spans_file)))
     _provider = provider
-    context.attach(context_from_env(os.environ))
+    _attached = context.attach(context_from_env(os.environ))
+
+
+def stop_tracing() -> None:
+    """No more spans to `start_tracing`'s file: a rehearsal's are gone with its scratch folder (rehearsal.py)."""
+    global _provider, _attached
+    if _attached is not None:
+        context.detach(_attached)
+    _provider = _attached = None
 
 
 @functools.cache

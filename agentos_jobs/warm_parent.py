@@ -51,11 +51,12 @@ class WarmParentGone(Exception):
 class WarmParent:
     """The doit side: a handle every worker inherits."""
 
-    def __init__(self) -> None:
+    def __init__(self, workflows: list[str]) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = spawn_blocked([sys.executable, "-m", "agentos_jobs.warm_parent", str(os.getpid()),
-                                       str(theirs.fileno()), TITLE_ROOM], pass_fds=(theirs.fileno(),))
+                                       str(theirs.fileno()), ",".join(workflows), TITLE_ROOM],
+                                      pass_fds=(theirs.fileno(),))
         except OSError:
             ours.close()
             raise
@@ -113,7 +114,7 @@ class Forked:
 _run_warm_parent: WarmParent | None = None  # in the doit process, and so in each worker it forks
 
 
-def start() -> None:
+def start(workflows: list[str]) -> None:
     """Called by the doit process as it reads dodo.py for a run, before it knows whether any item will run (it
     is discarded then); once. A warm parent that cannot be started (no process or file left) is done without:
     each wrapper then starts afresh. A doit process that ends before its run does (a refused setting) takes it
@@ -121,7 +122,7 @@ def start() -> None:
     global _run_warm_parent
     if _run_warm_parent is None:
         with contextlib.suppress(OSError):
-            _run_warm_parent = WarmParent()
+            _run_warm_parent = WarmParent(workflows)
             atexit.register(discard)
 
 
@@ -144,13 +145,15 @@ def discard() -> None:
         stop(5.0)
 
 
-def warm() -> None:
+def warm(workflows: list[str]) -> None:
     """Import what a wrapper and its workflow import, read what each of them would read alike (the templates,
-    the file tree, the trace's resource), and build the SDK clients of the keys they would lease. Only a head
-    start: whatever fails here fails again, and is reported, in the item that meets it."""
+    the file tree, the trace's resource), build the SDK clients of the keys they would lease, then rehearse an
+    item of each of `workflows` (rehearsal.py). Only a head start: whatever fails here fails again, and is
+    reported, in the item that meets it."""
     from . import budget, file_store, lease_store, pool, wrapper  # noqa: F401  (what a workflow imports late)
     from .project import project_settings
     from .providers import pooled, warm_clients  # noqa: F401
+    from .rehearsal import rehearse
     from .repofiles import keep_listing
     from .template import load_rubric, load_template
     from .tracing import detected_resource
@@ -166,13 +169,15 @@ def warm() -> None:
             load_rubric(settings, name)
         keep_listing(settings.root)
         warm_clients(settings)
+    with contextlib.suppress(Exception):
+        rehearse(workflows)  # last: it runs what every item runs, as far as it can without a fork
 
 
-def serve(doit_pid: int, requests: socket.socket) -> NoReturn:
+def serve(doit_pid: int, requests: socket.socket, workflows: list[str]) -> NoReturn:
     """Fork a wrapper per request until the doit end closes, then wait for the wrappers still running."""
     die_with_parent(signal.SIGKILL, doit_pid)  # its stop signals are blocked: only a SIGKILL would end it
     os.close(os.pidfd_open(os.getpid()))  # before any wrapper: a kernel without pidfds fails it here (main)
-    warm()
+    warm(workflows)
     for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written once per wrapper
         stream.flush()
     gc.collect()
@@ -245,7 +250,7 @@ def _wrapper(argv: list[str], env: dict[str, str]) -> NoReturn:
 
 def main(argv: list[str]) -> NoReturn:
     try:
-        serve(int(argv[0]), socket.socket(fileno=int(argv[1])))
+        serve(int(argv[0]), socket.socket(fileno=int(argv[1])), [name for name in argv[2].split(",") if name])
     except Exception as exc:  # the workers start their wrappers afresh: slower, nothing lost
         print(f"agentos-jobs: the run's warm parent stopped ({type(exc).__name__}: {exc}); the next items start "
               "afresh", file=sys.stderr)

@@ -92,7 +92,7 @@ def _outcome(workflow: str, item_id: str, handoff: Handoff | None,
              opened: tuple[Settings, Item] | None) -> tuple[Status, str]:
     try:
         unblock_stop_signals()  # a signal held back while a forked process started arrives now, handled
-        return _run(workflow, item_id, handoff, opened)
+        return run_steps(workflow, item_id, handoff, opened)
     except Interrupted:
         return Status.INTERRUPTED, ""  # the wrapper says it, once, with the number of checkpointed steps
     except AgentosError as exc:
@@ -103,8 +103,9 @@ def _outcome(workflow: str, item_id: str, handoff: Handoff | None,
                     "the finished steps; please report this)")
 
 
-def _run(workflow: str, item_id: str, handoff: Handoff | None,
-         opened: tuple[Settings, Item] | None) -> tuple[Status, str]:
+def run_steps(workflow: str, item_id: str, handoff: Handoff | None,
+              opened: tuple[Settings, Item] | None) -> tuple[Status, str]:
+    """The item's steps in this process, and how they ended; a failure the item cannot recover from raises."""
     settings, item = opened or open_item(workflow, item_id, handoff.sources if handoff else ())
     document = load_document(item)
     run_id = handoff.run_id if handoff else os.environ.get("AGENTOS_RUN_ID", "-")
