@@ -5,7 +5,8 @@ fills its lazy state on first use (compiled patterns, caches, SQLite's own start
 pay for that again, and every such write would copy a page it shares with the warm parent. Run once here, it
 is paid once for the run: a workflow forked after the rehearsal takes about a third less CPU (24 -> 16 ms,
 bench figures in the README). Nothing of it stays: its folder (in /dev/shm when there is one, so no disk is
-waited for) is removed, and this process's environment, folder and tracer are put back.
+waited for) is removed, and this process's environment, folder and tracer are put back; the folder of one
+killed half-way is removed by the next rehearsal.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .ids import prefix_for
 from .items import open_item
 from .markers import write_marker
 from .prefixer import PrefixedOutput
+from .procs import pid_alive
 from .results import ItemResult
 from .rundir import BaseDir
 from .tracing import stop_tracing
@@ -30,14 +32,16 @@ from .workflows.process import run_steps
 
 INPUTS = {"lld": ("docs/issues/1.md", "# Rehearsal\n\nA change.\n\n## Acceptance criteria\n- [ ] it works\n"),
           "issue": ("ideas/active/rehearsal.md", "# Rehearsal\n\nA brief.\n")}
+PREFIX = "agentos-rehearsal-"  # then the pid of the process rehearsing
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 (only mkdtemp uses it: a private folder, its name random)
 
 
 def rehearse(workflows: list[str]) -> None:
     """Run one item of each of `workflows` (those the run was asked for) with the offline stand-in. Only a
     head start: whatever fails here is left unsaid, and fails again, said, in the item that meets it."""
-    scratch = Path(tempfile.mkdtemp(prefix="agentos-rehearsal-",
-                                    dir=SHARED_MEMORY if SHARED_MEMORY.is_dir() else None))
+    parent = SHARED_MEMORY if SHARED_MEMORY.is_dir() else Path(tempfile.gettempdir())
+    _remove_stale(parent)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=parent))
     environ, folder = dict(os.environ), Path.cwd()
     try:
         os.chdir(scratch)
@@ -54,6 +58,16 @@ def rehearse(workflows: list[str]) -> None:
         os.environ.update(environ)
         stop_tracing()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _remove_stale(parent: Path) -> None:
+    """The scratch folders of this user's rehearsals whose process was killed half-way (doit killed outright):
+    in /dev/shm they would hold memory until the machine restarts."""
+    for folder in parent.glob(f"{PREFIX}*-*"):
+        pid = folder.name.removeprefix(PREFIX).split("-", 1)[0]
+        with contextlib.suppress(OSError, ValueError):
+            if folder.stat().st_uid == os.getuid() and not pid_alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _one_item(scratch: Path, workflow: str) -> None:

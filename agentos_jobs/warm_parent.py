@@ -145,15 +145,13 @@ def discard() -> None:
         stop(5.0)
 
 
-def warm(workflows: list[str]) -> None:
+def warm() -> None:
     """Import what a wrapper and its workflow import, read what each of them would read alike (the templates,
-    the file tree, the trace's resource), build the SDK clients of the keys they would lease, then rehearse an
-    item of each of `workflows` (rehearsal.py). Only a head start: whatever fails here fails again, and is
-    reported, in the item that meets it."""
+    the file tree, the trace's resource), and build the SDK clients of the keys they would lease. Only a head
+    start: whatever fails here fails again, and is reported, in the item that meets it."""
     from . import budget, file_store, lease_store, pool, wrapper  # noqa: F401  (what a workflow imports late)
     from .project import project_settings
     from .providers import pooled, warm_clients  # noqa: F401
-    from .rehearsal import rehearse
     from .repofiles import keep_listing
     from .template import load_rubric, load_template
     from .tracing import detected_resource
@@ -169,19 +167,28 @@ def warm(workflows: list[str]) -> None:
             load_rubric(settings, name)
         keep_listing(settings.root)
         warm_clients(settings)
-    with contextlib.suppress(Exception):
-        rehearse(workflows)  # last: it runs what every item runs, as far as it can without a fork
+
+
+def settle(workflows: list[str]) -> None:
+    """Before the first fork, once an item is to run (a run with none kills this process, which must not be
+    half-way through a rehearsal then): rehearse an item of each of `workflows` (rehearsal.py), then make this
+    process's state the one every wrapper shares."""
+    from .rehearsal import rehearse
+
+    with contextlib.suppress(Exception):  # only a head start, like the warm-up
+        rehearse(workflows)
+    for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written once per wrapper
+        stream.flush()
+    gc.collect()
+    gc.freeze()  # what the wrappers share stays shared: no collection of theirs writes to these pages
 
 
 def serve(doit_pid: int, requests: socket.socket, workflows: list[str]) -> NoReturn:
     """Fork a wrapper per request until the doit end closes, then wait for the wrappers still running."""
     die_with_parent(signal.SIGKILL, doit_pid)  # its stop signals are blocked: only a SIGKILL would end it
     os.close(os.pidfd_open(os.getpid()))  # before any wrapper: a kernel without pidfds fails it here (main)
-    warm(workflows)
-    for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written once per wrapper
-        stream.flush()
-    gc.collect()
-    gc.freeze()  # what the wrappers share stays shared: no collection of theirs writes to these pages
+    warm()
+    settled = False
     selector = selectors.DefaultSelector()
     selector.register(requests, selectors.EVENT_READ)
     running: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, the worker's reply pipe)
@@ -192,6 +199,9 @@ def serve(doit_pid: int, requests: socket.socket, workflows: list[str]) -> NoRet
                 if not message and not fds:  # every doit end is closed: the run is over
                     selector.unregister(requests)
                 elif fds and not _reader_gone(fds[0]):
+                    if not settled:
+                        settle(workflows)
+                        settled = True
                     request = json.loads(message)
                     pid = _fork(request["argv"], request["env"])
                     _answer(fds[0], f"pid {pid}\n")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from agentos_jobs import rehearsal
+
 from conftest import BIN, Terminal, Workspace
 
 
@@ -91,6 +93,7 @@ def test_each_wrapper_is_forked_by_the_runs_one_warm_parent(workspace: Workspace
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err
     workspace.wait_for(lambda: not workspace.processes(), timeout=15, what="every process of the run to end")
+    assert not list(rehearsal.SHARED_MEMORY.glob(f"{rehearsal.PREFIX}{warm[0]}-*"))  # its rehearsal left nothing
 
 
 def test_a_run_that_starts_no_item_leaves_no_warm_parent(workspace: Workspace) -> None:

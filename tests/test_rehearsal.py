@@ -4,6 +4,7 @@ in the process that forks every wrapper. It must leave nothing behind that a for
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 from pathlib import Path
 
@@ -22,6 +23,11 @@ def test_a_rehearsal_runs_both_workflows_and_leaves_nothing_behind(
     monkeypatch.chdir(repo)
     monkeypatch.setenv("AGENTOS_PROVIDER", "openai")  # the user's settings play no part in it ...
     monkeypatch.setenv("AGENTOS_MAX_ITERATIONS", "0")  # ... not even one that would make it fail
+    dead = _dead_pid()
+    stale = scratch_parent / f"{rehearsal.PREFIX}{dead}-x1"  # a rehearsal killed half-way (doit killed outright)
+    live = scratch_parent / f"{rehearsal.PREFIX}{os.getpid()}-x2"  # another run's, under way
+    for folder in (stale, live):
+        (folder / "docs").mkdir(parents=True)
     environ, threads = dict(os.environ), threading.active_count()
     ran: list[Path] = []
     real = rehearsal._one_item
@@ -35,8 +41,15 @@ def test_a_rehearsal_runs_both_workflows_and_leaves_nothing_behind(
     monkeypatch.setattr(rehearsal, "_one_item", one_item)
     rehearsal.rehearse(["lld", "issue"])
     assert [path.parent.name for path in ran] == ["lld", "issue"]  # each item ran to its marker
-    assert list(scratch_parent.iterdir()) == []  # its scratch repository is gone
+    assert list(scratch_parent.iterdir()) == [live]  # its scratch repository is gone, and the stale one
     assert Path.cwd() == repo and dict(os.environ) == environ and threading.active_count() == threads
     assert tracing._provider is None  # no later span goes to the removed folder
     assert capfd.readouterr() == ("", "")  # not a line on the console, which is doit's
     assert list(repo.iterdir()) == []
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended and been reaped."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
