@@ -150,7 +150,7 @@ def warm() -> None:
     the file tree, the trace's resource), and build the SDK clients of the keys they would lease. Only a head
     start: whatever fails here fails again, and is reported, in the item that meets it."""
     from . import budget, file_store, lease_store, pool, wrapper  # noqa: F401  (what a workflow imports late)
-    from .project import project_settings
+    from .config import load_settings
     from .providers import pooled, warm_clients  # noqa: F401
     from .repofiles import keep_listing
     from .template import load_rubric, load_template
@@ -160,7 +160,7 @@ def warm() -> None:
     with contextlib.suppress(Exception):
         arg_area()  # where each fork writes its title
         detected_resource()
-        settings = project_settings()
+        settings = load_settings()  # as the items will (project.py's would import doit here for its error)
         for name in ("lld", "issue"):
             get_workflow(name)
             load_template(settings, name)
