@@ -33,7 +33,7 @@ def atomic_write_text(path: Path, text: str, *, private: bool = False, durable: 
     or 0600 when it is `private`. The text is written as given: line endings are the caller's.
 
     A `durable` file is on the disk before it replaces the old one (fsync), so that a power cut never leaves
-    an empty one: what a lost file would cost money or work to make again (outputs, markers, the spend).
+    an empty one: what a lost file would cost money or work to make again (outputs, lineage, markers).
     A run's own bookkeeping (item results, worker notes, leases) has no use after a power cut and skips it:
     a crash of the process itself loses nothing either way."""
     path.parent.mkdir(parents=True, exist_ok=True)

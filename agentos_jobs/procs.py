@@ -96,6 +96,22 @@ def set_title(args: list[str]) -> bool:
     return True
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` now (Linux: read from /proc; none elsewhere)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit() and _stat(int(entry.name), 1) == str(pid):
+                found.append(int(entry.name))
+    return found
+
+
+def signal_process(pid: int, signum: int) -> None:
+    """Signal a process that may be gone already."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signum)
+
+
 def signal_group(pgid: int, signum: int) -> None:
     """Signal a process group that may be gone already."""
     with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -12,10 +12,13 @@ killed half-way is removed by the next rehearsal.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import os
 import shutil
+import stat
 import tempfile
+import time
 from pathlib import Path
 
 from .checkpoint import delete_checkpoint, summarize
@@ -33,25 +36,26 @@ from .workflows.process import run_steps
 INPUTS = {"lld": ("docs/issues/1.md", "# Rehearsal\n\nA change.\n\n## Acceptance criteria\n- [ ] it works\n"),
           "issue": ("ideas/active/rehearsal.md", "# Rehearsal\n\nA brief.\n")}
 PREFIX = "agentos-rehearsal-"  # then the pid of the process rehearsing
+STALE_SECONDS = 60.0  # a rehearsal takes some 20 ms
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 (only mkdtemp uses it: a private folder, its name random)
 
 
 def rehearse(workflows: list[str]) -> None:
     """Run one item of each of `workflows` (those the run was asked for) with the offline stand-in. Only a
     head start: whatever fails here is left unsaid, and fails again, said, in the item that meets it."""
-    parent = SHARED_MEMORY if SHARED_MEMORY.is_dir() else Path(tempfile.gettempdir())
+    parent = scratch_parent()
     _remove_stale(parent)
     scratch = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=parent))
     environ, folder = dict(os.environ), Path.cwd()
     try:
         os.chdir(scratch)
-        for name in [name for name in os.environ if name.startswith("AGENTOS_")]:  # the user's settings
+        for name in [name for name in os.environ if name.startswith(("AGENTOS_", "GIT_"))]:  # the user's
             del os.environ[name]
         os.environ.update(AGENTOS_BASE_DIR=str(scratch / ".agentos"), AGENTOS_PROVIDER="offline")
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             for workflow in workflows:
-                with contextlib.suppress(Exception):
-                    _one_item(scratch, workflow)
+                with contextlib.suppress(Exception):  # in a copy of the context: no trace context stays attached
+                    contextvars.copy_context().run(_one_item, scratch, workflow)
     finally:
         os.chdir(folder)
         os.environ.clear()
@@ -60,13 +64,21 @@ def rehearse(workflows: list[str]) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def scratch_parent() -> Path:
+    return SHARED_MEMORY if SHARED_MEMORY.is_dir() else Path(tempfile.gettempdir())
+
+
 def _remove_stale(parent: Path) -> None:
     """The scratch folders of this user's rehearsals whose process was killed half-way (doit killed outright):
-    in /dev/shm they would hold memory until the machine restarts."""
+    in /dev/shm they would hold memory until the machine restarts. A folder is this user's own (not a link),
+    its process is gone, and it is older than any rehearsal lasts (a process of another pid namespace sharing
+    /dev/shm cannot be seen)."""
     for folder in parent.glob(f"{PREFIX}*-*"):
         pid = folder.name.removeprefix(PREFIX).split("-", 1)[0]
         with contextlib.suppress(OSError, ValueError):
-            if folder.stat().st_uid == os.getuid() and not pid_alive(int(pid)):
+            info = folder.lstat()
+            if (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not pid_alive(int(pid))
+                    and time.time() - info.st_mtime > STALE_SECONDS):
                 shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -11,12 +11,11 @@ import functools
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextvars import Token
 from pathlib import Path
 from typing import Any
 
 from opentelemetry import context, trace
-from opentelemetry.sdk.resources import Resource, ServiceInstanceIdResourceDetector
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource, ServiceInstanceIdResourceDetector
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
@@ -63,34 +62,40 @@ class JsonLinesExporter(SpanExporter):
 
 
 _provider: TracerProvider | None = None  # this process's: never OpenTelemetry's global, which is set once
-_attached: Token[context.Context] | None = None  # what start_tracing attached
 
 
 def start_tracing(spans_file: Path, process: str) -> None:
     """This process's spans go to `spans_file`, under the trace named by TRACEPARENT when there is one. Called
     again in a forked child, it starts afresh: a new provider with the child's pid, the wrapper's left behind."""
-    global _provider, _attached
-    resource = detected_resource().merge(ServiceInstanceIdResourceDetector().detect()).merge(
-        Resource({"service.name": SERVICE, "agentos.process": process, "process.pid": os.getpid()}))
+    global _provider
+    resource = (detected_resource().merge(ServiceInstanceIdResourceDetector().detect())  # each process its own
+                .merge(OTELResourceDetector().detect())  # but for an id the user set (OTEL_RESOURCE_ATTRIBUTES)
+                .merge(Resource({"service.name": SERVICE, "agentos.process": process, "process.pid": os.getpid()})))
     provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(spans_file)))
     _provider = provider
-    _attached = context.attach(context_from_env(os.environ))
+    context.attach(context_from_env(os.environ))
 
 
 def stop_tracing() -> None:
-    """No more spans to `start_tracing`'s file: a rehearsal's are gone with its scratch folder (rehearsal.py)."""
-    global _provider, _attached
-    if _attached is not None:
-        context.detach(_attached)
-    _provider = _attached = None
+    """No more spans to `start_tracing`'s file: a rehearsal's are gone with its scratch folder (rehearsal.py,
+    which runs in a copy of the context, so that what start_tracing attached goes with it)."""
+    global _provider
+    _provider = None
 
 
-@functools.cache
 def detected_resource() -> Resource:
     """What OpenTelemetry detects of this process's setting (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME, the
     SDK's own attributes): once for a run, by its warm parent, and not in each item's processes, where it costs
-    a pool of threads and a few milliseconds. The instance id is each process's own (see `start_tracing`)."""
+    a pool of threads and a few milliseconds. Detectors a user adds (OTEL_EXPERIMENTAL_RESOURCE_DETECTORS)
+    describe the process they run in, so they run in each."""
+    if os.environ.get("OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"):
+        return Resource.create({"service.name": SERVICE})
+    return _detected_once()
+
+
+@functools.cache
+def _detected_once() -> Resource:
     return Resource.create({"service.name": SERVICE})
 
 

@@ -36,7 +36,16 @@ import sys
 import threading
 from typing import IO, NoReturn
 
-from .procs import arg_area, die_with_parent, end_forked_child, exit_now, set_title, spawn_blocked
+from .procs import (
+    arg_area,
+    children_of,
+    die_with_parent,
+    end_forked_child,
+    exit_now,
+    set_title,
+    signal_process,
+    spawn_blocked,
+)
 
 # The title a wrapper shows (ps, pgrep) is written over this process's own arguments, which cannot grow: room
 # for the longest item id is made by an argument of spaces (see procs.set_title).
@@ -117,11 +126,13 @@ _run_warm_parent: WarmParent | None = None  # in the doit process, and so in eac
 def start(workflows: list[str]) -> None:
     """Called by the doit process as it reads dodo.py for a run, before it knows whether any item will run (it
     is discarded then); once. A warm parent that cannot be started (no process or file left) is done without:
-    each wrapper then starts afresh. A doit process that ends before its run does (a refused setting) takes it
-    along at once, not when the warm parent notices that it is gone."""
+    each wrapper then starts afresh, and so it does on a kernel without pidfds (before Linux 5.3), where it
+    would only fail, in a line on every run. A doit process that ends before its run does (a refused setting)
+    takes it along at once, not when the warm parent notices that it is gone."""
     global _run_warm_parent
     if _run_warm_parent is None:
         with contextlib.suppress(OSError):
+            os.close(os.pidfd_open(os.getpid()))
             _run_warm_parent = WarmParent(workflows)
             atexit.register(discard)
 
@@ -139,9 +150,16 @@ def stop(timeout: float) -> None:
 
 
 def discard() -> None:
-    """No item of the run will start: the warm parent goes without finishing its warm-up."""
+    """No item of the run will start: the warm parent goes without finishing its warm-up, and so does what it
+    runs meanwhile (`git ls-files` on a large repository), which would outlive it. Stopped first, it starts
+    nothing more while its children are found."""
     if _run_warm_parent is not None:
-        _run_warm_parent.proc.kill()
+        pid = _run_warm_parent.proc.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+            for child in children_of(pid):
+                signal_process(child, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         stop(5.0)
 
 
@@ -198,10 +216,11 @@ def serve(doit_pid: int, requests: socket.socket, workflows: list[str]) -> NoRet
                 message, fds, _, _ = socket.recv_fds(requests, MAX_REQUEST, 1)
                 if not message and not fds:  # every doit end is closed: the run is over
                     selector.unregister(requests)
-                elif fds and not _reader_gone(fds[0]):
-                    if not settled:
-                        settle(workflows)
-                        settled = True
+                    continue
+                if not settled:  # before the check below: a worker may go while this rehearses
+                    settle(workflows)
+                    settled = True
+                if fds and not _reader_gone(fds[0]):
                     request = json.loads(message)
                     pid = _fork(request["argv"], request["env"])
                     _answer(fds[0], f"pid {pid}\n")

@@ -6,13 +6,15 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from agentos_jobs import rehearsal
+from agentos_jobs import rehearsal, warm_parent
+from agentos_jobs.procs import pid_alive
 
 from conftest import BIN, Terminal, Workspace
 
@@ -93,7 +95,7 @@ def test_each_wrapper_is_forked_by_the_runs_one_warm_parent(workspace: Workspace
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err
     workspace.wait_for(lambda: not workspace.processes(), timeout=15, what="every process of the run to end")
-    assert not list(rehearsal.SHARED_MEMORY.glob(f"{rehearsal.PREFIX}{warm[0]}-*"))  # its rehearsal left nothing
+    assert not list(rehearsal.scratch_parent().glob(f"{rehearsal.PREFIX}{warm[0]}-*"))  # its rehearsal left nothing
 
 
 def test_a_run_that_starts_no_item_leaves_no_warm_parent(workspace: Workspace) -> None:
@@ -107,6 +109,30 @@ def test_a_run_that_starts_no_item_leaves_no_warm_parent(workspace: Workspace) -
     refused = workspace.doit("lld:9")
     assert refused.returncode != 0 and "matches no item" in refused.stderr
     assert workspace.processes() == []
+
+
+def test_a_discarded_warm_parent_takes_along_the_process_it_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run with nothing pending kills its warm parent, which may be running `git ls-files` on a large
+    repository just then: that process must not outlive it."""
+    ours, theirs = socket.socketpair()
+    parent = object.__new__(warm_parent.WarmParent)  # in the place of one: a process with a child of its own
+    parent.proc = subprocess.Popen(["sh", "-c", "sleep 60 & echo $!; wait"], stdout=subprocess.PIPE, text=True)
+    parent._socket = ours
+    assert parent.proc.stdout is not None
+    child = int(parent.proc.stdout.readline())
+    monkeypatch.setattr(warm_parent, "_run_warm_parent", parent)
+    try:
+        warm_parent.discard()
+        assert parent.proc.returncode is not None and warm_parent.current() is None
+        deadline = time.monotonic() + 10
+        while pid_alive(child) and time.monotonic() < deadline:  # orphaned, it is reaped by init
+            time.sleep(0.05)
+        assert not pid_alive(child)
+    finally:
+        theirs.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+        parent.proc.stdout.close()
 
 
 def test_a_killed_warm_parent_loses_no_item_and_the_run_goes_on(workspace: Workspace) -> None:

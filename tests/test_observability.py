@@ -70,13 +70,17 @@ def test_150_every_span_of_a_parallel_run_shares_its_trace_with_correct_parents(
 
 
 def test_a_run_under_an_outer_traceparent_joins_it(workspace: Workspace) -> None:
+    """And the resource the user sets is every span's (the warm parent detects it once for all its forks)."""
     workspace.add_issue(1)
-    result = workspace.doit("lld", extra_env={"TRACEPARENT": f"00-{OUTER_TRACE}-{OUTER_SPAN}-01"})
+    result = workspace.doit("lld", extra_env={"TRACEPARENT": f"00-{OUTER_TRACE}-{OUTER_SPAN}-01",
+                                              "OTEL_RESOURCE_ATTRIBUTES": "service.instance.id=ci-7,team=docs"})
     assert result.returncode == 0, result.stdout
     found = spans(workspace)
     assert {s["trace_id"] for s in found} == {OUTER_TRACE}
     run = next(s for s in found if s["name"].startswith("run "))
     assert run["parent_span_id"] == OUTER_SPAN
+    assert {(s["resource"]["service.instance.id"], s["resource"]["team"]) for s in found} == {("ci-7", "docs")}
+    assert {s["resource"]["agentos.process"] for s in found} >= {"wrapper", "workflow"}
 
 
 def _closed_port() -> int:

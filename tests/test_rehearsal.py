@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from opentelemetry import context
 
 from agentos_jobs import rehearsal, tracing
 
@@ -23,11 +25,14 @@ def test_a_rehearsal_runs_both_workflows_and_leaves_nothing_behind(
     monkeypatch.chdir(repo)
     monkeypatch.setenv("AGENTOS_PROVIDER", "openai")  # the user's settings play no part in it ...
     monkeypatch.setenv("AGENTOS_MAX_ITERATIONS", "0")  # ... not even one that would make it fail
+    monkeypatch.setenv("TRACEPARENT", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    attached = dict(context.get_current())
     dead = _dead_pid()
     stale = scratch_parent / f"{rehearsal.PREFIX}{dead}-x1"  # a rehearsal killed half-way (doit killed outright)
     live = scratch_parent / f"{rehearsal.PREFIX}{os.getpid()}-x2"  # another run's, under way
     for folder in (stale, live):
         (folder / "docs").mkdir(parents=True)
+        os.utime(folder, (time.time() - 3600, time.time() - 3600))  # both from an hour ago
     environ, threads = dict(os.environ), threading.active_count()
     ran: list[Path] = []
     real = rehearsal._one_item
@@ -43,7 +48,8 @@ def test_a_rehearsal_runs_both_workflows_and_leaves_nothing_behind(
     assert [path.parent.name for path in ran] == ["lld", "issue"]  # each item ran to its marker
     assert list(scratch_parent.iterdir()) == [live]  # its scratch repository is gone, and the stale one
     assert Path.cwd() == repo and dict(os.environ) == environ and threading.active_count() == threads
-    assert tracing._provider is None  # no later span goes to the removed folder
+    assert tracing._provider is None  # no later span goes to the removed folder ...
+    assert dict(context.get_current()) == attached  # ... and no trace context of its items stays attached
     assert capfd.readouterr() == ("", "")  # not a line on the console, which is doit's
     assert list(repo.iterdir()) == []
 
