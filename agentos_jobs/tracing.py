@@ -89,14 +89,14 @@ def detected_resource() -> Resource:
     SDK's own attributes): once for a run, by its warm parent, and not in each item's processes, where it costs
     a pool of threads and a few milliseconds. Detectors a user adds (OTEL_EXPERIMENTAL_RESOURCE_DETECTORS)
     describe the process they run in, so they run in each."""
-    if os.environ.get("OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"):
-        return Resource.create({"service.name": SERVICE})
-    return _detected_once()
+    return _detect() if os.environ.get("OTEL_EXPERIMENTAL_RESOURCE_DETECTORS") else _detected_once()
 
 
-@functools.cache
-def _detected_once() -> Resource:
+def _detect() -> Resource:
     return Resource.create({"service.name": SERVICE})
+
+
+_detected_once = functools.cache(_detect)
 
 
 def tracer() -> trace.Tracer:

@@ -7,11 +7,13 @@ and starts the run; it is killed if no item turns out to be pending), before doi
 inherit the doit end of its socket.
 A worker sends a wrapper's arguments and its own environment (the run's, with its trace context) with the write
 end of a pipe of its own; the warm parent forks the wrapper and answers on that pipe: `pid <n>`, then
-`exit <code>` when the wrapper has ended. It ends when the doit end of the socket closes (the run is over) once
-its wrappers have ended, or with the doit process if that one is killed outright.
+`exit <code>` when the wrapper has ended. Before the first fork it rehearses an offline item in a scratch folder
+(rehearsal.py), so that no fork pays for code that runs for the first time. It ends when the doit end of the
+socket closes (the run is over) once its wrappers have ended, or with the doit process if that one is killed
+outright.
 
-It stays a single thread and never runs an item itself, so every wrapper is a fork of the same clean (and
-frozen: gc.freeze) state. Its stop signals stay blocked all its life, and a wrapper starts with them blocked
+It stays a single thread and never runs an item of the run itself, so every wrapper is a fork of the same clean
+(and frozen: gc.freeze) state. Its stop signals stay blocked all its life, and a wrapper starts with them blocked
 until its handlers are in place: one sent after the fork stays pending in the wrapper until then; one sent
 before reaches only the warm parent, where it is never delivered, and the wrapper learns of the stop from the
 run's stop flag, which doit writes first. A wrapper is not watched by the warm parent but watches its doit
