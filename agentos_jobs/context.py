@@ -10,6 +10,7 @@ files changed since.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
@@ -21,7 +22,7 @@ from .config import Settings
 from .engine import Engine, StepFailed
 from .fsutil import describe_os_error, display_path
 from .items import Document
-from .repofiles import NotRepoContent, git_ignored, listed_files, read_repo_file
+from .repofiles import Listed, NotRepoContent, git_ignored, kept_listing, listed_files, read_repo_file
 
 CHECKPOINT_KEY = "context"
 CHARS_PER_TOKEN = 4  # the estimate: no tokenizer is light, offline and right for all three providers
@@ -117,17 +118,16 @@ def build_context(settings: Settings, document: Document) -> RepoContext:
     if budget == 0:
         return RepoContext(notes=("context_tokens is 0: the models see no repository context",))
     root = settings.root
-    files, note = listed_files(root)
-    notes = [note] if note else []
-    named = _named_files(f"{document.title}\n{document.body}", files, settings, notes)
-    files = _stable(files, settings)
-    globbed = _globbed_files(settings.context, files, notes)
+    view = _view(settings)
+    notes = [view.note] if view.note else []
+    named = _named_files(f"{document.title}\n{document.body}", view, settings, notes)
+    notes.extend(view.glob_notes)
+    globbed = dict(view.globbed)
     wanted = {**named, **{path: why for path, why in globbed.items() if path not in named}}
     ignored = git_ignored(root, list(wanted))
-    tree, tree_cut = _tree(files, budget // TREE_SHARE)
-    used = estimate_tokens(tree)
-    shown: list[tuple[str, str, int]] = [("file tree", f"{len(files)} paths", used)]
-    cut = [tree_cut] if tree_cut else []
+    used = estimate_tokens(view.tree)
+    shown: list[tuple[str, str, int]] = [("file tree", f"{len(view.stable)} paths", used)]
+    cut = [view.tree_cut] if view.tree_cut else []
     blocks: dict[str, str] = {}
     for path, why in wanted.items():
         if path in ignored:
@@ -143,7 +143,7 @@ def build_context(settings: Settings, document: Document) -> RepoContext:
         used += cost
         blocks[path] = block
         shown.append((path, why, cost))
-    shared = [tree, *(blocks[path] for path in globbed if path in blocks)]
+    shared = [view.tree, *(blocks[path] for path in globbed if path in blocks)]
     own = [blocks[path] for path in named if path in blocks and path not in globbed]
     if cut:
         own.append("Left out to fit the context budget (the file tree lists them): " + ", ".join(cut) + ".")
@@ -156,16 +156,62 @@ _HEADER = ("# The repository\n\nThe repository this item belongs to: its file tr
            "these; what is not shown here is unknown, not absent.")
 
 
-def _stable(files: list[str], settings: Settings) -> list[str]:
+@dataclass(frozen=True)
+class _View:
+    """The repository's file listing as every item looks things up in it. Made from the run's one listing once
+    in a process (the warm parent makes it for all the items it forks: prepare_view), so that an item does no
+    work per listed file, however many issues the inputs folder holds."""
+
+    files: frozenset[str]  # every listed file: an item may name any
+    by_name: dict[str, tuple[str, ...]]  # a file's last path part -> the listed files of that name
+    sources: tuple[str, ...]  # the files whose definitions are read (`def`, `class`, `function` ...)
+    note: str | None  # how the files were listed, when not by git
+    stable: tuple[str, ...]  # the files the tree shows: not what this tool writes, nor the items' inputs
+    tree: str
+    tree_cut: str | None
+    globbed: tuple[tuple[str, str], ...]  # the `context` setting's files, and why each is shown
+    glob_notes: tuple[str, ...]
+
+
+def prepare_view(settings: Settings) -> None:
+    """Make the view of the listing kept for `settings.root`, in this process, for the items it forks."""
+    _view(settings)
+
+
+def _view(settings: Settings) -> _View:
+    """Of the run's listing, made once (`repofiles.keep_listing`); else of a listing made now."""
+    shape = (_excluded(settings), settings.context, settings.context_tokens // TREE_SHARE)
+    kept = kept_listing(settings.root)
+    return _kept_view(kept, *shape) if kept is not None else _make_view(listed_files(settings.root), *shape)
+
+
+def _make_view(listed: Listed, excluded: tuple[str, ...], patterns: tuple[str, ...], tree_budget: int) -> _View:
+    files, note = listed
+    by_name: dict[str, list[str]] = {}
+    for path in files:
+        by_name.setdefault(path.rsplit("/", 1)[-1], []).append(path)
+    stable = [path for path in files if not path.startswith(excluded)]
+    tree, tree_cut = _tree(stable, tree_budget)
+    glob_notes: list[str] = []
+    globbed = _globbed_files(patterns, stable, glob_notes)
+    return _View(files=frozenset(files), by_name={name: tuple(paths) for name, paths in by_name.items()},
+                 sources=tuple(path for path in files if path.endswith((".py", ".pyi", *_OTHER_SOURCES))),
+                 note=note, stable=tuple(stable), tree=tree, tree_cut=tree_cut, globbed=tuple(globbed.items()),
+                 glob_notes=tuple(glob_notes))
+
+
+_kept_view = functools.lru_cache(maxsize=4)(_make_view)
+
+
+def _excluded(settings: Settings) -> tuple[str, ...]:
     """Leave out what this tool writes (designs, lineage, issue drafts, its own folder, which git is told to
     ignore but may be listed before it is): it changes while a run goes on, so the beginning every item shares
     would differ from item to item, and with it what each item was shown. Leave out the items' inputs too (the
     issues and ideas folders): an item's own input is its prompt, and the names of the others are no design's
     business (5,000 issues would fill the budget with them). An item may still name such a file."""
-    outputs = tuple(f"{display_path(folder, settings.root)}/" for folder in (
+    return tuple(f"{display_path(folder, settings.root)}/" for folder in (
         settings.lld_dir.parent, settings.lineage_dir.parent, settings.drafts_dir, settings.issues_dir,
         settings.ideas_dir, settings.base_dir))
-    return [path for path in files if not path.startswith(outputs)]
 
 
 def _tree(files: list[str], budget: int) -> tuple[str, str | None]:
@@ -253,18 +299,17 @@ def _normal_path(word: str) -> str:
     return re.sub(r"^(?:\./)+|^/", "", word.replace("\\", "/"))
 
 
-def _named_files(text: str, files: list[str], settings: Settings, notes: list[str]) -> dict[str, str]:
+def _named_files(text: str, view: _View, settings: Settings, notes: list[str]) -> dict[str, str]:
     """Files the text names, by path (any spelling: `./a/b.py`, `a/b.py:12`, `b.py` when only one file is
     called that), then by an identifier they define; each file once, in the order first named."""
-    listed = set(files)
     found: dict[str, str] = {}
     identifiers: dict[str, bool] = {}  # name -> whether a code span holds it
     for word, kind in _mentions(text):
         path = _normal_path(word)
-        if kind != "name" and path in listed:
+        if kind != "name" and path in view.files:
             found.setdefault(path, "named in the issue")
             continue
-        if kind != "name" and "." in path.rsplit("/", 1)[-1] and (hits := _by_suffix(path, files)):
+        if kind != "name" and "." in path.rsplit("/", 1)[-1] and (hits := _by_suffix(path, view)):
             found.setdefault(hits[0], "named in the issue")
             continue
         name = re.sub(r"\(.*\)?$", "", word.strip("'\"[]<>,;:").rstrip("."))
@@ -272,9 +317,9 @@ def _named_files(text: str, files: list[str], settings: Settings, notes: list[st
             identifiers[name] = identifiers.get(name, False) or kind == "code"
     if identifiers:
         ends = {part for name in identifiers for part in (name.split(".")[0], name.split(".")[-1])}
-        definers = _definitions(ends, files, settings)
+        definers = _definitions(ends, view.sources, settings)
         for name, quoted in identifiers.items():
-            hits = _resolve(name, files, definers)
+            hits = _resolve(name, view, definers)
             if len(hits) > MAX_DEFINERS:
                 notes.append(f"{name} is defined in {len(hits)} files: none is shown; name its file in the item")
                 continue
@@ -285,36 +330,34 @@ def _named_files(text: str, files: list[str], settings: Settings, notes: list[st
     return found
 
 
-def _by_suffix(path: str, files: list[str]) -> list[str]:
+def _by_suffix(path: str, view: _View) -> list[str]:
     """`workflows/lld.py` or `lld.py`: the listed file whose path ends so, if only one does."""
     if not path or path.startswith("../"):
         return []
-    hits = [f for f in files if f.endswith("/" + path)]
+    hits = [f for f in view.by_name.get(path.rsplit("/", 1)[-1], ()) if f.endswith("/" + path)]
     return hits if len(hits) == 1 else []
 
 
-def _resolve(name: str, files: list[str], definers: dict[str, list[str]]) -> list[str]:
+def _resolve(name: str, view: _View, definers: dict[str, list[str]]) -> list[str]:
     """`pkg.module.func` -> pkg/module.py (any folder above it, `src/` say); else the files that define its
     last part (`func`), else its first (`Class.method` -> Class)."""
     parts = name.split(".")
     for count in range(len(parts), 0, -1) if len(parts) > 1 else ():
         stem = "/".join(parts[:count])
         ends = (f"{stem}.py", f"{stem}/__init__.py")
-        hits = [f for f in files if f in ends or f.endswith(tuple("/" + end for end in ends))]
+        candidates = (f for end in ends for f in view.by_name.get(end.rsplit("/", 1)[-1], ()))
+        hits = sorted({f for f in candidates if f in ends or f.endswith(tuple("/" + end for end in ends))})
         if hits:
             return hits
     return definers.get(parts[-1]) or (definers.get(parts[0], []) if len(parts) > 1 else [])
 
 
-def _definitions(names: set[str], files: list[str], settings: Settings) -> dict[str, list[str]]:
+def _definitions(names: set[str], sources: tuple[str, ...], settings: Settings) -> dict[str, list[str]]:
     """Which listed source files define each of `names` (`def`/`class` in Python; `function`, `func`, `fn`,
     `class`, `struct` ... elsewhere): one read of each source file, whatever the number of names."""
     found: dict[str, list[str]] = {}
-    for path in files:
-        pattern = _PYTHON_DEFINES if path.endswith((".py", ".pyi")) else _OTHER_DEFINES \
-            if path.endswith(_OTHER_SOURCES) else None
-        if pattern is None:
-            continue
+    for path in sources:
+        pattern = _PYTHON_DEFINES if path.endswith((".py", ".pyi")) else _OTHER_DEFINES
         full = settings.root / path
         try:
             if full.stat().st_size > MAX_SCANNED_BYTES:

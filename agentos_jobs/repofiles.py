@@ -113,7 +113,8 @@ def repo_files(root: Path) -> tuple[list[str], str | None]:
     return files, f"{note}: the file list is a walk that skips hidden names and what .gitignore files name"
 
 
-_listed: dict[Path, tuple[list[str], str | None]] = {}  # root -> its files as this process was handed them
+Listed = tuple[tuple[str, ...], str | None]  # the files, and a note on how they were listed
+_listed: dict[Path, Listed] = {}  # root -> its files as this process was handed them
 
 
 def keep_listing(root: Path) -> None:
@@ -121,13 +122,20 @@ def keep_listing(root: Path) -> None:
     warm parent does it as the run starts (warm_parent.py), so that every item sees one file tree, as the run
     started, and none lists the repository again (a cost that grows with its size: 5,000 issues are 5,000
     files)."""
-    _listed[root] = repo_files(root)
+    files, note = repo_files(root)
+    _listed[root] = (tuple(files), note)
 
 
-def listed_files(root: Path) -> tuple[list[str], str | None]:
+def kept_listing(root: Path) -> Listed | None:
+    return _listed.get(root)
+
+
+def listed_files(root: Path) -> Listed:
     """`repo_files` as kept by `keep_listing`, else listed now."""
-    files, note = _listed.get(root) or repo_files(root)
-    return list(files), note
+    if (kept := _listed.get(root)) is not None:
+        return kept
+    files, note = repo_files(root)
+    return tuple(files), note
 
 
 def git_ignored(root: Path, relatives: list[str]) -> set[str]:

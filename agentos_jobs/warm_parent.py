@@ -171,6 +171,7 @@ def warm() -> None:
     start: whatever fails here fails again, and is reported, in the item that meets it."""
     from . import budget, file_store, lease_store, pool, wrapper  # noqa: F401  (what a workflow imports late)
     from .config import load_settings
+    from .context import prepare_view
     from .providers import pooled, warm_clients  # noqa: F401
     from .repofiles import keep_listing
     from .template import load_rubric, load_template
@@ -186,6 +187,7 @@ def warm() -> None:
             load_template(settings, name)
             load_rubric(settings, name)
         keep_listing(settings.root)
+        prepare_view(settings)
         warm_clients(settings)
 
 

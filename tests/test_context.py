@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from agentos_jobs import context
 from agentos_jobs.checkpoint import Checkpoint, summarize
 from agentos_jobs.config import load_settings
-from agentos_jobs.context import build_context
+from agentos_jobs.context import build_context, prepare_view
 from agentos_jobs.items import Document
-from agentos_jobs.repofiles import repo_files
+from agentos_jobs.repofiles import keep_listing, repo_files
 
 from conftest import Workspace
 from fake_llm import FakeLLM, bad_request, use_provider
@@ -264,6 +265,29 @@ def test_the_tree_leaves_out_the_tools_own_folder_before_git_is_told_to_ignore_i
     assert ".agentos/doit-deps.sqlite" in repo_files(root)[0]  # git lists it: nothing ignores it yet
     context = build_context(load_settings(root, {}), Document(title="T", body="A change.", number=1))
     assert "src/a.py" in context.shared and ".agentos" not in context.shared
+
+
+def test_an_item_looks_up_the_runs_listing_and_walks_none_of_it(tmp_path: Path) -> None:
+    """Beside 5,000 issues an item's context costs what it costs beside 50: the warm parent lists the
+    repository once and makes its view (tree, globs, lookups) for all the items it forks; an item, whose settings
+    are its own but equal, finds that view made, and does no work per listed file."""
+    root = tmp_path / "repo"
+    for path, text in {"src/app/score.py": SCORE, "docs/architecture.md": ARCHITECTURE,
+                       **{f"docs/issues/{n}.md": f"# Issue {n}\n" for n in range(1, 301)}}.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    (root / "pyproject.toml").write_text('[tool.agentos_jobs]\ncontext = ["docs/*.md"]\n')
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    keep_listing(root)
+    prepare_view(load_settings(root, {}))
+    made = context._kept_view.cache_info()
+    found = build_context(load_settings(root, {}), Document(title="T", body="Change `compute_score`.", number=1))
+    assert context._kept_view.cache_info()._replace(hits=made.hits) == made  # found, not made again
+    assert context._kept_view.cache_info().hits == made.hits + 1
+    shown = {path: why for path, why, _ in found.files}
+    assert shown["src/app/score.py"] == "defines compute_score"
+    assert shown["docs/architecture.md"] == "the context setting: docs/*.md"
+    assert shown["file tree"] == "3 paths" and "docs/issues/" not in found.shared  # pyproject, architecture, score
 
 
 def test_outside_git_the_walk_skips_hidden_ignored_and_secret_files(tmp_path: Path) -> None:
