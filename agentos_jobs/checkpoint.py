@@ -115,10 +115,10 @@ class Checkpoint:
         """A new checkpoint, switched to WAL unsynced (the switch goes through a rollback journal: four syncs
         for a file that holds nothing yet), then its header made durable with one; then its tables and the input
         it is for, in one transaction."""
-        conn = sqlite3.connect(path, timeout=30, isolation_level="DEFERRED")
+        conn = _connect_to(path)
         try:
             conn.execute("PRAGMA synchronous=OFF")
-            _wal_connection(path, conn)
+            _full_wal(conn)
             fd = os.open(path, os.O_RDONLY)
             try:
                 os.fsync(fd)
@@ -140,7 +140,7 @@ class Checkpoint:
     def _connect(path: Path) -> sqlite3.Connection:
         """An existing checkpoint, checked: intact, and of a layout this version reads (an older one gains the
         columns added since)."""
-        conn = _wal_connection(path, sqlite3.connect(path, timeout=30, isolation_level="DEFERRED"))
+        conn = _full_wal(_connect_to(path))
         check = conn.execute("PRAGMA quick_check").fetchone()
         if not check or check[0] != "ok":
             conn.close()
@@ -207,7 +207,11 @@ class CheckpointSummary:
     cost_usd: float | None = 0.0  # None: a call of a model with no price
 
 
-def _wal_connection(path: Path, conn: sqlite3.Connection) -> sqlite3.Connection:
+def _connect_to(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, timeout=30, isolation_level="DEFERRED")
+
+
+def _full_wal(conn: sqlite3.Connection) -> sqlite3.Connection:
     """Each step's commit is on the disk before the next call is paid for (FULL); WAL: one fsync a commit."""
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
