@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import sqlite3
-import stat
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from html import escape
-from pathlib import Path
 
 from .config import Settings
 from .engine import Engine, StepFailed
@@ -31,6 +28,9 @@ CHECKPOINT_KEY = "context"
 CHARS_PER_TOKEN = 4  # the estimate: no tokenizer is light, offline and right for all three providers
 TREE_SHARE = 4  # the file tree takes at most a quarter of the budget
 MAX_DEFINERS = 3  # a name defined in more files than this is too common to tell which one is meant
+RECEIVERS = {"self", "cls", "this"}  # `self.value` names `value`: no file defines `self`
+MAX_NAMES_LOOKED_FOR = 8  # a file is looked at for at most so many names before it is searched
+MAX_PLACES_SEARCHED = 20  # a file that holds the names at more places is searched whole, once
 MAX_SCANNED_BYTES = 1_000_000  # a bigger source file is generated, not written: not searched for definitions
 
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
@@ -319,7 +319,7 @@ def _named_files(text: str, view: _View, settings: Settings, notes: list[str]) -
         if kind != "path" and _IDENTIFIER.fullmatch(name):
             identifiers[name] = identifiers.get(name, False) or kind == "code"
     if identifiers:
-        ends = {part for name in identifiers for part in (name.split(".")[0], name.split(".")[-1])}
+        ends = {part for name in identifiers for part in (name.split(".")[0], name.split(".")[-1])} - RECEIVERS
         definers = _definitions(ends, view.sources, settings)
         for name, quoted in identifiers.items():
             hits = _resolve(name, view, definers)
@@ -331,21 +331,6 @@ def _named_files(text: str, view: _View, settings: Settings, notes: list[str]) -
             if not hits and quoted and re.search(r"[._]|^[A-Z]\w*[a-z][A-Z]", name):
                 notes.append(f"{name} is named by the item but defined in no file git lists")
     return found
-
-
-def _may_hold(path: Path, names: list[bytes]) -> bool:
-    """Whether the file, not too big to be searched, holds one of `names` at all: a cheap first look, which no
-    byte of leaves this function. A file that this open cannot look at (a link) is looked at as content."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:  # a link: read_repo_file decides whether it may be read, and says nothing when not
-        return path.stat().st_size <= MAX_SCANNED_BYTES
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SCANNED_BYTES:
-            return False
-        data = handle.read()
-    return any(name in data for name in names)
 
 
 def _by_suffix(path: str, view: _View) -> list[str]:
@@ -372,22 +357,56 @@ def _resolve(name: str, view: _View, definers: dict[str, list[str]]) -> list[str
 
 def _definitions(names: set[str], sources: tuple[str, ...], settings: Settings) -> dict[str, list[str]]:
     """Which listed source files define each of `names` (`def`/`class` in Python; `function`, `func`, `fn`,
-    `class`, `struct` ... elsewhere): one read of each source file, whatever the number of names, and only a
-    file that holds one of them is checked and searched (in a repository of 1,800 Python files, 30 MiB, that
-    is 0.1 s an item instead of 0.5 s)."""
+    `class`, `struct` ... elsewhere): one read of each source file, whatever the number of names. A file that
+    holds none of them is not searched, and one that holds them at a few places is searched only there: an item
+    that names rare identifiers pays about a read of the sources, not a search of every definition in them
+    (bench/repo_size.py)."""
     found: dict[str, list[str]] = {}
-    wanted = [name.encode() for name in names]
+    wanted = {name: name.encode() for name in names}
+    looked_for = len(names) <= MAX_NAMES_LOOKED_FOR  # for more, looking costs about what it spares
     for path in sources:
         pattern = _PYTHON_DEFINES if path.endswith((".py", ".pyi")) else _OTHER_DEFINES
         full = settings.root / path
         try:
-            if not _may_hold(full, wanted):
+            if full.stat().st_size > MAX_SCANNED_BYTES:
                 continue
-            text = read_repo_file(full, settings.root).decode("utf-8", "replace")
+            data = read_repo_file(full, settings.root)
         except (OSError, NotRepoContent):
             continue
-        for match in pattern.finditer(text):
-            name = next(group for group in match.groups() if group)
-            if name in names and path not in found.setdefault(name, []):
-                found[name].append(path)
+        places = {name: count for name, raw in wanted.items() if (count := _places(data, raw))} if looked_for \
+            else {name: MAX_PLACES_SEARCHED + 1 for name in names}
+        if not places:
+            continue
+        text = data.decode("utf-8", "replace")
+        if sum(places.values()) > MAX_PLACES_SEARCHED:  # common words (`get`, `a`): one pass is cheaper
+            defined = {next(group for group in match.groups() if group) for match in pattern.finditer(text)}
+            held = [name for name in places if name in defined]
+        else:
+            held = [name for name in places if _defines(text, name, pattern)]
+        for name in held:
+            found.setdefault(name, []).append(path)
     return found
+
+
+def _places(data: bytes, name: bytes) -> int:
+    """At how many places `data` holds `name`, counted up to one more than MAX_PLACES_SEARCHED."""
+    count, at = 0, data.find(name)
+    while at >= 0 and count <= MAX_PLACES_SEARCHED:
+        count += 1
+        at = data.find(name, at + len(name))
+    return count
+
+
+def _defines(text: str, name: str, pattern: re.Pattern[str]) -> bool:
+    """A definition `pattern` finds names `name` at one of the places `text` holds it: searched from the line
+    before that place (a keyword may end the line above) to the end of its own."""
+    at = text.find(name)
+    while at >= 0:
+        end = at + len(name)
+        start = text.rfind("\n", 0, max(text.rfind("\n", 0, at), 0)) + 1
+        stop = text.find("\n", end)
+        for match in pattern.finditer(text, start, len(text) if stop < 0 else stop):
+            if any(match.span(group) == (at, end) for group in range(1, pattern.groups + 1)):
+                return True
+        at = text.find(name, end)
+    return False

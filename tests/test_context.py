@@ -254,40 +254,34 @@ def test_globs_identifiers_and_ambiguity(tmp_path: Path) -> None:
     assert "docs/a.md" in context.shared and "docs/a.md" not in context.item
 
 
-def test_only_a_source_file_that_holds_a_named_identifier_is_read_and_searched(tmp_path: Path,
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """An item that names identifiers looks for their definitions in every listed source file: a file that holds
-    none of the names is only looked at, never read as content nor searched. A link inside the repository is
-    followed as before; one that leads out of it is not."""
+def test_definitions_are_found_at_few_places_and_at_many_through_links_inside_the_repository(tmp_path: Path) -> None:
+    """A file that holds a name at a few places is searched only there (a keyword may end the line above); one
+    that holds it at many is searched whole; a longer name that contains it is not it. A link inside the
+    repository is followed; one that leads out of it is not."""
     root = tmp_path / "repo"
     outside = tmp_path / "outside.py"
     outside.write_text("def leaked_helper(): ...\n")
-    files = {"src/app/score.py": SCORE, "src/app/mention.py": "# compute_score is in score.py\n",
+    files = {"src/app/score.py": SCORE, "src/app/rescore.py": "def recompute_score(): ...\n# compute_score\n",
+             "web/page.ts": "export function\nrenderPage() {}\n",
+             "src/many.py": "".join(f"x{n} = fetch_rows()\n" for n in range(30)) + "def fetch_rows(): ...\n",
              "real/helper.py": "def linked_helper(): ...\n",
-             **{f"src/other/m{n}.py": f"def unrelated_{n}(): ...\n" for n in range(50)}}
+             **{f"src/other/m{n}.py": f"def unrelated_{n}(): ...\n" for n in range(20)}}
     for path, text in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)
     (root / "src/linked.py").symlink_to(root / "real/helper.py")
     (root / "src/leak.py").symlink_to(outside)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    read: list[str] = []
-    real_read = context.read_repo_file
-
-    def read_repo_file(path: Path, repo: Path) -> bytes:
-        read.append(path.relative_to(repo).as_posix())
-        return real_read(path, repo)
-
-    monkeypatch.setattr(context, "read_repo_file", read_repo_file)
-    doc = Document(title="T", body="Change `compute_score`, `linked_helper` and `leaked_helper`.", number=1)
+    doc = Document(title="T", number=1, body="Change `compute_score`, `renderPage()`, `self.fetch_rows`, "
+                                                "`linked_helper` and `leaked_helper`.")
     found = build_context(load_settings(root, {}), doc)
     shown = {path: why for path, why, _ in found.files}
-    assert shown["src/app/score.py"] == "defines compute_score"
+    assert shown["src/app/score.py"] == "defines compute_score" and "src/app/rescore.py" not in shown
+    assert shown["web/page.ts"] == "defines renderPage"
+    assert shown["src/many.py"] == "defines self.fetch_rows"
     assert shown["src/linked.py"] == "defines linked_helper" and shown["real/helper.py"] == "defines linked_helper"
-    assert "src/leak.py" not in shown and "leaked_helper is named by the item but defined in no file git lists" \
-        in found.notes
-    searched = {path for path in read if path.endswith(".py")}
-    assert searched == {"src/app/score.py", "src/app/mention.py", "src/linked.py", "real/helper.py", "src/leak.py"}
+    assert "src/leak.py" not in shown
+    assert "leaked_helper is named by the item but defined in no file git lists" in found.notes
 
 
 def test_the_tree_leaves_out_the_tools_own_folder_before_git_is_told_to_ignore_it(tmp_path: Path) -> None:
