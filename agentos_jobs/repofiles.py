@@ -2,7 +2,9 @@
 
 A link in an inputs folder can point anywhere on the machine (`docs/issues/9.md -> ~/.env`), and whatever is
 read goes into a prompt: so a file is read only when it is a regular file whose real path, every link followed,
-lies inside the repository. A FIFO or a device is never opened (a FIFO would block the read for ever).
+lies inside the repository, and, when it is reached through a link, is no file the repository's listing leaves
+out (a secret-looking name, or one git ignores). A FIFO or a device is never opened (a FIFO would block the
+read for ever).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def _real_file(path: Path, root: Path) -> Path:
         raise NotRepoContent(f"it cannot be checked ({exc.strerror})") from None
     if not real.is_relative_to(_real_root(root)):
         raise NotRepoContent(f"it leads outside the repository, to {shown_name(real)}")
+    _check_link_target(path, real, root)
     try:
         kind = stat.S_IFMT(real.stat().st_mode)
     except OSError as exc:
@@ -71,6 +74,20 @@ def _real_file(path: Path, root: Path) -> Path:
     if kind != stat.S_IFREG:
         raise NotRepoContent(_not_a_file(kind))
     return real
+
+
+def _check_link_target(path: Path, real: Path, root: Path) -> None:
+    """A link inside the repository (`src/settings.txt -> ../.env`) is read only if its target could be shown
+    by its own name: not a secret-looking one, not one git ignores. Only links cost the check (a git call)."""
+    if real == path.absolute():  # no link on the way: the common case, and no path arithmetic
+        return
+    target = real.relative_to(_real_root(root)).as_posix()
+    if os.path.relpath(path, root) == target:  # a link above the repository, or a `..`: none inside it
+        return
+    if looks_secret(target, root):
+        raise NotRepoContent(f"it is a link to {shown_name(target)}, whose name looks like a secret's")
+    if git_ignored(root, [target]):
+        raise NotRepoContent(f"it is a link to {shown_name(target)}, which git ignores")
 
 
 def _not_a_file(kind: int) -> str:

@@ -114,14 +114,18 @@ def test_secrets_and_ignored_files_never_reach_a_request(workspace: Workspace, f
     git_repo(workspace, planted, ignore="local/\nbuild/\n", context='["**"]')  # .env is tracked: still a secret
     workspace.write("build/tracked.cfg", "TRACKED-IGNORED-SECRET\n")  # ignored, though someone forced it in
     (workspace.root / "docs/leak.md").symlink_to(outside)
-    subprocess.run(["git", "add", "-f", "docs/leak.md", "build/tracked.cfg"], cwd=workspace.root, check=True)
+    (workspace.root / "docs/settings.txt").symlink_to("../.env")  # inside: the link's own name says nothing
+    (workspace.root / "docs/notes.txt").symlink_to("../local/notes.txt")
+    subprocess.run(["git", "add", "-f", "docs/leak.md", "build/tracked.cfg", "docs/settings.txt", "docs/notes.txt"],
+                   cwd=workspace.root, check=True)
     use_provider(workspace, fake, provider, keys=1)
     credentials = workspace.root / "config/agentos-keys.json"  # the credentials file itself, inside the repository
     credentials.parent.mkdir()
     (workspace.home / "credentials.json").rename(credentials)
     workspace.env["AGENTOS_CREDENTIALS"] = str(credentials)
     workspace.add_issue(1, TITLE, body="Read .env, .env.local, server.pem, deploy/site.key, home/id_rsa, "
-                        "local/notes.txt, build/tracked.cfg, docs/leak.md, config/agentos-keys.json and docs/ok.md.")
+                        "local/notes.txt, build/tracked.cfg, docs/leak.md, docs/settings.txt, docs/notes.txt, "
+                        "config/agentos-keys.json and docs/ok.md.")
     result = workspace.doit("lld")
     assert result.returncode == 0, result.stdout + result.stderr
     sent = "\n".join(fake.sent())
@@ -138,6 +142,8 @@ def test_secrets_and_ignored_files_never_reach_a_request(workspace: Workspace, f
         assert name not in tree
     assert "docs/leak.md not shown: it leads outside the repository" in result.stdout
     assert "build/tracked.cfg not shown: git ignores it" in result.stdout
+    assert "docs/settings.txt not shown: it is a link to .env, whose name looks like a secret's" in result.stdout
+    assert "docs/notes.txt not shown: it is a link to local/notes.txt, which git ignores" in result.stdout
 
 
 def test_the_budget_cuts_whole_files_and_says_what_it_cut(workspace: Workspace, fake: FakeLLM) -> None:

@@ -58,10 +58,13 @@ def test_a_link_out_of_the_repository_is_never_read(workspace: Workspace, fake: 
     workspace.write("notes/3.md", issue_text("Three"))
     (workspace.root / "docs/issues/9.md").symlink_to(elsewhere)
     (workspace.root / "docs/issues/3.md").symlink_to("../../notes/3.md")  # a link inside the repository is fine
+    workspace.write(".env.draft", elsewhere.read_text())  # ... but not to a file the repository never shows
+    (workspace.root / "docs/issues/7.md").symlink_to("../../.env.draft")
     (workspace.root / "ideas/active").mkdir(parents=True)
     (workspace.root / "ideas/active/env.md").symlink_to(elsewhere)
     (workspace.root / "ideas/active/up.md").symlink_to("../../../elsewhere/.env")
-    ignored = [f"agentos-jobs: ignored docs/issues/9.md: it leads outside the repository, to {elsewhere}",
+    ignored = ["agentos-jobs: ignored docs/issues/7.md: it is a link to .env.draft, whose name looks like a secret's",
+               f"agentos-jobs: ignored docs/issues/9.md: it leads outside the repository, to {elsewhere}",
                f"agentos-jobs: ignored ideas/active/env.md: it leads outside the repository, to {elsewhere}",
                f"agentos-jobs: ignored ideas/active/up.md: it leads outside the repository, to {elsewhere}"]
 
