@@ -5,7 +5,8 @@ a round of imports and an SSL context per key; and a run pays for that start onc
 The doit process starts it first thing when it reads dodo.py for a run (it warms up while doit loads the tasks
 and starts the run; it is killed if no item turns out to be pending), before doit forks its workers, which
 inherit the doit end of its socket.
-A worker sends a wrapper's arguments and its own environment (the run's, with its trace context) with the write
+A worker sends a wrapper's arguments and its own environment (the run's, with its trace context: as what differs
+from the environment the warm parent was started with, so that a large one still fits a message) with the write
 end of a pipe of its own; the warm parent forks the wrapper and answers on that pipe: `pid <n>`, then
 `exit <code>` when the wrapper has ended. Before the first fork it rehearses an offline item in a scratch folder
 (rehearsal.py), so that no fork pays for code that runs for the first time. It ends when the doit end of the
@@ -63,6 +64,7 @@ class WarmParent:
     """The doit side: a handle every worker inherits."""
 
     def __init__(self, workflows: list[str]) -> None:
+        self._started_with = dict(os.environ)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = spawn_blocked([sys.executable, "-m", "agentos_jobs.warm_parent", str(os.getpid()),
@@ -80,7 +82,7 @@ class WarmParent:
         there to take the request (then nothing was forked)."""
         read, write = os.pipe()
         try:
-            request = json.dumps({"argv": argv, "env": dict(os.environ)}).encode()
+            request = json.dumps({"argv": argv, "env": env_change(self._started_with, dict(os.environ))}).encode()
             socket.send_fds(self._socket, [request], [write])
         except OSError:
             os.close(read)
@@ -209,6 +211,7 @@ def serve(doit_pid: int, requests: socket.socket, workflows: list[str]) -> NoRet
     """Fork a wrapper per request until the doit end closes, then wait for the wrappers still running."""
     die_with_parent(signal.SIGKILL, doit_pid)  # its stop signals are blocked: only a SIGKILL would end it
     os.close(os.pidfd_open(os.getpid()))  # before any wrapper: a kernel without pidfds fails it here (main)
+    started_with = dict(os.environ)  # what the doit process started it with: requests say what differs
     warm()
     settled = False
     selector = selectors.DefaultSelector()
@@ -226,7 +229,7 @@ def serve(doit_pid: int, requests: socket.socket, workflows: list[str]) -> NoRet
                     settled = True
                 if fds and not _reader_gone(fds[0]):
                     request = json.loads(message)
-                    pid = _fork(request["argv"], request["env"])
+                    pid = _fork(request["argv"], changed_env(started_with, request["env"]))
                     _answer(fds[0], f"pid {pid}\n")
                     running[pidfd := os.pidfd_open(pid)] = (pid, fds[0])
                     selector.register(pidfd, selectors.EVENT_READ)
@@ -253,6 +256,19 @@ def _reader_gone(reply: int) -> bool:
 def _answer(reply: int, text: str) -> None:
     with contextlib.suppress(OSError):  # its worker is gone: nobody is left to tell
         os.write(reply, text.encode())
+
+
+def env_change(before: dict[str, str], after: dict[str, str]) -> dict[str, str | None]:
+    """What turns `before` into `after`: the variables set or changed, and those unset (None). A message has a
+    limit (the socket's buffer, some 200 KiB): a CI job's environment can be larger, its change is not."""
+    change: dict[str, str | None] = {name: value for name, value in after.items() if before.get(name) != value}
+    change.update((name, None) for name in before if name not in after)
+    return change
+
+
+def changed_env(before: dict[str, str], change: dict[str, str | None]) -> dict[str, str]:
+    merged = {**before, **change}
+    return {name: value for name, value in merged.items() if value is not None}
 
 
 def _fork(argv: list[str], env: dict[str, str]) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs import items
+from agentos_jobs import items, warm_parent
 from agentos_jobs.handoff import Handoff
 from agentos_jobs.ids import InvalidItemId
 from agentos_jobs.items import InputError, load_document, open_item
@@ -55,3 +55,12 @@ def test_an_items_text_is_the_one_its_hash_was_taken_of(tmp_path: Path, monkeypa
     assert document.title == "Add OAuth" and "First body." in document.body
     _, edited = open_item("lld", "7")
     assert edited.input_hash != item.input_hash and load_document(edited).title == "Add SAML"
+
+
+def test_a_workers_environment_travels_as_what_differs_from_the_warm_parents() -> None:
+    before = {"HOME": "/h", "PATH": "/bin", "GONE": "1", "BIG": "x" * 300_000}
+    after = {"HOME": "/h", "PATH": "/usr/bin:/bin", "BIG": "x" * 300_000, "TRACEPARENT": "00-ab-cd-01"}
+    change = warm_parent.env_change(before, after)
+    assert change == {"PATH": "/usr/bin:/bin", "TRACEPARENT": "00-ab-cd-01", "GONE": None}  # not the big one
+    assert warm_parent.changed_env(before, change) == after
+    assert warm_parent.changed_env(before, warm_parent.env_change(before, before)) == before
