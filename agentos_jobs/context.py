@@ -30,10 +30,11 @@ TREE_SHARE = 4  # the file tree takes at most a quarter of the budget
 MAX_DEFINERS = 3  # a name defined in more files than this is too common to tell which one is meant
 RECEIVERS = {"self", "cls", "this"}  # `self.value` names `value`: no file defines `self`
 MAX_NAMES_LOOKED_FOR = 8  # a file is looked at for at most so many names before it is searched
-MAX_PLACES_SEARCHED = 20  # a file that holds the names at more places is searched whole, once
+MAX_PLACES_SEARCHED = 20  # a Python file that holds the names at more places is searched whole, once
 MAX_SCANNED_BYTES = 1_000_000  # a bigger source file is generated, not written: not searched for definitions
 
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
+_WORD = re.compile(r"\w")
 _PATH_LIKE = re.compile(r"(?<![\w@:/.-])(?:\./)?(?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z][\w]{0,7}(?![\w/])|"
                         r"(?<![\w@:/.-])(?:\./)?(?:[\w.-]+/)+[\w.-]+")
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
@@ -358,14 +359,14 @@ def _resolve(name: str, view: _View, definers: dict[str, list[str]]) -> list[str
 def _definitions(names: set[str], sources: tuple[str, ...], settings: Settings) -> dict[str, list[str]]:
     """Which listed source files define each of `names` (`def`/`class` in Python; `function`, `func`, `fn`,
     `class`, `struct` ... elsewhere): one read of each source file, whatever the number of names. A file that
-    holds none of them is not searched, and one that holds them at a few places is searched only there: an item
-    that names rare identifiers pays about a read of the sources, not a search of every definition in them
-    (bench/repo_size.py)."""
+    holds none of them is not searched, and a Python file that holds them at a few places is searched only there
+    (a definition there is one line): an item that names rare identifiers pays about a read of the sources, not
+    a search of every definition in them (bench/repo_size.py)."""
     found: dict[str, list[str]] = {}
     wanted = {name: name.encode() for name in names}
     looked_for = len(names) <= MAX_NAMES_LOOKED_FOR  # for more, looking costs about what it spares
     for path in sources:
-        pattern = _PYTHON_DEFINES if path.endswith((".py", ".pyi")) else _OTHER_DEFINES
+        python = path.endswith((".py", ".pyi"))
         full = settings.root / path
         try:
             if full.stat().st_size > MAX_SCANNED_BYTES:
@@ -378,11 +379,12 @@ def _definitions(names: set[str], sources: tuple[str, ...], settings: Settings) 
         if not places:
             continue
         text = data.decode("utf-8", "replace")
-        if sum(places.values()) > MAX_PLACES_SEARCHED:  # common words (`get`, `a`): one pass is cheaper
+        if python and sum(places.values()) <= MAX_PLACES_SEARCHED:
+            held = [name for name in places if _python_defines(text, name)]
+        else:  # other languages' definitions may span lines; common words (`get`, `a`): one pass is cheaper
+            pattern = _PYTHON_DEFINES if python else _OTHER_DEFINES
             defined = {next(group for group in match.groups() if group) for match in pattern.finditer(text)}
             held = [name for name in places if name in defined]
-        else:
-            held = [name for name in places if _defines(text, name, pattern)]
         for name in held:
             found.setdefault(name, []).append(path)
     return found
@@ -397,16 +399,15 @@ def _places(data: bytes, name: bytes) -> int:
     return count
 
 
-def _defines(text: str, name: str, pattern: re.Pattern[str]) -> bool:
-    """A definition `pattern` finds names `name` at one of the places `text` holds it: searched from the line
-    before that place (a keyword may end the line above) to the end of its own."""
+def _python_defines(text: str, name: str) -> bool:
+    """A `def` or `class` of `name` at one of the places `text` holds it: one match, from the start of its line
+    to the end of the name, and the name not the start of a longer one."""
     at = text.find(name)
     while at >= 0:
         end = at + len(name)
-        start = text.rfind("\n", 0, max(text.rfind("\n", 0, at), 0)) + 1
-        stop = text.find("\n", end)
-        for match in pattern.finditer(text, start, len(text) if stop < 0 else stop):
-            if any(match.span(group) == (at, end) for group in range(1, pattern.groups + 1)):
-                return True
+        line = text.rfind("\n", 0, at) + 1
+        match = _PYTHON_DEFINES.match(text, line, end)
+        if match and match.span(1) == (at, end) and not (end < len(text) and _WORD.match(text, end)):
+            return True
         at = text.find(name, end)
     return False
