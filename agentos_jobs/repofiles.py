@@ -66,19 +66,21 @@ def _real_file(path: Path, root: Path) -> Path:
         raise NotRepoContent(f"it cannot be checked ({exc.strerror})") from None
     if not real.is_relative_to(_real_root(root)):
         raise NotRepoContent(f"it leads outside the repository, to {shown_name(real)}")
-    _check_link_target(path, real, root)
     try:
         kind = stat.S_IFMT(real.stat().st_mode)
     except OSError as exc:
         raise NotRepoContent(f"it cannot be checked ({exc.strerror})") from None
     if kind != stat.S_IFREG:
         raise NotRepoContent(_not_a_file(kind))
+    _check_link_target(path, real, root)
     return real
 
 
 def _check_link_target(path: Path, real: Path, root: Path) -> None:
     """A link inside the repository (`src/settings.txt -> ../.env`) is read only if its target could be shown
-    by its own name: not a secret-looking one, not one git ignores. Only links cost the check (a git call)."""
+    by its own name: one of the files the repository lists (never a secret-looking name, one git ignores,
+    anything under .git, nor, outside git, a hidden one), and not one git ignores though it is tracked. Only
+    links cost the check (a lookup, and a git call)."""
     if real == path.absolute():  # no link on the way: the common case, and no path arithmetic
         return
     target = real.relative_to(_real_root(root)).as_posix()
@@ -88,6 +90,8 @@ def _check_link_target(path: Path, real: Path, root: Path) -> None:
         raise NotRepoContent(f"it is a link to {shown_name(target)}, whose name looks like a secret's")
     if git_ignored(root, [target]):
         raise NotRepoContent(f"it is a link to {shown_name(target)}, which git ignores")
+    if target not in (kept[0] if (kept := _listed.get(root)) else _listed_now(root)):
+        raise NotRepoContent(f"it is a link to {shown_name(target)}, which the repository's file list leaves out")
 
 
 def _not_a_file(kind: int) -> str:
@@ -145,6 +149,11 @@ def keep_listing(root: Path) -> None:
 
 def kept_listing(root: Path) -> Listed | None:
     return _listed.get(root)
+
+
+@functools.lru_cache(maxsize=4)  # a process that has kept no listing lists once for all the links it meets
+def _listed_now(root: Path) -> frozenset[str]:
+    return frozenset(repo_files(root)[0])
 
 
 def listed_files(root: Path) -> Listed:

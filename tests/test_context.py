@@ -116,8 +116,11 @@ def test_secrets_and_ignored_files_never_reach_a_request(workspace: Workspace, f
     (workspace.root / "docs/leak.md").symlink_to(outside)
     (workspace.root / "docs/settings.txt").symlink_to("../.env")  # inside: the link's own name says nothing
     (workspace.root / "docs/notes.txt").symlink_to("../local/notes.txt")
-    subprocess.run(["git", "add", "-f", "docs/leak.md", "build/tracked.cfg", "docs/settings.txt", "docs/notes.txt"],
-                   cwd=workspace.root, check=True)
+    (workspace.root / "docs/git.txt").symlink_to("../.git/config")  # git lists nothing in .git
+    with (workspace.root / ".git/config").open("a") as config:
+        config.write("# GIT-CONFIG-SECRET\n")
+    subprocess.run(["git", "add", "-f", "docs/leak.md", "build/tracked.cfg", "docs/settings.txt", "docs/notes.txt",
+                    "docs/git.txt"], cwd=workspace.root, check=True)
     use_provider(workspace, fake, provider, keys=1)
     credentials = workspace.root / "config/agentos-keys.json"  # the credentials file itself, inside the repository
     credentials.parent.mkdir()
@@ -125,14 +128,14 @@ def test_secrets_and_ignored_files_never_reach_a_request(workspace: Workspace, f
     workspace.env["AGENTOS_CREDENTIALS"] = str(credentials)
     workspace.add_issue(1, TITLE, body="Read .env, .env.local, server.pem, deploy/site.key, home/id_rsa, "
                         "local/notes.txt, build/tracked.cfg, docs/leak.md, docs/settings.txt, docs/notes.txt, "
-                        "config/agentos-keys.json and docs/ok.md.")
+                        "docs/git.txt, config/agentos-keys.json and docs/ok.md.")
     result = workspace.doit("lld")
     assert result.returncode == 0, result.stdout + result.stderr
     sent = "\n".join(fake.sent())
     assert "OK-BODY" in sent  # the context was sent ...
     # ... and not one of these, nor their names in the tree
     for secret in ("ENV-SECRET", "ENV-LOCAL-SECRET", "PEM-SECRET", "KEY-SECRET", "RSA-SECRET", "IGNORED-SECRET",
-                   "TRACKED-IGNORED-SECRET", "OUTSIDE-SECRET", "SECRET-key"):
+                   "TRACKED-IGNORED-SECRET", "OUTSIDE-SECRET", "SECRET-key", "GIT-CONFIG-SECRET"):
         assert secret not in sent
     first = drafts(fake)[0]
     tree = first[first.index("<file_tree>") : first.index("</file_tree>")].splitlines()
@@ -144,6 +147,8 @@ def test_secrets_and_ignored_files_never_reach_a_request(workspace: Workspace, f
     assert "build/tracked.cfg not shown: git ignores it" in result.stdout
     assert "docs/settings.txt not shown: it is a link to .env, whose name looks like a secret's" in result.stdout
     assert "docs/notes.txt not shown: it is a link to local/notes.txt, which git ignores" in result.stdout
+    assert "docs/git.txt not shown: it is a link to .git/config, which the repository's file list leaves out" in \
+        result.stdout
 
 
 def test_the_budget_cuts_whole_files_and_says_what_it_cut(workspace: Workspace, fake: FakeLLM) -> None:

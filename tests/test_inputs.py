@@ -60,10 +60,14 @@ def test_a_link_out_of_the_repository_is_never_read(workspace: Workspace, fake: 
     (workspace.root / "docs/issues/3.md").symlink_to("../../notes/3.md")  # a link inside the repository is fine
     workspace.write(".env.draft", elsewhere.read_text())  # ... but not to a file the repository never shows
     (workspace.root / "docs/issues/7.md").symlink_to("../../.env.draft")
+    workspace.write(".drafts/8.md", elsewhere.read_text())  # outside git, the walk leaves hidden folders out
+    (workspace.root / "docs/issues/8.md").symlink_to("../../.drafts/8.md")
     (workspace.root / "ideas/active").mkdir(parents=True)
     (workspace.root / "ideas/active/env.md").symlink_to(elsewhere)
     (workspace.root / "ideas/active/up.md").symlink_to("../../../elsewhere/.env")
     ignored = ["agentos-jobs: ignored docs/issues/7.md: it is a link to .env.draft, whose name looks like a secret's",
+               "agentos-jobs: ignored docs/issues/8.md: it is a link to .drafts/8.md, which the repository's file list "
+               "leaves out",
                f"agentos-jobs: ignored docs/issues/9.md: it leads outside the repository, to {elsewhere}",
                f"agentos-jobs: ignored ideas/active/env.md: it leads outside the repository, to {elsewhere}",
                f"agentos-jobs: ignored ideas/active/up.md: it leads outside the repository, to {elsewhere}"]
