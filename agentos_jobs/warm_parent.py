@@ -7,11 +7,12 @@ and starts the run; it is killed if no item turns out to be pending), before doi
 inherit the doit end of its socket.
 A worker sends a wrapper's arguments and its own environment (the run's, with its trace context: as what differs
 from the environment the warm parent was started with, so that a large one still fits a message) with the write
-end of a pipe of its own; the warm parent forks the wrapper and answers on that pipe: `pid <n>`, then
-`exit <code>` when the wrapper has ended. Before the first fork it rehearses an offline item in a scratch folder
-(rehearsal.py), so that no fork pays for code that runs for the first time. It ends when the doit end of the
-socket closes (the run is over) once its wrappers have ended, or with the doit process if that one is killed
-outright.
+end of a pipe of its own; the warm parent forks the wrapper, whose first act is to say `pid <n>` on that pipe,
+and says `exit <code>` there when the wrapper has ended: so a worker that has read a pid knows its item is that
+wrapper's, and one that has not knows that no wrapper has begun it, even if the warm parent dies meanwhile.
+Before the first fork it rehearses an offline item in a scratch folder (rehearsal.py), so that no fork pays for
+code that runs for the first time. It ends when the doit end of the socket closes (the run is over) once its
+wrappers have ended, or with the doit process if that one is killed outright.
 
 It stays a single thread and never runs an item of the run itself, so every wrapper is a fork of the same clean
 (and frozen: gc.freeze) state. Its stop signals stay blocked all its life, and a wrapper starts with them blocked
@@ -105,8 +106,9 @@ class Forked:
         self._replies = replies
 
     def started(self) -> int:
-        """The wrapper's pid, once forked. WarmParentGone: the warm parent died after it took the request,
-        maybe after it forked the wrapper; so the item must not be started again (it would run twice)."""
+        """The wrapper's pid, which the wrapper says first. WarmParentGone: no wrapper has begun the item (the
+        warm parent died before it forked one, or the one it forked died before its first act), so the item
+        may be started afresh."""
         return self._reply("pid")
 
     def _reply(self, word: str) -> int:
@@ -229,8 +231,7 @@ def serve(doit_pid: int, requests: socket.socket, workflows: list[str]) -> NoRet
                     settled = True
                 if fds and not _reader_gone(fds[0]):
                     request = json.loads(message)
-                    pid = _fork(request["argv"], changed_env(started_with, request["env"]))
-                    _answer(fds[0], f"pid {pid}\n")
+                    pid = _fork(request["argv"], changed_env(started_with, request["env"]), fds[0])
                     running[pidfd := os.pidfd_open(pid)] = (pid, fds[0])
                     selector.register(pidfd, selectors.EVENT_READ)
                 else:  # its worker died while the request waited (a stop during the warm-up): nobody to run for
@@ -271,20 +272,24 @@ def changed_env(before: dict[str, str], change: dict[str, str | None]) -> dict[s
     return {name: value for name, value in merged.items() if value is not None}
 
 
-def _fork(argv: list[str], env: dict[str, str]) -> int:
+def _fork(argv: list[str], env: dict[str, str], reply: int) -> int:
     if threading.active_count() != 1:  # a fork would copy another thread's state half-way through
         raise RuntimeError("internal error: a thread is running in the warm parent")
     pid = os.fork()
     if pid == 0:
-        _wrapper(argv, env)
+        _wrapper(argv, env, reply)
     return pid
 
 
-def _wrapper(argv: list[str], env: dict[str, str]) -> NoReturn:
-    """The forked wrapper: only the standard streams kept open (the worker must see the end of its pipe when
-    the warm parent goes), its worker's environment, its title, then the wrapper's own main. It never returns
-    into the loop."""
+def _wrapper(argv: list[str], env: dict[str, str], reply: int) -> NoReturn:
+    """The forked wrapper: its pid said to its worker first, then only the standard streams kept open (the
+    worker must see the end of its pipe when the warm parent goes), its worker's environment, its title, then
+    the wrapper's own main. It never returns into the loop."""
     def body() -> int:
+        try:
+            os.write(reply, f"pid {os.getpid()}\n".encode())
+        except OSError:  # its worker is gone (the pipe's reader with it): nobody to run the item for
+            return 1
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
         os.environ.clear()
         os.environ.update(env)

@@ -88,23 +88,17 @@ def _run_wrapper(argv: list[str], note: Path, task: str, result: Path) -> int:
     if parent is not None:
         try:
             forked = parent.fork_wrapper(argv)
+            pid = forked.started()
         except WarmParentGone:
-            pass  # nobody took the request: nothing was forked
+            pass  # no wrapper has begun the item
         else:
-            return _wait_forked(forked, note, task, result)
+            return _wait_forked(forked, pid, note, task, result)
     wrapper = spawn_blocked([sys.executable, "-m", "agentos_jobs.wrapper", *argv])
     _write_note(note, task, wrapper.pid)
     return wrapper.wait()
 
 
-def _wait_forked(forked: Forked, note: Path, task: str, result: Path) -> int:
-    try:
-        pid = forked.started()
-    except WarmParentGone:  # it may have forked the wrapper: starting another could run the item twice
-        workflow, item_id = task.split(":", 1)
-        ItemResult(workflow, item_id, Status.FAILED, "the run's warm parent died as it started this item; run "
-                   "again to resume it").write(result)
-        return 1
+def _wait_forked(forked: Forked, pid: int, note: Path, task: str, result: Path) -> int:
     _write_note(note, task, pid)
     try:
         return forked.wait()

@@ -152,6 +152,32 @@ def test_a_killed_warm_parent_loses_no_item_and_the_run_goes_on(workspace: Works
     workspace.wait_for(lambda: not workspace.processes(), timeout=15, what="every process of the run to end")
 
 
+def test_a_warm_parent_killed_before_it_forks_leaves_the_items_to_start_afresh(workspace: Workspace) -> None:
+    """A wrapper's first act is to say its pid to its worker: a worker that has not read one knows that no
+    wrapper began its item, so when the warm parent dies with the requests unanswered, the items start afresh
+    (they used to be failed, in case a wrapper had begun them)."""
+    for number in (1, 2):
+        workspace.add_issue(number)
+    proc = workspace.start_doit("-n", "2", "lld")
+    deadline = time.monotonic() + 30
+    while not (warm := workspace.pids_of("agentos_jobs.warm_parent")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert warm, "no warm parent"
+    os.kill(warm[0], signal.SIGSTOP)  # in its warm-up: the requests wait in its socket
+    if workspace.pids_of("agentos_jobs.wrapper"):
+        os.kill(warm[0], signal.SIGCONT)
+        proc.communicate(timeout=60)
+        pytest.skip("the warm parent forked a wrapper before it could be stopped")
+    time.sleep(0.5)
+    os.kill(warm[0], signal.SIGKILL)
+
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "done"}, out + err
+    assert "Traceback" not in out + err
+    workspace.wait_for(lambda: not workspace.processes(), timeout=15, what="every process of the run to end")
+
+
 def _lock_taken_after(workspace: Workspace, launched: float) -> bool:
     info = workspace.base / "run.lock.json"
     return info.exists() and info.stat().st_mtime > launched
