@@ -109,7 +109,11 @@ class Forked:
         """The wrapper's pid, which the wrapper says first. WarmParentGone: no wrapper has begun the item (the
         warm parent died before it forked one, or the one it forked died before its first act), so the item
         may be started afresh."""
-        return self._reply("pid")
+        try:
+            return self._reply("pid")
+        except WarmParentGone:
+            self._replies.close()
+            raise
 
     def _reply(self, word: str) -> int:
         with contextlib.suppress(OSError, ValueError):
