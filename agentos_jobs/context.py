@@ -374,17 +374,16 @@ def _definitions(names: set[str], sources: tuple[str, ...], settings: Settings) 
             data = read_repo_file(full, settings.root)
         except (OSError, NotRepoContent):
             continue
-        places = {name: count for name, raw in wanted.items() if (count := _places(data, raw))} if looked_for \
-            else {name: MAX_PLACES_SEARCHED + 1 for name in names}
-        if not places:
+        places = {name: count for name, raw in wanted.items() if (count := _places(data, raw))} if looked_for else {}
+        if looked_for and not places:  # it holds none of them
             continue
         text = data.decode("utf-8", "replace")
-        if python and sum(places.values()) <= MAX_PLACES_SEARCHED:
+        if places and python and sum(places.values()) <= MAX_PLACES_SEARCHED:
             held = [name for name in places if _python_defines(text, name)]
         else:  # other languages' definitions may span lines; common words (`get`, `a`): one pass is cheaper
             pattern = _PYTHON_DEFINES if python else _OTHER_DEFINES
             defined = {next(group for group in match.groups() if group) for match in pattern.finditer(text)}
-            held = [name for name in places if name in defined]
+            held = [name for name in names if name in defined]
         for name in held:
             found.setdefault(name, []).append(path)
     return found
