@@ -26,6 +26,14 @@ def main(argv: list[str] | None = None) -> int:
                                           "item is left alone)")
     run.add_argument("workflow", help="lld or issue")
     run.add_argument("item_id", help="the issue number (lld) or brief slug (issue)")
+    for action, says in (("adopt", "take the design already at an item's output paths, which agentos-jobs did not "
+                                   "write, as the finished work (the item is done)"),
+                         ("replace", "let the next run write over the files agentos-jobs did not write at an item's "
+                                     "output paths (its lineage moves to superseded/)")):
+        taking = commands.add_parser(action, help=says)
+        taking.add_argument("workflow", choices=("lld", "issue"))
+        taking.add_argument("item_ids", nargs="+", metavar="item_id",
+                            help="issue numbers (lld) or brief slugs (issue)")
     commands.add_parser("keys", help="the credential pool: each key's name, provider and state, never the key")
     commands.add_parser("sync", help="fetch open GitHub issues (gh issue list) into docs/issues/<N>.json")
     reporting = commands.add_parser("report", help="print a past run's summary again")
@@ -39,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
             from .scaffold import init_project
 
             for line in init_project(args.root.resolve()):
+                print(line)
+            return 0
+        if args.command in ("adopt", "replace"):
+            from .adopt import take_over
+
+            for line in take_over(args.command, args.workflow, args.item_ids):
                 print(line)
             return 0
         if args.command == "keys":

@@ -43,6 +43,8 @@ class Settings:
     issues_dir: Path
     ideas_dir: Path
     docs_dir: Path
+    lld_path: Path | None = None  # `lld_dir`; None: <docs_dir>/lld/active
+    lineage_path: Path | None = None  # `lineage_dir`; None: <docs_dir>/lineage/active
     max_iterations: int = 3
     worker_timeout_seconds: float = 3600.0
     offline_latency_seconds: float = 0.0
@@ -70,11 +72,11 @@ class Settings:
 
     @property
     def lld_dir(self) -> Path:
-        return self.docs_dir / "lld" / "active"
+        return self.lld_path or self.docs_dir / "lld" / "active"
 
     @property
     def lineage_dir(self) -> Path:
-        return self.docs_dir / "lineage" / "active"
+        return self.lineage_path or self.docs_dir / "lineage" / "active"
 
     @property
     def drafts_dir(self) -> Path:
@@ -94,6 +96,8 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
     "issues_dir": (str, None, "docs/issues"),
     "ideas_dir": (str, None, "ideas/active"),
     "docs_dir": (str, None, "docs"),
+    "lld_dir": (str, None, None),
+    "lineage_dir": (str, None, None),
     "max_iterations": (int, "AGENTOS_MAX_ITERATIONS", 3),
     "worker_timeout_seconds": (float, "AGENTOS_WORKER_TIMEOUT", 3600.0),
     "offline_latency_seconds": (float, "AGENTOS_OFFLINE_LATENCY", 0.0),
@@ -251,6 +255,8 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
         issues_dir=root / values.pop("issues_dir"),
         ideas_dir=root / values.pop("ideas_dir"),
         docs_dir=root / values.pop("docs_dir"),
+        lld_path=root / lld if (lld := values.pop("lld_dir")) else None,
+        lineage_path=root / lineage if (lineage := values.pop("lineage_dir")) else None,
         drafter=_role(stanza, "drafter", choice, forced),
         reviewer=_role(stanza, "reviewer", choice, forced),
         **values,

@@ -36,6 +36,7 @@ class Document:
     body: str
     labels: tuple[str, ...] = ()
     number: int | None = None
+    url: str | None = None  # the issue's page, when its file says it (front matter or gh's JSON `url`)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ def _read_markdown(path: Path, text: str, number: int | None, fix: str) -> Docum
         title = front.text("title") if front else None
         labels = tuple(front.names("labels") or ()) if front else ()
         stated = front.text("number") if front else None
+        url = front.text("url") if front else None
     except FrontMatterError as exc:
         raise InputError(f"{shown_name(path)}: front matter {exc}") from None
     if stated is not None and number is not None and stated.lstrip("#").strip() != str(number):
@@ -145,7 +147,8 @@ def _read_markdown(path: Path, text: str, number: int | None, fix: str) -> Docum
             return None
         raise InputError(f"{shown_name(path)}: the front matter has no 'title' and no '# Title' heading follows "
                          f"it; {fix}")
-    return Document(title=plain_title(one_line(title), number), body=rest.strip(), labels=labels, number=number)
+    return Document(title=plain_title(one_line(title), number), body=rest.strip(), labels=labels, number=number,
+                    url=url)
 
 
 def parse_issue(path: Path, root: Path, read: dict[Path, bytes] | None = None) -> Document:
@@ -184,7 +187,9 @@ def _parse_issue_json(path: Path, text: str, expected: int) -> Document:
     if not isinstance(body, str) or not isinstance(labels, list):
         raise InputError(f"{shown_name(path)}: 'body' must be a string and 'labels' a list")
     names = tuple(str(label.get("name", "")) if isinstance(label, dict) else str(label) for label in labels)
-    return Document(title=plain_title(one_line(title), number), body=body.strip(), labels=names, number=number)
+    url = data.get("url") if isinstance(data.get("url"), str) else None
+    return Document(title=plain_title(one_line(title), number), body=body.strip(), labels=names, number=number,
+                    url=url)
 
 
 def parse_brief(path: Path, root: Path, read: dict[Path, bytes] | None = None) -> Document:

@@ -1,6 +1,7 @@
 """The layout of the base dir (`./.agentos`, or `$AGENTOS_BASE_DIR`): the one place a path under it is named.
 
-`BaseDir` holds what outlives a run (markers, checkpoints, locks, doit's dep file); `RunDir` one run's records
+`BaseDir` holds what outlives a run (markers, the record of the files items wrote, checkpoints, locks, doit's
+dep file); `RunDir` one run's records
 (item results, the workflows' outcomes, spans, logs, the stop flag, the waiting flags, the worker notes, the
 spend ledger and the summary).
 """
@@ -63,6 +64,10 @@ class BaseDir:
 
     def marker(self, workflow: str, item_id: str) -> Path:
         return self.done / workflow / f"{item_id}.json"
+
+    def owned(self, workflow: str, item_id: str) -> Path:
+        """The hashes of the files the item wrote at its output paths (owned.py): what is ours to replace."""
+        return self.path / "owned" / workflow / f"{item_id}.json"
 
     def run(self, run_id: str) -> RunDir:
         return RunDir(self, run_id)

@@ -14,6 +14,7 @@ class Status(StrEnum):
     INTERRUPTED = "interrupted"
     NO_KEY = "no-key"
     OVER_BUDGET = "over-budget"  # its next call would have taken the run past max_cost_usd; checkpoint kept
+    EXISTS = "exists"  # a file it did not write is at its output paths (owned.py): nothing ran, nothing paid
     NOT_STARTED = "not-started"  # the run was stopped (or halted by fail_fast) before doit started it
     UP_TO_DATE = "up-to-date"
     IGNORED = "ignored"  # `doit ignore lld:12`: the user's choice, not a shortfall

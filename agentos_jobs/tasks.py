@@ -19,6 +19,7 @@ from .ids import WORKFLOWS, prefix_for
 from .items import discover, list_inputs
 from .locks import RunLock, RunLocked
 from .markers import marker_is_current
+from .owned import existing_work_line, foreign_files, item_outputs
 from .procs import install_early_stop
 from .project import project_settings
 from .rundir import BaseDir
@@ -155,7 +156,8 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
     for item, (marker, input_hash) in zip(items, markers, strict=True):
         yield {
             "name": item.id,
-            "doc": f"{item.title}{FILES if workflow == 'issue' and settings.file_issues else ''}",
+            "doc": f"{item.title}{FILES if workflow == 'issue' and settings.file_issues else ''}"
+                   f"{_stops(settings, workflow, item.id, marker, input_hash)}",
             "actions": [(run_item_task, [workflow, item.id, [str(path) for path in item.sources]])],
             "clean": [(clean_item, [workflow, item.id])],
             "targets": [marker],
@@ -164,6 +166,14 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
             "meta": {"agentos": {"workflow": workflow, "id": item.id}},
             "verbosity": 2,
         }
+
+
+def _stops(settings: Settings, workflow: str, item_id: str, marker: str, input_hash: str) -> str:
+    """What the dry run says of an item that would stop `exists` (owned.py): two stats for most items."""
+    if not item_outputs(settings, workflow, item_id).present() or marker_is_current(marker, input_hash):
+        return ""
+    foreign = foreign_files(settings, workflow, item_id)
+    return f" (exists: {existing_work_line(settings, workflow, item_id, foreign)})" if foreign else ""
 
 
 FILES = " (files a GitHub issue when approved: file_issues)"  # what the dry run says of an item it would file

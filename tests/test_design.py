@@ -74,7 +74,7 @@ def test_a_full_draft_is_reviewed_with_a_structured_verdict_and_filed_with_its_r
     revise = json.dumps(drafts[1].body)
     assert "R1.1 [blocking] Retries are unbounded." in revise and "R1.2 [suggestion]" in revise
     lld = (workspace.root / "docs/lld/active/LLD-001.md").read_text()
-    assert "Reviews: 2" in lld and "## Review Responses" not in lld  # the answers are in the log, not the design
+    assert "\nreviews: 2\n" in lld and "## Review Responses" not in lld  # the answers are in the log, not the design
     log = lld[lld.index("## Appendix: Review Log"):]
     assert "| R1.1 | blocking | Retries are unbounded. | YES - done as asked |" in log
     assert "| R1.2 | suggestion | Name the module after the feature. | YES - done as asked |" in log

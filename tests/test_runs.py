@@ -44,7 +44,7 @@ def test_010_happy_path_three_items_in_parallel(workspace: Workspace) -> None:
     assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "done", "LLD-3": "done"}
     assert workspace.summary()["totals"]["done"] == 3
     for number in (1, 2, 3):
-        assert (workspace.root / f"docs/lld/active/LLD-{number:03d}.md").read_text().startswith("# LLD Finalized")
+        assert (workspace.root / f"docs/lld/active/LLD-{number:03d}.md").read_text().startswith(f"---\nissue: {number}\n")
         assert (workspace.root / f"docs/lineage/active/{number}-lld/001-draft.md").exists()
         assert (workspace.root / f"docs/lineage/active/{number}-lld/001-verdict.md").exists()
         marker = json.loads(workspace.marker("lld", str(number)).read_text())
@@ -145,7 +145,7 @@ def test_revise_round_then_approval(workspace: Workspace) -> None:
     assert "[LLD-7] review 1: REVISE" in result.stdout
     assert "APPROVED in review 2" in result.stdout
     lld = (workspace.root / "docs/lld/active/LLD-007.md").read_text()
-    assert "Reviews: 2" in lld and "**Assumed:**" in lld and "offline stand-in" in lld
+    assert "\nreviews: 2\n" in lld and "**Assumed:**" in lld and "offline stand-in" in lld
     verdict = (workspace.root / "docs/lineage/active/7-lld/001-verdict.md").read_text()
     assert verdict.rstrip().endswith("VERDICT: REVISE")
 
@@ -323,7 +323,7 @@ def test_an_edited_issue_moves_its_earlier_rounds_aside(workspace: Workspace) ->
     result = workspace.doit("lld")
     assert result.returncode == 0 and "earlier rounds moved to docs/lineage/superseded/1-lld-" in result.stdout
     assert sorted(p.name for p in (workspace.root / "docs/lineage/active/1-lld").iterdir()) == [
-        "000-context.md", "001-draft.md", "001-verdict.md"]
+        "000-context.md", "000-issue.md", "001-draft.md", "001-verdict.md"]
     superseded = workspace.root / "docs/lineage/superseded"
     assert len(list(superseded.iterdir())) == 1
     now = datetime.now(UTC)

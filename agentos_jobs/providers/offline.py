@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..items import Document
+from ..repofiles import listed_files
 from ..template import FENCE, Heading, headings, section_bodies
 from ..tracing import llm_span, record_answer
 from ..verdict import APPROVED, RESPONSES_HEADING, REVISE, Finding
@@ -101,9 +102,17 @@ def _prose(body: str) -> tuple[str | None, list[str]]:
     return first, [b for b in kept if b is not first]
 
 
-def _named_files(body: str) -> list[str]:
-    """Paths the issue names in backticks, once each; a dotted name with no folder (`pkg.mod.func`) is code."""
-    return list(dict.fromkeys(p for p in _PATH.findall(body) if "/" in p or p.count(".") == 1))
+def _named_files(body: str) -> dict[str, str]:
+    """Paths the issue names in backticks (a dotted name with no folder, `pkg.mod.func`, is code), each as the
+    repository holds it (`app.py` is `src/app.py` when only one file is called that) with its change, Modify for
+    a file there is, else Add; once each, in the order first named. Workflows run in the repository's root."""
+    files = listed_files(Path.cwd())[0]
+    found: dict[str, str] = {}
+    for path in (p for p in _PATH.findall(body) if "/" in p or p.count(".") == 1):
+        hits = [path] if Path(path).is_file() else [f for f in files if f.endswith("/" + path)]
+        real = hits[0] if len(hits) == 1 else path
+        found.setdefault(real, "Modify" if len(hits) == 1 else "Add")
+    return found
 
 
 def _cell(text: str) -> str:
@@ -114,7 +123,8 @@ def _lld_sections(doc: Document, number: str, assume: bool) -> dict[str, list[st
     """What the stand-in writes under each section of the built-in template, by section key."""
     criteria, questions, (first, rest) = acceptance_criteria(doc.body), open_questions(doc.body), _prose(doc.body)
     files = _named_files(doc.body)
-    names = [n for n in dict.fromkeys(_IDENTIFIER.findall(doc.body)) if n not in files and "/" not in n]
+    named = set(_PATH.findall(doc.body))
+    names = [n for n in dict.fromkeys(_IDENTIFIER.findall(doc.body)) if n not in named and "/" not in n]
     reqs = list(zip([f"REQ-{n}" for n in range(1, len(criteria) + 1)], criteria, strict=True))
     assumed = "**Assumed:** the simplest reading of the issue; confirm with its author."
     if questions and assume:
@@ -127,8 +137,8 @@ def _lld_sections(doc: Document, number: str, assume: bool) -> dict[str, list[st
         "open questions": asked,
         "proposed changes": ["What the issue asks for, in its own words:", "", *_spaced(rest or [doc.title])],
         "files changed": ["| File | Change Type | Description |", "|------|-------------|-------------|",
-                          *[f"| `{path}` | {'Modify' if Path(path).exists() else 'Add'} | As the issue describes |"
-                            for path in files]] if files else [
+                          *[f"| `{path}` | {change} | As the issue describes |" for path, change in files.items()]]
+        if files else [
             "The issue names no files: the implementer chooses where this lives."],
         "dependencies": ["None: the issue names no new package or service."],
         "data structures": ["None new: the issue defines none, so the existing ones are kept."],
@@ -255,7 +265,6 @@ class OfflineProvider:
             return completion
 
     def _answer(self, request: Request) -> Completion:
-        """Modify or Add is decided by whether the file exists: workflows run in the repository's root."""
         doc, template = request.document, request.template
         texts = {
             "lld-draft": lambda: draft_lld(doc, request.item_id, template),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from ..engine import Engine, StepFailed
 from ..fsutil import atomic_write_text, describe_os_error, display_path, utc_now
 from ..items import Document, Item
 from ..markers import why_rerun
+from ..owned import Outputs, Record, check_outputs
 from ..prompts import Prompt
 from ..providers import Provider, Request
 from ..providers.offline import stand_in_banner
@@ -32,10 +35,17 @@ class WorkflowContext:
     say: Callable[[str], None]
     prefix: tuple[str, ...] = ()  # what every call of the item sends first: its repository context (context.py)
     reason: str = ""  # why an item ends failed or needs-human: the message of its ItemResult
+    commit: str | None = None  # the repository's commit when the item was first drafted; "" outside git
+
+    @functools.cached_property
+    def owned(self) -> Record:
+        return Record(self.settings, self.item.workflow, self.item.id)
 
     def write(self, path: Path, text: str) -> str:
-        """Write one output file atomically; return its path as the marker and summary show it."""
+        """Write one output file atomically, and record it as ours; return its path as the marker and summary
+        show it."""
         atomic_write_text(path, text)
+        self.owned.wrote(path, text)
         return display_path(path, self.settings.root)
 
     def request(self, kind: str, prompt: Prompt, draft: str = "", findings: tuple[Finding, ...] = ()) -> Request:
@@ -74,15 +84,18 @@ class WorkflowContext:
         record = context.record(self.settings.context_tokens)
         self.keep("context", lineage / "000-context.md", f"{banner}\n\n{record}" if banner else record)
 
-    def begin(self, lineage: Path) -> None:
-        """Say why an item that has a marker runs again; when starting from scratch (a new or edited input),
-        move rounds of an earlier input out of the way."""
+    def begin(self, outputs: Outputs) -> None:
+        """Before any paid call: stop when a file this tool did not write is at the item's output paths (owned.py);
+        say why an item that has a marker runs again; when starting from scratch (a new or edited input), move
+        rounds of an earlier input out of the way; keep a copy of the input as it was read."""
+        check_outputs(self.settings, self.item.workflow, self.item.id)
         marker = BaseDir(self.settings.base_dir).marker(self.item.workflow, self.item.id)
         if why := why_rerun(marker, self.item.input_hash):
             self.say(why)
-        if lineage.exists() and not self.engine.checkpoint.has_steps():
+        lineage = outputs.lineage
+        if lineage.exists() and not self.engine.checkpoint.has_steps():  # ours, every file of it: checked above
             stamp = f"{lineage.name}-{utc_now():%Y%m%dT%H%M%S}"
-            aside, count = self.settings.docs_dir / "lineage" / "superseded" / stamp, 1
+            aside, count = self.settings.lineage_dir.parent / "superseded" / stamp, 1
             while aside.exists():  # superseded twice within a second: keep both
                 count += 1
                 aside = aside.with_name(f"{stamp}-{count}")
@@ -92,7 +105,44 @@ class WorkflowContext:
             except OSError as exc:
                 raise StepFailed(f"earlier rounds in {display_path(lineage, self.settings.root)} could not be moved "
                                  f"aside: {describe_os_error(exc) or exc}") from None
+            self.owned.forget_under(lineage)
             self.say(f"earlier rounds moved to {display_path(aside, self.settings.root)}")
+        self.commit = self.engine.checkpoint.meta("commit")
+        if self.commit is None:  # the repository as the item was drafted against, kept for a resumed item
+            self.commit = head_commit(self.settings.root)
+            self.engine.checkpoint.set_meta("commit", self.commit)
+        copy = lineage / ("000-issue.md" if self.item.workflow == "lld" else "000-brief.md")
+        self.keep("input", copy, input_copy(self.item, self.document, self.settings.root))
+
+
+def head_commit(root: Path) -> str:
+    """The repository's current commit, or "" where there is none (no git, no commit yet)."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"], capture_output=True,
+                              text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def model_name(settings: Settings, role: str) -> str:
+    """`provider/model` of a role as its settings name it (the provider alone when it has no model)."""
+    choice = settings.role(role)
+    return f"{choice.provider}/{choice.model}" if choice.model else choice.provider
+
+
+def input_copy(item: Item, document: Document, root: Path) -> str:
+    """The item's input as the workflow read it, for the lineage: where it came from, its hash, what was read."""
+    front = [f"source: {json.dumps(', '.join(display_path(p, root) for p in item.sources), ensure_ascii=False)}",
+             f"input_sha256: {item.input_hash}"]
+    if document.number is not None:
+        front.append(f"number: {document.number}")
+    front.append(f"title: {json.dumps(document.title, ensure_ascii=False)}")
+    if document.labels:
+        front.append(f"labels: [{', '.join(json.dumps(label, ensure_ascii=False) for label in document.labels)}]")
+    if document.url:
+        front.append(f"url: {json.dumps(document.url)}")
+    return "---\n" + "\n".join(front) + f"\n---\n\n# {document.title}\n\n{document.body}\n"
 
 
 def _holds(path: Path, text: str) -> bool:

@@ -10,6 +10,7 @@ from ..engine import StepFailed
 from ..filing import Filed, dedupe_token, file_issue, move_filed, split_draft
 from ..fsutil import display_path
 from ..gate import check_issue
+from ..owned import item_outputs
 from ..prompts import ISSUE
 from ..status import Status
 from ..template import load_rubric, load_template
@@ -19,9 +20,10 @@ from .rounds import Design, run_rounds
 
 def run_issue(ctx: WorkflowContext) -> Status:
     settings, slug = ctx.settings, ctx.item.id
-    lineage = settings.lineage_dir / f"{slug}-issue"
+    outputs = item_outputs(settings, "issue", slug)
+    lineage = outputs.lineage
     template = load_template(settings, "issue")
-    ctx.begin(lineage)
+    ctx.begin(outputs)
     context = ctx.use_context()
     design = Design("issue", ISSUE, template, load_rubric(settings, "issue"),
                     lambda draft, findings: check_issue(draft, template, findings))
@@ -29,7 +31,7 @@ def run_issue(ctx: WorkflowContext) -> Status:
     ctx.record_context(lineage, context)
     if outcome.status is not Status.DONE:
         return outcome.status
-    final = settings.drafts_dir / f"{slug}.md"
+    final = outputs.final
     ctx.engine.step("finalize", functools.partial(ctx.write, final, outcome.design), shared=True)
     ctx.say(f"issue draft written: {display_path(final, settings.root)}")
     if settings.file_issues:

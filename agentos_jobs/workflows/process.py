@@ -29,7 +29,7 @@ from ..rundir import BaseDir
 from ..status import EXIT_FAILED, EXIT_OK, Status
 from ..text import shown_name
 from ..tracing import start_tracing
-from . import WorkflowContext, get_workflow
+from . import WorkflowContext, get_workflow, model_name
 
 _MESSAGES = {Status.NEEDS_REVISION: "the reviewer did not approve within max_iterations",
              Status.NEEDS_HUMAN: "the reviewer asked for a person's decision"}
@@ -42,11 +42,6 @@ def say(text: str) -> None:
 def fail(text: str) -> tuple[Status, str]:
     print(f"error: {text}", file=sys.stderr, flush=True)
     return Status.FAILED, text
-
-
-def _who(settings: Settings, role: str) -> str:
-    choice = settings.role(role)
-    return f"{choice.provider}/{choice.model}" if choice.model else choice.provider
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -120,7 +115,7 @@ def run_steps(workflow: str, item_id: str, handoff: Handoff | None,
         ctx = WorkflowContext(settings=settings, item=item, document=document, engine=engine,
                               drafter=drafter, reviewer=reviewer, say=say)
         say(f"{workflow} workflow for {shown_name(item.source.name)}: {document.title!r} "
-            f"(drafter {_who(settings, 'drafter')}, reviewer {_who(settings, 'reviewer')}, run {run_id})")
+            f"(drafter {model_name(settings, 'drafter')}, reviewer {model_name(settings, 'reviewer')}, run {run_id})")
         status = get_workflow(workflow)(ctx)
     except StepFailed as exc:
         _, message = fail(f"{exc} (checkpoint kept: {db.name}; re-run resumes after the last finished step)")

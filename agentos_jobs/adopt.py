@@ -1,0 +1,58 @@
+"""`agentos-jobs adopt` and `agentos-jobs replace`: the user's explicit say over files at an item's output paths
+that this tool did not write (owned.py), which otherwise stop the item, `exists`, before any paid call.
+
+- adopt: the existing design is the finished work. Its files are recorded as ours and the item is marked done
+  for its input as it is now; it runs again only when the input changes (or after `doit clean`).
+- replace: the next run may write over them. Its files are recorded as ours, so the run moves the lineage folder
+  to `superseded/` (as it does with its own earlier rounds) and writes the LLD in place (git keeps the old one).
+"""
+
+from __future__ import annotations
+
+from .fsutil import display_path
+from .ids import prefix_for
+from .items import open_item
+from .locks import RunLock
+from .markers import marker_is_current, write_marker
+from .owned import Record, item_outputs
+from .rundir import BaseDir
+from .runs import new_run_id
+
+
+def take_over(action: str, workflow: str, item_ids: list[str]) -> list[str]:
+    """One line per item: what was taken and what follows. Holds the run lock (until this process ends): never
+    under a running item's feet."""
+    lines = []
+    lock = None
+    for item_id in item_ids:
+        settings, item = open_item(workflow, item_id)
+        if lock is None:
+            lock = RunLock(settings)
+            lock.acquire(f"{action} {workflow}")
+        outputs = item_outputs(settings, workflow, item_id)
+        files = outputs.files()
+        prefix, final = prefix_for(workflow, item_id), display_path(outputs.final, settings.root)
+        if not files:
+            lines.append(f"{prefix}: nothing at {final} or {display_path(outputs.lineage, settings.root)}; "
+                         "nothing to " + action)
+            continue
+        if action == "adopt" and final not in [display_path(p, settings.root) for p in files]:
+            lines.append(f"{prefix}: {final} does not exist, so there is no design to adopt; 'agentos-jobs replace "
+                         f"{workflow} {item_id}' lets the next run write one")
+            continue
+        Record(settings, workflow, item_id).take(files)
+        base = BaseDir(settings.base_dir)
+        marker = base.marker(workflow, item_id)
+        if action == "adopt":
+            write_marker(marker, workflow=workflow, item_id=item_id,
+                         sources=[display_path(p, settings.root) for p in item.sources], input_hash=item.input_hash,
+                         run_id=f"adopted-{new_run_id()}", outputs=[final])
+            lines.append(f"{prefix}: adopted {final} ({len(files)} file(s) in all) as the finished work: the item is "
+                         f"done until its input changes ('doit clean {workflow}:{item_id}' runs it again)")
+        else:
+            done = marker_is_current(str(marker), item.input_hash)
+            lines.append(f"{prefix}: the next run may write over {final} and move "
+                         f"{display_path(outputs.lineage, settings.root)} to superseded/ ({len(files)} file(s); git "
+                         "keeps what is committed)" + (f"; it is done: 'doit clean {workflow}:{item_id}' runs it "
+                                                       "again" if done else ""))
+    return lines  # the lock goes with this process

@@ -1,0 +1,136 @@
+"""Which files at an item's output paths this tool wrote: the SHA-256 of each, recorded as it is written, in
+`<base dir>/owned/<workflow>/<id>.json`.
+
+A file there that no record of ours holds (a committed, human-approved LLD, a lineage folder of another tool,
+a person's edit of one of ours) is never overwritten nor moved aside: its item stops, `exists`, before any
+paid call, until the user adopts the file as the finished work (`agentos-jobs adopt`) or lets a run replace it
+(`agentos-jobs replace`)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Settings
+from .errors import AgentosError
+from .fsutil import atomic_write_json, display_path, read_json_object
+from .rundir import BaseDir
+from .status import Status
+
+
+class ExistingWork(AgentosError):
+    """Files this tool did not write are where the item would write: it stops before anything is paid for."""
+
+    item_status = Status.EXISTS
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where an item writes: its final file (the approved LLD, the issue draft) and its lineage folder."""
+
+    final: Path
+    lineage: Path
+
+    def present(self) -> bool:
+        """Two stats: what the dry run asks of every item before it looks any closer."""
+        return os.path.lexists(self.final) or os.path.lexists(self.lineage)
+
+    def files(self) -> list[Path]:
+        """Every file at these paths now, links not followed; a folder where the final file belongs counts."""
+        found = [self.final] if os.path.lexists(self.final) else []
+        for folder, dirs, names in os.walk(self.lineage):
+            dirs.sort()
+            found += [Path(folder, name) for name in sorted(names)]
+        if os.path.lexists(self.lineage) and not self.lineage.is_dir():
+            found.append(self.lineage)
+        return found
+
+
+def item_outputs(settings: Settings, workflow: str, item_id: str) -> Outputs:
+    """The one place an item's output paths are named."""
+    if workflow == "lld":
+        return Outputs(settings.lld_dir / f"LLD-{int(item_id):03d}.md", settings.lineage_dir / f"{item_id}-lld")
+    return Outputs(settings.drafts_dir / f"{item_id}.md", settings.lineage_dir / f"{item_id}-issue")
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_digest(path: Path) -> str | None:
+    """None for what is not a regular file we can read (a folder, a link, a FIFO): never ours."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        return _digest(path.read_bytes())
+    except OSError:
+        return None
+
+
+class Record:
+    """The hashes one item's record holds, by path relative to the repository."""
+
+    def __init__(self, settings: Settings, workflow: str, item_id: str) -> None:
+        self.settings = settings
+        self.path = BaseDir(settings.base_dir).owned(workflow, item_id)
+        data = read_json_object(self.path) or {}
+        files = data.get("files")
+        self.files: dict[str, str] = {k: v for k, v in files.items() if isinstance(v, str)} \
+            if isinstance(files, dict) else {}
+
+    def key(self, path: Path) -> str:
+        return display_path(path, self.settings.root)
+
+    def holds(self, path: Path) -> bool:
+        digest = _file_digest(path)
+        return digest is not None and self.files.get(self.key(path)) == digest
+
+    def wrote(self, path: Path, text: str) -> None:
+        """After writing `text` to `path` (the text as written: atomic_write_text adds nothing)."""
+        self.files[self.key(path)] = _digest(text.encode("utf-8"))
+        self.save()
+
+    def take(self, paths: list[Path]) -> None:
+        """Record the files as they are now as ours (adopt, replace); a file that is gone leaves the record."""
+        for path in paths:
+            digest = _file_digest(path)
+            if digest is None:
+                self.files.pop(self.key(path), None)
+            else:
+                self.files[self.key(path)] = digest
+        self.save()
+
+    def forget_under(self, folder: Path) -> None:
+        """A lineage folder moved aside is no output of the item any more."""
+        prefix = self.key(folder) + "/"
+        self.files = {k: v for k, v in self.files.items() if not k.startswith(prefix)}
+        self.save()
+
+    def save(self) -> None:
+        # Not synced: a record lost in a power cut makes the item stop `exists`, on the safe side.
+        atomic_write_json(self.path, {"files": dict(sorted(self.files.items()))}, durable=False)
+
+
+def foreign_files(settings: Settings, workflow: str, item_id: str) -> list[Path]:
+    """The files at the item's output paths that no record of ours holds, as they are now."""
+    outputs = item_outputs(settings, workflow, item_id)
+    if not outputs.present():
+        return []
+    record = Record(settings, workflow, item_id)
+    return [path for path in outputs.files() if not record.holds(path)]
+
+
+def existing_work_line(settings: Settings, workflow: str, item_id: str, foreign: list[Path]) -> str:
+    """One line: the file, how many more, and the two ways on."""
+    first = display_path(foreign[0], settings.root)
+    more = f" and {len(foreign) - 1} more file(s)" if len(foreign) > 1 else ""
+    return (f"{first}{more} not written by agentos-jobs, left untouched: 'agentos-jobs adopt {workflow} {item_id}' "
+            f"takes it as done, 'agentos-jobs replace {workflow} {item_id}' lets a run write over it")
+
+
+def check_outputs(settings: Settings, workflow: str, item_id: str) -> None:
+    """Before any paid call: raise ExistingWork when a file of someone else's is at the item's output paths."""
+    if foreign := foreign_files(settings, workflow, item_id):
+        raise ExistingWork(existing_work_line(settings, workflow, item_id, foreign))
