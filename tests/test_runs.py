@@ -44,7 +44,8 @@ def test_010_happy_path_three_items_in_parallel(workspace: Workspace) -> None:
     assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "done", "LLD-3": "done"}
     assert workspace.summary()["totals"]["done"] == 3
     for number in (1, 2, 3):
-        assert (workspace.root / f"docs/lld/active/LLD-{number:03d}.md").read_text().startswith(f"---\nissue: {number}\n")
+        lld = (workspace.root / f"docs/lld/active/LLD-{number:03d}.md").read_text()
+        assert lld.startswith(f"---\nissue: {number}\n")
         assert (workspace.root / f"docs/lineage/active/{number}-lld/001-draft.md").exists()
         assert (workspace.root / f"docs/lineage/active/{number}-lld/001-verdict.md").exists()
         marker = json.loads(workspace.marker("lld", str(number)).read_text())
