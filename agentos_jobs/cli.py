@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     init = commands.add_parser("init", help="make this repository ready: dodo.py, [tool.agentos_jobs], "
                                             ".agentos/.gitignore (safe to run twice)")
     init.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
+    init.add_argument("--example", action="store_true", help="write an example issue to try a run on (only where "
+                                                             "the issues folder has none)")
     run = commands.add_parser("run", help="run one pending item in the foreground (holds the run lock; a done "
                                           "item is left alone)")
     run.add_argument("workflow", help="lld or issue")
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "init":
             from .scaffold import init_project
 
-            for line in init_project(args.root.resolve()):
+            for line in init_project(args.root.resolve(), args.example):
                 print(line)
             return 0
         if args.command in ("adopt", "replace"):

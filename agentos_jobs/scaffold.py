@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
 
 from .config import ConfigError, Settings, load_settings
-from .fsutil import atomic_write_text
+from .conventions import find_conventions
+from .fsutil import atomic_write_text, display_path
+from .items import list_inputs
 from .rundir import BaseDir
 
 DODO = '''"""Tasks of this repository: `doit -n 3 lld`, `doit issue`, `doit list --all -s` (agentos-jobs)."""
@@ -58,8 +61,9 @@ def ensure_base_dir(settings: Settings) -> None:
                           "set AGENTOS_BASE_DIR to a writable directory") from None
 
 
-def init_project(root: Path) -> list[str]:
-    """Return one line per file: what was written or why it was left alone."""
+def init_project(root: Path, example: bool = False) -> list[str]:
+    """Return one line per file: what was written or why it was left alone; what it found the repository
+    already keeps; then the next steps. `example`: write an example issue, only where there is none."""
     report = []
     pyproject = root / "pyproject.toml"
     text = ""
@@ -85,14 +89,53 @@ def init_project(root: Path) -> list[str]:
         report.append("pyproject.toml already has [tool.agentos_jobs]: unchanged")
     else:
         newline = "\r\n" if "\r\n" in text else "\n"
-        stanza = (STANZA if text else STANZA.lstrip("\n")).replace("\n", newline)
+        found = find_conventions(load_settings(root))
+        chosen = "".join(f"{key} = {json.dumps(value, ensure_ascii=False)}  # found by init: already in use\n"
+                         for key, value in found.settings.items())
+        stanza = (STANZA + chosen if text else STANZA.lstrip("\n") + chosen).replace("\n", newline)
         joined = text + ("" if not text or text.endswith("\n") else newline) + stanza
         tomllib.loads(joined)  # never write a file that no longer parses
         atomic_write_text(pyproject, joined)
         report.append(f"{'added [tool.agentos_jobs] to' if text else 'wrote'} pyproject.toml")
+        report += [f"  {line}" for line in found.said]
 
     settings = load_settings(root)
     existed = BaseDir(settings.base_dir).gitignore.exists()
     ensure_base_dir(settings)
     report.append(f"{settings.base_dir.name}/.gitignore {'already there: unchanged' if existed else 'written'}")
-    return report
+    return report + next_steps(settings, example)
+
+
+EXAMPLE = """# Example: print the version from the command line
+
+An example issue that `agentos-jobs init --example` wrote to try a run on: delete it once your own issues are here
+(and before `doit sync_issues` brings GitHub's issue #1).
+
+The command line should say which version is installed, so that a bug report can name it.
+
+## Acceptance criteria
+- [ ] `--version` prints the installed version and exits 0
+- [ ] The version printed is the package's own, read from its metadata
+"""
+
+
+def next_steps(settings: Settings, example: bool) -> list[str]:
+    """What to do now: where an issue goes (an example to try where there is none), the dry run, the run."""
+    issues = display_path(settings.issues_dir, settings.root)
+    empty = not list_inputs(settings, "lld").files
+    lines = ["next steps:",
+             f"  1. put each issue in {issues}/ as <N>.md (or <N>-<slug>.md): '# Title', what it asks, its acceptance "
+             "criteria as '- [ ]' items; 'doit sync_issues' fetches GitHub's open issues there"]
+    if empty and example:
+        atomic_write_text(settings.issues_dir / "1-example.md", EXAMPLE)
+        lines.append(f"     wrote {issues}/1-example.md, an example issue to try a run on (delete it when yours are "
+                     "there)")
+    elif empty:
+        lines.append(f"     {issues}/ has no issue yet: 'agentos-jobs init --example' writes one to try a run on")
+    elif example:
+        lines.append(f"     no example written: {issues}/ has issues already")
+    lines += ["  2. doit list --all -s    the dry run: every item, R (will run) or U (done); nothing runs",
+              f"  3. doit -n 3 lld         an LLD for every pending issue, 3 at a time, into "
+              f"{display_path(settings.lld_dir, settings.root)}/ (the offline stand-in until you set provider and "
+              "model)"]
+    return lines

@@ -128,6 +128,7 @@ def test_the_filed_lld_is_what_a_team_commits_and_the_lineage_keeps_the_issue_as
 
 def test_the_stand_in_marks_a_named_file_modify_at_its_real_path_once(workspace: Workspace) -> None:
     workspace.write("src/shop/cart.py", "def total():\n    return 0\n")
+    workspace.write("tests/shop/cart.py", "def test_total():\n    pass\n")  # a second cart.py: only the named one is
     workspace.write("src/shop/tax.py", "RATE = 0.2\n")
     workspace.add_issue(1, body="Change `src/shop/cart.py` so that `cart.py` rounds; `tax.py` too; add "
                                 "`src/shop/coupons.py`.")

@@ -104,14 +104,17 @@ def _prose(body: str) -> tuple[str | None, list[str]]:
 
 def _named_files(body: str) -> dict[str, str]:
     """Paths the issue names in backticks (a dotted name with no folder, `pkg.mod.func`, is code), each as the
-    repository holds it (`app.py` is `src/app.py` when only one file is called that) with its change, Modify for
-    a file there is, else Add; once each, in the order first named. Workflows run in the repository's root."""
+    repository holds it, with its change: Modify for a file there is, else Add; once each, in the order first
+    named. `cart.py` is a path the issue names too (`src/shop/cart.py`), else the one file of the repository
+    called that. Workflows run in the repository's root."""
+    named = list(dict.fromkeys(p for p in _PATH.findall(body) if "/" in p or p.count(".") == 1))
     files = listed_files(Path.cwd())[0]
     found: dict[str, str] = {}
-    for path in (p for p in _PATH.findall(body) if "/" in p or p.count(".") == 1):
-        hits = [path] if Path(path).is_file() else [f for f in files if f.endswith("/" + path)]
+    for path in named:
+        hits = [path] if Path(path).is_file() else [p for p in named if p.endswith("/" + path)] or [
+            f for f in files if f.endswith("/" + path)]
         real = hits[0] if len(hits) == 1 else path
-        found.setdefault(real, "Modify" if len(hits) == 1 else "Add")
+        found.setdefault(real, "Modify" if Path(real).is_file() else "Add")
     return found
 
 
