@@ -109,3 +109,54 @@ def test_a_broken_pyproject_is_one_line_naming_it(workspace: Workspace, content:
     result = workspace.command(str(BIN / "agentos-jobs"), "keys")
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and expected in result.stderr, result.stderr
+
+
+def test_init_follows_the_repositorys_own_template_and_folders_and_says_so(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    for path, text in {"docs/templates/0102-feature-lld-template.md": "# Feature\n\n## 1. Context\n\n## 2. Plan\n",
+                       "docs/templates/0106-lld-pre-impl-review.md": "# Review\n",
+                       "docs/templates/0101-issue-template.md": "# Issue\n",
+                       "design/lld/current/LLD-042.md": "# 42\n", "design/lld/current/LLD-043.md": "# 43\n",
+                       "design/lld/done/LLD-007.md": "# 7\n",
+                       "design/history/42-lld/001-draft.md": "draft\n",
+                       "design/history/42-lld/templates-lld-notes.md": "not a template: a round\n"}.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    result = _init(root, {"PATH": str(BIN), "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    stanza = (root / "pyproject.toml").read_text()
+    assert 'lld_template = "docs/templates/0102-feature-lld-template.md"' in stanza
+    assert 'lld_dir = "design/lld/current"' in stanza and 'lineage_dir = "design/history"' in stanza
+    assert ('lld_template = "docs/templates/0102-feature-lld-template.md": the repository\'s own LLD template'
+            in result.stdout) and "(also there: docs/templates/0106-lld-pre-impl-review.md)" in result.stdout
+    assert 'lld_dir = "design/lld/current": it already holds 2 LLD-<N>.md files; also design/lld/done' in result.stdout
+    assert 'lineage_dir = "design/history": it already holds 1 <N>-lld lineage folders' in result.stdout
+    (root / "docs/issues").mkdir(parents=True)
+    (root / "docs/issues/42.md").write_text("# Forty-two\n\nIt should.\n\n- [ ] it does\n")
+    env = {"PATH": str(BIN), "HOME": str(tmp_path), "AGENTOS_BASE_DIR": str(tmp_path / "base")}
+    listing = subprocess.run([str(BIN / "doit"), "list", "--all", "-s"], cwd=root, capture_output=True, text=True,
+                             env=env)
+    assert "(exists: design/lld/current/LLD-042.md and 2 more file(s) not written by agentos-jobs" in listing.stdout
+
+
+def test_init_ends_with_the_next_steps_and_offers_an_example_only_where_there_is_no_issue(tmp_path: Path) -> None:
+    env = {"PATH": str(BIN), "HOME": str(tmp_path), "AGENTOS_BASE_DIR": str(tmp_path / "base")}
+    first = _init(tmp_path, env)
+    assert first.returncode == 0, first.stderr
+    steps = first.stdout[first.stdout.index("next steps:"):]
+    assert "1. put each issue in docs/issues/ as <N>.md" in steps and "2. doit list --all -s" in steps
+    assert "3. doit -n 3 lld" in steps and "into docs/lld/active/" in steps
+    assert "docs/issues/ has no issue yet: 'agentos-jobs init --example' writes one to try a run on" in steps
+    assert not (tmp_path / "docs/issues").exists()  # offered, not written
+    example = subprocess.run([str(BIN / "agentos-jobs"), "init", "--example"], cwd=tmp_path, capture_output=True,
+                             text=True, env=env)
+    assert "wrote docs/issues/1-example.md, an example issue to try a run on" in example.stdout
+    run = subprocess.run([str(BIN / "doit"), "lld"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert run.returncode == 0 and (tmp_path / "docs/lld/active/LLD-001.md").exists(), run.stdout + run.stderr
+    (tmp_path / "docs/issues/1-example.md").unlink()
+    (tmp_path / "docs/issues/7.md").write_text("# Mine\n\nIt should.\n\n- [ ] it does\n")
+    again = subprocess.run([str(BIN / "agentos-jobs"), "init", "--example"], cwd=tmp_path, capture_output=True,
+                           text=True, env=env)
+    assert "no example written: docs/issues/ has issues already" in again.stdout
+    assert sorted(p.name for p in (tmp_path / "docs/issues").iterdir()) == ["7.md"]
