@@ -130,7 +130,8 @@ def test_120_failed_item_keeps_its_checkpoint(workspace: Workspace) -> None:
     assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "needs-revision"}
     assert workspace.checkpoints() == ["lld_workflow_2.db"]
     lineage = sorted(p.name for p in (workspace.root / "docs/lineage/active/2-lld").iterdir())
-    assert lineage == ["000-context.md", "001-draft.md", "001-verdict.md", "002-draft.md", "002-verdict.md"]
+    assert lineage == ["000-context.md", "000-issue.md", "001-draft.md", "001-verdict.md", "002-draft.md",
+                       "002-verdict.md"]
     assert not (workspace.root / "docs/lld/active/LLD-002.md").exists()
     assert not workspace.marker("lld", "2").exists()
     # More rounds resume from the kept checkpoint: the finished rounds are not asked again.
