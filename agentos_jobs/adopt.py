@@ -9,21 +9,31 @@ that this tool did not write (owned.py), which otherwise stop the item, `exists`
 
 from __future__ import annotations
 
+from .config import load_settings
 from .fsutil import display_path
 from .ids import prefix_for
-from .items import open_item
+from .items import discover, open_item
 from .locks import RunLock
 from .markers import marker_is_current, write_marker
-from .owned import Record, item_outputs
+from .owned import Record, foreign_files, item_outputs
 from .rundir import BaseDir
 from .runs import new_run_id
 
 
-def take_over(action: str, workflow: str, item_ids: list[str]) -> list[str]:
+def take_over(action: str, workflow: str, item_ids: list[str], every: bool = False) -> list[str]:
     """One line per item: what was taken and what follows. Holds the run lock (until this process ends): never
-    under a running item's feet."""
+    under a running item's feet. `every`: each item that would stop `exists` (pending, with a file of someone
+    else's at its output paths)."""
     lines = []
     lock = None
+    if every:
+        settings = load_settings()
+        base = BaseDir(settings.base_dir)
+        item_ids = [item.id for item in discover(settings, workflow)[0]
+                    if not marker_is_current(str(base.marker(workflow, item.id)), item.input_hash)
+                    and foreign_files(settings, workflow, item.id)]
+        if not item_ids:
+            return [f"no {workflow} item has files agentos-jobs did not write: nothing to {action}"]
     for item_id in item_ids:
         settings, item = open_item(workflow, item_id)
         if lock is None:

@@ -34,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
                                      "output paths (its lineage moves to superseded/)")):
         taking = commands.add_parser(action, help=says)
         taking.add_argument("workflow", choices=("lld", "issue"))
-        taking.add_argument("item_ids", nargs="+", metavar="item_id",
+        taking.add_argument("item_ids", nargs="*", metavar="item_id",
                             help="issue numbers (lld) or brief slugs (issue)")
+        taking.add_argument("--all", action="store_true", help="every item that would stop, exists")
     commands.add_parser("keys", help="the credential pool: each key's name, provider and state, never the key")
     commands.add_parser("sync", help="fetch open GitHub issues (gh issue list) into docs/issues/<N>.json")
     reporting = commands.add_parser("report", help="print a past run's summary again")
@@ -54,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("adopt", "replace"):
             from .adopt import take_over
 
-            for line in take_over(args.command, args.workflow, args.item_ids):
+            if bool(args.item_ids) == args.all:
+                parser.error(f"{args.command}: name the items (e.g. {args.command} lld 42) or give --all, not both")
+            for line in take_over(args.command, args.workflow, args.item_ids, args.all):
                 print(line)
             return 0
         if args.command == "keys":

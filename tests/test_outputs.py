@@ -92,8 +92,12 @@ def test_adopt_takes_the_existing_design_as_done_and_replace_lets_a_run_write_ov
     assert (workspace.root / "docs/lld/active/LLD-002.md").read_text().startswith("---\nissue: 2\n")
     aside = list((workspace.root / "docs/lineage/superseded").glob("2-lld-*/notes.md"))
     assert len(aside) == 1 and aside[0].read_text() == "kept by hand\n"  # moved, never deleted
-    nothing = workspace.command(tool, "adopt", "lld", "2", "1")
-    assert "LLD-2: adopted" in nothing.stdout and "LLD-1: adopted" in nothing.stdout
+    workspace.add_issue(3)
+    workspace.write("docs/lld/active/LLD-003.md", HUMAN_LLD)
+    every = workspace.command(tool, "adopt", "lld", "--all")  # the items that would stop, exists: 3 alone
+    assert every.returncode == 0 and every.stdout.startswith("LLD-3: adopted") and every.stdout.count("\n") == 1
+    assert workspace.doit("lld").returncode == 0 and workspace.statuses()["LLD-3"] == "up-to-date"
+    assert workspace.command(tool, "adopt", "lld").returncode == 2  # neither items nor --all: a usage error
 
 
 def test_the_filed_lld_is_what_a_team_commits_and_the_lineage_keeps_the_issue_as_read(workspace: Workspace,
