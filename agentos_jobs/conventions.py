@@ -44,7 +44,8 @@ def find_conventions(settings: Settings) -> Conventions:
         else:
             found.settings[key] = folder
             found.said.append(f"{key} = \"{folder}\": it already holds {count} {what}{also}")
-    outputs = tuple(f"{folder}/" for folder in [*lld_counts, *lineage_counts])  # designs and their rounds: no template
+    inputs = [display_path(settings.issues_dir, settings.root), display_path(settings.ideas_dir, settings.root)]
+    outputs = tuple(f"{folder}/" for folder in [*lld_counts, *lineage_counts, *inputs])  # designs, rounds, issues
     templates = sorted((f for f in files if _is_lld_template(f) and not f.startswith(outputs)), key=_template_rank)
     if templates:
         found.settings["lld_template"] = templates[0]
@@ -80,7 +81,9 @@ def _is_lld_template(path: str) -> bool:
             and bool(_TEMPLATE_NAME.search(pure.name)) and (in_templates or "template" in pure.name.lower()))
 
 
-def _template_rank(path: str) -> tuple[bool, int, str]:
-    """A name that says template first (`0102-feature-lld-template.md` before `0106-lld-pre-impl-review.md`),
-    then the shallowest."""
-    return "template" not in PurePosixPath(path).name.lower(), len(PurePosixPath(path).parts), path
+def _template_rank(path: str) -> tuple[bool, bool, int, str]:
+    """One in a templates folder first, then a name that says template (`0102-feature-lld-template.md` before
+    `0106-lld-pre-impl-review.md`), then the shallowest."""
+    pure = PurePosixPath(path)
+    in_templates = any(part.lower() in ("template", "templates") for part in pure.parts[:-1])
+    return not in_templates, "template" not in pure.name.lower(), len(pure.parts), path

@@ -116,6 +116,8 @@ def test_init_follows_the_repositorys_own_template_and_folders_and_says_so(tmp_p
     for path, text in {"docs/templates/0102-feature-lld-template.md": "# Feature\n\n## 1. Context\n\n## 2. Plan\n",
                        "docs/templates/0106-lld-pre-impl-review.md": "# Review\n",
                        "docs/templates/0101-issue-template.md": "# Issue\n",
+                       "docs/issues/12-lld-template-cache.md": "# An issue, not a template\n",
+                       "notes/lld-template.md": "# Not in a templates folder\n",
                        "design/lld/current/LLD-042.md": "# 42\n", "design/lld/current/LLD-043.md": "# 43\n",
                        "design/lld/done/LLD-007.md": "# 7\n",
                        "design/history/42-lld/001-draft.md": "draft\n",
@@ -129,10 +131,11 @@ def test_init_follows_the_repositorys_own_template_and_folders_and_says_so(tmp_p
     assert 'lld_template = "docs/templates/0102-feature-lld-template.md"' in stanza
     assert 'lld_dir = "design/lld/current"' in stanza and 'lineage_dir = "design/history"' in stanza
     assert ('lld_template = "docs/templates/0102-feature-lld-template.md": the repository\'s own LLD template'
-            in result.stdout) and "(also there: docs/templates/0106-lld-pre-impl-review.md)" in result.stdout
+            in result.stdout)
+    assert "(also there: docs/templates/0106-lld-pre-impl-review.md, notes/lld-template.md)" in result.stdout
     assert 'lld_dir = "design/lld/current": it already holds 2 LLD-<N>.md files; also design/lld/done' in result.stdout
     assert 'lineage_dir = "design/history": it already holds 1 <N>-lld lineage folders' in result.stdout
-    (root / "docs/issues").mkdir(parents=True)
+    (root / "docs/issues/12-lld-template-cache.md").unlink()
     (root / "docs/issues/42.md").write_text("# Forty-two\n\nIt should.\n\n- [ ] it does\n")
     env = {"PATH": str(BIN), "HOME": str(tmp_path), "AGENTOS_BASE_DIR": str(tmp_path / "base")}
     listing = subprocess.run([str(BIN / "doit"), "list", "--all", "-s"], cwd=root, capture_output=True, text=True,
