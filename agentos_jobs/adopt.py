@@ -9,6 +9,7 @@ that this tool did not write (owned.py), which otherwise stop the item, `exists`
 
 from __future__ import annotations
 
+from .checkpoint import delete_checkpoint
 from .config import load_settings
 from .fsutil import display_path
 from .ids import prefix_for
@@ -57,6 +58,7 @@ def take_over(action: str, workflow: str, item_ids: list[str], every: bool = Fal
             write_marker(marker, workflow=workflow, item_id=item_id,
                          sources=[display_path(p, settings.root) for p in item.sources], input_hash=item.input_hash,
                          run_id=f"adopted-{new_run_id()}", outputs=[final])
+            delete_checkpoint(base.checkpoint(workflow, item_id))  # as a finished item's: done, nothing to resume
             lines.append(f"{prefix}: adopted {final} ({len(files)} file(s) in all) as the finished work: the item is "
                          f"done until its input changes ('doit clean {workflow}:{item_id}' runs it again)")
         else:
