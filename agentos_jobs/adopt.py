@@ -47,7 +47,7 @@ def take_over(action: str, workflow: str, item_ids: list[str], every: bool = Fal
             lines.append(f"{prefix}: nothing at {final} or {display_path(outputs.lineage, settings.root)}; "
                          "nothing to " + action)
             continue
-        if action == "adopt" and final not in [display_path(p, settings.root) for p in files]:
+        if action == "adopt" and outputs.final not in files:
             lines.append(f"{prefix}: {final} does not exist, so there is no design to adopt; 'agentos-jobs replace "
                          f"{workflow} {item_id}' lets the next run write one")
             continue
