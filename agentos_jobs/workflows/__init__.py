@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,19 +112,47 @@ class WorkflowContext:
         self.commit = self.engine.checkpoint.meta("commit")
         if self.commit is None:  # the repository as the item was drafted against, kept for a resumed item
             self.commit = head_commit(self.settings.root)
-            self.engine.checkpoint.set_meta("commit", self.commit)
+            try:
+                self.engine.checkpoint.set_meta("commit", self.commit)
+            except sqlite3.OperationalError as exc:
+                raise StepFailed(f"the commit could not be checkpointed: "
+                                 f"{describe_os_error(exc, self.engine.checkpoint.path) or exc}") from exc
         copy = lineage / ("000-issue.md" if self.item.workflow == "lld" else "000-brief.md")
         self.keep("input", copy, input_copy(self.item, self.document, self.settings.root))
 
 
 def head_commit(root: Path) -> str:
-    """The repository's current commit, or "" where there is none (no git, no commit yet)."""
+    """The repository's current commit, or "" where there is none (no git, no commit yet). Read from `.git` where
+    it is plain (HEAD, a loose or packed ref): a git process per item costs some milliseconds; else git says."""
+    try:
+        git = root / ".git"
+        if git.is_file():  # a linked worktree: "gitdir: <path>", whose refs live in its common dir
+            git = (root / git.read_text(encoding="utf-8").split("gitdir:", 1)[1].strip()).resolve()
+        common = (git / (git / "commondir").read_text(encoding="utf-8").strip()).resolve() \
+            if (git / "commondir").is_file() else git
+        head = (git / "HEAD").read_text(encoding="utf-8").strip()
+        ref = head.removeprefix("ref: ")
+        if ref == head:
+            return head if _SHA.fullmatch(head) else _git_head(root)
+        for folder in (git, common):
+            if (folder / ref).is_file():
+                return (folder / ref).read_text(encoding="utf-8").strip()
+        packed = (common / "packed-refs").read_text(encoding="utf-8") if (common / "packed-refs").is_file() else ""
+        return next((line.split()[0] for line in packed.splitlines() if line.endswith(f" {ref}")), "")
+    except (OSError, IndexError, UnicodeDecodeError):
+        return _git_head(root)
+
+
+def _git_head(root: Path) -> str:
     try:
         done = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"], capture_output=True,
                               text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
+
+
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def model_name(settings: Settings, role: str) -> str:
