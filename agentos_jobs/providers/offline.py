@@ -108,11 +108,10 @@ def _named_files(body: str) -> dict[str, str]:
     named. `cart.py` is a path the issue names too (`src/shop/cart.py`), else the one file of the repository
     called that. Workflows run in the repository's root."""
     named = list(dict.fromkeys(p for p in _PATH.findall(body) if "/" in p or p.count(".") == 1))
-    files = listed_files(Path.cwd())[0]
     found: dict[str, str] = {}
     for path in named:
         hits = [path] if Path(path).is_file() else [p for p in named if p.endswith("/" + path)] or [
-            f for f in files if f.endswith("/" + path)]
+            f for f in listed_files(Path.cwd())[0] if f.endswith("/" + path)]
         real = hits[0] if len(hits) == 1 else path
         found.setdefault(real, "Modify" if Path(real).is_file() else "Add")
     return found
