@@ -22,6 +22,7 @@ from ..prompts import Prompt, Roles, draft_prompt, repair_prompt, review_prompt,
 from ..providers.offline import stand_in_banner
 from ..status import Status
 from ..template import Template
+from ..text import one_line
 from ..verdict import (
     APPROVED,
     BLOCKED,
@@ -199,7 +200,7 @@ def _stuck(ctx: WorkflowContext, stuck: tuple[Finding, Finding], n: int, lineage
     first, now = stuck
     where = f"{display_path(lineage, ctx.settings.root)}/{n:03d}-verdict.md"
     ctx.reason = (f"review {n} reopened blocking finding {first.id} for the second review running (now {now.id}): "
-                  f"{table_cell(now.text, 300)} (see {where}; settle it in the input, then run again)")
+                  f"{one_line(now.text, 300)} (see {where}; settle it in the input, then run again)")
     ctx.say(f"review {n}: blocking finding {first.id} reopened twice running (as {now.id}): needs a person")
     return Outcome(Status.NEEDS_HUMAN, log=log)
 
