@@ -78,6 +78,17 @@ def test_a_reply_that_does_not_keep_to_the_schema_is_asked_again_once_then_left_
     assert "review 1: the reply cannot be used (" in result.stdout and "asking again" in result.stdout
 
 
+def test_a_review_left_to_a_person_is_not_paid_for_again_on_the_next_run(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    fake.script(Reply(text=CONDITIONS), role="reviewer", times=-1)
+    workspace.add_issue(1)
+    assert workspace.doit("lld").returncode == 1
+    again = workspace.doit("lld")
+    assert again.returncode == 1 and row(workspace)["status"] == "needs-human"
+    assert "[LLD-1] review-1-repair: resumed from checkpoint" in again.stdout
+    assert len(fake.calls_by(role="reviewer")) == 2 and len(fake.calls_by(role="drafter")) == 1
+
+
 @pytest.mark.parametrize("shape, tier", [(SEVERITY, "blocking"), (P0, "blocking"), (OPEN_HIGH, "high"),
                                          (STRING_FINDING, "blocking"), (NO_TIER, "blocking"), (MEDIUM, "high")],
                          ids=["severity-description", "p0", "open-high", "string-finding", "no-tier", "medium"])
