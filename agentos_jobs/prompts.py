@@ -9,12 +9,12 @@ item-specific may come before a stable part.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .items import Document
 from .template import Template
-from .verdict import RESPONSES_HEADING, SCHEMA, Finding
+from .verdict import RESPONSES_HEADING, SCHEMA, Finding, shown
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,13 @@ class Roles:
 
 _ANSWER = (f"A revision ends with a section '## {RESPONSES_HEADING}' that answers every open review finding by "
            "its id, one line each: '- R1.1: addressed — what changed' or '- R1.1: not addressed — why'.")
-_VERDICT = ("Return JSON: {\"verdict\": \"APPROVED\" | \"REVISE\" | \"DISCUSS\" | \"BLOCKED\", \"findings\": "
-            "[{\"id\": \"1\", \"tier\": \"blocking\" | \"high\" | \"suggestion\", \"text\": \"...\"}]}, tiers as the "
-            "rubric below defines them. APPROVED only when no blocking finding is left; REVISE when the drafter "
-            "can fix what you found; DISCUSS when a person must decide (ask the question in a finding); BLOCKED "
-            "when it cannot be done as asked (say why in a finding). If you cannot answer in JSON, list findings "
-            "as '- [blocking] text' lines and end with one line 'VERDICT: <verdict>'.")
+_JSON = ("{\"verdict\": \"APPROVED\" | \"REVISE\" | \"DISCUSS\" | \"BLOCKED\", \"findings\": [{\"id\": \"1\", "
+         "\"tier\": \"blocking\" | \"high\" | \"suggestion\", \"text\": \"...\", \"reopens\": \"\"}]}")
+_VERDICT = (f"Answer with this JSON object and nothing else: {_JSON}, tiers as the rubric below defines them. "
+            "APPROVED only when no blocking or high finding is left; REVISE when the drafter can fix what you found; "
+            "DISCUSS when a person must decide (ask the question in a finding); BLOCKED when it cannot be done as "
+            "asked (say why in a finding). Everything you have to say goes in a finding. A finding's \"reopens\" is "
+            "\"\", or the id of a previous review's finding that is still not fixed.")
 
 
 def issue_text(doc: Document) -> str:
@@ -99,9 +100,26 @@ def draft_prompt(roles: Roles, doc: Document, template: Template) -> Prompt:
     return Prompt(roles.drafter, f"{roles.task}\n\n{roles.subject(doc)}", template=template.text)
 
 
-def review_prompt(roles: Roles, doc: Document, draft: str, template: Template, rubric: str) -> Prompt:
-    return Prompt(roles.reviewer, f"The input:\n\n{roles.subject(doc)}\n\nThe {roles.noun} to review:\n\n{draft}",
-                  template=template.text, rubric=rubric, schema=SCHEMA)
+def review_prompt(roles: Roles, doc: Document, draft: str, template: Template, rubric: str,
+                  earlier: tuple[Finding, ...] = (), answers: dict[str, str] | None = None) -> Prompt:
+    """The draft to review (without its answers to findings), then the previous review's findings, each with
+    the drafter's answer, to confirm or reopen."""
+    item = f"The input:\n\n{roles.subject(doc)}\n\nThe {roles.noun} to review:\n\n{draft}"
+    if earlier:
+        said = answers or {}
+        item += (f"\n\nThe previous review's findings, each with the drafter's answer. Check each against the "
+                 f"{roles.noun} above: confirm a fix (or a reason the drafter rightly gives for declining) by leaving "
+                 "the finding out; reopen one that is still not fixed with a finding whose \"reopens\" is its id, "
+                 "saying what is still wrong.\n"
+                 + "\n".join(f"- {f.id} [{f.tier}] {shown(f)}\n  The drafter: {said.get(f.id) or '(no answer)'}"
+                             for f in earlier))
+    return Prompt(roles.reviewer, item, template=template.text, rubric=rubric, schema=SCHEMA)
+
+
+def repair_prompt(review: Prompt, reply: str, problem: str) -> Prompt:
+    """A review asked again, the same up to its end (so caches still serve it), with what was wrong."""
+    return replace(review, item=f"{review.item}\n\nYour previous answer could not be used: {problem}. It was:\n\n"
+                                f"{reply}\n\nAnswer again with only the JSON object: {_JSON}.")
 
 
 def revise_prompt(roles: Roles, doc: Document, draft: str, template: Template, gate: list[str],
@@ -112,6 +130,6 @@ def revise_prompt(roles: Roles, doc: Document, draft: str, template: Template, g
         asks.append("A mechanical check rejected it before review:\n" + "\n".join(f"- {line}" for line in gate))
     if findings:
         asks.append(f"Open review findings; answer each by id under '## {RESPONSES_HEADING}':\n"
-                    + "\n".join(f"- {f.id} [{f.tier}] {f.text}" for f in findings))
+                    + "\n".join(f"- {f.id} [{f.tier}] {shown(f)}" for f in findings))
     return Prompt(roles.drafter, f"The input:\n\n{roles.subject(doc)}\n\nThe {roles.noun}:\n\n{draft}\n\n"
                   + "\n\n".join(asks), template=template.text)

@@ -1,9 +1,16 @@
-"""A review's verdict, read whatever form it comes in, and the answers a revision gives to its findings.
+"""A review's verdict, read so that only a reply that keeps to the review schema can approve; and the answers a
+revision gives to its findings.
 
-Reviews are asked for as JSON (`SCHEMA`) through each provider's structured output. Many OpenAI-compatible
-servers ignore that and answer in prose, so a reply is read as, in order: a JSON object, a JSON object in a
-fenced block, or a `VERDICT:` line with `- [blocking] ...` findings. Anything else, or two verdicts that
-disagree, is REVISE: a review never approves by default.
+Reviews are asked for as JSON (`SCHEMA`) through each provider's structured output. A reply that is that JSON
+object (alone, or alone in a fenced block) is read with its findings in the shapes models commonly write them:
+a tier under `tier`, `severity`, `priority` or `level` (one not known, such as `P0`, is blocking), a text under
+`text`, `description`, `issue` or `comment`, or a finding that is only a string. Any other reply may still refuse
+in prose (one `VERDICT: REVISE`, `DISCUSS` or `BLOCKED` line and nothing that says otherwise), never approve: a
+prose approval, two verdicts that disagree, or no verdict raise `UnreadableReview`, which says what was wrong so
+the workflow can ask once more. An approval with any open blocking or high finding is a REVISE.
+
+A review after the first is shown the previous review's findings; a finding whose `reopens` names one of them
+says it is still not fixed, and leaving one out confirms it.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from .text import one_line
 APPROVED, REVISE, DISCUSS, BLOCKED = "APPROVED", "REVISE", "DISCUSS", "BLOCKED"
 VERDICTS = (APPROVED, REVISE, DISCUSS, BLOCKED)
 TIERS = ("blocking", "high", "suggestion")
+HOLDING = ("blocking", "high")  # tiers an approval cannot leave open
 SCHEMA_NAME = "review_verdict"
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -27,21 +35,29 @@ SCHEMA: dict[str, Any] = {
         "findings": {"type": "array", "items": {
             "type": "object",
             "properties": {"id": {"type": "string"}, "tier": {"type": "string", "enum": list(TIERS)},
-                           "text": {"type": "string"}},
-            "required": ["id", "tier", "text"], "additionalProperties": False}},
+                           "text": {"type": "string"}, "reopens": {"type": "string"}},
+            "required": ["id", "tier", "text", "reopens"], "additionalProperties": False}},
     },
     "required": ["verdict", "findings"], "additionalProperties": False,
 }
 
+_TIER_KEYS = ("tier", "severity", "priority", "level")
+_TEXT_KEYS = ("text", "description", "issue", "comment", "finding", "message")
 _TIER_WORDS = {"blocking": "blocking", "blocker": "blocking", "critical": "blocking", "tier 1": "blocking",
-               "high": "high", "major": "high", "tier 2": "high",
-               "suggestion": "suggestion", "minor": "suggestion", "nit": "suggestion", "tier 3": "suggestion"}
-_VERDICT_LINE = re.compile(r"^[\s>*_#-]*verdict[\s*_]*:[\s*_]*(approved|revise|discuss|blocked)\b",
-                           re.IGNORECASE | re.MULTILINE)
+               "high": "high", "major": "high", "medium": "high", "moderate": "high", "tier 2": "high",
+               "suggestion": "suggestion", "minor": "suggestion", "nit": "suggestion", "low": "suggestion",
+               "info": "suggestion", "optional": "suggestion", "tier 3": "suggestion"}
+_VERDICT_LINE = re.compile(r"^[\s>*_#-]*verdict[\s*_]*:[\s*_]*([a-z]+)", re.IGNORECASE | re.MULTILINE)
 _CHECKED_BOX = re.compile(r"\[[xX]\]\s*\*\*(APPROVED|REVISE|DISCUSS|BLOCKED)\*\*")
-_FENCED_JSON = re.compile(r"```(?:json)?[ \t]*\n(\{.*?\})\s*\n```", re.DOTALL)
+_SOLE_FENCE = re.compile(r"```(?:json)?[ \t]*\n(.*)\n[ \t]*```", re.DOTALL | re.IGNORECASE)
+_EMBEDDED = re.compile(r"\{\s*\"verdict\"\s*:")
 _TEXT_FINDING = re.compile(r"^\s*(?:[-*]|\d+[.)])\s+(?:\*\*)?[\[(]?(blocking|blocker|critical|high|major|suggestion|"
                            r"minor|nit)[\])]?(?:\*\*)?\s*[:\-—]?\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+_SHORT_ID = re.compile(r"\d+\.\d+")
+
+
+class UnreadableReview(ValueError):
+    """A reply that is not a review the workflow may act on; its message says what was wrong, as one line."""
 
 
 @dataclass(frozen=True)
@@ -49,13 +65,14 @@ class Finding:
     id: str  # R<round>.<n>, given by the workflow whatever the reviewer called it
     tier: str  # one of TIERS
     text: str
+    reopens: str = ""  # the id of the previous review's finding this one says is still not fixed
 
 
 @dataclass(frozen=True)
 class Verdict:
-    verdict: str  # one of VERDICTS
+    verdict: str  # one of VERDICTS, as the reviewer said it
     findings: tuple[Finding, ...] = ()
-    structured: bool = False  # read from JSON (the schema was honoured, or JSON came in a fenced block)
+    structured: bool = False  # the reply was the schema's JSON object: the only kind that may approve
 
     @property
     def blocking(self) -> tuple[Finding, ...]:
@@ -63,13 +80,13 @@ class Verdict:
 
     @property
     def approved(self) -> bool:
-        """APPROVED and nothing blocking left open: a reviewer cannot approve over its own blocking finding."""
-        return self.verdict == APPROVED and not self.blocking
+        """APPROVED in the schema's JSON, with no blocking or high finding left open."""
+        return self.structured and self.verdict == APPROVED and not any(f.tier in HOLDING for f in self.findings)
 
     @property
     def outcome(self) -> str:
-        """What the workflow does: APPROVED with a blocking finding is a REVISE."""
-        return REVISE if self.verdict == APPROVED and self.blocking else self.verdict
+        """What the workflow does: an APPROVED that does not approve is a REVISE."""
+        return REVISE if self.verdict == APPROVED and not self.approved else self.verdict
 
     def question(self) -> str:
         """What a DISCUSS or BLOCKED review asks or says, as one line."""
@@ -78,67 +95,127 @@ class Verdict:
 
 
 def _tier(value: object) -> str:
-    """A tier by its name or a common synonym; an unknown one is 'high' (it holds a revision, not approval)."""
-    return _TIER_WORDS.get(" ".join(str(value).lower().split()), "high")
+    """A tier by its name or a common synonym; one not known (`P0`, none at all) is blocking."""
+    return _TIER_WORDS.get(" ".join(str(value).lower().split()), "blocking")
 
 
-def _from_json(data: object, round_no: int) -> Verdict | None:
-    if not isinstance(data, dict) or str(data.get("verdict", "")).upper() not in VERDICTS:
+def _reopens(value: object, earlier: tuple[Finding, ...]) -> str:
+    """The earlier finding a finding reopens, by its id (`R1.2`, `r1.2` or `1.2`); anything else reopens none."""
+    said = str(value or "").strip().upper()
+    said = f"R{said}" if _SHORT_ID.fullmatch(said) else said
+    return said if any(f.id == said for f in earlier) else ""
+
+
+def _finding(item: object, number: int, round_no: int, earlier: tuple[Finding, ...]) -> Finding:
+    ident = f"R{round_no}.{number}"
+    if isinstance(item, str) and item.strip():
+        return Finding(ident, "blocking", item.strip())
+    if not isinstance(item, dict):
+        raise UnreadableReview(f"finding {number} is not an object with a tier and a text")
+    text = next((item[key].strip() for key in _TEXT_KEYS if isinstance(item.get(key), str) and item[key].strip()),
+                "")
+    if not text:
+        raise UnreadableReview(f"finding {number} has no text (give it as \"text\")")
+    tier = next((item[key] for key in _TIER_KEYS if item.get(key) is not None), None)
+    return Finding(ident, _tier(tier), text, _reopens(item.get("reopens"), earlier))
+
+
+def _validated(data: object, round_no: int, earlier: tuple[Finding, ...]) -> Verdict:
+    """The schema's JSON object, its findings in any of the common shapes; anything else raises."""
+    if not isinstance(data, dict):
+        raise UnreadableReview("the reply is JSON but not an object with 'verdict' and 'findings'")
+    if extra := sorted(set(data) - {"verdict", "findings"}):
+        raise UnreadableReview(f"the object has {', '.join(repr(k) for k in extra)}: only 'verdict' and "
+                               "'findings' are read, so everything the review says goes in a finding")
+    verdict = data.get("verdict")
+    if not isinstance(verdict, str) or verdict.strip().upper() not in VERDICTS:
+        raise UnreadableReview(f"'verdict' is {one_line(json.dumps(verdict), 80)}, not one of {', '.join(VERDICTS)}")
+    findings = data.get("findings")
+    if not isinstance(findings, list):
+        raise UnreadableReview("'findings' is missing or not a list (give [] when there are none)")
+    return Verdict(verdict.strip().upper(), tuple(_finding(item, n, round_no, earlier)
+                                                  for n, item in enumerate(findings, 1)), structured=True)
+
+
+def _sole_object(text: str) -> object:
+    """The JSON value a reply is, alone or alone in one fenced block; None when it is not only that."""
+    stripped = text.strip()
+    fenced = _SOLE_FENCE.fullmatch(stripped)
+    body = fenced.group(1).strip() if fenced else stripped
+    if not body.startswith(("{", "[")):
         return None
-    raw = data.get("findings")
-    items = [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
-    findings = tuple(Finding(f"R{round_no}.{n}", _tier(item.get("tier")), str(item.get("text") or "").strip())
-                     for n, item in enumerate((i for i in items if str(i.get("text") or "").strip()), 1))
-    return Verdict(str(data["verdict"]).upper(), findings, structured=True)
-
-
-def _json_object(text: str) -> object:
     try:
-        return parse_json(text)
+        return parse_json(body)
     except ValueError:
         return None
 
 
-def parse_verdict(text: str, round_no: int) -> Verdict:
-    """Read a review (see the module's doc). Findings are numbered R<round>.1, R<round>.2, ... in order."""
-    stripped = text.strip()
-    candidates: list[Verdict] = []
-    whole = _from_json(_json_object(stripped), round_no) if stripped.startswith("{") else None
-    if whole:
-        return whole
-    fenced = [v for block in _FENCED_JSON.findall(text) if (v := _from_json(_json_object(block), round_no))]
-    candidates += fenced[-1:]
-    said = {m.upper() for m in _VERDICT_LINE.findall(text)} | {m.upper() for m in _CHECKED_BOX.findall(text)}
-    if len(said) == 1 and not candidates:
-        findings = tuple(Finding(f"R{round_no}.{n}", _tier(tier), body.strip())
-                         for n, (tier, body) in enumerate(_TEXT_FINDING.findall(text), 1))
-        if not findings and said != {APPROVED}:  # prose without marked findings: the review itself is the finding
-            body = _VERDICT_LINE.sub("", text).strip()
-            findings = (Finding(f"R{round_no}.1", "high", body),) if body else ()
-        candidates.append(Verdict(said.pop(), findings))
-    verdicts = {c.verdict for c in candidates} | said
-    if len(candidates) == 1 and len(verdicts) == 1:
-        return candidates[0]
-    why = ("the review gave more than one verdict" if len(verdicts) > 1
-           else "the review could not be read (no JSON verdict and no 'VERDICT:' line)")
-    return Verdict(REVISE, (Finding(f"R{round_no}.1", "high", f"{why}; its text was: {one_line(text, 2000)}"),))
+def _embedded(text: str) -> list[dict[str, Any]]:
+    """JSON objects with a 'verdict' that prose holds."""
+    found = []
+    for match in _EMBEDDED.finditer(text):
+        try:
+            data, _ = json.JSONDecoder().raw_decode(text, match.start())
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(data, dict):
+            found.append(data)
+    return found
 
 
-def render_review(text: str, round_no: int) -> str:
-    """A review as its lineage file shows it: a JSON answer as a findings table (the JSON kept below it), any
+def parse_verdict(text: str, round_no: int, earlier: tuple[Finding, ...] = ()) -> Verdict:
+    """Read a review (see the module's doc); `earlier` are the findings it may reopen. Findings are numbered
+    R<round>.1, R<round>.2, ... in order. Raises UnreadableReview."""
+    data = _sole_object(text)
+    if data is not None:
+        return _validated(data, round_no, earlier)
+    embedded = _embedded(text)
+    said = {w.upper() for w in _VERDICT_LINE.findall(text)} | set(_CHECKED_BOX.findall(text)) | {
+        str(d.get("verdict")).strip().upper() for d in embedded}
+    if said == {APPROVED}:
+        raise UnreadableReview("an approval counts only as the JSON object the schema asks for, alone: this one "
+                               "is prose or has text around it")
+    if len(said) > 1:
+        raise UnreadableReview(f"the reply gives more than one verdict ({', '.join(sorted(said))})")
+    if not said or not said <= set(VERDICTS):
+        raise UnreadableReview("the reply is not the JSON object the schema asks for and says no verdict")
+    verdict = said.pop()
+    for data in embedded[:1]:
+        try:
+            return Verdict(verdict, _validated(data, round_no, earlier).findings)
+        except UnreadableReview:
+            pass
+    findings = tuple(Finding(f"R{round_no}.{n}", _tier(tier), body.strip())
+                     for n, (tier, body) in enumerate(_TEXT_FINDING.findall(text), 1))
+    if not findings:  # prose without marked findings: the review itself is the finding
+        body = _VERDICT_LINE.sub("", text).strip()
+        findings = (Finding(f"R{round_no}.1", "high", body),) if body else ()
+    return Verdict(verdict, findings)
+
+
+def render_review(text: str, round_no: int, earlier: tuple[Finding, ...] = ()) -> str:
+    """A review as its lineage file shows it: the schema's JSON as a findings table (the JSON kept below it), any
     other answer as the reviewer wrote it."""
-    data = _json_object(text.strip()) if text.strip().startswith("{") else None
-    if not (verdict := _from_json(data, round_no)):
+    data = _sole_object(text)
+    try:
+        verdict = _validated(data, round_no, earlier)
+    except UnreadableReview:
         return text
     lines = [f"# Review {round_no}", ""]
     if verdict.findings:
         lines += ["| ID | Tier | Finding |", "|----|------|---------|"]
-        lines += [f"| {f.id} | {f.tier} | {table_cell(f.text)} |" for f in verdict.findings]
+        lines += [f"| {f.id} | {f.tier} | {table_cell(shown(f))} |" for f in verdict.findings]
     else:
         lines.append("No findings.")
-    lines += ["", "```json", json.dumps(data, indent=2, ensure_ascii=False), "```", "",
-              f"VERDICT: {verdict.verdict}"]
+    lines += ["", "```json", json.dumps(data, indent=2, ensure_ascii=False), "```", "", f"VERDICT: {verdict.verdict}"]
+    if verdict.outcome != verdict.verdict:
+        lines.append(f"Read as: {verdict.outcome} (an approval with an open blocking or high finding)")
     return "\n".join(lines) + "\n"
+
+
+def shown(finding: Finding) -> str:
+    """A finding's text as a log shows it, saying which earlier finding it reopens."""
+    return f"(reopens {finding.reopens}) {finding.text}" if finding.reopens else finding.text
 
 
 def table_cell(text: str, limit: int | None = None) -> str:

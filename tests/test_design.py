@@ -77,8 +77,9 @@ def test_a_full_draft_is_reviewed_with_a_structured_verdict_and_filed_with_its_r
     lld = (workspace.root / "docs/lld/active/LLD-001.md").read_text()
     assert "\nreviews: 2\n" in lld and "## Review Responses" not in lld  # the answers are in the log, not the design
     log = lld[lld.index("## Appendix: Review Log"):]
-    assert "| R1.1 | blocking | Retries are unbounded. | YES - done as asked |" in log
-    assert "| R1.2 | suggestion | Name the module after the feature. | YES - done as asked |" in log
+    confirmed = "YES - done as asked; review 2 did not reopen it"
+    assert f"| R1.1 | blocking | Retries are unbounded. | {confirmed} |" in log
+    assert f"| R1.2 | suggestion | Name the module after the feature. | {confirmed} |" in log
     assert "### Review 2: draft 2 (APPROVED)" in log and "| 1 | 1 | REVISE | 2 (1 blocking) |" in log
     verdict = (workspace.root / "docs/lineage/active/1-lld/001-verdict.md").read_text()
     assert verdict.startswith("# Review 1\n") and verdict.rstrip().endswith("VERDICT: REVISE")
@@ -121,23 +122,24 @@ FENCED_APPROVED = "```json\n{\"verdict\": \"APPROVED\", \"findings\": []}\n```"
 ASKED = {"openai": "response_format", "anthropic": "tool_choice", "gemini": "responseMimeType"}
 
 
-@pytest.mark.parametrize("provider, reply, status", [
-    ("openai", APPROVED_AS_TEXT, "done"),
-    ("openai", "Looks fine to me.\n", "needs-revision"),  # no verdict at all: never approved by default
-    ("openai", "- [blocking] the retry loop has no bound\n\nVERDICT: APPROVED\n", "needs-revision"),  # own blocker
-    ("openai", FENCED_APPROVED + "\n\nVERDICT: REVISE\n", "needs-revision"),  # the last word counts
-    ("anthropic", APPROVED_AS_TEXT, "done"),  # a text block where the tool was asked for
-    ("anthropic", "Looks fine to me.\n", "needs-revision"),
-    ("gemini", APPROVED_AS_TEXT, "done"),  # plain text where JSON was asked for
-    ("gemini", "Looks fine to me.\n", "needs-revision"),
+@pytest.mark.parametrize("provider, reply, status, reviews", [
+    ("openai", APPROVED_AS_TEXT, "done", 2),  # a prose approval is asked again: the JSON it gets approves
+    ("openai", "Looks fine to me.\n", "done", 2),  # no verdict at all: asked again too
+    ("openai", "- [blocking] the retry loop has no bound\n\nVERDICT: REVISE\n", "needs-revision", 1),  # a refusal
+    ("openai", FENCED_APPROVED + "\n\nVERDICT: REVISE\n", "done", 2),  # two verdicts that disagree
+    ("anthropic", APPROVED_AS_TEXT, "done", 2),  # a text block where the tool was asked for
+    ("anthropic", "VERDICT: REVISE\n\nBound the retry loop.\n", "needs-revision", 1),
+    ("gemini", APPROVED_AS_TEXT, "done", 2),  # plain text where JSON was asked for
+    ("gemini", "Looks fine to me.\n", "done", 2),
 ])
-def test_a_reply_that_ignores_the_schema_is_still_read(workspace: Workspace, fake: FakeLLM, provider: str,
-                                                       reply: str, status: str) -> None:
+def test_a_reply_that_ignores_the_schema_may_refuse_and_is_otherwise_asked_again(
+        workspace: Workspace, fake: FakeLLM, provider: str, reply: str, status: str, reviews: int) -> None:
     use_provider(workspace, fake, provider, keys=1, AGENTOS_MAX_ITERATIONS="1")
-    fake.script(Reply(text=reply), role="reviewer")
+    fake.script(Reply(text=reply), role="reviewer")  # then the fake's default: the schema's JSON, APPROVED
     workspace.add_issue(1)
     result = workspace.doit("lld")
     assert row(workspace)["status"] == status, result.stdout
+    assert len(fake.calls_by(role="reviewer")) == reviews
     assert ASKED[provider] in json.dumps(fake.calls_by(role="reviewer")[0].body)  # asked, and ignored by the server
 
 

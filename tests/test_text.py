@@ -1,4 +1,4 @@
-"""Reading verdicts, issues and briefs: never approve by default, name the file on every error."""
+"""Reading issues and briefs: name the file on every error."""
 
 from __future__ import annotations
 
@@ -9,23 +9,6 @@ import pytest
 
 from agentos_jobs.items import InputError, parse_brief, parse_issue
 from agentos_jobs.text import shown_name
-from agentos_jobs.verdict import parse_verdict
-
-
-@pytest.mark.parametrize("review, approved", [
-    ("Looks good.\n\nVERDICT: APPROVED\n", True),
-    ("**Verdict:** **APPROVED**", True),
-    ("- [x] **APPROVED**\n- [ ] **REVISE**", True),
-    ("VERDICT: REVISE", False),
-    ("I would have APPROVED this, but VERDICT: REVISE", False),
-    ("VERDICT: APPROVED\n...\nVERDICT: REVISE", False),
-    ("- [ ] **APPROVED**", False),
-    ("approved", False),
-    ("", False),
-    ("The design is not APPROVED yet.", False),
-])
-def test_verdicts(review: str, approved: bool) -> None:
-    assert parse_verdict(review, 1).approved is approved
 
 
 @pytest.mark.parametrize("name, content, expected", [

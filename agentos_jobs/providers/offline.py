@@ -1,9 +1,9 @@
 """The built-in stand-in: no keys, no network, the same answer every time.
 
 It fills the template in force from the issue's own title, body and acceptance criteria (tables and code blocks
-kept as written), and reviews drafts with strict structural checks, answering with a structured verdict, so a new
-user sees the whole run (drafts, the gate, verdicts, a revision, a finished LLD with its review log) in seconds.
-Every text it writes says it is a stand-in.
+kept as written), and reviews drafts with strict structural checks, answering with the review schema's JSON, so a
+new user sees the whole run (drafts, the gate, verdicts, a revision, a finished LLD with its review log) in
+seconds. Every draft it writes says it is a stand-in, and the workflow says so above each of its reviews.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from .base import Completion, Provider, Request
 MODEL = "offline-stand-in"
 BANNER = ("> Written by the offline stand-in provider: no model was called. It is filled from the item's own text; "
           "set `provider` in `[tool.agentos_jobs]` for a real design.")
-REVIEW_BANNER = BANNER.replace("It is filled from the item's own text", "It checks structure only")
 RUN_BANNER = ("> A run of the offline stand-in provider: no model was called; set `provider` in `[tool.agentos_jobs]` "
               "for a real design.")
 UNFILLED = "Not filled by the stand-in: the issue gives nothing for this section. A real model writes it."
@@ -207,15 +206,12 @@ def draft_lld(doc: Document, item_id: str, template: str, assume: bool = False,
     return _fill(title, template, _lld_sections(doc, number, assume), _answers(findings, answer))
 
 
-def _verdict(title: str, findings: list[tuple[str, str]]) -> str:
-    """A review as Markdown, with its structured verdict in a fenced JSON block and a VERDICT line."""
+def _verdict(findings: list[tuple[str, str]]) -> str:
+    """A review as the schema's JSON. It reopens nothing: each review is judged afresh, so an issue it cannot
+    approve still ends needs-revision after max_iterations."""
     verdict = REVISE if any(tier == "blocking" for tier, _ in findings) else APPROVED
-    data = {"verdict": verdict, "findings": [{"id": str(n), "tier": tier, "text": text}
-                                             for n, (tier, text) in enumerate(findings, 1)]}
-    lines = [f"# {title}", "", REVIEW_BANNER, "", "## Findings"]
-    lines += [f"- [{tier}] {text}" for tier, text in findings] or ["None."]
-    lines += ["", "```json", json.dumps(data, indent=2), "```", "", f"VERDICT: {verdict}"]
-    return "\n".join(lines) + "\n"
+    return json.dumps({"verdict": verdict, "findings": [{"id": str(n), "tier": tier, "text": text, "reopens": ""}
+                                                        for n, (tier, text) in enumerate(findings, 1)]}, indent=2)
 
 
 def review_lld(draft: str) -> str:
@@ -226,7 +222,7 @@ def review_lld(draft: str) -> str:
     if "requirements" in bodies and not _REQ.search(bodies["requirements"]):
         findings.append(("blocking", "No requirements: the issue needs acceptance criteria (a '- [ ]' checklist) "
                                      "before it can be designed."))
-    return _verdict("Review of the draft", findings)
+    return _verdict(findings)
 
 
 def draft_issue(doc: Document, template: str, revised: bool = False, findings: tuple[Finding, ...] = ()) -> str:
@@ -249,7 +245,7 @@ def review_issue(draft: str) -> str:
     criteria = section_bodies(draft).get("acceptance criteria", "")
     findings = [] if re.search(r"^- \[ \] \S", criteria, re.M) else [
         ("blocking", "No testable acceptance criteria: add a '- [ ]' checklist of outcomes.")]
-    return _verdict("Review of the issue draft", findings)
+    return _verdict(findings)
 
 
 class OfflineProvider:

@@ -1,8 +1,9 @@
 """A request's JSON schema in each provider's structured-output form, and the answer back as JSON text.
 
 OpenAI-compatible: `response_format` with a strict json_schema (servers that ignore it answer in prose, which
-the verdict reader still reads). Anthropic: one tool whose input schema is the schema, forced by `tool_choice`;
-its `tool_use` input is the answer. Gemini: `response_schema` with `response_mime_type` application/json.
+may refuse but never approve: see verdict.py). Anthropic: one tool whose input schema is the schema, forced by
+`tool_choice`; its `tool_use` input is the answer. Gemini: `response_schema` with `response_mime_type`
+application/json.
 """
 
 from __future__ import annotations

@@ -2,9 +2,11 @@
 
 Each round is one draft: the mechanical gate checks it (a checkpointed step, no model call); a draft that fails
 goes back to the drafter with the gate's findings and no review is paid for it. A draft that passes is reviewed:
-APPROVED with no blocking finding ends the rounds; DISCUSS ends the item needs-human with the reviewer's question;
-BLOCKED fails it with the reviewer's reason; anything else is a revision that must answer every finding by id.
-`max_iterations` drafts at most.
+only the schema's JSON may approve, and only with no blocking or high finding open; a reply that cannot be read
+is asked again once, and ends the item needs-human if it still cannot. DISCUSS ends the item needs-human with the
+reviewer's question; BLOCKED fails it with the reviewer's reason; anything else is a revision that must answer
+every finding by id. Each review after the first confirms or reopens the previous one's findings: a blocking
+finding reopened in two reviews running ends the item needs-human, naming it. `max_iterations` drafts at most.
 """
 
 from __future__ import annotations
@@ -16,19 +18,22 @@ from pathlib import Path
 
 from ..fsutil import display_path
 from ..gate import dump_findings, gate_report, read_gate
-from ..prompts import Roles, draft_prompt, review_prompt, revise_prompt
+from ..prompts import Prompt, Roles, draft_prompt, repair_prompt, review_prompt, revise_prompt
 from ..providers.offline import stand_in_banner
 from ..status import Status
 from ..template import Template
+from ..text import one_line
 from ..verdict import (
     APPROVED,
     BLOCKED,
     DISCUSS,
     Finding,
+    UnreadableReview,
     Verdict,
     answer_state,
     parse_verdict,
     render_review,
+    shown,
     split_responses,
     table_cell,
 )
@@ -71,22 +76,40 @@ class ReviewLog:
             if not verdict.findings:
                 lines.append("No findings.")
                 continue
+            later = self.reviews[index][1] if index < len(self.reviews) else None
             lines += ["| ID | Tier | Finding | Addressed? |", "|----|------|---------|------------|"]
-            lines += [f"| {f.id} | {f.tier} | {table_cell(f.text, 400)} | {self._status(f, verdict)} |"
+            lines += [f"| {f.id} | {f.tier} | {table_cell(shown(f), 400)} | {self._status(f, verdict, index, later)} |"
                       for f in verdict.findings]
         lines += ["", "### Review Summary", "", "| Review | Draft | Verdict | Findings |", "|---|---|---|---|"]
         for index, (n, verdict) in enumerate(self.reviews, 1):
-            blocking = len(verdict.blocking)
-            lines.append(f"| {index} | {n} | {verdict.verdict} | {len(verdict.findings)}"
-                         f"{f' ({blocking} blocking)' if blocking else ''} |")
+            said = f" (said {verdict.verdict})" if verdict.verdict != verdict.outcome else ""
+            counts = [f"{len(items)} {name}" for name, items in (
+                ("blocking", verdict.blocking), ("reopened", [f for f in verdict.findings if f.reopens])) if items]
+            counted = f" ({', '.join(counts)})" if counts else ""
+            lines.append(f"| {index} | {n} | {verdict.outcome}{said} | {len(verdict.findings)}{counted} |")
         return "\n".join(lines) + "\n"
 
-    def _status(self, finding: Finding, verdict: Verdict) -> str:
+    def _status(self, finding: Finding, verdict: Verdict, index: int, later: Verdict | None) -> str:
+        """What the drafter answered, and whether the next review reopened it."""
         answer = self.answers.get(finding.id)
-        if answer is None:
-            return "NOTED - open when the design was approved" if verdict.approved else "NO - not answered"
-        done, says = answer_state(answer)
-        return f"{'YES' if done else 'NO'} - {table_cell(says, 400)}"
+        done, says = answer_state(answer) if answer is not None else (False, "not answered")
+        if later is None:
+            if answer is None:
+                return "NOTED - open when the design was approved" if verdict.approved else "NO - not answered"
+            return f"{'YES' if done else 'NO'} - {table_cell(says, 400)}"
+        again = next((f.id for f in later.findings if f.reopens == finding.id), None)
+        if again:
+            return f"NO - reopened by review {index + 1} as {again} (the draft said: {table_cell(says, 400)})"
+        return f"{'YES' if done else 'NO'} - {table_cell(says, 400)}; review {index + 1} did not reopen it"
+
+    def reopened_twice(self, verdict: Verdict) -> tuple[Finding, Finding] | None:
+        """A blocking finding of `verdict` that reopens a finding which itself reopened an earlier one: that
+        first finding, and this one."""
+        earlier = {f.id: f for _, review in self.reviews for f in review.findings}
+        for finding in verdict.blocking:
+            if (parent := earlier.get(finding.reopens)) and (first := earlier.get(parent.reopens)):
+                return first, finding
+        return None
 
 
 @dataclass
@@ -112,18 +135,24 @@ def run_rounds(ctx: WorkflowContext, design: Design, lineage: Path) -> Outcome:
         else:
             design_text, answers = split_responses(draft)
             log.passed(n, answers)
-            verdict = _review(ctx, design, draft, n, lineage)
+            try:
+                verdict = _review(ctx, design, design_text, n, lineage, open_findings, answers)
+            except UnreadableReview as exc:
+                return _unreadable(ctx, str(exc), n, lineage, log)
             log.reviews.append((n, verdict))
             if verdict.approved:
                 ctx.say(f"review {n}: APPROVED")
                 return Outcome(Status.DONE, design_text, log)
             if verdict.outcome in (DISCUSS, BLOCKED):
                 return _stop(ctx, verdict, n, lineage, log)
+            if stuck := log.reopened_twice(verdict):
+                return _stuck(ctx, stuck, n, lineage, log)
             open_findings = verdict.findings
-            blocking = len(verdict.blocking)
-            ctx.say(f"review {n}: REVISE ({len(verdict.findings)} finding(s)"
-                    f"{f', {blocking} blocking' if blocking else ''}"
-                    f"{'; the reviewer said APPROVED over a blocking finding' if verdict.verdict == APPROVED else ''})")
+            holding = [f"{len(tier)} {name}" for name, tier in (
+                ("blocking", verdict.blocking), ("high", [f for f in verdict.findings if f.tier == "high"])) if tier]
+            held = f", {', '.join(holding)}" if holding else ""
+            ctx.say(f"review {n}: REVISE ({len(verdict.findings)} finding(s){held}"
+                    f"{'; the reviewer said APPROVED over them' if verdict.verdict == APPROVED else ''})")
         if n < rounds:
             draft = ctx.model_step(f"revise-{n + 1}", ctx.drafter, ctx.request(
                 f"{design.kind}-revise", revise_prompt(design.roles, doc, draft, design.template, gate,
@@ -136,11 +165,44 @@ def run_rounds(ctx: WorkflowContext, design: Design, lineage: Path) -> Outcome:
     return Outcome(Status.NEEDS_REVISION, log=log)
 
 
-def _review(ctx: WorkflowContext, design: Design, draft: str, n: int, lineage: Path) -> Verdict:
-    prompt = review_prompt(design.roles, ctx.document, draft, design.template, design.rubric)
-    answer = ctx.model_step(f"review-{n}", ctx.reviewer, ctx.request(f"{design.kind}-review", prompt, draft=draft),
-                            lineage / f"{n:03d}-verdict.md", render=functools.partial(render_review, round_no=n))
-    return parse_verdict(answer, n)
+def _review(ctx: WorkflowContext, design: Design, draft: str, n: int, lineage: Path, earlier: tuple[Finding, ...],
+            answers: dict[str, str]) -> Verdict:
+    """The review of draft n (shown the previous review's findings and the drafter's answers); a reply that
+    cannot be read is asked again once, with what was wrong, as a step of its own. Raises UnreadableReview."""
+    prompt = review_prompt(design.roles, ctx.document, draft, design.template, design.rubric, earlier, answers)
+    banner = stand_in_banner(ctx.reviewer)
+
+    def ask(step: str, asked: Prompt, name: str) -> str:
+        return ctx.model_step(step, ctx.reviewer, ctx.request(f"{design.kind}-review", asked, draft=draft,
+                                                             findings=earlier), lineage / name,
+                              render=lambda text: "\n\n".join(filter(None, [banner, render_review(text, n, earlier)])))
+
+    answer = ask(f"review-{n}", prompt, f"{n:03d}-verdict.md")
+    try:
+        return parse_verdict(answer, n, earlier)
+    except UnreadableReview as exc:
+        ctx.say(f"review {n}: the reply cannot be used ({exc}); asking again")
+        repaired = ask(f"review-{n}-repair", repair_prompt(prompt, answer, str(exc)), f"{n:03d}-verdict-repair.md")
+        return parse_verdict(repaired, n, earlier)
+
+
+def _unreadable(ctx: WorkflowContext, problem: str, n: int, lineage: Path, log: ReviewLog) -> Outcome:
+    """A review that could not be read even when asked again: never approved; a person reads it."""
+    where = f"{display_path(lineage, ctx.settings.root)}/{n:03d}-verdict.md and {n:03d}-verdict-repair.md"
+    ctx.reason = (f"review {n} could not be read, even when asked again: {problem} (both replies are in {where}; "
+                  "judge the draft yourself, or use a reviewer model that keeps to structured output)")
+    ctx.say(f"review {n}: still cannot be used ({problem}): needs a person, never approved")
+    return Outcome(Status.NEEDS_HUMAN, log=log)
+
+
+def _stuck(ctx: WorkflowContext, stuck: tuple[Finding, Finding], n: int, lineage: Path, log: ReviewLog) -> Outcome:
+    """A blocking finding the drafts do not fix: more rounds would be paid for nothing."""
+    first, now = stuck
+    where = f"{display_path(lineage, ctx.settings.root)}/{n:03d}-verdict.md"
+    ctx.reason = (f"review {n} reopened blocking finding {first.id} for the second review running (now {now.id}): "
+                  f"{one_line(now.text, 300)} (see {where}; settle it in the input, then run again)")
+    ctx.say(f"review {n}: blocking finding {first.id} reopened twice running (as {now.id}): needs a person")
+    return Outcome(Status.NEEDS_HUMAN, log=log)
 
 
 def _stop(ctx: WorkflowContext, verdict: Verdict, n: int, lineage: Path, log: ReviewLog) -> Outcome:
