@@ -79,8 +79,8 @@ def run_by_hand(workflow: str, item_id: str) -> int:
     settings, item = open_item(workflow, item_id)
     marker = BaseDir(settings.base_dir).marker(workflow, item_id)
     if marker_is_current(str(marker), item.input_hash):
-        print(f"{prefix_for(workflow, item_id)} is done (marker {marker}); edit its input or delete the marker to "
-              "run it again")
+        print(f"{prefix_for(workflow, item_id)} is done (marker {marker}); to run it again from its first step: "
+              f"doit clean {workflow}:{item_id}")
         return 0
     preflight(settings)
     run_id = new_run_id()
