@@ -9,6 +9,7 @@ from pathlib import Path
 from . import __version__
 from .config import load_settings
 from .errors import AgentosError, say_error
+from .procs import quiet_in_a_closed_pipe
 from .status import EXIT_INTERRUPTED
 
 
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     reporting.add_argument("--json", action="store_true", help="the summary.json, for machines")
     reporting.add_argument("--list", action="store_true", help="every past run, one line each")
     args = parser.parse_args(argv)
-
+    if args.command in ("keys", "report"):  # they only print
+        quiet_in_a_closed_pipe()
     try:
         if args.command == "init":
             from .scaffold import init_project

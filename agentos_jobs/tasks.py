@@ -22,7 +22,7 @@ from .ids import WORKFLOWS, prefix_for
 from .items import discover, list_inputs
 from .locks import RunLock, RunLocked
 from .markers import marker_is_current
-from .procs import install_early_stop
+from .procs import install_early_stop, quiet_in_a_closed_pipe
 from .project import project_settings
 from .rundir import BaseDir
 from .runs import ensure_run_env
@@ -37,6 +37,8 @@ def doit_config() -> dict[str, Any]:
     """DOIT_CONFIG for dodo.py: 3 at a time, keep going after a failure, doit's dep file under .agentos."""
     install_early_stop()  # first: the imports below take a while, and Ctrl+C may come meanwhile
     refuse_unsupported(sys.argv[1:])
+    if doit_command(sys.argv[1:]) in PRINT_ONLY:
+        quiet_in_a_closed_pipe()
     if doit_command(sys.argv[1:]) == "run":  # it warms up while doit reads the tasks; gone if none is pending
         warm_parent.start(selected_workflows(sys.argv[1:]))
     from .reporter import RunReporter
@@ -62,6 +64,7 @@ def doit_config() -> dict[str, Any]:
 
 DOIT_COMMANDS = ("run", "list", "info", "clean", "forget", "ignore", "help", "dumpdb", "strace", "auto",
                  "tabcompletion", "reset-dep")
+PRINT_ONLY = ("list", "info", "help", "dumpdb", "tabcompletion")  # commands that change nothing
 
 
 def doit_command(argv: list[str]) -> str:

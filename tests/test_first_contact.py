@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 
+import pytest
+
 from conftest import BIN, Workspace
 
 
@@ -54,3 +56,52 @@ def test_running_a_done_item_by_hand_names_doit_clean(workspace: Workspace) -> N
     _done(workspace, 101)
     again = workspace.command(str(BIN / "agentos-jobs"), "run", "lld", "101")
     assert again.returncode == 0 and "to run it again from its first step: doit clean lld:101" in again.stdout
+
+
+def _append(workspace: Workspace, text: str) -> int:
+    """Lines added to the workspace's pyproject.toml, whose last table is [tool.agentos_jobs]; the line of the
+    first one added."""
+    pyproject = workspace.root / "pyproject.toml"
+    before = pyproject.read_text()
+    pyproject.write_text(before + text)
+    return len(before.splitlines()) + 1
+
+
+@pytest.mark.parametrize("added, offset, said", [
+    ("max_iteration = 4\n", 0, " [tool.agentos_jobs]: max_iteration is not a setting; did you mean max_iterations?"),
+    ("max_tokens = 'many'\n", 0,
+     " [tool.agentos_jobs]: max_tokens must be a positive whole number, got 'many'"),
+    ("[tool.agentos_jobs.reviewer]\nprovidr = 'openai'\n", 1,
+     " [tool.agentos_jobs.reviewer]: providr is not a setting; did you mean provider?"),
+    ("[tool.agentos-jobs]\nmax_iterations = 5\n", 0,
+     ": [tool.agentos-jobs] is not read: agentos-jobs reads [tool.agentos_jobs] (with an underscore); rename the "
+     "table"),
+    ("[tool.agentos_job]\n", 0, ": [tool.agentos_job] is not read: agentos-jobs reads [tool.agentos_jobs]"),
+    ("x = [\n", 0, ": not valid TOML: Invalid value; fix that line"),
+])
+def test_a_setting_mistake_is_one_line_naming_the_file_and_line_under_doit_as_under_agentos_jobs(
+        workspace: Workspace, added: str, offset: int, said: str) -> None:
+    workspace.add_issue(1)
+    line = _append(workspace, added) + offset
+    commands = [(str(BIN / "agentos-jobs"), "keys"), (str(BIN / "agentos-jobs"), "run", "lld", "1")]
+    if "x = [" not in added:  # doit itself reads pyproject.toml before dodo.py: its own traceback comes first
+        commands += [(str(BIN / "doit"), "lld"), (str(BIN / "doit"), "list")]
+    for command in commands:
+        result = workspace.command(*command)
+        assert result.returncode == 3, (command, result.stdout + result.stderr)
+        assert result.stderr.count("\n") == 1 and f"pyproject.toml:{line}{said}" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not workspace.marker("lld", "1").exists()
+
+
+def test_doit_list_and_info_end_quietly_when_their_reader_stops_early(workspace: Workspace) -> None:
+    for number in range(1, 201):  # more than a pipe holds: doit is still writing when the reader goes
+        workspace.add_issue(number, title=f"Issue {number} " + "x" * 400)
+    for args in (("list", "--all", "-s"), ("info", "lld")):
+        doit = subprocess.Popen([str(BIN / "doit"), *args], cwd=workspace.root, env=workspace.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert doit.stdout is not None and doit.stderr is not None
+        first = doit.stdout.readline()  # `| head -1`
+        doit.stdout.close()
+        err = doit.stderr.read().decode()
+        assert doit.wait(timeout=60) == -signal.SIGPIPE, err
+        assert first and "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -54,7 +54,7 @@ def test_the_summary_is_built_from_results_and_rendered_from_its_json(tmp_path: 
 
 
 def test_each_user_error_carries_its_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
-    assert say_error(ConfigError("bad setting")) == 2
+    assert say_error(ConfigError("bad setting")) == 3
     assert say_error(RunLocked("another run")) == 3
     assert capsys.readouterr().err == "agentos-jobs: error: bad setting\nagentos-jobs: another run\n"
     assert NoKeyAvailable("none").item_status is Status.NO_KEY and OverBudget("x").item_status is Status.OVER_BUDGET
