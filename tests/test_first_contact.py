@@ -4,12 +4,20 @@ summary fits the terminal it is printed to."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
-from conftest import BIN, Workspace
+from agentos_jobs.prefixer import tinted_prefix
+from agentos_jobs.progress import Progress
+from agentos_jobs.rundir import BaseDir
+from agentos_jobs.status import Status
+
+from conftest import BIN, Terminal, Workspace, rendered_rows
 
 
 def _done(workspace: Workspace, *numbers: int) -> None:
@@ -105,3 +113,64 @@ def test_doit_list_and_info_end_quietly_when_their_reader_stops_early(workspace:
         err = doit.stderr.read().decode()
         assert doit.wait(timeout=60) == -signal.SIGPIPE, err
         assert first and "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _summary_rows(term: Terminal, columns: int) -> list[str]:
+    """The summary as printed (the bytes from its first line on), and as a terminal of that width shows them."""
+    printed = bytes(term.screen)[bytes(term.screen).rindex(b"\nagentos-jobs run ") + 1:]
+    lines = _ESCAPE.sub("", printed.decode()).replace("\r", "").splitlines()
+    assert max(len(line) for line in lines) <= columns, lines
+    shown = rendered_rows(printed, columns)
+    assert shown[: len(lines)] == [line.rstrip() for line in lines], shown  # no row wrapped onto a second one
+    return lines
+
+
+@pytest.mark.parametrize("columns", [100, 50])
+def test_the_summary_fits_the_terminal_as_wide_as_it_is_when_printed(workspace: Workspace, columns: int) -> None:
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    assert workspace.doit("lld").returncode == 0
+    workspace.add_issue(4, title="An issue whose title is long enough to wrap " * 2, criteria=())  # needs-revision
+    workspace.add_issue(5)
+    term = Terminal(workspace, "-n", "2", "lld", env={"AGENTOS_OFFLINE_LATENCY": "0.2"}, columns=100)
+    workspace.wait_for(lambda: b"progress: " in term.screen, what="a first progress line")
+    term.resize(columns)  # the summary is measured as it is printed, not as the run started
+    assert term.wait(timeout=60) == 1, term.text()
+    lines = _summary_rows(term, columns)
+    assert "-- lld:" not in term.text()  # doit's own line for each item found done
+    assert any(re.match(r"3 items +up-to-date", line) for line in lines), lines  # one counted row
+    assert not any(line.startswith(("LLD-1 ", "LLD-2 ", "LLD-3 ")) for line in lines), lines
+    header = next(index for index, line in enumerate(lines) if line.startswith("ITEM "))
+    assert lines[header].split() == ["ITEM", "STATUS", "TIME", "STEPS", "TOKENS", "COST"][: len(lines[header].split())]
+    assert lines[header - 1].endswith("/<ITEM>.log") and any(line.startswith("logs: ") for line in lines[:header])
+    assert any(line.startswith("LLD-4 ") and "needs-revision" in line for line in lines)
+    assert "the reviewer did not approve" in " ".join(lines)  # its reason, wrapped if it must be
+
+
+def test_each_item_prefix_has_its_own_colour_on_a_terminal_and_none_elsewhere(workspace: Workspace) -> None:
+    for number in (1, 2):
+        workspace.add_issue(number)
+    term = Terminal(workspace, "-n", "2", "lld", env={})
+    assert term.wait(timeout=60) == 0, term.text()
+    assert tinted_prefix("LLD-1") != tinted_prefix("LLD-2")
+    assert f"{tinted_prefix('LLD-1')} " in term.text() and f"{tinted_prefix('LLD-2')} " in term.text(), term.text()
+    log = (BaseDir(workspace.base).run(workspace.summary()["run_id"]).log("LLD-1")).read_text()
+    assert "\x1b" not in log and "[LLD-1] " in log
+    for marker in (workspace.marker("lld", "1"), workspace.marker("lld", "2")):
+        marker.unlink()
+    plain = Terminal(workspace, "-n", "2", "lld", env={"NO_COLOR": "1"})
+    assert plain.wait(timeout=60) == 0
+    assert "\x1b[9" not in plain.text() and "\x1b[3" not in plain.text() and "[LLD-1] " in plain.text()
+
+
+def test_the_eta_never_says_00_00_while_items_run(tmp_path: Path) -> None:
+    progress = Progress(lambda text: None, 2, 1, BaseDir(tmp_path).run("run-1"), 15.0)
+    progress.finish("lld:1", Status.DONE)
+    progress.durations = [10.0]
+    progress.running = {"lld:2": time.monotonic() - 9.5}  # half a second of the mean left
+    assert progress.eta() == "ETA 00:01"
+    progress.running = {"lld:2": time.monotonic() - 60}  # running past the mean: how long more is unknown
+    assert progress.eta() == "ETA --:--"

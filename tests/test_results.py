@@ -48,7 +48,7 @@ def test_the_summary_is_built_from_results_and_rendered_from_its_json(tmp_path: 
     assert summary["totals"] == {"done": 1, "no-key": 1, "not-started": 2, "items": 4, "input_tokens": 7,
                                  "output_tokens": 3, "cached_tokens": 0, "cost_usd": 0.0}
     text = render_summary(summary, load_settings(tmp_path, {}))
-    assert re.search(r"^LLD-2 +no-key +- +- +- +- +-$", text, re.MULTILINE) and "no usable openai key" in text
+    assert re.search(r"^LLD-2 +no-key +- +- +- +-$", text, re.MULTILINE) and "no usable openai key" in text
     assert re.search(r"^2 items +not-started", text, re.MULTILINE) and "summary.json names each" in text
     assert build_summary("run-2", "a", "b", 1.0, rows[1:2])["exit_code"] == 75
 
