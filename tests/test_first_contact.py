@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -17,7 +19,7 @@ from agentos_jobs.progress import Progress
 from agentos_jobs.rundir import BaseDir
 from agentos_jobs.status import Status
 
-from conftest import BIN, Terminal, Workspace, rendered_rows
+from conftest import BIN, REPO, Terminal, Workspace, rendered_rows
 
 
 def _done(workspace: Workspace, *numbers: int) -> None:
@@ -174,3 +176,17 @@ def test_the_eta_never_says_00_00_while_items_run(tmp_path: Path) -> None:
     assert progress.eta() == "ETA 00:01"
     progress.running = {"lld:2": time.monotonic() - 60}  # running past the mean: how long more is unknown
     assert progress.eta() == "ETA --:--"
+
+
+def test_the_readme_demo_can_be_repeated_without_piling_up_folders(workspace: Workspace) -> None:
+    reset = re.search(r"after `(rm -rf [^`]+)`", (REPO / "README.md").read_text())
+    assert reset, "the README's demo names how to reset it"
+    shutil.copytree(REPO / "examples" / "docs" / "issues", workspace.root / "examples" / "docs" / "issues")
+    shutil.copy(REPO / "pyproject.toml", workspace.root / "pyproject.toml")  # its [tool.agentos_jobs]: examples/
+    inside = {"AGENTOS_BASE_DIR": ".agentos"}  # where the demo's state is, as the README's reset expects it
+    for _ in range(3):
+        result = workspace.doit("-n", "3", "lld", extra_env=inside)
+        assert result.returncode == 0 and "3 done" in result.stdout, result.stdout + result.stderr
+        subprocess.run(shlex.split(reset[1]), cwd=workspace.root, check=True)
+    assert not (workspace.root / "examples/docs/lineage/superseded").exists()
+    assert not (workspace.root / ".agentos").exists() and not (workspace.root / "examples/docs/lld").exists()
