@@ -133,13 +133,14 @@ def refuse_untargeted_clean(argv: list[str], settings: Settings) -> None:
     base = BaseDir(settings.base_dir)
     kept = [f"{workflow}:{item_id}" for workflow in WORKFLOWS for item_id in list_inputs(settings, workflow).files
             if base.marker(workflow, item_id).exists() or base.checkpoint(workflow, item_id).exists()]
-    shown = f"{len(kept)} item(s), {', '.join(kept[:5])}{', ...' if len(kept) > 5 else ''}" if kept else "no item now"
     what = "'doit clean -a' cleans every task" if params["cleanall"] else "'doit clean' names no task"
+    if kept:
+        what += (f": it would reset {len(kept)} item(s), {', '.join(kept[:5])}{', ...' if len(kept) > 5 else ''}, "
+                 "and the next run would pay for them again")
     one = kept[0] if kept else "lld:42"
     group = one.split(":", 1)[0]
-    sys.stderr.write(f"agentos-jobs: {what}: it would reset {shown}, and the next run would pay for them again; "
-                     f"name what to reset: 'doit clean {one}' for one item, 'doit clean {group}' for every {group} "
-                     f"item ('doit clean --dry-run {group}' shows what would go)\n")
+    sys.stderr.write(f"agentos-jobs: {what}; name what to reset: 'doit clean {one}' for one item, 'doit clean "
+                     f"{group}' for every {group} item ('doit clean --dry-run {group}' shows what would go)\n")
     raise SystemExit(EXIT_REFUSED)
 
 
