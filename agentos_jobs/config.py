@@ -137,9 +137,12 @@ class Stanza:
     shown: str = "pyproject.toml"  # the file, as messages name it
     source: TomlSource | None = None
 
+    def line_of(self, *names: str) -> int | None:
+        return self.source.line_of(*TABLE, *names) if self.source else None
+
     def where(self, *names: str) -> str:
         """`pyproject.toml:12 [tool.agentos_jobs.reviewer]`: what a message about a setting starts with."""
-        line = self.source.line_of(*TABLE, *names) if self.source else None
+        line = self.line_of(*names)
         table = ".".join((*TABLE, *names[:-1]))
         return f"{self.shown}{f':{line}' if line else ''} [{table}]"
 
@@ -174,8 +177,7 @@ def read_stanza(root: Path) -> Stanza:
 
 def _refuse_unknown(stanza: Stanza, table: tuple[str, ...], keys: Mapping[str, Any], known: list[str]) -> None:
     """An unknown key is named with its line and the setting it most likely meant."""
-    unknown = sorted(set(keys) - set(known), key=lambda key: stanza.source.line_of(*TABLE, *table, key) or 0
-                     if stanza.source else 0)
+    unknown = sorted(set(keys) - set(known), key=lambda key: stanza.line_of(*table, key) or 0)
     if not unknown:
         return
     first = unknown[0]
