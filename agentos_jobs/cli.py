@@ -9,6 +9,7 @@ from pathlib import Path
 from . import __version__
 from .config import load_settings
 from .errors import AgentosError, say_error
+from .procs import quiet_in_a_closed_pipe
 from .status import EXIT_INTERRUPTED
 
 
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     reporting.add_argument("--json", action="store_true", help="the summary.json, for machines")
     reporting.add_argument("--list", action="store_true", help="every past run, one line each")
     args = parser.parse_args(argv)
-
+    if args.command in ("keys", "report"):  # they only print
+        quiet_in_a_closed_pipe()
     try:
         if args.command == "init":
             from .scaffold import init_project
@@ -98,8 +100,8 @@ def run_by_hand(workflow: str, item_id: str) -> int:
     settings, item = open_item(workflow, item_id)
     marker = BaseDir(settings.base_dir).marker(workflow, item_id)
     if marker_is_current(str(marker), item.input_hash):
-        print(f"{prefix_for(workflow, item_id)} is done (marker {marker}); edit its input or delete the marker to "
-              "run it again")
+        print(f"{prefix_for(workflow, item_id)} is done (marker {marker}); to run it again from its first step: "
+              f"doit clean {workflow}:{item_id}")
         return 0
     preflight(settings)
     run_id = new_run_id()

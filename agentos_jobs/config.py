@@ -5,15 +5,16 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import AgentosError
+from .fsutil import display_path
 from .prices import Price, parse_prices
-from .status import EXIT_USAGE
+from .status import EXIT_REFUSED
+from .tomlsource import TomlSource, TomlSyntaxError, closest
 
 MAX_PARALLEL = 10
 DEFAULT_PARALLEL = 3
@@ -22,9 +23,10 @@ ROLES = ("drafter", "reviewer")
 
 
 class ConfigError(AgentosError):
-    """A setting that cannot be used; the message names the setting and the fix."""
+    """A setting that cannot be used; the message names the setting (its file and line) and the fix. The run
+    does not start: exit 3, under doit as under `agentos-jobs`."""
 
-    exit_code = EXIT_USAGE
+    exit_code = EXIT_REFUSED
 
 
 @dataclass(frozen=True)
@@ -127,28 +129,66 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
 _CHOICES = {"progress": ("auto", "plain", "off")}
 _ROLE_KEYS = ("provider", "model", "base_url")
 _ZERO_OK = ("offline_latency_seconds", "base_backoff_seconds", "context_tokens")
-SOURCE = "pyproject.toml [tool.agentos_jobs]"
+TABLE = ("tool", "agentos_jobs")
 _REPO = re.compile(r"(?:[\w.-]+/)?[\w.-]+/[\w.-]+")
 
 
-def read_stanza(root: Path) -> dict[str, Any]:
-    """The `[tool.agentos_jobs]` table of root/pyproject.toml, or {} when there is none."""
+@dataclass(frozen=True)
+class Stanza:
+    """`[tool.agentos_jobs]` as written in the project's pyproject.toml (empty when there is none), and where."""
+
+    values: dict[str, Any]
+    shown: str = "pyproject.toml"  # the file, as messages name it
+    source: TomlSource | None = None
+
+    def line_of(self, *names: str) -> int | None:
+        return self.source.line_of(*TABLE, *names) if self.source else None
+
+    def where(self, *names: str) -> str:
+        """`pyproject.toml:12 [tool.agentos_jobs.reviewer]`: what a message about a setting starts with."""
+        line = self.line_of(*names)
+        table = ".".join((*TABLE, *names[:-1]))
+        return f"{self.shown}{f':{line}' if line else ''} [{table}]"
+
+
+def read_stanza(root: Path) -> Stanza:
+    """The `[tool.agentos_jobs]` table of root/pyproject.toml. A table whose name is that one misspelt
+    (`[tool.agentos-jobs]`, as the command is spelt) would be passed over without a word: it is an error."""
     path = root / "pyproject.toml"
+    shown = display_path(path, Path.cwd())
     if not path.exists():
-        return {}
+        return Stanza({}, shown)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file") from None
+        source = TomlSource.parse(path.read_text(encoding="utf-8"))
+    except TomlSyntaxError as exc:
+        raise ConfigError(f"{shown}:{exc.line}: not valid TOML: {exc.why}; fix that line") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{shown}: not valid TOML (not UTF-8: {exc.reason}); fix the file") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); fix the file") from None
-    tool = data.get("tool", {})
+        raise ConfigError(f"{shown}: cannot be read ({exc.strerror}); fix the file") from None
+    tool = source.data.get("tool", {})
     if not isinstance(tool, dict):
-        raise ConfigError(f"{path}: 'tool' must be a table; fix the file")
-    stanza = tool.get("agentos_jobs", {})
+        raise ConfigError(f"{shown}:{source.line_of('tool')}: 'tool' must be a table; fix the file")
+    for name in tool:
+        if name != TABLE[1] and (closest(name, [TABLE[1]]) or name.lower().startswith("agentos")):
+            raise ConfigError(f"{shown}:{source.line_of('tool', name)}: [tool.{name}] is not read: agentos-jobs "
+                              f"reads [tool.{TABLE[1]}] (with an underscore); rename the table")
+    stanza = tool.get(TABLE[1], {})
     if not isinstance(stanza, dict):
-        raise ConfigError(f"{path}: [tool.agentos_jobs] must be a table")
-    return stanza
+        raise ConfigError(f"{shown}:{source.line_of(*TABLE)}: [tool.agentos_jobs] must be a table")
+    return Stanza(stanza, shown, source)
+
+
+def _refuse_unknown(stanza: Stanza, table: tuple[str, ...], keys: Mapping[str, Any], known: list[str]) -> None:
+    """An unknown key is named with its line and the setting it most likely meant."""
+    unknown = sorted(set(keys) - set(known), key=lambda key: stanza.line_of(*table, key) or 0)
+    if not unknown:
+        return
+    first = unknown[0]
+    guess = closest(first, known)
+    fix = f"did you mean {guess}?" if guess else f"the settings here are {', '.join(known)}"
+    more = f" (also unknown: {', '.join(unknown[1:])})" if unknown[1:] else ""
+    raise ConfigError(f"{stanza.where(*table, first)}: {first} is not a setting; {fix}{more}")
 
 
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
@@ -201,16 +241,14 @@ def _check_provider(name: str, source: str) -> str:
     return name
 
 
-def _role(stanza: dict[str, Any], name: str, default: ModelChoice, forced: bool) -> ModelChoice:
+def _role(stanza: Stanza, name: str, default: ModelChoice, forced: bool) -> ModelChoice:
     """A `[tool.agentos_jobs.<role>]` table overrides the top-level choice, unless AGENTOS_PROVIDER is set."""
-    table = stanza.get(name, {})
+    table = stanza.values.get(name, {})
     if not isinstance(table, dict):
-        raise ConfigError(f"{SOURCE}: {name} must be a table with {', '.join(_ROLE_KEYS)}")
-    unknown = sorted(set(table) - set(_ROLE_KEYS))
-    if unknown:
-        raise ConfigError(f"{SOURCE}.{name}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(_ROLE_KEYS)}")
-    values = {key: _coerce(key, str, table[key], f"{SOURCE}.{name}") for key in _ROLE_KEYS if key in table}
-    provider = _check_provider(values.get("provider", default.provider), f"{SOURCE}.{name}")
+        raise ConfigError(f"{stanza.where(name)}: {name} must be a table with {', '.join(_ROLE_KEYS)}")
+    _refuse_unknown(stanza, (name,), table, list(_ROLE_KEYS))
+    values = {key: _coerce(key, str, table[key], stanza.where(name, key)) for key in _ROLE_KEYS if key in table}
+    provider = _check_provider(values.get("provider", default.provider), stanza.where(name, "provider"))
     if forced or not table:  # checked all the same: a typo must not wait for the day the override is unset
         return default
     same = provider == default.provider
@@ -222,32 +260,30 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
     root = (root or Path.cwd()).resolve()
     env = os.environ if environ is None else environ
     stanza = read_stanza(root)
-    unknown = sorted(set(stanza) - set(_KEYS) - set(ROLES))
-    if unknown:
-        raise ConfigError(f"{root / 'pyproject.toml'}: unknown [tool.agentos_jobs] key(s) {', '.join(unknown)}; "
-                          f"known keys: {', '.join([*_KEYS, *ROLES])}")
+    _refuse_unknown(stanza, (), stanza.values, [*_KEYS, *ROLES])
     values: dict[str, Any] = {}
     for key, (kind, var, default) in _KEYS.items():
         if var and env.get(var, "") != "":
             values[key] = _coerce(key, kind, env[var], f"environment variable {var}")
-        elif key in stanza:
-            values[key] = _coerce(key, kind, stanza[key], SOURCE)
+        elif key in stanza.values:
+            values[key] = _coerce(key, kind, stanza.values[key], stanza.where(key))
         else:
             values[key] = default
     forced = bool(env.get("AGENTOS_PROVIDER"))
-    provider = _check_provider(values.pop("provider"), "AGENTOS_PROVIDER" if forced else SOURCE)
+    provider = _check_provider(values.pop("provider"), "AGENTOS_PROVIDER" if forced else stanza.where("provider"))
     model, base_url = values.pop("model"), values.pop("base_url")
-    if forced and provider != stanza.get("provider", _KEYS["provider"][2]):
+    if forced and provider != stanza.values.get("provider", _KEYS["provider"][2]):
         # Another provider's model and endpoint must not follow the override: the key would go to that host.
         model, base_url = env.get("AGENTOS_MODEL") or None, None
     choice = ModelChoice(provider, model, base_url)
     for key in ("lld_template", "lld_rubric"):  # read by every item: a wrong path must stop the run, not each item
         if values[key] is not None and not (root / values[key]).is_file():
-            raise ConfigError(f"{SOURCE}: {key} = {values[key]!r} is not a file under {root}; fix the path (relative "
-                              "to the repository root) or remove the setting")
+            raise ConfigError(f"{stanza.where(key)}: {key} = {values[key]!r} is not a file under {root}; fix the "
+                              "path (relative to the repository root) or remove the setting")
     if values["repo"] is not None and not _REPO.fullmatch(values["repo"]):
-        raise ConfigError(f"{SOURCE}: repo = {values['repo']!r} is not a GitHub repository; write it as gh takes "
-                          "it, OWNER/REPO (or HOST/OWNER/REPO), or remove it to file in gh's default repository")
+        raise ConfigError(f"{stanza.where('repo')}: repo = {values['repo']!r} is not a GitHub repository; write it "
+                          "as gh takes it, OWNER/REPO (or HOST/OWNER/REPO), or remove it to file in gh's default "
+                          "repository")
     base = Path(env.get("AGENTOS_BASE_DIR") or ".agentos")
     return Settings(
         root=root,

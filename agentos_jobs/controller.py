@@ -169,8 +169,9 @@ class RunController:
         if self.progress:
             self.progress.stop()
 
-    def finish(self, colour: bool) -> int:
-        """Rows -> summary -> exit code: `summary.json` written, the table shown, the trace ended."""
+    def finish(self, colour: bool, width: int | None = None) -> int:
+        """Rows -> summary -> exit code: `summary.json` written, the table shown (in rows of at most `width`
+        characters: a terminal's), the trace ended."""
         deadline = time.monotonic() + RESULT_WAIT_SECONDS
         rows = [self.row(item, deadline) for item in self.items]
         rows += [self.row(item, deadline) for item in self.selected if item not in self.items]
@@ -190,7 +191,7 @@ class RunController:
             except OSError as exc:  # the table still goes to the console
                 summary["exit_code"] = max(summary["exit_code"], EXIT_FAILED)
                 self.warn(f"agentos-jobs: summary.json not written: {describe_os_error(exc) or exc}")
-            self.write("\n" + render_summary(summary, self.settings, colour))
+            self.write("\n" + render_summary(summary, self.settings, colour, width))
         elif self.interrupted_by:
             self.write(stopped_early(self.interrupted_by))
         for group in self.empty_groups:

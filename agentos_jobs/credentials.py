@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import AgentosError
 from .fsutil import parse_json
-from .status import EXIT_USAGE
+from .status import EXIT_REFUSED
 
 ENV_KEYS = {
     "openai": ("OPENAI_API_KEY",),
@@ -34,7 +34,7 @@ FRAGMENT = 10  # characters of a key in a row that are never shown; fewer are to
 class CredentialsError(AgentosError):
     """The credentials cannot be used; the message names the file or variable and the fix, never a key."""
 
-    exit_code = EXIT_USAGE
+    exit_code = EXIT_REFUSED
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -11,9 +12,20 @@ from pathlib import Path
 from typing import IO
 
 from .fsutil import describe_os_error
-from .text import CLEAR_LINE
+from .text import CLEAR_LINE, colour_wanted
 
 STDOUT, STDERR = 1, 2
+PALETTE = ("36", "34", "35", "96", "94", "95")  # cyan, blue, magenta and their bright kin: no status's red,
+# yellow or green (summary.py), so an item's colour never reads as how it ended
+
+
+def tinted_prefix(prefix: str) -> str:
+    """`[LLD-42]` in the item's own colour, the same in every run and every process: an issue's number picks
+    it, so that issues next to each other, which tend to run together, differ; a brief's slug by its hash (not
+    Python's, which changes with every process)."""
+    number = prefix.rsplit("-", 1)[-1]
+    pick = int(number) if number.isdigit() else int.from_bytes(hashlib.sha256(prefix.encode()).digest()[:4])
+    return f"\x1b[{PALETTE[pick % len(PALETTE)]}m[{prefix}]\x1b[0m"
 
 
 class PrefixedOutput:
@@ -37,13 +49,17 @@ class PrefixedOutput:
             self._lost = ""
         # On a terminal with a progress line at the bottom, each line first clears it (see progress.py).
         self._clear = CLEAR_LINE if clear_line else ""
+        self._shown = {fd: tinted_prefix(prefix) if colour_wanted(os.isatty(fd)) else f"[{prefix}]"
+                       for fd in (STDOUT, STDERR)}  # on a terminal, each item's prefix in its own colour
 
     def line(self, text: str, stream: int = STDOUT) -> None:
-        data = f"[{self.prefix}] {text.rstrip(chr(13) + chr(10))}\n"
+        text = text.rstrip(chr(13) + chr(10))
+        shown = self._shown.get(stream, f"[{self.prefix}]")
+        data = f"{shown} {text}\n"
         with self._lock:
-            self._to_log(f"{datetime.now():%H:%M:%S.%f}"[:12] + " " + data)
+            self._to_log(f"{datetime.now():%H:%M:%S.%f}"[:12] + f" [{self.prefix}] {text}\n")
             if self._lost not in ("", "said") and self._console:  # said once, on the console: the log cannot say it
-                data += f"[{self.prefix}] the log {self.log_path} stops here: {self._lost}\n"
+                data += f"{shown} the log {self.log_path} stops here: {self._lost}\n"
                 self._lost = "said"
             if self._console:
                 try:

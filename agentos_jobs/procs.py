@@ -60,6 +60,13 @@ def pid_alive(pid: int) -> bool:
     return _stat(pid, 0) != "Z"
 
 
+def quiet_in_a_closed_pipe() -> None:
+    """For a command that only prints (`doit list`, `agentos-jobs report`): when its reader stops early
+    (`| head -1`), it ends as `ls` or `git log` do, by SIGPIPE, instead of a BrokenPipeError traceback. Never for
+    a run, whose items go on when the console goes away."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
 def die_with_parent(signum: int, parent: int) -> None:
     """Have the kernel send `signum` when `parent` exits (Linux), however it exits: a SIGKILL, a closed
     terminal. If `parent` is already gone, this process has missed the signal and exits now."""

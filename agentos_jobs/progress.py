@@ -7,6 +7,7 @@ it only captures its own process's output. Elsewhere (CI logs) it is a plain lin
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 import time
@@ -74,7 +75,9 @@ class Progress:
         now = time.monotonic()
         queued = max(0, self.total - sum(self.counts.values()) - len(self.running))
         work = queued * mean + sum(max(0.0, mean - (now - began)) for began in self.running.values())
-        return f"ETA {_clock(work / self.slots)}"
+        if work <= 0 and self.running:  # they run past the finished items' mean: how long more is not known
+            return "ETA --:--"
+        return f"ETA {_clock(math.ceil(work / self.slots))}"  # never 00:00 while a second remains
 
     def line(self, width: int | None = None) -> str:
         """Parts in the order they are given up when the line is too wide: the last first."""

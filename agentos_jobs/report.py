@@ -12,7 +12,7 @@ from .fsutil import read_json_object
 from .rundir import BaseDir
 from .status import Status
 from .summary import render_summary, wants_colour
-from .text import table_lines
+from .text import table_lines, terminal_width
 
 
 class ReportError(AgentosError):
@@ -59,7 +59,7 @@ def report(settings: Settings, run_id: str | None, as_json: bool) -> str:
     if as_json:
         return json.dumps(summary, indent=2) + "\n"
     try:
-        return render_summary(summary, settings, wants_colour(sys.stdout))
+        return render_summary(summary, settings, wants_colour(sys.stdout), terminal_width(sys.stdout))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # edited by hand, or another version's
         raise ReportError(f"{path}: not a summary this version can print ({type(exc).__name__}: {exc}); "
                           "'agentos-jobs report --json' shows it as it is") from None

@@ -34,7 +34,7 @@ from .project import project_settings
 from .runs import current_run_id
 from .status import EXIT_REFUSED
 from .summary import wants_colour
-from .text import CLEAR_LINE
+from .text import CLEAR_LINE, terminal_width
 from .worker import read_notes
 
 WATCH_SECONDS = 0.25
@@ -236,10 +236,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         sys.stderr.write(text + "\n")
 
     def _columns(self) -> int:
-        try:
-            return os.get_terminal_size(self.outstream.fileno()).columns or 80  # 0: a terminal that never said
-        except (OSError, ValueError):
-            return 80
+        return terminal_width(self.outstream) or 80
 
     def execute_task(self, task: Any) -> None:
         if item := item_task(task):
@@ -250,8 +247,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
     def skip_uptodate(self, task: Any) -> None:
         if item := item_task(task):
             self.controller.item_up_to_date(item)
-        if task.name not in WORKFLOWS:  # `lld` is up to date when all its items are: the summary says so
-            super().skip_uptodate(task)
+        elif task.name not in WORKFLOWS:  # an item, or `lld` (up to date when all its items are): the summary
+            super().skip_uptodate(task)  # says so, in one counted row rather than doit's `-- lld:N` line each
 
     def skip_ignore(self, task: Any) -> None:
         if item := item_task(task):
@@ -290,7 +287,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         super().complete_run()
         if self.failures or self.runtime_errors:  # a task that is not an item failed
             self.controller.failed_outside_items = True
-        code = self.controller.finish(wants_colour(self.outstream))
+        code = self.controller.finish(wants_colour(self.outstream), terminal_width(self.outstream))
         warm_parent.stop(GRACE_SECONDS)  # its wrappers have ended: the run leaves no process behind
         try:
             self.outstream.flush()

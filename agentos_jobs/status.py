@@ -22,8 +22,8 @@ class Status(StrEnum):
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2  # `agentos-jobs`: a bad setting, credentials file or command line
-EXIT_REFUSED = 3  # the run did not start: bad configuration or another run holds the worktree
+EXIT_USAGE = 2  # a command line that cannot be read (as argparse exits)
+EXIT_REFUSED = 3  # nothing started: a bad setting or credentials file, or another run holds the worktree
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: no key could be had within the retry budget
 EXIT_INTERRUPTED = 130
 

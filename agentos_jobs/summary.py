@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import IO, Any
 
 from .config import Settings
@@ -11,7 +10,7 @@ from .prices import PRICES_DATE, show_cost
 from .results import ItemResult
 from .rundir import BaseDir
 from .status import Status, run_exit
-from .text import table_lines
+from .text import colour_wanted, fit, table_lines
 
 
 def build_summary(run_id: str, started_at: str, finished_at: str, duration: float,
@@ -52,26 +51,43 @@ _QUIET = (Status.DONE, Status.UP_TO_DATE)  # rows whose message would say nothin
 
 
 def wants_colour(stream: IO[str]) -> bool:
-    """On a terminal, unless NO_COLOR (https://no-color.org) or a dumb terminal says otherwise; never in a
-    pipe or a log."""
-    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+    return colour_wanted(stream.isatty())
+
+
+HEADER = ("ITEM", "STATUS", "TIME", "STEPS", "TOKENS", "COST")
+_GIVEN_UP = ("TOKENS", "STEPS", "COST", "TIME")  # the columns a narrow terminal loses, first to last
+_FOLDED = (Status.NOT_STARTED, Status.UP_TO_DATE)  # many of these say nothing one by one
 
 
 def _cells(row: ItemResult) -> tuple[str, ...]:
     took = f"{row.duration_seconds:.1f}s" if row.duration_seconds is not None else "-"
     steps = "-" if row.steps_done is None else str(row.steps_done)
-    return row.prefix, row.status.value, took, steps, _tokens(row), _cost(row.cost_usd), row.log or "-"
+    return row.prefix, row.status.value, took, steps, _tokens(row), _cost(row.cost_usd)
 
 
-def _not_started_row(rows: list[ItemResult]) -> tuple[tuple[str, ...], Status, str]:
-    """Items never started are one counted row: after an early Ctrl+C they can be most of a long table
-    (summary.json still names each)."""
-    return ((f"{len(rows)} items", Status.NOT_STARTED.value, "-", "-", "-", "-", "-"), Status.NOT_STARTED,
-            f"{rows[0].message}; summary.json names each".lstrip("; "))
+def _folded_row(rows: list[ItemResult]) -> tuple[tuple[str, ...], Status, str]:
+    """Items never started, or found done, are one counted row: after an early Ctrl+C, or in a run that adds
+    one issue to a hundred done ones, they would be most of a long table (summary.json still names each)."""
+    status = rows[0].status
+    message = f"{rows[0].message}; summary.json names each".lstrip("; ") if status is Status.NOT_STARTED else ""
+    return (f"{len(rows)} items", status.value, "-", "-", "-", "-"), status, message
 
 
-def render_summary(summary: dict[str, Any], settings: Settings, colour: bool = False) -> str:
-    """Raises ValueError (or KeyError, TypeError) for a summary this version cannot read."""
+def _columns_that_fit(table: list[tuple[str, ...]], width: int | None) -> list[int]:
+    """The columns shown: all of them, less those a terminal of `width` has no room for."""
+    shown = list(range(len(HEADER)))
+    for name in _GIVEN_UP:
+        if width is None or max(len(line) for line in table_lines([[r[i] for i in shown] for r in table])) <= width:
+            break
+        shown.remove(HEADER.index(name))
+    return shown
+
+
+def render_summary(summary: dict[str, Any], settings: Settings, colour: bool = False,
+                   width: int | None = None) -> str:
+    """The table, and every line around it, in rows of at most `width` characters (a terminal's, measured as
+    it is printed: None for a pipe or a file). Raises ValueError (or KeyError, TypeError) for a summary this
+    version cannot read."""
     rows = [ItemResult.from_json(row) for row in summary["items"]]
     totals = summary["totals"]
     counts = ", ".join(f"{totals[s.value]} {s.value}" for s in Status if s.value in totals)
@@ -79,29 +95,36 @@ def render_summary(summary: dict[str, Any], settings: Settings, colour: bool = F
              f"({totals['items']} item(s)) in {summary['duration_seconds']:.1f}s, exit {summary['exit_code']}"]
     if summary.get("halted_after"):
         lines.append(f"fail_fast: no item was started after {summary['halted_after']} failed")
+    table_rows: list[str] = []
     if rows:
-        never = [row for row in rows if row.status is Status.NOT_STARTED]
+        folded = {status: [row for row in rows if row.status is status] for status in _FOLDED}
         shown = [(_cells(row), row.status, row.message) for row in rows
-                 if row.status is not Status.NOT_STARTED or len(never) == 1]
-        if len(never) > 1:
-            shown.append(_not_started_row(never))
-        table: list[tuple[str, ...]] = [("ITEM", "STATUS", "TIME", "STEPS", "TOKENS", "COST", "LOG")]
-        table += [cells for cells, _, _ in shown]
+                 if row.status not in _FOLDED or len(folded[row.status]) == 1]
+        shown += [_folded_row(many) for many in folded.values() if len(many) > 1]
+        if any(row.log for row in rows):  # every log is <ITEM>.log in the run's folder: said once
+            logs = display_path(BaseDir(settings.base_dir).run(summary["run_id"]).logs, settings.root)
+            lines.append(f"logs: {logs}/<ITEM>.log")
+        table: list[tuple[str, ...]] = [HEADER, *(cells for cells, _, _ in shown)]
+        columns = _columns_that_fit(table, width)
         start = max(len(cells[0]) for cells in table) + 2  # where the STATUS column begins
-        for index, line in enumerate(table_lines(table)):
+        for index, line in enumerate(table_lines([[cells[i] for i in columns] for cells in table])):
             status, message = (shown[index - 1][1], shown[index - 1][2]) if index else (None, "")
+            if width is not None and len(line) > width:  # an item id longer than the terminal is wide
+                line = line[: width - 1] + "…"
             if colour and status in _COLOURS:
                 end = start + len(status)
                 line = f"{line[:start]}\x1b[{_COLOURS[status]}m{line[start:end]}\x1b[0m{line[end:]}"
-            lines.append(line)
+            table_rows.append(line)
             if message and status not in _QUIET:
-                lines.append(" " * start + message)
-        if totals["input_tokens"] or totals["output_tokens"]:
-            cached = totals.get("cached_tokens") or 0  # a summary.json of an older version has none
-            lines.append(f"tokens: {totals['input_tokens']:,} in{f' ({cached:,} cached)' if cached else ''}, "
-                         f"{totals['output_tokens']:,} out")
-        if totals.get("cost_usd", 0.0) != 0:
-            lines.append(f"cost: {_cost(totals.get('cost_usd'))} (this run's calls, at the prices of {PRICES_DATE} "
-                         "and [tool.agentos_jobs.prices])")
-    lines.append(f"summary: {display_path(BaseDir(settings.base_dir).run(summary['run_id']).summary, settings.root)}")
-    return "\n".join(lines) + "\n"
+                table_rows += fit(" " * start + message, width, " " * start)
+    after = []
+    if rows and (totals["input_tokens"] or totals["output_tokens"]):
+        cached = totals.get("cached_tokens") or 0  # a summary.json of an older version has none
+        after.append(f"tokens: {totals['input_tokens']:,} in{f' ({cached:,} cached)' if cached else ''}, "
+                     f"{totals['output_tokens']:,} out")
+    if rows and totals.get("cost_usd", 0.0) != 0:
+        after.append(f"cost: {_cost(totals.get('cost_usd'))} (this run's calls, at the prices of {PRICES_DATE} "
+                     "and [tool.agentos_jobs.prices])")
+    after.append(f"summary: {display_path(BaseDir(settings.base_dir).run(summary['run_id']).summary, settings.root)}")
+    fitted = [row for line in lines for row in fit(line, width)] + table_rows
+    return "\n".join(fitted + [row for line in after for row in fit(line, width)]) + "\n"

@@ -8,7 +8,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from doit.action import CmdAction
-from doit.exceptions import InvalidDodoFile, TaskFailed
+from doit.cmd_base import DodoTaskLoader, DoitCmdBase
+from doit.cmd_clean import Clean
+from doit.cmdparse import CmdOption, CmdParse, CmdParseError
+from doit.exceptions import InvalidDodoFile
 
 from . import warm_parent
 from .checkpoint import delete_checkpoint
@@ -20,7 +23,7 @@ from .items import discover, list_inputs
 from .locks import RunLock, RunLocked
 from .markers import marker_is_current
 from .owned import existing_work_line, foreign_files, outputs_present
-from .procs import install_early_stop
+from .procs import install_early_stop, quiet_in_a_closed_pipe
 from .project import project_settings
 from .rundir import BaseDir
 from .runs import ensure_run_env
@@ -35,12 +38,15 @@ def doit_config() -> dict[str, Any]:
     """DOIT_CONFIG for dodo.py: 3 at a time, keep going after a failure, doit's dep file under .agentos."""
     install_early_stop()  # first: the imports below take a while, and Ctrl+C may come meanwhile
     refuse_unsupported(sys.argv[1:])
+    if doit_command(sys.argv[1:]) in PRINT_ONLY:
+        quiet_in_a_closed_pipe()
     if doit_command(sys.argv[1:]) == "run":  # it warms up while doit reads the tasks; gone if none is pending
         warm_parent.start(selected_workflows(sys.argv[1:]))
     from .reporter import RunReporter
 
     settings = project_settings()
     refuse_misread_tasks(sys.argv[1:], settings)
+    refuse_untargeted_clean(sys.argv[1:], settings)
     ensure_run_env()
     try:
         ensure_base_dir(settings)
@@ -59,6 +65,7 @@ def doit_config() -> dict[str, Any]:
 
 DOIT_COMMANDS = ("run", "list", "info", "clean", "forget", "ignore", "help", "dumpdb", "strace", "auto",
                  "tabcompletion", "reset-dep")
+PRINT_ONLY = ("list", "info", "help", "dumpdb", "tabcompletion")  # commands that change nothing
 
 
 def doit_command(argv: list[str]) -> str:
@@ -110,6 +117,34 @@ def refuse_misread_tasks(argv: list[str], settings: Settings) -> None:
         raise SystemExit(EXIT_REFUSED)
 
 
+def refuse_untargeted_clean(argv: list[str], settings: Settings) -> None:
+    """doit's bare `clean` cleans its default task, `lld`, and `clean -a` every task: each item's marker and
+    checkpoint would go, and the next run would pay for every finished item again. Both are refused, naming what
+    they would reset; a clean names its target (`doit clean lld:42`, or `doit clean lld` for the group) or is a
+    `--dry-run`. The arguments are read with doit's own parser, as its clean command will read them."""
+    if doit_command(argv) != "clean":
+        return
+    options = (*DoitCmdBase.base_options, *DodoTaskLoader.cmd_options, *Clean.cmd_options)
+    try:
+        params, targets = CmdParse([CmdOption(option) for option in options]).parse(argv[argv.index("clean") + 1:])
+    except CmdParseError:
+        return  # doit says what is wrong with them
+    if params["dryrun"] or (targets and not params["cleanall"]):
+        return
+    base = BaseDir(settings.base_dir)
+    kept = [f"{workflow}:{item_id}" for workflow in WORKFLOWS for item_id in list_inputs(settings, workflow).files
+            if base.marker(workflow, item_id).exists() or base.checkpoint(workflow, item_id).exists()]
+    what = "'doit clean -a' cleans every task" if params["cleanall"] else "'doit clean' names no task"
+    if kept:
+        what += (f": it would reset {len(kept)} item(s), {', '.join(kept[:5])}{', ...' if len(kept) > 5 else ''}, "
+                 "and the next run would pay for them again")
+    one = kept[0] if kept else "lld:42"
+    group = one.split(":", 1)[0]
+    sys.stderr.write(f"agentos-jobs: {what}; name what to reset: 'doit clean {one}' for one item, 'doit clean "
+                     f"{group}' for every {group} item ('doit clean --dry-run {group}' shows what would go)\n")
+    raise SystemExit(EXIT_REFUSED)
+
+
 def _names_an_item(arg: str, group: str, settings: Settings) -> bool:
     """As doit selects: by pattern when the argument holds a '*', else by the exact task name."""
     names = [f"{group}:{item_id}" for item_id in list_inputs(settings, group).files]
@@ -121,25 +156,27 @@ def all_current(markers: list[tuple[str, str]]) -> bool:
     return all(marker_is_current(marker, input_hash) for marker, input_hash in markers)
 
 
-def clean_item(workflow: str, item_id: str, dryrun: bool) -> TaskFailed | None:
+def clean_item(workflow: str, item_id: str, dryrun: bool) -> None:
     """`doit clean lld:42`: the way to run a finished item again. Its marker and checkpoint go, so the next run
-    starts it from its first step; its LLD, drafts and lineage stay: they are committed work, yours to remove."""
+    starts it from its first step; its LLD, drafts and lineage stay: they are committed work, yours to remove.
+    While a run holds the worktree it is refused, and doit ends at once with exit 3 (a clean action's failure
+    would only be printed, and doit would exit 0)."""
     settings = project_settings()
     base = BaseDir(settings.base_dir)
     parts = [base.marker(workflow, item_id), base.checkpoint(workflow, item_id)]
     shown = ", ".join(display_path(p, settings.root) for p in parts if p.exists()) or "nothing to remove"
     if dryrun:
         print(f"{prefix_for(workflow, item_id)}: would remove {shown}")
-        return None
+        return
     lock = RunLock(settings)  # never under a running item's feet
     try:
         lock.acquire(f"clean {workflow}:{item_id}")
     except RunLocked as exc:
-        return TaskFailed(f"agentos-jobs: {exc}\n")
+        sys.stderr.write(f"agentos-jobs: {prefix_for(workflow, item_id)} not reset: {exc}\n")
+        raise SystemExit(exc.exit_code) from None
     parts[0].unlink(missing_ok=True)
     delete_checkpoint(parts[1])
     print(f"{prefix_for(workflow, item_id)}: removed {shown}; the next run starts it from its first step")
-    return None
 
 
 def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:

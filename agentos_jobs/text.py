@@ -3,7 +3,10 @@ aligned tables."""
 
 from __future__ import annotations
 
+import os
+import textwrap
 from collections.abc import Sequence
+from typing import IO
 
 CLEAR_LINE = "\r\x1b[K"  # back to the line's start and clear it: how a line replaces the progress line
 
@@ -34,3 +37,24 @@ def table_lines(rows: Sequence[Sequence[str]]) -> list[str]:
     """Left-aligned columns two spaces apart; the first row is the header."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def colour_wanted(is_tty: bool) -> bool:
+    """On a terminal, unless NO_COLOR (https://no-color.org) or a dumb terminal says otherwise; never in a pipe
+    or a log."""
+    return is_tty and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def fit(line: str, width: int | None, indent: str = "") -> list[str]:
+    """A line as rows of at most `width` characters (None: as it is), broken at spaces where it can be."""
+    if width is None or len(line) <= width:
+        return [line]
+    return textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False) or [""]
+
+
+def terminal_width(stream: IO[str]) -> int | None:
+    """The columns of the terminal a stream writes to, now; None when it is not a terminal."""
+    try:
+        return (os.get_terminal_size(stream.fileno()).columns or 80) if stream.isatty() else None
+    except (OSError, ValueError):
+        return None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyte
 import pytest
 
 from fake_llm import FakeLLM
@@ -161,6 +162,16 @@ class Terminal:
         self.reader.join(5)
         os.close(self.master)
         return code
+
+
+def rendered_rows(screen: bytes, columns: int) -> list[str]:
+    """Every row a person could scroll back to, as a real terminal of that width shows the bytes; the row the
+    cursor is on (where the live progress line is drawn) is left out."""
+    display = pyte.HistoryScreen(columns, 24, history=10000)
+    pyte.ByteStream(display).feed(screen)
+    history = ["".join(char.data for char in row.values()) for row in display.history.top]
+    rows = [row for index, row in enumerate(display.display) if index != display.cursor.y]
+    return [row.rstrip() for row in history + rows]
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyte
-
-from conftest import BIN, Terminal, Workspace
+from conftest import BIN, Terminal, Workspace, rendered_rows
 
 
 def _mode(path: Path) -> int:
@@ -115,16 +113,6 @@ def test_a_missing_key_names_its_own_provider_and_the_variable_it_ignored(worksp
     assert "sk-ant-0123456789abcdef" not in result.stderr
 
 
-def _rendered(screen: bytes, columns: int) -> list[str]:
-    """Every row a person could scroll back to, as a real terminal of that width shows the bytes; the row the
-    cursor is on (where the live progress line is drawn) is left out."""
-    display = pyte.HistoryScreen(columns, 24, history=10000)
-    pyte.ByteStream(display).feed(screen)
-    history = ["".join(char.data for char in row.values()) for row in display.history.top]
-    rows = [row for index, row in enumerate(display.display) if index != display.cursor.y]
-    return [row.rstrip() for row in history + rows]
-
-
 def test_a_narrow_terminal_keeps_no_stale_progress_rows_and_the_line_follows_a_resize(workspace: Workspace) -> None:
     for number in range(1, 9):
         workspace.add_issue(number)
@@ -134,7 +122,7 @@ def test_a_narrow_terminal_keeps_no_stale_progress_rows_and_the_line_follows_a_r
     time.sleep(0.6)  # a redraw drawn before the resize may still be on its way
     after_resize = len(term.screen)
     assert term.wait(timeout=60) == 0, term.text()
-    rows = _rendered(bytes(term.screen[:after_resize]), 60)
+    rows = rendered_rows(bytes(term.screen[:after_resize]), 60)
     assert [row for row in rows if "progress:" in row] == []  # each draw replaced the last one whole
     draws = [part.split("\r")[0].split("\x1b")[0] for part in term.text()[after_resize:].split("\r\x1b[K")]
     progress = [draw for draw in draws if draw.startswith("progress: ")]

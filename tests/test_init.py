@@ -47,7 +47,7 @@ def test_init_leaves_a_foreign_dodo_alone_and_refuses_broken_toml(tmp_path: Path
     (tmp_path / "dodo.py").write_text("def task_hello():\n    return {'actions': ['echo hi']}\n")
     (tmp_path / "pyproject.toml").write_text("[project\nname=")
     result = _init(tmp_path, {"PATH": str(BIN), "HOME": str(tmp_path)})
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert result.stderr.startswith("agentos-jobs: error: ") and "pyproject.toml: not valid TOML" in result.stderr
     assert (tmp_path / "pyproject.toml").read_text() == "[project\nname="
     assert "echo hi" in (tmp_path / "dodo.py").read_text()
@@ -63,7 +63,7 @@ def test_bad_setting_is_one_line_naming_the_key(tmp_path: Path) -> None:
                             env={"PATH": str(BIN), "HOME": str(tmp_path)})
     assert result.returncode == 3
     assert result.stderr.strip().splitlines() == [
-        "ERROR: pyproject.toml [tool.agentos_jobs]: max_iterations must be a positive whole number, got 0"]
+        "ERROR: pyproject.toml:6 [tool.agentos_jobs]: max_iterations must be a positive whole number, got 0"]
 
 
 @pytest.mark.parametrize("variable, value, expected", [
@@ -95,8 +95,8 @@ def test_a_base_dir_that_cannot_be_written_stops_the_run_before_it_starts(worksp
 
 
 @pytest.mark.parametrize("content, expected", [
-    ("tool = 5\n", "pyproject.toml: 'tool' must be a table; fix the file"),
-    ("x = [\n", "pyproject.toml: not valid TOML ("),
+    ("tool = 5\n", "pyproject.toml:1: 'tool' must be a table; fix the file"),
+    ("x = [\n", "pyproject.toml:1: not valid TOML: Invalid value; fix that line"),
     (None, "pyproject.toml: cannot be read (Is a directory); fix the file"),
 ])
 def test_a_broken_pyproject_is_one_line_naming_it(workspace: Workspace, content: str | None, expected: str) -> None:
@@ -107,7 +107,7 @@ def test_a_broken_pyproject_is_one_line_naming_it(workspace: Workspace, content:
     else:
         pyproject.write_text(content)
     result = workspace.command(str(BIN / "agentos-jobs"), "keys")
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert len(result.stderr.splitlines()) == 1 and expected in result.stderr, result.stderr
 
 

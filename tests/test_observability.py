@@ -17,6 +17,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from agentos_jobs.prefixer import tinted_prefix
+
 from conftest import BIN, Workspace
 from fake_llm import SNAPSHOT, FakeLLM, use_provider
 
@@ -185,7 +187,7 @@ def test_progress_line_is_redrawn_in_place_on_a_terminal(workspace: Workspace) -
     text = screen.decode()
     assert proc.returncode == 0, text
     assert "\r\x1b[Kprogress: " in text
-    assert "\r\x1b[K[LLD-1] started" in text  # item lines replace the status line instead of running into it
+    assert f"\r\x1b[K{tinted_prefix('LLD-1')} started" in text  # item lines replace the status line
     redraws = text.count("\r\x1b[Kprogress: ")
     assert redraws >= 3 and "\nprogress: " not in text
 

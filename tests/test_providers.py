@@ -204,7 +204,7 @@ def test_a_group_readable_credentials_file_is_refused(workspace: Workspace, fake
     assert not fake.calls and workspace.checkpoints() == [] and not workspace.runs()
     assert not lease_file(workspace).exists()
     keys = workspace.command(str(BIN / "agentos-jobs"), "keys")
-    assert keys.returncode == 2 and keys.stderr.strip().endswith(f"run: chmod 600 {path}")
+    assert keys.returncode == 3 and keys.stderr.strip().endswith(f"run: chmod 600 {path}")
 
 
 def test_a_missing_key_names_the_variable_to_set(workspace: Workspace) -> None:
@@ -321,7 +321,8 @@ def test_the_provider_override_never_sends_a_key_to_another_providers_endpoint(t
     assert same.drafter == ModelChoice("openai", "llama3", "http://ollama.lan:11434/v1")
     with (tmp_path / "pyproject.toml").open("a") as handle:
         handle.write('[tool.agentos_jobs.reviewer]\nprovider = "antropic"\n')
-    with pytest.raises(ConfigError, match=r"reviewer: unknown provider 'antropic'"):  # checked under the override too
+    said = r"pyproject.toml:6 \[tool.agentos_jobs.reviewer\]: unknown provider 'antropic'"
+    with pytest.raises(ConfigError, match=said):  # checked under the override too
         load_settings(tmp_path, {"AGENTOS_PROVIDER": "anthropic", "AGENTOS_MODEL": "claude-test"})
 
 

@@ -161,7 +161,7 @@ def test_a_redis_that_is_down_is_one_line_before_any_item(workspace: Workspace, 
     assert not fake.calls and not workspace.runs()
     for command in (("keys",), ("run", "lld", "1")):
         done = workspace.command(str(BIN / "agentos-jobs"), *command)
-        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.returncode == 3, done.stdout + done.stderr
         assert done.stderr.count("\n") == 1 and f"lease store {where} cannot be reached" in done.stderr
         assert "Traceback" not in done.stdout + done.stderr
     assert not fake.calls

@@ -48,13 +48,13 @@ def test_the_summary_is_built_from_results_and_rendered_from_its_json(tmp_path: 
     assert summary["totals"] == {"done": 1, "no-key": 1, "not-started": 2, "items": 4, "input_tokens": 7,
                                  "output_tokens": 3, "cached_tokens": 0, "cost_usd": 0.0}
     text = render_summary(summary, load_settings(tmp_path, {}))
-    assert re.search(r"^LLD-2 +no-key +- +- +- +- +-$", text, re.MULTILINE) and "no usable openai key" in text
+    assert re.search(r"^LLD-2 +no-key +- +- +- +-$", text, re.MULTILINE) and "no usable openai key" in text
     assert re.search(r"^2 items +not-started", text, re.MULTILINE) and "summary.json names each" in text
     assert build_summary("run-2", "a", "b", 1.0, rows[1:2])["exit_code"] == 75
 
 
 def test_each_user_error_carries_its_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
-    assert say_error(ConfigError("bad setting")) == 2
+    assert say_error(ConfigError("bad setting")) == 3
     assert say_error(RunLocked("another run")) == 3
     assert capsys.readouterr().err == "agentos-jobs: error: bad setting\nagentos-jobs: another run\n"
     assert NoKeyAvailable("none").item_status is Status.NO_KEY and OverBudget("x").item_status is Status.OVER_BUDGET
