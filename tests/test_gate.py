@@ -51,7 +51,7 @@ def test_a_missing_section_and_one_holding_only_the_templates_text(repo: Path) -
         "Plain functions.", "*The module it lives in, the pattern it follows, and the key decisions with their "
                             "reasons.*")
     assert lld_gate(draft, repo) == [
-        "section '2.6 Technical Approach' is empty (it holds nothing but the template's own text)",
+        "section '2.6 Technical Approach' is empty (it holds only placeholders or the template's own text)",
         "section '8. Performance' is missing"]
 
 
@@ -83,10 +83,10 @@ def test_a_table_in_a_code_block_is_not_checked(repo: Path) -> None:
 
 
 def test_requirements_need_an_id_and_a_test_scenario(repo: Path) -> None:
-    draft = full_draft().replace("2. **REQ-2:** it is tested", "2. **REQ-2:** it is tested\n3. it is fast\n"
+    draft = full_draft().replace("2. **REQ-2:** it is tested", "2. **REQ-2:** it is tested\n- it is fast\n"
                                  "4. **REQ-4:** it is documented").replace("| 010 | REQ-1 |", "| 010 | REQ-1, REQ-7 |")
     assert lld_gate(draft, repo) == [
-        "requirement 'it is fast' has no id: name it REQ-<n>",
+        "requirement 'it is fast' has no id: name it REQ-<n>, or number the list",
         "REQ-4 is proved by no test scenario: add a row naming it to the test-scenario table",
         "a test scenario names REQ-7, which is not a requirement"]
 
@@ -103,7 +103,7 @@ def test_a_revision_answers_every_open_finding_by_id(repo: Path) -> None:
 def test_a_repositorys_own_template_is_what_the_gate_requires(repo: Path) -> None:
     template = parse_template("# Design\n\n## Goal\n*Why.*\n\n## Rollout\n*How it ships.*\n", "docs/t.md")
     assert check_lld("# D\n\n## Goal\nFaster.\n\n## Rollout\n*How it ships.*\n", template, repo, ()) == [
-        "section 'Rollout' is empty (it holds nothing but the template's own text)"]
+        "section 'Rollout' is empty (it holds only placeholders or the template's own text)"]
     assert check_lld("# D\n\n## Goal\nFaster.\n\n## Rollout\nBehind a flag.\n", template, repo, ()) == []
     with pytest.raises(ConfigError, match="no '## ' section headings"):
         parse_template("# Only a title\n\nText.\n", "docs/t.md")
@@ -113,7 +113,8 @@ def test_a_repositorys_own_template_is_what_the_gate_requires(repo: Path) -> Non
     ("- [ ] a 503 is retried five times", []),
     ("The brief gives none.", ["the acceptance criteria hold no '- [ ]' checklist item"]),
     ("- it is retried", ["acceptance criterion '- it is retried' is not a '- [ ]' checklist item"]),
-    ("- [ ] TBD", ["acceptance criterion 'TBD' is a placeholder, not a testable outcome"]),
+    ("- [ ] TBD", ["section 'Acceptance criteria' is empty (it holds only placeholders or the template's own text)",
+                   "acceptance criterion 'TBD' is a placeholder, not a testable outcome"]),
     ("- [ ] (write one)", ["acceptance criterion '(write one)' is a placeholder, not a testable outcome"]),
 ])
 def test_an_issues_acceptance_criteria_are_testable_checklist_items(repo: Path, criteria: str, said: list[str]
