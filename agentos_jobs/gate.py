@@ -38,7 +38,8 @@ _CHECKBOX = re.compile(r"^[-*+]\s+\[[ xX]\]\s*(.*)$")
 _OPEN = re.compile(r"^\s*[-*+]\s+\[ \]\s*(.*)$")
 _QUESTION = "open question '"
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_PLACEHOLDER = re.compile(r"path/to|\btbd\b|\btodo\b|\bxxx\b|\.\.\.|…|[<>{}*?]|^n/?a$|^none$|^-+$", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"path/to|(?:^|/)(?:tbd|todo|xxx)(?:/|$)|\.\.\.|…|[<>{}*?]|^n/?a$|^none$|^-+$",
+                          re.IGNORECASE)
 _VAGUE = re.compile(r"\btbd\b|\btodo\b|^(?:\.\.\.|…)$", re.IGNORECASE)
 _MARKUP = re.compile(r"<!--.*?-->|^(?:[-*+]\s+(?:\[[ xX]\]\s*)?|\d+[.)]\s+|>\s*)|[*_`~]")
 _FILLER = re.compile(r"(?:tbd|tba|todo|fixme|xxx|\[?unchanged\]?|\.{3}|…|[-—\u2013]+|\?+|[{<\[][^{}<>\[\]]*[}>\]])"
@@ -47,7 +48,7 @@ _LATER = re.compile(r"(?:tbd|tba|todo|fixme)\b", re.IGNORECASE)  # 'TBD: after p
 _NOTHING = re.compile(r"(?:n/?a|none|not applicable)\b[\s.:;,!—\u2013-]*", re.IGNORECASE)
 _CHANGES = {"add": "Add", "added": "Add", "new": "Add", "create": "Add", "modify": "Modify", "modified": "Modify",
             "update": "Modify", "change": "Modify", "edit": "Modify", "delete": "Delete", "deleted": "Delete",
-            "remove": "Delete"}
+            "remove": "Delete", "exists": "Exists", "existing": "Exists"}  # Exists: a folder named for context
 
 
 def dump_findings(findings: list[str]) -> str:
@@ -140,20 +141,37 @@ def _path(cell: str) -> str:
 
 
 def check_files(draft: str, root: Path) -> list[str]:
-    """Every table with a file (or path) column and a change (action, or else type) column is a files-changed
-    table."""
+    """Every table with a file (or path) column and a change or action column is a files-changed table; so is
+    one with a Type column, unless it is a table of test scenarios (a Scenario, Test or Requirement column:
+    there Type says Auto or Manual)."""
     findings = []
     for rows in tables(draft):
         file_col = _column(rows[0], "file", "path")
-        change_col = next((c for c in (_column(rows[0], "change", "action"), _column(rows[0], "type"))
-                           if c is not None), None)
+        typed = None if _column(rows[0], "scenario", "test", "req") is not None else _column(rows[0], "type")
+        change_col = next((c for c in (_column(rows[0], "change", "action"), typed) if c is not None), None)
         if file_col is None or change_col is None or file_col == change_col:
             continue
         listed = [(_path(row[file_col]), row[change_col]) for row in rows[1:] if len(row) > max(file_col, change_col)]
-        added = {str(PurePosixPath(path.removeprefix("./"))) for path, said in listed if _change(said) == "Add"}
         for path, said in listed:
-            findings += _file_problems(path, _change(said), said, root, added)
+            findings += _file_problems(path, _change(said), said, root)
+        findings += _new_folders([path for path, said in listed if _change(said) == "Add"], root)
     return findings
+
+
+def _new_folders(added: list[str], root: Path) -> list[str]:
+    """An Add path's folder exists, or is itself added in the same table (a row `folder/`, Add); one finding
+    for each folder that is neither, naming the paths in it."""
+    pures = [PurePosixPath(path.removeprefix("./")) for path in added if path and not _PLACEHOLDER.search(path)]
+    listed = {str(pure) for pure in pures}
+    missing: dict[str, list[str]] = {}
+    for pure in pures:
+        folder = pure.parent
+        if not pure.is_absolute() and ".." not in pure.parts and str(folder) not in listed \
+                and not (root / folder).is_dir():
+            missing.setdefault(str(folder), []).append(f"`{pure}`")
+    return [f"`{folder}/` neither exists nor is added in the files-changed table, yet {', '.join(paths)} "
+            f"{'is' if len(paths) == 1 else 'are'} added in it: check the path, or add a row `{folder}/` (Add)"
+            for folder, paths in missing.items()]
 
 
 def _change(said: str) -> str | None:
@@ -161,7 +179,7 @@ def _change(said: str) -> str | None:
     return _CHANGES.get(words[0]) if words else None
 
 
-def _file_problems(path: str, change: str | None, said: str, root: Path, added: set[str]) -> list[str]:
+def _file_problems(path: str, change: str | None, said: str, root: Path) -> list[str]:
     shown = f"`{path}`" if path else "an empty file cell"
     if not path or _PLACEHOLDER.search(path) or " " in path:
         return [f"{shown} in the files-changed table is a placeholder: name the real file"]
@@ -173,9 +191,6 @@ def _file_problems(path: str, change: str | None, said: str, root: Path, added: 
     exists = (root / pure).exists()
     if change == "Add" and exists:
         return [f"`{path}` is marked Add but already exists in the repository: mark it Modify"]
-    if change == "Add" and not (root / pure.parent).is_dir() and str(pure.parent) not in added:
-        return [f"`{path}` is marked Add in `{pure.parent}/`, which neither exists nor is added in this table: check "
-                f"the path, or add a row for the folder (`{pure.parent}/`, Add)"]
     if change != "Add" and not exists:
         return [f"`{path}` is marked {change} but does not exist in the repository: check the path, or mark it Add"]
     return []
