@@ -24,6 +24,7 @@ from .template import (
     find_sections,
     headings,
     is_separator,
+    locate_sections,
     section_bodies,
     section_key,
     table_row,
@@ -48,7 +49,8 @@ _LATER = re.compile(r"(?:tbd|tba|todo|fixme)\b", re.IGNORECASE)  # 'TBD: after p
 _NOTHING = re.compile(r"(?:n/?a|none|not applicable)\b[\s.:;,!—\u2013-]*", re.IGNORECASE)
 _CHANGES = {"add": "Add", "added": "Add", "new": "Add", "create": "Add", "modify": "Modify", "modified": "Modify",
             "update": "Modify", "change": "Modify", "edit": "Modify", "delete": "Delete", "deleted": "Delete",
-            "remove": "Delete", "exists": "Exists", "existing": "Exists"}  # Exists: a folder named for context
+            "remove": "Delete", "removed": "Delete",
+            "exists": "Exists", "existing": "Exists"}  # a folder listed for context ('Exists (Directory)')
 
 
 def dump_findings(findings: list[str]) -> str:
@@ -85,32 +87,45 @@ def check_issue(draft: str, template: Template, open_findings: tuple[Finding, ..
 
 
 def check_sections(draft: str, template: Template) -> list[str]:
+    """Each template section is found (`locate_sections`) and says something: its own text or one of its
+    subsections does, each judged by its own template section."""
+    lines, found = draft.splitlines(), headings(draft)
+    located = locate_sections(template.sections, draft)
+    sections = {index: section for section, index in located.items() if index is not None}
+
+    def says(index: int) -> bool:
+        end = found[index + 1].line if index + 1 < len(found) else len(lines)
+        return _says_something(lines[found[index].line + 1 : end], template, sections.get(index))
+
     findings = []
-    for section, body in find_sections(template.sections, draft).items():
-        if body is None:
+    for section, index in located.items():
+        if index is None:
             findings.append(f"section '{section.title}' is missing")
-        elif not _says_something(body, template, section):
+            continue
+        level, family = found[index].level, [index]
+        while family[-1] + 1 < len(found) and found[family[-1] + 1].level > level:
+            family.append(family[-1] + 1)
+        if not any(says(i) for i in family):
             findings.append(f"section '{section.title}' is empty (it holds only placeholders or the template's own "
                             "text)")
     return findings
 
 
-def _says_something(body: str, template: Template, section: Heading) -> bool:
-    """Whether a section's body holds one line of its own: not a heading, a fence, a table's header or separator,
-    the template's own text (unless the section is text to copy, `Template.fixed`), nor a placeholder. 'N/A' or
-    'None' followed by a reason ('N/A - all scenarios are automated') is an answer anywhere; bare, only where the
-    template offers it (`Template.offers_none`)."""
-    lines = body.splitlines()
-    skip = {h.line for h in headings(body)}
-    bare_none, fixed = template.offers_none(section), template.fixed(section)
+def _says_something(lines: list[str], template: Template, section: Heading | None) -> bool:
+    """Whether a section's own lines (up to its first subsection) hold one of their own: not a fence, a table's
+    header or separator, the template's own text (unless the section is text to copy, `Template.fixed`), nor a
+    placeholder. 'N/A' or 'None' followed by a reason ('N/A - all scenarios are automated') is an answer anywhere;
+    bare, only where the template offers it (`Template.offers_none`)."""
+    bare_none = section is not None and template.offers_none(section)
+    fixed = section is not None and template.fixed(section)
     for index, line in enumerate(lines):
         stripped = line.strip()
-        if not stripped or index in skip or FENCE.match(line) or (stripped in template.guidance and not fixed):
+        if not stripped or FENCE.match(line) or (stripped in template.guidance and not fixed):
             continue
         if stripped.startswith("|"):
             cells = table_row(stripped)
-            following = table_row(lines[index + 1]) if index + 1 < len(lines) else []
-            if is_separator(cells) or (following and is_separator(following)):
+            following = lines[index + 1].strip() if index + 1 < len(lines) else ""
+            if is_separator(cells) or (following.startswith("|") and is_separator(table_row(following))):
                 continue  # a table's separator or header row names columns, it says nothing
             if any(cell not in template.cells and _answer(cell, bare_none) for cell in cells):
                 return True

@@ -131,16 +131,18 @@ def _words_first(section: Heading, heading: Heading) -> bool:
 
 
 def _same_number(section: Heading, heading: Heading) -> bool:
-    return bool(section.number) and heading.number == section.number
+    """'7. Threat Model' is '7. Security' renamed. Only a top-level number: subsection numbers differ between
+    templates ('10.2 Test Commands' where another has '10.2 Manual Tests') and would hide a section that is gone."""
+    return bool(section.number) and "." not in section.number and heading.number == section.number
 
 
-def find_sections(sections: Sequence[Heading], text: str) -> dict[Heading, str | None]:
-    """Each template section's body in a draft, None where it has none. A section is the draft's heading with its
-    title's words (number aside), else one whose title begins with them ('Logic Flow (Pseudocode)', 'Security
-    Considerations'), else one with its number (a renamed section). Each rule is tried for every section before
-    the next, so '10.3 Manual Tests' is 'Manual Tests' whatever '10.2' holds; among several, the one with the
-    section's number wins, then the first; one heading serves one section."""
-    lines, found = text.splitlines(), headings(text)
+def locate_sections(sections: Sequence[Heading], text: str) -> dict[Heading, int | None]:
+    """Which heading of a draft (its index in `headings(text)`) is each template section, None where none is. A
+    section is the draft's heading with its title's words (number aside), else one whose title begins with them
+    ('Logic Flow (Pseudocode)', 'Security Considerations'), else a top-level one with its number (renamed). Each rule
+    is tried for every section before the next, so '10.3 Manual Tests' is 'Manual Tests' whatever '10.2' holds;
+    among several, the one with the section's number wins, then the first; one heading serves one section."""
+    found = headings(text)
     chosen: dict[Heading, int] = {}
     for rule in (_same_words, _words_first, _same_number):
         for section in sections:
@@ -149,7 +151,14 @@ def find_sections(sections: Sequence[Heading], text: str) -> dict[Heading, str |
             free = [i for i, h in enumerate(found) if i not in chosen.values() and rule(section, h)]
             if free:
                 chosen[section] = next((i for i in free if found[i].number == section.number), free[0])
-    return {s: _body(lines, found, chosen[s]) if s in chosen else None for s in sections}
+    return {section: chosen.get(section) for section in sections}
+
+
+def find_sections(sections: Sequence[Heading], text: str) -> dict[Heading, str | None]:
+    """Each template section's body in a draft (`locate_sections`), None where it has none."""
+    lines, found = text.splitlines(), headings(text)
+    return {section: None if index is None else _body(lines, found, index)
+            for section, index in locate_sections(sections, text).items()}
 
 
 def tables(text: str) -> Iterator[list[list[str]]]:
