@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agentos_jobs.config import ConfigError, load_settings
-from agentos_jobs.gate import check_issue, check_lld
+from agentos_jobs.gate import check_issue, check_lld, unresolved_questions
 from agentos_jobs.items import Document
 from agentos_jobs.providers.offline import draft_issue, draft_lld
 from agentos_jobs.template import load_template, parse_template
@@ -127,3 +127,102 @@ def test_an_issues_acceptance_criteria_are_testable_checklist_items(repo: Path, 
     assert check_issue(draft_issue(brief, template.text), template, ()) == [
         "the acceptance criteria hold no '- [ ]' checklist item"]
     assert check_issue(draft_issue(brief, template.text, revised=True), template, ()) == []
+
+
+def test_a_section_is_found_by_its_title_whatever_follows_or_by_its_number(repo: Path) -> None:
+    draft = (full_draft().replace("### 2.5 Logic Flow", "### 2.5 Logic Flow (Pseudocode)")
+             .replace("## 7. Security", "## 7. Security Considerations")
+             .replace("### 10.2 Manual Tests\nNone.", "### 10.2 Test Commands\n`pytest`\n\n"
+                      "### 10.3 Manual Tests (Only If Unavoidable)\nN/A - All scenarios automated.")
+             .replace("## 8. Performance", "## 8. Budgets"))  # renamed: found by its top-level number
+    assert lld_gate(draft, repo) == []
+    gone = draft.replace("### 10.3 Manual Tests (Only If Unavoidable)\nN/A - All scenarios automated.", "")
+    assert lld_gate(gone, repo) == ["section '10.2 Manual Tests' is missing"]  # not '10.2 Test Commands'
+
+
+def test_a_repositorys_template_with_a_review_log_appendix_is_met_word_for_word(repo: Path) -> None:
+    text = ("# {IssueID} - Feature: {Title}\n\n## 1. Context\n*Why.*\n\n## 2. Design\n*What.*\n\n"
+            "## Appendix A: Glossary\n*Terms.*\n\n## Appendix: Review Log\n*Filled by the workflow.*\n\n"
+            "### {Reviewer} Review #{N} ({VERDICT})\n\n#### Comments\n\n### Review Summary\n")
+    template = parse_template(text, "docs/templates/lld.md")
+    assert [s.title for s in template.sections] == ["1. Context", "2. Design", "Appendix A: Glossary"]
+    draft = ("# 7 - Feature: Cache\n\n## 1. Context\nSlow.\n\n## 2. Design\nCache it.\n\n## Appendix A: Glossary\n"
+             "TTL: time to live.\n\n## Appendix: Review Log\n\n### Gemini Review #1 (APPROVED)\n\n#### Comments\n\n"
+             "### Review Summary\n")
+    assert check_lld(draft, template, repo, ()) == []
+    assert check_lld(draft.replace("TTL: time to live.", "TBD"), template, repo, ()) == [
+        "section 'Appendix A: Glossary' is empty (it holds only placeholders or the template's own text)"]
+
+
+@pytest.mark.parametrize("placeholder", ["TBD", "TODO", "N/A", "[UNCHANGED]", "...", "- TBD", "| TBD | TBD |"])
+def test_sections_holding_only_placeholders_are_empty(repo: Path, placeholder: str) -> None:
+    draft = full_draft()
+    for body in ("`def run(feature: Feature) -> int`.", "1. Read. 2. Check. 3. Write.", "Input is validated.",
+                 "One pass.", "| None known | - |"):
+        draft = draft.replace(body, placeholder)
+    draft = draft.replace("### 10.2 Manual Tests\nNone.", "### 10.2 Manual Tests\nTBD")
+    assert lld_gate(draft, repo) == [f"section '{title}' is empty (it holds only placeholders or the template's own "
+                                     "text)" for title in ("2.4 Function Signatures", "2.5 Logic Flow", "7. Security",
+                                                           "8. Performance", "9. Risks & Mitigations",
+                                                           "10.2 Manual Tests")]
+
+
+@pytest.mark.parametrize("body, empty", [
+    ("N/A - every input is a constant in the code.", False),  # N/A with a reason is an answer anywhere
+    ("None - no new input crosses a trust boundary.", False),
+    ("N/A", True),  # bare, only where the template offers it: the built-in Security section does not
+    ("None.", True),
+    ("N/A - N/A", True),
+])
+def test_not_applicable_needs_a_reason_where_the_template_does_not_offer_it(repo: Path, body: str,
+                                                                           empty: bool) -> None:
+    found = lld_gate(full_draft().replace("Input is validated.", body), repo)
+    assert found == (["section '7. Security' is empty (it holds only placeholders or the template's own text)"]
+                     if empty else [])
+    offered = full_draft().replace("### 2.2 Dependencies\nNone.", f"### 2.2 Dependencies\n{body}")
+    assert lld_gate(offered, repo) == []  # the built-in Dependencies section offers "None"
+
+
+def test_requirements_as_a_numbered_list_proved_by_tags_or_by_a_requirement_column(repo: Path) -> None:
+    numbered = full_draft().replace("1. **REQ-1:** it works\n2. **REQ-2:** it is tested",
+                                    "1. it works\n2. it is tested\n3. it is fast")
+    tagged = numbered.replace("| 010 | REQ-1 | it works |", "| 010 | - | it works (REQ-1) |").replace(
+        "| 020 | REQ-2 |", "| 020 | 2-3 |")
+    assert lld_gate(tagged, repo) == []
+    assert lld_gate(numbered, repo) == [
+        "REQ-3 is proved by no test scenario: add a row naming it to the test-scenario table"]
+    assert lld_gate(tagged.replace("| 020 | 2-3 |", "| 020 | 2 |").replace("3. it is fast", "3. it is fast\n"
+                                                                             "4. it is documented"), repo) == [
+        "2 requirements are proved by no test scenario (REQ-3, REQ-4): name each in a row of the test-scenario "
+        "table, as REQ-n or its number in a Requirement column"]
+
+
+def test_an_add_under_a_folder_that_neither_exists_nor_is_added_is_a_finding(repo: Path) -> None:
+    rows = "| `src/cache/store.py` | Add | x |\n| `src/cache/__init__.py` | Add | x |"
+    draft = full_draft().replace("| `src/feature_module.py` | Add | The feature |", rows)
+    assert lld_gate(draft, repo) == [
+        "`src/cache/` neither exists nor is added in the files-changed table, yet `src/cache/store.py`, "
+        "`src/cache/__init__.py` are added in it: check the path, or add a row `src/cache/` (Add)"]
+    assert lld_gate(draft.replace(rows, f"| `src/cache/` | Add (Directory) | x |\n{rows}"), repo) == []
+
+
+@pytest.mark.parametrize("header", ["| File | Type | Description |", "| Path | Action | Notes |",
+                                    "| Files | Change | Why |"])
+def test_a_files_table_is_found_by_a_file_column_and_a_change_type_or_action_column(repo: Path,
+                                                                                   header: str) -> None:
+    draft = full_draft().replace("| File | Change Type | Description |", header).replace(
+        "| `pyproject.toml` | Modify | Registers it |", "| `pyproject.toml` | Python | Registers it |")
+    assert lld_gate(draft, repo) == ["`pyproject.toml`: change type 'Python' is not Add, Modify or Delete"]
+    scenarios = "| ID | Scenario | Type | File | REQ |\n|---|---|---|---|---|\n| 1 | x | Auto | `t.py` | REQ-1 |\n"
+    assert lld_gate(full_draft().replace("### 10.2 Manual Tests", f"{scenarios}\n### 10.2 Manual Tests"), repo) == []
+
+
+def test_unresolved_open_questions_go_back_to_the_drafter(repo: Path) -> None:
+    draft = full_draft().replace("### Open Questions\nNone.", "### Open Questions\n- [ ] Per user or per team?\n"
+                                 "- [x] Which store? **Assumed: the existing one.**\n- [ ] Keep the old flag?")
+    found = lld_gate(draft, repo)
+    assert found == [f"open question '{q}' is unresolved: answer it, or settle it as `- [x]` with the assumption "
+                     "in bold" for q in ("Per user or per team?", "Keep the old flag?")]
+    assert unresolved_questions([*found, "section 'x' is missing"]) == ["Per user or per team?", "Keep the old flag?"]
+    titled = draft.replace("# LLD", "# LLD: settle the Open Questions", 1)  # a title is not the section
+    assert lld_gate(titled, repo) == found
