@@ -14,7 +14,8 @@ from agentos_jobs.providers.offline import draft_issue, draft_lld
 from agentos_jobs.template import load_template, parse_template
 from agentos_jobs.verdict import Finding
 
-from fake_llm import full_draft
+from conftest import Workspace
+from fake_llm import FakeLLM, Reply, full_draft, structured, use_provider
 
 ISSUE = Document(title="Weighted scores", number=4, body=(
     "Scores should weigh answers. The report in `src/report.py` prints them, a new `src/weights.py` holds them.\n\n"
@@ -199,7 +200,7 @@ def test_requirements_as_a_numbered_list_proved_by_tags_or_by_a_requirement_colu
 
 def test_an_add_under_a_folder_that_neither_exists_nor_is_added_is_a_finding(repo: Path) -> None:
     rows = "| `src/cache/store.py` | Add | x |\n| `src/cache/__init__.py` | Add | x |"
-    draft = full_draft().replace("| `src/feature_module.py` | Add | The feature |", rows)
+    draft = full_draft().replace("| `feature_module.py` | Add | The feature |", rows)
     assert lld_gate(draft, repo) == [
         "`src/cache/` neither exists nor is added in the files-changed table, yet `src/cache/store.py`, "
         "`src/cache/__init__.py` are added in it: check the path, or add a row `src/cache/` (Add)"]
@@ -226,3 +227,23 @@ def test_unresolved_open_questions_go_back_to_the_drafter(repo: Path) -> None:
     assert unresolved_questions([*found, "section 'x' is missing"]) == ["Per user or per team?", "Keep the old flag?"]
     titled = draft.replace("# LLD", "# LLD: settle the Open Questions", 1)  # a title is not the section
     assert lld_gate(titled, repo) == found
+
+
+def test_open_questions_left_after_the_last_round_end_the_item_needs_human_naming_them(workspace: Workspace,
+                                                                                       fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1, AGENTOS_MAX_ITERATIONS="2")
+    asking = full_draft("Cache").replace("### Open Questions\nNone.", "### Open Questions\n- [ ] Per user or per "
+                                         "team?\n- [ ] Keep the old flag?")
+    fake.script(Reply(text=asking), role="drafter", times=-1)
+    fake.script(Reply(verdict=structured("APPROVED")), role="reviewer", times=-1)  # would approve anything
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 1, result.stdout + result.stderr
+    row = workspace.summary()["items"][0]
+    assert row["status"] == "needs-human"
+    assert row["message"].startswith("draft 2 leaves 2 open question(s) for a person: Per user or per team?; Keep "
+                                     "the old flag? (see docs/lineage/active/1-lld/002-gate.md")
+    assert fake.calls_by(role="reviewer") == [] and len(fake.calls_by(role="drafter")) == 2
+    assert not (workspace.root / "docs/lld/active/LLD-001.md").exists()
+    revise = fake.calls_by(role="drafter")[1].body["messages"][-1]["content"]
+    assert "open question 'Keep the old flag?' is unresolved" in revise
