@@ -212,10 +212,15 @@ def _file_problems(path: str, change: str | None, said: str, root: Path) -> list
 
 
 def _section(draft: str, title: str) -> str | None:
-    """A section of the draft found as a template's is (`find_sections`), so a document titled '... Open
-    Questions' is not its Open Questions section."""
+    """A section of the draft found as a template's is (`find_sections`), else the first below the document's
+    title whose name ends with `title` ('Functional Requirements'); a document titled '... Open Questions' is
+    not its Open Questions section."""
     wanted = Heading(2, title, -1)
-    return find_sections([wanted], draft)[wanted]
+    found = find_sections([wanted], draft)[wanted]
+    if found is None:
+        named = [h for h in headings(draft) if h.level >= 2 and h.key.endswith(section_key(title))]
+        found = find_sections(named[:1], draft)[named[0]] if named else None
+    return found
 
 
 def check_requirements(draft: str) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from gate_corpus import DESIGNS
 
 from agentos_jobs.config import ConfigError, load_settings
 from agentos_jobs.gate import check_issue, check_lld, unresolved_questions
@@ -229,6 +230,13 @@ def test_unresolved_open_questions_go_back_to_the_drafter(repo: Path) -> None:
     assert lld_gate(titled, repo) == found
 
 
+def test_a_requirements_section_named_otherwise_is_still_checked(repo: Path) -> None:
+    draft = full_draft().replace("## 3. Requirements", "## 3. Functional Requirements").replace(
+        "2. **REQ-2:** it is tested", "2. **REQ-2:** it is tested\n3. it is fast")
+    assert "REQ-3 is proved by no test scenario: add a row naming it to the test-scenario table" in lld_gate(draft,
+                                                                                                          repo)
+
+
 def test_open_questions_left_after_the_last_round_end_the_item_needs_human_naming_them(workspace: Workspace,
                                                                                        fake: FakeLLM) -> None:
     use_provider(workspace, fake, "openai", keys=1, AGENTOS_MAX_ITERATIONS="2")
@@ -247,3 +255,25 @@ def test_open_questions_left_after_the_last_round_end_the_item_needs_human_namin
     assert not (workspace.root / "docs/lld/active/LLD-001.md").exists()
     revise = fake.calls_by(role="drafter")[1].body["messages"][-1]["content"]
     assert "open question 'Keep the old flag?' is unresolved" in revise
+
+
+def test_a_draft_holding_every_heading_of_a_repositorys_template_is_reviewed_and_filed(workspace: Workspace,
+                                                                                      fake: FakeLLM) -> None:
+    """The repository's template ends with `## Appendix: Review Log`; a draft that holds it word for word passes
+    the gate, and the filed design carries the workflow's own review log in its place."""
+    workspace.write("docs/templates/lld.md", (DESIGNS / "templates/feature-lld.md").read_text())
+    with (workspace.root / "pyproject.toml").open("a") as toml:
+        toml.write('lld_template = "docs/templates/lld.md"\n')
+    for path in ("src/ratelimit/clock.py", "src/ratelimit/bucket.py", "tests/test_bucket.py"):
+        workspace.write(path, "")
+    draft = (DESIGNS / "complete/feature-lld--clock-skew.md").read_text()
+    assert "### Gemini Review #1 (APPROVED)" in draft and "#### Comments" in draft
+    use_provider(workspace, fake, "openai", keys=1, AGENTOS_MAX_ITERATIONS="1")
+    fake.script(Reply(text=draft), role="drafter")
+    fake.script(Reply(verdict=structured("APPROVED")), role="reviewer")
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    filed = (workspace.root / "docs/lld/active/LLD-001.md").read_text()
+    assert "## 10. Risks & Mitigations" in filed and "Gemini Review #1" not in filed
+    assert filed.count("## Appendix: Review Log") == 1
