@@ -1,32 +1,56 @@
 """The mechanical gate: what can be checked in a draft without a model, checked before any review is paid for.
 
 A draft that fails goes back to its drafter with these findings; a review is never asked for it, and it is
-never filed. The checks: every section of the template in force is present and holds more than the template's
-own guidance; each Modify or Delete path of the files-changed table exists in the repository, no Add path does,
-no path is a placeholder or leads outside it; every requirement has an id and is named by a test scenario; a
-revision answers every open review finding by id; an issue's acceptance criteria are `- [ ]` items.
+never filed. Strict on substance, tolerant of form. The checks: every section of the template in force is there
+(found by number or by title, `template.find_sections`) and holds more than placeholders (TBD, TODO, N/A, ...,
+[UNCHANGED]) and the template's own text; in each files-changed table (a file or path column and a change, action
+or type column) a Modify or Delete path exists in the repository, an Add path does not and its folder exists or is
+added in that table, no path is a placeholder or leads outside it; every requirement (`REQ-n`, or item n of a
+numbered list) is proved by a test scenario; no open question is left `- [ ]`; a revision answers every open
+review finding by id; an issue's acceptance criteria are `- [ ]` items.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from .fsutil import parse_json
-from .template import FENCE, Template, headings, section_bodies, section_key
+from .template import (
+    FENCE,
+    Heading,
+    Template,
+    find_sections,
+    headings,
+    is_separator,
+    locate_sections,
+    section_bodies,
+    section_key,
+    table_row,
+    tables,
+)
 from .verdict import RESPONSES_HEADING, Finding, split_responses
 
 _REQ = re.compile(r"\bREQ-(\d+)\b", re.IGNORECASE)
-_LIST_ITEM = re.compile(r"^(?:\d+[.)]|[-*+])\s+(.*)$")
+_LIST_ITEM = re.compile(r"^(?:(\d+)[.)]|[-*+])\s+(.*)$")
+_NUMBERS = re.compile(r"(\d+)(?:\s*[-\u2013]\s*(\d+))?")  # '1, 3' or '2-4' in a Requirement column
 _CHECKBOX = re.compile(r"^[-*+]\s+\[[ xX]\]\s*(.*)$")
+_OPEN = re.compile(r"^\s*[-*+]\s+\[ \]\s*(.*)$")
+_QUESTION = "open question '"
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_PLACEHOLDER = re.compile(r"path/to|\btbd\b|\btodo\b|\bxxx\b|\.\.\.|…|[<>{}*?]|^n/?a$|^none$|^-+$", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"path/to|(?:^|/)(?:tbd|todo|xxx)(?:/|$)|\.\.\.|…|[<>{}*?]|^n/?a$|^none$|^-+$",
+                          re.IGNORECASE)
 _VAGUE = re.compile(r"\btbd\b|\btodo\b|^(?:\.\.\.|…)$", re.IGNORECASE)
+_MARKUP = re.compile(r"<!--.*?-->|^(?:[-*+]\s+(?:\[[ xX]\]\s*)?|\d+[.)]\s+|>\s*)|[*_`~]")
+_FILLER = re.compile(r"(?:tbd|tba|todo|fixme|xxx|\[?unchanged\]?|\.{3}|…|[-—\u2013]+|\?+|[{<\[][^{}<>\[\]]*[}>\]])"
+                     r"[.:;!]*", re.IGNORECASE)
+_LATER = re.compile(r"(?:tbd|tba|todo|fixme)\b", re.IGNORECASE)  # 'TBD: after profiling' still says nothing
+_NOTHING = re.compile(r"(?:n/?a|none|not applicable)\b[\s.:;,!—\u2013-]*", re.IGNORECASE)
 _CHANGES = {"add": "Add", "added": "Add", "new": "Add", "create": "Add", "modify": "Modify", "modified": "Modify",
             "update": "Modify", "change": "Modify", "edit": "Modify", "delete": "Delete", "deleted": "Delete",
-            "remove": "Delete"}
+            "remove": "Delete", "removed": "Delete",
+            "exists": "Exists", "existing": "Exists"}  # a folder listed for context ('Exists (Directory)')
 
 
 def dump_findings(findings: list[str]) -> str:
@@ -50,10 +74,11 @@ def gate_report(draft_no: int, findings: list[str], banner: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+
 def check_lld(draft: str, template: Template, root: Path, open_findings: tuple[Finding, ...]) -> list[str]:
     design, answers = split_responses(draft)
     return [*check_sections(design, template), *check_files(design, root), *check_requirements(design),
-            *check_answers(answers, open_findings)]
+            *check_questions(design, template), *check_answers(answers, open_findings)]
 
 
 def check_issue(draft: str, template: Template, open_findings: tuple[Finding, ...]) -> list[str]:
@@ -62,45 +87,68 @@ def check_issue(draft: str, template: Template, open_findings: tuple[Finding, ..
 
 
 def check_sections(draft: str, template: Template) -> list[str]:
-    bodies = section_bodies(draft)
+    """Each template section is found (`locate_sections`) and says something: its own text or one of its
+    subsections does, each judged by its own template section."""
+    lines, found = draft.splitlines(), headings(draft)
+    located = locate_sections(template.sections, draft)
+    sections = {index: section for section, index in located.items() if index is not None}
+
+    def says(index: int) -> bool:
+        end = found[index + 1].line if index + 1 < len(found) else len(lines)
+        return _says_something(lines[found[index].line + 1 : end], template, sections.get(index))
+
     findings = []
-    for section in template.sections:
-        body = bodies.get(section.key)
-        if body is None:
+    for section, index in located.items():
+        if index is None:
             findings.append(f"section '{section.title}' is missing")
-        elif not _content(body, template):
-            findings.append(f"section '{section.title}' is empty (it holds nothing but the template's own text)")
+            continue
+        level, family = found[index].level, [index]
+        while family[-1] + 1 < len(found) and found[family[-1] + 1].level > level:
+            family.append(family[-1] + 1)
+        if not any(says(i) for i in family):
+            findings.append(f"section '{section.title}' is empty (it holds only placeholders or the template's own "
+                            "text)")
     return findings
 
 
-def _content(body: str, template: Template) -> list[str]:
-    found = {h.line for h in headings(body)}
-    guidance = template.guidance
-    return [line for index, line in enumerate(body.splitlines())
-            if line.strip() and index not in found and line.strip() not in guidance]
-
-
-def tables(text: str) -> Iterator[list[list[str]]]:
-    """Markdown tables outside code blocks, as rows of cells (the header first, the separator row left out)."""
-    rows: list[list[str]] = []
-    fenced = False
-    for line in [*text.splitlines(), ""]:
-        if FENCE.match(line):
-            fenced = not fenced
+def _says_something(lines: list[str], template: Template, section: Heading | None) -> bool:
+    """Whether a section's own lines (up to its first subsection) hold one of their own: not a fence, a table's
+    header or separator, the template's own text (unless the section is text to copy, `Template.fixed`), nor a
+    placeholder. 'N/A' or 'None' followed by a reason ('N/A - all scenarios are automated') is an answer anywhere;
+    bare, only where the template offers it (`Template.offers_none`)."""
+    bare_none = section is not None and template.offers_none(section)
+    fixed = section is not None and template.fixed(section)
+    for index, line in enumerate(lines):
         stripped = line.strip()
-        if not fenced and stripped.startswith("|"):
-            cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", stripped.strip("|"))]
-            if not all(re.fullmatch(r":?-{2,}:?", cell) for cell in cells if cell):
-                rows.append(cells)
-        elif rows:
-            yield rows
-            rows = []
+        if not stripped or FENCE.match(line) or (stripped in template.guidance and not fixed):
+            continue
+        if stripped.startswith("|"):
+            cells = table_row(stripped)
+            following = lines[index + 1].strip() if index + 1 < len(lines) else ""
+            if is_separator(cells) or (following.startswith("|") and is_separator(table_row(following))):
+                continue  # a table's separator or header row names columns, it says nothing
+            if any(cell not in template.cells and _answer(cell, bare_none) for cell in cells):
+                return True
+        elif _answer(stripped, bare_none):
+            return True
+    return False
+
+
+def _answer(text: str, bare_none: bool) -> bool:
+    """Whether a line or a cell says something: not a placeholder, nor a bare 'N/A' where none is offered."""
+    plain = " ".join(_MARKUP.sub("", text).split())
+    if not plain or _FILLER.fullmatch(plain) or _LATER.match(plain):
+        return False
+    nothing = _NOTHING.match(plain)
+    if not nothing:
+        return True
+    reason = plain[nothing.end():]  # "None known", "N/A - all scenarios are automated"
+    return bare_none or _answer(reason, False)
 
 
 def _column(header: list[str], *words: str) -> int | None:
-    """The first column whose header has a word starting with one of `words` ('Files', 'Change Type')."""
-    return next((i for i, cell in enumerate(header)
-                 if any(part.startswith(words) for part in section_key(cell).split())), None)
+    """The first column whose header starts with one of `words` ('Files', 'Change Type')."""
+    return next((i for i, cell in enumerate(header) if section_key(cell).startswith(words)), None)
 
 
 def _path(cell: str) -> str:
@@ -108,19 +156,42 @@ def _path(cell: str) -> str:
 
 
 def check_files(draft: str, root: Path) -> list[str]:
-    """Every table with a file (or path) column and a change column is a files-changed table."""
+    """Every table with a file (or path) column and a change or action column is a files-changed table; so is
+    one with a Type column, unless it is a table of test scenarios (a Scenario, Test or Requirement column:
+    there Type says Auto or Manual)."""
     findings = []
     for rows in tables(draft):
-        file_col, change_col = _column(rows[0], "file", "path"), _column(rows[0], "change", "action")
+        file_col = _column(rows[0], "file", "path")
+        typed = None if _column(rows[0], "scenario", "test", "req") is not None else _column(rows[0], "type")
+        change_col = next((c for c in (_column(rows[0], "change", "action"), typed) if c is not None), None)
         if file_col is None or change_col is None or file_col == change_col:
             continue
-        for row in rows[1:]:
-            if len(row) <= max(file_col, change_col):
-                continue
-            words = section_key(row[change_col]).split()
-            change = _CHANGES.get(words[0]) if words else None
-            findings += _file_problems(_path(row[file_col]), change, row[change_col], root)
+        listed = [(_path(row[file_col]), row[change_col]) for row in rows[1:] if len(row) > max(file_col, change_col)]
+        for path, said in listed:
+            findings += _file_problems(path, _change(said), said, root)
+        findings += _new_folders([path for path, said in listed if _change(said) == "Add"], root)
     return findings
+
+
+def _new_folders(added: list[str], root: Path) -> list[str]:
+    """An Add path's folder exists, or is itself added in the same table (a row `folder/`, Add); one finding
+    for each folder that is neither, naming the paths in it."""
+    pures = [PurePosixPath(path.removeprefix("./")) for path in added if path and not _PLACEHOLDER.search(path)]
+    listed = {str(pure) for pure in pures}
+    missing: dict[str, list[str]] = {}
+    for pure in pures:
+        folder = pure.parent
+        if not pure.is_absolute() and ".." not in pure.parts and str(folder) not in listed \
+                and not (root / folder).is_dir():
+            missing.setdefault(str(folder), []).append(f"`{pure}`")
+    return [f"`{folder}/` neither exists nor is added in the files-changed table, yet {', '.join(paths)} "
+            f"{'is' if len(paths) == 1 else 'are'} added in it: check the path, or add a row `{folder}/` (Add)"
+            for folder, paths in missing.items()]
+
+
+def _change(said: str) -> str | None:
+    words = section_key(said).split()
+    return _CHANGES.get(words[0]) if words else None
 
 
 def _file_problems(path: str, change: str | None, said: str, root: Path) -> list[str]:
@@ -140,15 +211,24 @@ def _file_problems(path: str, change: str | None, said: str, root: Path) -> list
     return []
 
 
-def _requirements_body(draft: str) -> str | None:
-    bodies = section_bodies(draft)
-    return next((body for key, body in bodies.items() if key.endswith("requirements")), None)
+def _section(draft: str, title: str) -> str | None:
+    """A section of the draft found as a template's is (`find_sections`), else the first below the document's
+    title whose name ends with `title` ('Functional Requirements'); a document titled '... Open Questions' is
+    not its Open Questions section."""
+    wanted = Heading(2, title, -1)
+    found = find_sections([wanted], draft)[wanted]
+    if found is None:
+        named = [h for h in headings(draft) if h.level >= 2 and h.key.endswith(section_key(title))]
+        found = find_sections(named[:1], draft)[named[0]] if named else None
+    return found
 
 
 def check_requirements(draft: str) -> list[str]:
-    """Each item of the requirements section carries a REQ id, and every id is named by a test-scenario row (a
-    table row under a heading about tests or verification); a scenario names no requirement that is not there."""
-    body = _requirements_body(draft)
+    """Each top-level item of the requirements section is a requirement: REQ-n when it names one, else n when it
+    is item n of a numbered list; a bullet naming no id is a finding. Each is proved by a test-scenario row (a
+    table under a heading about tests or verification) naming REQ-n, or n in its Requirement column; a scenario
+    names no requirement that is not there."""
+    body = _section(draft, "Requirements")
     if body is None:
         return []
     findings, ids = [], []
@@ -156,20 +236,54 @@ def check_requirements(draft: str) -> list[str]:
         item = _LIST_ITEM.match(line)  # top-level items only: an indented line explains its requirement
         if not item:
             continue
-        found = _REQ.findall(item.group(1))
-        if not found:
-            findings.append(f"requirement '{item.group(1)[:80]}' has no id: name it REQ-<n>")
-        ids += [int(n) for n in found[:1]]
+        found = _REQ.findall(item.group(2))
+        if found or item.group(1):
+            ids.append(int(found[0] if found else item.group(1)))
+        else:
+            findings.append(f"requirement '{item.group(2)[:80]}' has no id: name it REQ-<n>, or number the list")
     for rows in tables(body):  # or a table of requirements: each row's first id
         ids += [int(found[0]) for row in rows[1:] if (found := _REQ.findall(" ".join(row)))]
     tested: set[int] = set()
     for key, text in section_bodies(draft).items():
         if any(word in key for word in ("test", "verification", "scenario")):
-            tested |= {int(n) for rows in tables(text) for row in rows[1:] for cell in row for n in _REQ.findall(cell)}
-    findings += [f"REQ-{n} is proved by no test scenario: add a row naming it to the test-scenario table"
-                 for n in dict.fromkeys(ids) if n not in tested]
+            for rows in tables(text):
+                tested |= _proved(rows)
+    unproved = [f"REQ-{n}" for n in dict.fromkeys(ids) if n not in tested]
+    if len(unproved) == 1:
+        findings.append(f"{unproved[0]} is proved by no test scenario: add a row naming it to the test-scenario "
+                        "table")
+    elif unproved:
+        findings.append(f"{len(unproved)} requirements are proved by no test scenario ({', '.join(unproved)}): name "
+                        "each in a row of the test-scenario table, as REQ-n or its number in a Requirement column")
     findings += [f"a test scenario names REQ-{n}, which is not a requirement" for n in sorted(tested - set(ids))]
     return findings
+
+
+def _proved(rows: list[list[str]]) -> set[int]:
+    """The requirements a scenario table names: REQ-n in any cell ('Happy path (REQ-1)'), or bare numbers and
+    ranges ('1, 3-4') in its Requirement column."""
+    column = _column(rows[0], "req")
+    proved = {int(n) for row in rows[1:] for cell in row for n in _REQ.findall(cell)}
+    for row in rows[1:]:
+        if column is not None and column < len(row) and not _REQ.search(row[column]):
+            for first, last in _NUMBERS.findall(row[column]):
+                proved |= set(range(int(first), int(last or first) + 1))
+    return proved
+
+
+def check_questions(draft: str, template: Template) -> list[str]:
+    """An open question left `- [ ]` goes back to the drafter, to answer or settle with an assumption; one still
+    open after the last round is for a person (`unresolved_questions`). Never filed."""
+    body = _section(draft, "Open Questions") or ""
+    asked = [m.group(1).strip() for line in body.splitlines()
+             if (m := _OPEN.match(line)) and line.strip() not in template.guidance]
+    return [f"{_QUESTION}{q}' is unresolved: answer it, or settle it as `- [x]` with the assumption in bold"
+            for q in asked]
+
+
+def unresolved_questions(findings: list[str]) -> list[str]:
+    """The open questions among a gate's findings, as the draft asked them."""
+    return [f[len(_QUESTION):f.rindex("' is unresolved")] for f in findings if f.startswith(_QUESTION)]
 
 
 def check_answers(answers: dict[str, str], open_findings: tuple[Finding, ...]) -> list[str]:

@@ -42,7 +42,7 @@ A new module, registered in the project file.
 ### 2.1 Files Changed
 | File | Change Type | Description |
 |------|-------------|-------------|
-| `src/feature_module.py` | Add | The feature |
+| `feature_module.py` | Add | The feature |
 | `pyproject.toml` | Modify | Registers it |
 
 ### 2.2 Dependencies

@@ -144,12 +144,13 @@ def test_revise_round_then_approval(workspace: Workspace) -> None:
     workspace.add_issue(7, body="Make it faster.\n\nShould the cache be shared between users?")
     result = workspace.doit("lld")
     assert result.returncode == 0, result.stdout
-    assert "[LLD-7] review 1: REVISE" in result.stdout
-    assert "APPROVED in review 2" in result.stdout
+    assert ("[LLD-7] gate 1: draft 1 failed 1 check(s), no review asked: open question 'Should the cache be shared "
+            "between users?' is unresolved") in result.stdout  # the gate sends it back; no review is paid for it
     lld = (workspace.root / "docs/lld/active/LLD-007.md").read_text()
-    assert "\nreviews: 2\n" in lld and "**Assumed:**" in lld and "offline stand-in" in lld
-    verdict = (workspace.root / "docs/lineage/active/7-lld/001-verdict.md").read_text()
-    assert verdict.rstrip().endswith("VERDICT: REVISE")
+    assert "**Assumed:**" in lld and "offline stand-in" in lld and "- [ ]" not in lld.split("## 2.")[0]
+    assert "\nreviews: 1\n" in lld
+    assert sorted(p.name for p in (workspace.root / "docs/lineage/active/7-lld").iterdir())[2:5] == [
+        "001-draft.md", "001-gate.md", "002-draft.md"]
 
 
 def test_140_nothing_is_written_outside_tmp_path(workspace: Workspace) -> None:

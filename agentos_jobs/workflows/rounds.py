@@ -6,7 +6,8 @@ only the schema's JSON may approve, and only with no blocking or high finding op
 is asked again once, and ends the item needs-human if it still cannot. DISCUSS ends the item needs-human with the
 reviewer's question; BLOCKED fails it with the reviewer's reason; anything else is a revision that must answer
 every finding by id. Each review after the first confirms or reopens the previous one's findings: a blocking
-finding reopened in two reviews running ends the item needs-human, naming it. `max_iterations` drafts at most.
+finding reopened in two reviews running ends the item needs-human, naming it. `max_iterations` drafts at most;
+a last draft that still leaves open questions `- [ ]` ends needs-human naming them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fsutil import display_path
-from ..gate import dump_findings, gate_report, read_gate
+from ..gate import dump_findings, gate_report, read_gate, unresolved_questions
 from ..prompts import Prompt, Roles, draft_prompt, repair_prompt, review_prompt, revise_prompt
 from ..providers.offline import stand_in_banner
 from ..status import Status
@@ -158,6 +159,12 @@ def run_rounds(ctx: WorkflowContext, design: Design, lineage: Path) -> Outcome:
                 f"{design.kind}-revise", revise_prompt(design.roles, doc, draft, design.template, gate,
                                                        open_findings), draft=draft, findings=open_findings),
                 lineage / f"{n + 1:03d}-draft.md")
+    if questions := unresolved_questions(gate):  # only a person can answer them: never filed, never revised again
+        where = f"{display_path(lineage, ctx.settings.root)}/{rounds:03d}-gate.md"
+        ctx.reason = (f"draft {rounds} leaves {len(questions)} open question(s) for a person: "
+                      f"{'; '.join(questions)} (see {where}; answer them in the input)")
+        ctx.say(f"draft {rounds} leaves open question(s) after {rounds} round(s): {'; '.join(questions)}")
+        return Outcome(Status.NEEDS_HUMAN, log=log)
     last = "failed the gate" if gate else "was not approved"
     ctx.say(f"draft {rounds} {last} after {rounds} round(s) (max_iterations): read "
             f"{display_path(lineage, ctx.settings.root)}/{rounds:03d}-{'gate' if gate else 'verdict'}.md, then edit "
