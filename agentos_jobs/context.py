@@ -128,7 +128,7 @@ def build_context(settings: Settings, document: Document) -> RepoContext:
     notes.extend(view.glob_notes)
     globbed = dict(view.globbed)
     wanted = {**named, **{path: why for path, why in globbed.items() if path not in named}}
-    ignored = git_ignored(root, list(wanted))
+    ignored, unknown = git_ignored(root, list(wanted))
     used = estimate_tokens(view.tree)
     shown: list[tuple[str, str, int]] = [("file tree", f"{len(view.stable)} paths", used)]
     cut = [view.tree_cut] if view.tree_cut else []
@@ -136,6 +136,9 @@ def build_context(settings: Settings, document: Document) -> RepoContext:
     for path, why in wanted.items():
         if path in ignored:
             notes.append(f"{path} not shown: git ignores it")
+            continue
+        if path in unknown:
+            notes.append(f"{path} not shown: {unknown[path]}, so whether git ignores it is unknown")
             continue
         block = _file_block(settings, path, why, notes)
         if block is None:
