@@ -62,3 +62,39 @@ def test_a_failed_ignore_check_sends_nothing_it_could_not_check(workspace: Works
     assert "build/tracked.cfg not shown: git ignores it" in result.stdout
     assert ("lib/notes.txt not shown: git check-ignore failed with exit 128: pathspec 'lib/notes.txt' is beyond a "
             "symbolic link, so whether git ignores it is unknown") in result.stdout
+
+
+GHP = "ghp_" + "Q7mZ2kT9vR4xW1yB8nC3dF6hJ0pL5sA2eG7u"  # shaped like GitHub's tokens, made up here
+SK = "sk-proj-" + "Xq4Tb9Lm2Wv7Rz1Kc8Nd3Hf6Jp0Ys5Ue"
+
+
+def test_credentials_written_in_ordinary_files_are_redacted_by_content(workspace: Workspace, fake: FakeLLM) -> None:
+    """The names say nothing (`config/app.yaml`, `config/deploy_settings.py`); what the files hold does."""
+    files = {"config/app.yaml": f"github:\n  owner: acme\n  token: {GHP}\nretries: 3\n",
+             "config/deploy_settings.py": f'OPENAI_API_KEY = "{SK}"\nDB_URL = "postgres://app:Zx81pQ2mWv@db:5432/x"\n'
+                                          'DB_PASSWORD = "hK3$vq9!Lm2pW7"\nPASSWORD_ENV = "${DB_PASSWORD}"\n'
+                                          "max_tokens = 8192\n",
+             "docs/setup.md": "Run it.\n\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+                              "-----END OPENSSH PRIVATE KEY-----\n\nDone: SETUP-BODY.\n"}
+    git_repo(workspace, files)
+    use_provider(workspace, fake, "openai", keys=1)
+    workspace.add_issue(1, TITLE, body="Read config/app.yaml, config/deploy_settings.py and docs/setup.md.")
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    sent = "\n".join(fake.sent())
+    for value in (GHP, SK, "Zx81pQ2mWv", "hK3$vq9!Lm2pW7", "b3BlbnNzaC1rZXktdjEAAAAA"):
+        assert value not in sent, value
+    first = drafts(fake)[0]
+    for kept in ("owner: acme", "token: <redacted: github-token>", 'OPENAI_API_KEY = "<redacted: openai-key>"',
+                 "postgres://app:<redacted: url-password>@db:5432/x", 'DB_PASSWORD = "<redacted: assigned-secret>"',
+                 'PASSWORD_ENV = "${DB_PASSWORD}"', "max_tokens = 8192", "<redacted: private-key>", "SETUP-BODY"):
+        assert kept in first, kept
+    record = (workspace.root / "docs/lineage/active/1-lld/000-context.md").read_text()
+    assert "## Credentials redacted" in record
+    assert "- config/app.yaml: github-token (1)" in record
+    assert "- config/deploy_settings.py: openai-key (1), url-password (1), assigned-secret (1)" in record
+    assert "- docs/setup.md: private-key (1)" in record
+    assert GHP not in record and SK not in record
+    assert "credentials redacted: config/app.yaml: github-token (1)" in result.stdout
+    log = next(workspace.base.glob("logs/parallel/*/LLD-1.log")).read_text()
+    assert GHP not in log and SK not in log
