@@ -147,9 +147,9 @@ def build_context(settings: Settings, document: Document) -> RepoContext:
     globbed = {path: why for path, why in view.globbed if path not in named}
     redacted: list[str] = []
     texts = _texts(settings, [*named, *globbed], notes, redacted)
-    used = estimate_tokens(view.tree)
+    used = estimate_tokens(_HEADER) + estimate_tokens(view.tree)
     paths = f"{view.tree_shown:,} of {len(view.stable):,} paths" if view.tree_cut else f"{len(view.stable):,} paths"
-    shown: dict[str, tuple[str, str, int]] = {"": ("file tree", paths, used)}
+    shown: dict[str, tuple[str, str, int]] = {"": ("file tree", paths, estimate_tokens(view.tree))}
     cut = [view.tree_cut] if view.tree_cut else []
     blocks: dict[str, str] = {}
     placed = sorted((path for path in named if path in texts), key=lambda path: len(texts[path]))
@@ -176,8 +176,10 @@ def build_context(settings: Settings, document: Document) -> RepoContext:
     own = [blocks[path] for path in named if path in blocks]
     if left_out:
         own.append("Left out to fit the context budget (the file tree lists them): " + ", ".join(left_out) + ".")
-    return RepoContext(shared="\n\n".join([_HEADER, *shared]), item="\n\n".join(own), files=tuple(shown.values()),
-                       cut=(*cut, *left_out), notes=tuple(notes), tokens=used, redacted=tuple(redacted))
+    shared_text, own_text = "\n\n".join([_HEADER, *shared]), "\n\n".join(own)
+    return RepoContext(shared=shared_text, item=own_text, files=tuple(shown.values()), cut=(*cut, *left_out),
+                       notes=tuple(notes), tokens=estimate_tokens(shared_text) + estimate_tokens(own_text),
+                       redacted=tuple(redacted))
 
 
 def _texts(settings: Settings, paths: list[str], notes: list[str], redacted: list[str]) -> dict[str, str]:

@@ -209,6 +209,7 @@ def test_the_tree_shows_source_and_tests_before_documents_and_counts_what_it_sho
     assert shown["file tree"] == f"{len(listed)} of {total} paths"  # what the tree lists, not what the repo holds
     assert f"file tree: {len(listed)} of {total} paths shown, documents and the deepest cut first" in found.cut
     assert found.files[0][2] <= 2400 // context.TREE_SHARE
+    assert found.tokens == context.estimate_tokens(found.shared)  # what is sent, header and all
 
 
 def test_a_name_resolves_to_its_definition_in_the_repositorys_own_source(tmp_path: Path) -> None:
