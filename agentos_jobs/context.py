@@ -205,17 +205,15 @@ def _cut_block(path: str, why: str, text: str, names: tuple[set[str], set[str]],
     head = f'<file path="{escape(path)}" shown="{escape(why)}" cut="'
     room = max(0, share * CHARS_PER_TOKEN - len(head) - 200)
     part = excerpt(text, path.endswith((".py", ".pyi")), source, names, room)
-    what = (f"the definitions of {', '.join(part.defined)} and an outline of the rest" if part.defined else
-            "its lines that name what the item names, and its headings" if not source and any(names) else
-            "an outline: its signatures" if source else "an outline: its headings")
-    said = f"{what}, {part.lines:,} of {len(text.splitlines()):,} lines"
+    said = f"{part.describe(source)}: {part.lines:,} of {len(text.splitlines()):,} lines"
     block = f'{head}{escape(said)}">\n{part.text}\n</file>'
     return block, f"{path}: cut to {said} ({estimate_tokens(block):,} of {estimate_tokens(text):,} tokens)"
 
 
 _HEADER = ("# The repository\n\nThe repository this item belongs to: its file tree as the run started, then the "
-           "full text of files it names or that the project always shows. Base file paths, names and signatures on "
-           "these; what is not shown here is unknown, not absent.")
+           "text of files it names or that the project always shows; a file too large for its share is cut to what "
+           "the item needs of it, its lines numbered, and its `cut` label says what was kept. Base file paths, names "
+           "and signatures on these; what is not shown here is unknown, not absent.")
 
 
 @dataclass(frozen=True)

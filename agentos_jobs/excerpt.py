@@ -25,15 +25,26 @@ _MAX_DEFINITION_LINES = 400  # a longer definition is shown by its head; its out
 @dataclass(frozen=True)
 class Excerpt:
     text: str
-    defined: tuple[str, ...]  # the names whose definitions it shows
-    lines: int  # how many of the file's lines it shows
+    defined: tuple[str, ...]  # the names whose definitions it shows (a document: that its lines mention)
+    outline: int  # the signatures (headings) of its outline
+    head: int  # the lines from its start that fill what is left of its share
+    lines: int  # how many of the file's lines it shows in all
+
+    def describe(self, source: bool) -> str:
+        """What the cut kept, for the file's label and the context record."""
+        kept = [f"the definitions of {', '.join(self.defined)}" if source else
+                f"the lines that mention {', '.join(self.defined)}"] if self.defined else []
+        kept += [f"an outline of the rest ({'signatures' if source else 'headings'})"] if self.outline else []
+        kept += [f"its first {self.head:,} lines"] if self.head else []
+        return "; ".join(kept or ["nothing"])
 
 
 def excerpt(text: str, python: bool, source: bool, names: tuple[set[str], set[str]], chars: int) -> Excerpt:
     """`text` cut to about `chars` characters. `names` are the item's main names (`render` of `Report.render`)
     and the others (`Report`). First the definitions of the main names (a document: the lines that mention
     them, with AROUND lines either side), then the outline, then the definitions of the others (a whole class
-    may be long: its named methods and its first line are shown first), then as many first lines as fit."""
+    may be long: its named methods and its first line are shown first), then the file from its start, in
+    order, as far as `chars` goes."""
     main, others = names
     lines = text.splitlines()
     spans = _definitions(lines, python, main) if source else _mentions(lines, main | others)
@@ -45,9 +56,9 @@ def excerpt(text: str, python: bool, source: bool, names: tuple[set[str], set[st
     defined: list[str] = []
     left = chars
 
-    def add(numbers: list[int], name: str | None = None, title: str | None = None) -> None:
+    def add(numbers: list[int], name: str | None = None, title: str | None = None, again: bool = False) -> int:
         nonlocal left
-        wanted = [n for n in numbers if n not in shown]
+        wanted = numbers if again else [n for n in numbers if n not in shown]
         taken = _take(lines, wanted, left - len(title or "") - 40)
         if taken:
             part = _numbered(lines, taken, gaps=title is None)
@@ -58,15 +69,16 @@ def excerpt(text: str, python: bool, source: bool, names: tuple[set[str], set[st
             left -= len(parts[-1]) + 1
             if name and name not in defined:
                 defined.append(name)
+        return len(taken)
 
     for start, end, name in spans:
         add(list(range(start, end)), name)
-    add(outline, title=heading)
+    outlined = add(outline, title=heading)
     for start, end, name in later:
         add(list(range(start, end)), name)
-    if not parts:  # nothing to find or outline: the head of the file
-        add(list(range(len(lines))))
-    return Excerpt("\n".join(parts), tuple(defined), len(shown))
+    head = add(list(range(len(lines))), title="the file from its start, as far as its share goes" if parts else None,
+               again=True)  # a signature already shown included: it reads in order
+    return Excerpt("\n".join(parts), tuple(defined), outlined, head, len(shown))
 
 
 def _is_signature(line: str, python: bool, source: bool) -> bool:
@@ -134,8 +146,8 @@ def _mentions(lines: list[str], names: set[str]) -> list[Span]:
     if not names:
         return []
     words = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")\b")
-    return [(max(0, number - AROUND), min(len(lines), number + AROUND + 1), None)
-            for number, line in enumerate(lines) if words.search(line)]
+    return [(max(0, number - AROUND), min(len(lines), number + AROUND + 1), found.group())
+            for number, line in enumerate(lines) if (found := words.search(line))]
 
 
 def _take(lines: list[str], numbers: list[int], chars: int) -> list[int]:

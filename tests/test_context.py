@@ -175,15 +175,15 @@ def test_a_named_file_larger_than_its_share_is_cut_to_what_the_issue_names_never
     for shown in ("SCORE-BODY", "# Weighs the answers.", "RENDER-BODY", "    @property", "class Report:",
                   "def handler_0(request):", "def late_handler_79(request):"):
         assert shown in first, shown
-    assert "HANDLER-3-BODY" not in first and "OTHER-BODY" not in first
+    assert "HANDLER-79-BODY" not in first and "OTHER-BODY" not in first  # its share full, from its start
     assert '<file path="src/big.py" shown="named in the issue" cut="the definitions of render, compute_score, ' \
-           'Report and an outline of the rest, ' in first
+           'Report; an outline of the rest (signatures); its first ' in first
     assert "Left out to fit the context budget" not in first
     assert len(first) < 2000 * context.CHARS_PER_TOKEN + 4000  # the budget, and the prompt around it
     record = (workspace.root / "docs/lineage/active/1-lld/000-context.md").read_text()
     assert "| `src/small.py` | named in the issue |" in record and "| `src/big.py` | named in the issue |" in record
-    assert "- src/big.py: cut to the definitions of render, compute_score, Report and an outline of the rest, " \
-        in record
+    assert "- src/big.py: cut to the definitions of render, compute_score, Report; an outline of the rest " \
+        "(signatures); its first " in record
     assert "[LLD-1] context: the file tree and 2 file(s)" in result.stdout
     assert "cut to fit context_tokens: src/big.py: cut to the definitions of" in result.stdout
 
