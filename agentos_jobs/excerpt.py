@@ -142,7 +142,9 @@ def _owner(lines: list[str], number: int, indent: int, pattern: re.Pattern[str])
 
 
 def _mentions(lines: list[str], names: set[str]) -> list[Span]:
-    """A document's lines that mention one of `names`, with AROUND lines either side."""
+    """A document's lines that mention one of `names`, with AROUND lines either side: names that tell a place
+    (`compute_score`, `RepoContext`), not a word of prose (`issue`) that would mark every other line."""
+    names = {name for name in names if len(name) > 3 and ("_" in name or re.search(r"[a-z][A-Z]|\d", name))}
     if not names:
         return []
     words = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(names, key=len, reverse=True))) + r")\b")

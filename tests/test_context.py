@@ -445,3 +445,36 @@ def test_anthropic_caches_the_system_prompt_even_with_no_context(workspace: Work
     assert all(call.body["system"][-1]["cache_control"] == {"type": "ephemeral"} for call in fake.calls)
     rows = {row["prefix"]: row for row in workspace.summary()["items"]}
     assert rows["LLD-1"]["cached_tokens"] == 0 < rows["LLD-2"]["cached_tokens"]
+
+
+def test_a_cut_source_of_another_language_or_a_document_keeps_what_the_item_names(tmp_path: Path) -> None:
+    """A brace language's definition ends at its closing brace; a document keeps the lines that name the
+    item's names, with their headings."""
+    root = tmp_path / "repo"
+    filler = "".join(f"export function helper{n}(value: number): number {{\n  return value * {n}; // HELPER-{n}\n}}\n\n"
+                     for n in range(80))
+    page = ("/** Renders the page. */\nexport async function renderPage(user: User): Promise<string> {\n"
+            "  if (!user) {\n    return 'ANONYMOUS-PAGE';\n  }\n  return `PAGE-FOR-${user.name}`;\n}\n\n"
+            "export function afterPage() {\n  return 'AFTER-PAGE-BODY';\n}\n")
+    guide = "".join(f"## Part {n}\n\nNothing to see here, {n}.\n\n" for n in range(600))
+    guide = guide.replace("## Part 150\n\n", "## Part 150\n\nThe `score_weights` table lives here: GUIDE-HIT.\n\n")
+    files = {"web/page.ts": filler + page + filler.replace("helper", "late"), "docs/guide.md": guide}
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    (root / "pyproject.toml").write_text("[tool.agentos_jobs]\ncontext_tokens = 6000\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    doc = Document(title="T", number=1, body="Change `renderPage()` in web/page.ts; see docs/guide.md on "
+                                              "`score_weights`.")
+    found = build_context(load_settings(root, {}), doc)
+    item = found.item
+    assert "export async function renderPage(user: User): Promise<string> {" in item and "/** Renders the page. */" \
+        in item and "PAGE-FOR-" in item
+    assert "AFTER-PAGE-BODY" not in item and "HELPER-79" not in item and "LATE-0" not in item
+    assert "export function late79(value: number): number {" in item  # the outline reaches the end
+    assert "GUIDE-HIT" in item and "## Part 150" in item and "## Part 599" in item
+    assert "Nothing to see here, 598." not in item
+    assert any(said.startswith("web/page.ts: cut to the definitions of renderPage; an outline of the rest "
+                               "(signatures)") for said in found.cut), found.cut
+    assert any(said.startswith("docs/guide.md: cut to the lines that mention score_weights; an outline of the "
+                               "rest (headings)") for said in found.cut), found.cut
