@@ -59,10 +59,13 @@ def read_repo_file(path: Path, root: Path) -> bytes:
 def _private_file(opened: os.stat_result, data: bytes) -> str | None:
     """Why a file is one of the tool's own private files whatever its name or place: the credentials file or
     its lease file by what it is (the same device and inode: a hard link), the credentials file also by what it
-    holds (the same bytes: a copy such as `keys.backup.json`). Costs two `stat`s, and a read of the
-    credentials file only for a file of its very size."""
-    keys = credentials_path()
-    for private, what in ((keys, "the credentials file"), (default_lease_path(), "the key pool's lease file")):
+    holds (the same bytes: a copy such as `keys.backup.json`). A file with one link that does not hold
+    `"credentials"` is neither, and costs nothing more; another costs two `stat`s, and a read of the credentials
+    file only when it has its very size."""
+    if opened.st_nlink < 2 and b'"credentials"' not in data:
+        return None
+    keys, lease = _private_paths(os.environ.get("AGENTOS_CREDENTIALS"), os.environ.get("HOME"))
+    for private, what in ((keys, "the credentials file"), (lease, "the key pool's lease file")):
         try:
             known = private.stat()
         except OSError:
@@ -77,6 +80,12 @@ def _private_file(opened: os.stat_result, data: bytes) -> str | None:
             if same:
                 return f"it is a copy of the credentials file ({shown_name(private)})"
     return None
+
+
+@functools.lru_cache(maxsize=4)  # asked for every file read, of which the definitions search makes thousands
+def _private_paths(credentials: str | None, home: str | None) -> tuple[Path, Path]:
+    """The credentials file and its lease file, for the environment's AGENTOS_CREDENTIALS and HOME."""
+    return credentials_path(), default_lease_path()
 
 
 @functools.lru_cache(maxsize=8)  # asked for every file read: 5,000 issues are 15,000 checks of one root
