@@ -98,3 +98,19 @@ def test_credentials_written_in_ordinary_files_are_redacted_by_content(workspace
     assert "credentials redacted: config/app.yaml: github-token (1)" in result.stdout
     log = next(workspace.base.glob("logs/parallel/*/LLD-1.log")).read_text()
     assert GHP not in log and SK not in log
+
+
+def test_a_hard_link_to_the_pools_lease_file_is_never_sent(workspace: Workspace, fake: FakeLLM) -> None:
+    git_repo(workspace, {"src/app.py": "APP-BODY = 1\n"})
+    use_provider(workspace, fake, "openai", keys=1)
+    workspace.add_issue(1, TITLE, body="Read src/app.py.")
+    first = workspace.doit("lld")
+    assert first.returncode == 0, first.stdout + first.stderr
+    lease = workspace.home / "credentials.lease.json"  # the pool's store, beside the credentials file
+    os.link(lease, workspace.root / "state.json")
+    subprocess.run(["git", "add", "state.json"], cwd=workspace.root, check=True, env=workspace.env)
+    workspace.add_issue(2, "Show the state", body="Read state.json and src/app.py.")
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "state.json not shown: it is the key pool's lease file (" in result.stdout
+    assert '"key-1"' not in drafts(fake)[-1]  # the lease file names the keys: it was not sent
