@@ -10,23 +10,30 @@ files changed since.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 import re
 import sqlite3
+import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from html import escape
 
 from .config import Settings
 from .engine import Engine, StepFailed
+from .excerpt import OTHER_DEFINES, PYTHON_DEFINES, excerpt
 from .fsutil import describe_os_error, display_path
 from .items import Document
+from .redact import redact
 from .repofiles import Listed, NotRepoContent, git_ignored, kept_listing, listed_files, read_repo_file
 
 CHECKPOINT_KEY = "context"
 CHARS_PER_TOKEN = 4  # the estimate: no tokenizer is light, offline and right for all three providers
 TREE_SHARE = 4  # the file tree takes at most a quarter of the budget
+TREE_TAIL_FOLDERS = 8  # the folders a cut tree counts the unlisted paths of
+TREE_TAIL_TOKENS = 60  # kept for that line
 MAX_DEFINERS = 3  # a name defined in more files than this is too common to tell which one is meant
 RECEIVERS = {"self", "cls", "this"}  # `self.value` names `value`: no file defines `self`
 MAX_NAMES_LOOKED_FOR = 8  # a file is looked at for at most so many names before it is searched
@@ -39,10 +46,12 @@ _PATH_LIKE = re.compile(r"(?<![\w@:/.-])(?:\./)?(?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za
                         r"(?<![\w@:/.-])(?:\./)?(?:[\w.-]+/)+[\w.-]+")
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _BARE_IDENTIFIER = re.compile(r"(?<![\w./-])(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*){2,}|[a-z]\w*_\w+|[A-Za-z_]\w*(?=\(\)))")
-_PYTHON_DEFINES = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+([A-Za-z_]\w*)", re.MULTILINE)
-_OTHER_DEFINES = re.compile(r"\b(?:function|func|fn|class|struct|interface|trait|enum|type|def|module|object)\s+"
-                            r"(?:\([^)]*\)\s*)?([A-Za-z_]\w*)|\b(?:const|let|var)\s+([A-Za-z_]\w*)\s*=\s*"
-                            r"(?:async\s*)?(?:\(|function\b)")
+_TEST = re.compile(r"(?:^|/)(?:tests?|__tests__|specs?)/|(?:^|/)(?:test_[^/]*|conftest\.py)$|"
+                   r"_test\.\w+$|\.(?:test|spec)\.\w+$")
+_DOCUMENT = re.compile(r"(?:^|/)docs?/|\.(?:md|markdown|rst|txt|adoc|html?)$", re.IGNORECASE)
+_FOREIGN = frozenset(sys.stdlib_module_names) | frozenset(dir(builtins))  # names no repository defines for itself
+_BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "package.json", "Cargo.toml", "go.mod", "Makefile",
+                "Dockerfile", "pom.xml", "build.gradle")
 _OTHER_SOURCES = (".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".go", ".rs", ".java", ".kt", ".rb", ".php", ".cs",
                   ".swift", ".scala", ".c", ".h", ".cc", ".cpp", ".hpp")
 
@@ -59,9 +68,10 @@ class RepoContext:
     shared: str = ""
     item: str = ""
     files: tuple[tuple[str, str, int], ...] = ()  # (path, why it is shown, tokens)
-    cut: tuple[str, ...] = ()  # what did not fit context_tokens
+    cut: tuple[str, ...] = ()  # what did not fit context_tokens: left out, or cut to what the item needs of it
     notes: tuple[str, ...] = ()  # what was left out for another reason, or could not be found
     tokens: int = 0
+    redacted: tuple[str, ...] = ()  # "path: rule (count), ...": credentials found in a file and redacted
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -75,7 +85,8 @@ class RepoContext:
     def from_json(cls, text: str) -> RepoContext:
         data = json.loads(text)
         return cls(shared=data["shared"], item=data["item"], files=tuple(tuple(f) for f in data["files"]),
-                   cut=tuple(data["cut"]), notes=tuple(data["notes"]), tokens=data["tokens"])
+                   cut=tuple(data["cut"]), notes=tuple(data["notes"]), tokens=data["tokens"],
+                   redacted=tuple(data.get("redacted", ())))
 
     def record(self, budget: int) -> str:
         """What the lineage keeps (`000-context.md`): what the models were shown of the repository, and what
@@ -86,6 +97,8 @@ class RepoContext:
             lines += ["| Shown | Why | Tokens |", "|---|---|---|"]
             lines += [f"| `{path}` | {why} | {tokens:,} |" for path, why, tokens in self.files]
         lines += ["", "## Cut to fit context_tokens", "", *(f"- {cut}" for cut in self.cut or ("nothing",))]
+        if self.redacted:
+            lines += ["", "## Credentials redacted", "", *(f"- {found}" for found in self.redacted)]
         if self.notes:
             lines += ["", "## Left out or not found", "", *(f"- {note}" for note in self.notes)]
         return "\n".join(lines) + "\n"
@@ -96,6 +109,8 @@ class RepoContext:
                 f"(estimated at {CHARS_PER_TOKEN} characters a token)") if self.files else "context: none"
         if self.cut:
             line += f"; cut to fit context_tokens: {', '.join(self.cut)}"
+        if self.redacted:
+            line += f"; credentials redacted: {', '.join(self.redacted)}"
         return "; ".join([line, *self.notes])
 
 
@@ -118,46 +133,87 @@ def item_context(engine: Engine, document: Document) -> RepoContext:
 
 
 def build_context(settings: Settings, document: Document) -> RepoContext:
+    """The file tree (at most a TREE_SHARE-th of the budget), then the files the item names, each whole when it
+    fits its share of what is left (the smallest placed first, so that what one does not use goes to the
+    others), else cut to its share (excerpt.py): never dropped for its size. The `context` setting's files
+    fill what remains, whole or not at all. Every file's text is redacted of credentials first (redact.py)."""
     budget = settings.context_tokens
     if budget == 0:
         return RepoContext(notes=("context_tokens is 0: the models see no repository context",))
-    root = settings.root
     view = _view(settings)
     notes = [view.note] if view.note else []
-    named = _named_files(f"{document.title}\n{document.body}", view, settings, notes)
+    named, names = _named_files(f"{document.title}\n{document.body}", view, settings, notes)
     notes.extend(view.glob_notes)
-    globbed = dict(view.globbed)
-    wanted = {**named, **{path: why for path, why in globbed.items() if path not in named}}
-    ignored = git_ignored(root, list(wanted))
-    used = estimate_tokens(view.tree)
-    shown: list[tuple[str, str, int]] = [("file tree", f"{len(view.stable)} paths", used)]
+    globbed = {path: why for path, why in view.globbed if path not in named}
+    redacted: list[str] = []
+    texts = _texts(settings, [*named, *globbed], notes, redacted)
+    used = estimate_tokens(_HEADER) + estimate_tokens(view.tree)
+    paths = f"{view.tree_shown:,} of {len(view.stable):,} paths" if view.tree_cut else f"{len(view.stable):,} paths"
+    shown: dict[str, tuple[str, str, int]] = {"": ("file tree", paths, estimate_tokens(view.tree))}
     cut = [view.tree_cut] if view.tree_cut else []
     blocks: dict[str, str] = {}
-    for path, why in wanted.items():
+    placed = sorted((path for path in named if path in texts), key=lambda path: len(texts[path]))
+    for index, path in enumerate(placed):
+        share = (budget - used) // (len(placed) - index)
+        block = _file_block(path, named[path], texts[path])
+        if estimate_tokens(block) > share:
+            block, said = _cut_block(path, named[path], texts[path], names, share)
+            cut.append(said)
+        blocks[path] = block
+        used += estimate_tokens(block)
+    left_out = []
+    for path in globbed:
+        block = _file_block(path, globbed[path], texts[path]) if path in texts else ""
+        if block and used + estimate_tokens(block) > budget:
+            left_out.append(f"{path} ({estimate_tokens(block):,} tokens)")
+        elif block:
+            blocks[path] = block
+            used += estimate_tokens(block)
+    for path, why in {**named, **globbed}.items():
+        if path in blocks:
+            shown[path] = (path, why, estimate_tokens(blocks[path]))
+    shared = [view.tree, *(blocks[path] for path in globbed if path in blocks)]
+    own = [blocks[path] for path in named if path in blocks]
+    if left_out:
+        own.append("Left out to fit the context budget (the file tree lists them): " + ", ".join(left_out) + ".")
+    shared_text, own_text = "\n\n".join([_HEADER, *shared]), "\n\n".join(own)
+    return RepoContext(shared=shared_text, item=own_text, files=tuple(shown.values()), cut=(*cut, *left_out),
+                       notes=tuple(notes), tokens=estimate_tokens(shared_text) + estimate_tokens(own_text),
+                       redacted=tuple(redacted))
+
+
+def _texts(settings: Settings, paths: list[str], notes: list[str], redacted: list[str]) -> dict[str, str]:
+    """The text of each file that may be sent, credentials redacted; why any other is not sent, in `notes`."""
+    ignored, unknown = git_ignored(settings.root, paths)
+    texts: dict[str, str] = {}
+    for path in paths:
         if path in ignored:
             notes.append(f"{path} not shown: git ignores it")
-            continue
-        block = _file_block(settings, path, why, notes)
-        if block is None:
-            continue
-        cost = estimate_tokens(block)
-        if used + cost > budget:
-            cut.append(f"{path} ({cost:,} tokens)")
-            continue
-        used += cost
-        blocks[path] = block
-        shown.append((path, why, cost))
-    shared = [view.tree, *(blocks[path] for path in globbed if path in blocks)]
-    own = [blocks[path] for path in named if path in blocks and path not in globbed]
-    if cut:
-        own.append("Left out to fit the context budget (the file tree lists them): " + ", ".join(cut) + ".")
-    return RepoContext(shared="\n\n".join([_HEADER, *shared]), item="\n\n".join(own), files=tuple(shown),
-                       cut=tuple(cut), notes=tuple(notes), tokens=used)
+        elif path in unknown:
+            notes.append(f"{path} not shown: {unknown[path]}, so whether git ignores it is unknown")
+        elif (text := _file_text(settings, path, notes)) is not None:
+            texts[path], rules = redact(text)
+            if rules:
+                counted = ", ".join(f"{rule} ({rules.count(rule)})" for rule in dict.fromkeys(rules))
+                redacted.append(f"{path}: {counted}")
+    return texts
+
+
+def _cut_block(path: str, why: str, text: str, names: tuple[set[str], set[str]], share: int) -> tuple[str, str]:
+    """The file cut to about `share` tokens (excerpt.py), and what the context record says of the cut."""
+    source = path.endswith((".py", ".pyi", *_OTHER_SOURCES))
+    head = f'<file path="{escape(path)}" shown="{escape(why)}" cut="'
+    room = max(0, share * CHARS_PER_TOKEN - len(head) - 200)
+    part = excerpt(text, path.endswith((".py", ".pyi")), source, names, room)
+    said = f"{part.describe(source)}: {part.lines:,} of {len(text.splitlines()):,} lines"
+    block = f'{head}{escape(said)}">\n{part.text}\n</file>'
+    return block, f"{path}: cut to {said} ({estimate_tokens(block):,} of {estimate_tokens(text):,} tokens)"
 
 
 _HEADER = ("# The repository\n\nThe repository this item belongs to: its file tree as the run started, then the "
-           "full text of files it names or that the project always shows. Base file paths, names and signatures on "
-           "these; what is not shown here is unknown, not absent.")
+           "text of files it names or that the project always shows; a file too large for its share is cut to what "
+           "the item needs of it, its lines numbered, and its `cut` label says what was kept. Base file paths, names "
+           "and signatures on these; what is not shown here is unknown, not absent.")
 
 
 @dataclass(frozen=True)
@@ -173,6 +229,7 @@ class _View:
     stable: tuple[str, ...]  # the files the tree shows: not what this tool writes, nor the items' inputs
     tree: str
     tree_cut: str | None
+    tree_shown: int  # how many paths the tree lists
     globbed: tuple[tuple[str, str], ...]  # the `context` setting's files, and why each is shown
     glob_notes: tuple[str, ...]
 
@@ -195,12 +252,14 @@ def _make_view(listed: Listed, excluded: tuple[str, ...], patterns: tuple[str, .
     for path in files:
         by_name.setdefault(path.rsplit("/", 1)[-1], []).append(path)
     stable = [path for path in files if not path.startswith(excluded)]
-    tree, tree_cut = _tree(stable, tree_budget)
+    tree, tree_cut, tree_shown = _tree(stable, tree_budget)
     glob_notes: list[str] = []
     globbed = _globbed_files(patterns, stable, glob_notes)
     return _View(files=frozenset(files), by_name={name: tuple(paths) for name, paths in by_name.items()},
-                 sources=tuple(path for path in files if path.endswith((".py", ".pyi", *_OTHER_SOURCES))),
-                 note=note, stable=tuple(stable), tree=tree, tree_cut=tree_cut, globbed=tuple(globbed.items()),
+                 sources=tuple(path for path in files
+                               if path.endswith((".py", ".pyi", *_OTHER_SOURCES)) and not _TEST.search(path)),
+                 note=note, stable=tuple(stable), tree=tree, tree_cut=tree_cut, tree_shown=tree_shown,
+                 globbed=tuple(globbed.items()),
                  glob_notes=tuple(glob_notes))
 
 
@@ -218,19 +277,39 @@ def _excluded(settings: Settings) -> tuple[str, ...]:
         settings.ideas_dir, settings.base_dir))
 
 
-def _tree(files: list[str], budget: int) -> tuple[str, str | None]:
-    """The file list; when it does not fit, the shallowest paths (the repository's layout) are kept."""
-    kept, used = [], estimate_tokens("<file_tree>\n</file_tree>")
-    for path in sorted(files, key=lambda p: (p.count("/"), p)):
+def _tree(files: list[str], budget: int) -> tuple[str, str | None, int]:
+    """The file list; when it does not fit, source and tests first, then other files, documents last, the
+    shallowest first in each, and a last line that counts what is not listed, folder by folder."""
+    kept: list[str] = []
+    used = estimate_tokens("<file_tree>\n</file_tree>\n") + TREE_TAIL_TOKENS
+    for path in sorted(files, key=lambda p: (2 if _DOCUMENT.search(p) else 0 if _is_source(p) else 1,
+                                              p.count("/"), p)):
         used += estimate_tokens(path + "\n")
         if used > budget:
             break
         kept.append(path)
-    cut = None if len(kept) == len(files) else f"file tree: {len(kept)} of {len(files)} paths shown, the deepest cut"
-    return "<file_tree>\n" + "".join(f"{path}\n" for path in sorted(kept)) + "</file_tree>", cut
+    listed = "".join(f"{path}\n" for path in sorted(kept))
+    if len(kept) == len(files):
+        return f"<file_tree>\n{listed}</file_tree>", None, len(kept)
+    left = Counter(_folder(path) for path in set(files) - set(kept))
+    counted = ", ".join(f"{folder} {count:,}" for folder, count in left.most_common(TREE_TAIL_FOLDERS))
+    more = f" and {len(left) - TREE_TAIL_FOLDERS:,} more folders" if len(left) > TREE_TAIL_FOLDERS else ""
+    tail = f"(not listed: {len(files) - len(kept):,} more paths: {counted}{more})"
+    cut = f"file tree: {len(kept):,} of {len(files):,} paths shown, documents and the deepest cut first"
+    return f"<file_tree>\n{listed}{tail}\n</file_tree>", cut, len(kept)
 
 
-def _file_block(settings: Settings, path: str, why: str, notes: list[str]) -> str | None:
+def _is_source(path: str) -> bool:
+    return path.endswith((".py", ".pyi", *_OTHER_SOURCES, *_BUILD_FILES))
+
+
+def _folder(path: str) -> str:
+    """Where a path lies, for the tree's count of what it does not list: its first two folders."""
+    parts = path.split("/")[:-1]
+    return "/".join(parts[:2]) + "/" if parts else "./"
+
+
+def _file_text(settings: Settings, path: str, notes: list[str]) -> str | None:
     try:
         data = read_repo_file(settings.root / path, settings.root)
     except NotRepoContent as exc:
@@ -246,7 +325,11 @@ def _file_block(settings: Settings, path: str, why: str, notes: list[str]) -> st
     if "\0" in text:
         notes.append(f"{path} not shown: not UTF-8 text")
         return None
-    return f'<file path="{escape(path)}" shown="{escape(why)}">\n{text.rstrip()}\n</file>'
+    return text.rstrip()
+
+
+def _file_block(path: str, why: str, text: str) -> str:
+    return f'<file path="{escape(path)}" shown="{escape(why)}">\n{text}\n</file>'
 
 
 def _globbed_files(patterns: tuple[str, ...], files: list[str], notes: list[str]) -> dict[str, str]:
@@ -303,9 +386,12 @@ def _normal_path(word: str) -> str:
     return re.sub(r"^(?:\./)+|^/", "", word.replace("\\", "/"))
 
 
-def _named_files(text: str, view: _View, settings: Settings, notes: list[str]) -> dict[str, str]:
+def _named_files(text: str, view: _View, settings: Settings,
+                 notes: list[str]) -> tuple[dict[str, str], tuple[set[str], set[str]]]:
     """Files the text names, by path (any spelling: `./a/b.py`, `a/b.py:12`, `b.py` when only one file is
-    called that), then by an identifier they define; each file once, in the order first named."""
+    called that), then by an identifier they define; each file once, in the order first named. And the names
+    the text mentions, which a file cut to fit is cut to: the last parts (`render` of `Report.render`), and the
+    others (`Report`)."""
     found: dict[str, str] = {}
     identifiers: dict[str, bool] = {}  # name -> whether a code span holds it
     for word, kind in _mentions(text):
@@ -319,6 +405,8 @@ def _named_files(text: str, view: _View, settings: Settings, notes: list[str]) -
         name = re.sub(r"\(.*\)?$", "", word.strip("'\"[]<>,;:").rstrip("."))
         if kind != "path" and _IDENTIFIER.fullmatch(name):
             identifiers[name] = identifiers.get(name, False) or kind == "code"
+    main = {name.split(".")[-1] for name in identifiers} - RECEIVERS
+    names = (main, {part for name in identifiers for part in name.split(".")[:-1]} - RECEIVERS - main)
     if identifiers:
         ends = {part for name in identifiers for part in (name.split(".")[0], name.split(".")[-1])} - RECEIVERS
         definers = _definitions(ends, view.sources, settings)
@@ -329,9 +417,9 @@ def _named_files(text: str, view: _View, settings: Settings, notes: list[str]) -
                 continue
             for hit in hits:
                 found.setdefault(hit, f"defines {name}")
-            if not hits and quoted and re.search(r"[._]|^[A-Z]\w*[a-z][A-Z]", name):
+            if not hits and quoted and re.search(r"[._]|^[A-Z]\w*[a-z][A-Z]", name) and not _foreign(name):
                 notes.append(f"{name} is named by the item but defined in no file git lists")
-    return found
+    return found, names
 
 
 def _by_suffix(path: str, view: _View) -> list[str]:
@@ -343,8 +431,10 @@ def _by_suffix(path: str, view: _View) -> list[str]:
 
 
 def _resolve(name: str, view: _View, definers: dict[str, list[str]]) -> list[str]:
-    """`pkg.module.func` -> pkg/module.py (any folder above it, `src/` say); else the files that define its
-    last part (`func`), else its first (`Class.method` -> Class)."""
+    """`pkg.module.func` -> pkg/module.py (any folder above it, `src/` say); else, for `Class.method`, the files
+    that define both, else the class, else the method; else the files that define the name. Definitions only
+    in the repository's own source (no test: `_TEST`), and never for what the standard library or Python's
+    builtins hold (`subprocess.run`, `print()`): the repository does not define them."""
     parts = name.split(".")
     for count in range(len(parts), 0, -1) if len(parts) > 1 else ():
         stem = "/".join(parts[:count])
@@ -353,7 +443,17 @@ def _resolve(name: str, view: _View, definers: dict[str, list[str]]) -> list[str
         hits = sorted({f for f in candidates if f in ends or f.endswith(tuple("/" + end for end in ends))})
         if hits:
             return hits
-    return definers.get(parts[-1]) or (definers.get(parts[0], []) if len(parts) > 1 else [])
+    if _foreign(name):
+        return []
+    if len(parts) == 1 or parts[0] in RECEIVERS:
+        return definers.get(parts[-1], [])
+    first, last = definers.get(parts[0], []), definers.get(parts[-1], [])
+    return [path for path in first if path in last] or first or last
+
+
+def _foreign(name: str) -> bool:
+    """A name of the standard library or a builtin (`os.path.join`, `subprocess.run`, `len`)."""
+    return name.split(".")[0] in _FOREIGN
 
 
 def _definitions(names: set[str], sources: tuple[str, ...], settings: Settings) -> dict[str, list[str]]:
@@ -381,7 +481,7 @@ def _definitions(names: set[str], sources: tuple[str, ...], settings: Settings) 
         if places and python and sum(places.values()) <= MAX_PLACES_SEARCHED:
             held = [name for name in places if _python_defines(text, name)]
         else:  # other languages' definitions may span lines; common words (`get`, `a`): one pass is cheaper
-            pattern = _PYTHON_DEFINES if python else _OTHER_DEFINES
+            pattern = PYTHON_DEFINES if python else OTHER_DEFINES
             defined = {next(group for group in match.groups() if group) for match in pattern.finditer(text)}
             held = [name for name in names if name in defined]
         for name in held:
@@ -405,7 +505,7 @@ def _python_defines(text: str, name: str) -> bool:
     while at >= 0:
         end = at + len(name)
         line = text.rfind("\n", 0, at) + 1
-        match = _PYTHON_DEFINES.match(text, line, end)
+        match = PYTHON_DEFINES.match(text, line, end)
         if match and match.span(1) == (at, end) and not (end < len(text) and _WORD.match(text, end)):
             return True
         at = text.find(name, end)

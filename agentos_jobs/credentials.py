@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -29,6 +29,7 @@ FORMAT = ('{"credentials": [{"name": "key-1", "provider": "openai", "type": "api
 _MASKED = re.compile(r"\*{3}")
 _WORD = re.compile(r"\S+")
 FRAGMENT = 10  # characters of a key in a row that are never shown; fewer are too common to tell
+_LONG_WORD = re.compile(rf"\S{{{FRAGMENT},}}")
 
 
 class CredentialsError(AgentosError):
@@ -54,7 +55,7 @@ class Credential:
     @cached_property
     def _runs(self) -> frozenset[str]:
         """Every FRAGMENT-character run of the key, made once per key for `scrub`."""
-        return frozenset(self.key[i : i + FRAGMENT] for i in range(len(self.key) - FRAGMENT + 1))
+        return _runs_of(self.key)
 
     def _holds_run(self, word: str) -> bool:
         runs = self._runs
@@ -84,6 +85,36 @@ class Credential:
             return token
 
         return _WORD.sub(word, text.replace(self.key, label))
+
+
+class KeyMask:
+    """Every key the pool holds, masked in text that leaves for a provider: a request must never carry a key of
+    the pool (a file the repository holds, a pasted log), whichever key the call itself uses. One pass over the
+    text for all keys: the FRAGMENT-character runs of every key, each mapped to its key's name."""
+
+    def __init__(self, credentials: Iterable[Credential]) -> None:
+        self._keys = sorted(((c.key, c.name) for c in credentials if len(c.key) >= FRAGMENT), key=lambda k: -len(k[0]))
+        self._runs = {run: name for key, name in self._keys for run in _runs_of(key)}
+
+    def mask(self, text: str) -> str:
+        """The text with every key, and every word holding FRAGMENT characters of one in a row, as `<key NAME>`."""
+        if not self._keys:
+            return text
+        for key, name in self._keys:
+            text = text.replace(key, f"<key {name}>")
+
+        def word(match: re.Match[str]) -> str:
+            token = match.group(0)
+            for at in range(len(token) - FRAGMENT + 1):
+                if (name := self._runs.get(token[at : at + FRAGMENT])) is not None:
+                    return f"<key {name}>"
+            return token
+
+        return _LONG_WORD.sub(word, text)
+
+
+def _runs_of(key: str) -> frozenset[str]:
+    return frozenset(key[i : i + FRAGMENT] for i in range(len(key) - FRAGMENT + 1))
 
 
 def credentials_path(environ: Mapping[str, str] | None = None) -> Path:

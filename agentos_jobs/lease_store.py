@@ -86,8 +86,13 @@ def store_location(settings: Settings, environ: Mapping[str, str] | None = None)
         return chosen
     if chosen:
         return str(settings.root / Path(chosen).expanduser())
+    return str(default_lease_path(environ))
+
+
+def default_lease_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The lease file beside the credentials file."""
     keys = credentials_path(environ)
-    return str(keys.with_name(f"{keys.stem}.lease.json"))
+    return keys.with_name(f"{keys.stem}.lease.json")
 
 
 def open_store(settings: Settings, say: Callable[[str], None]) -> LeaseStore:

@@ -15,9 +15,11 @@ import functools
 import os
 import stat
 import subprocess
+from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 
 from .credentials import credentials_path
+from .lease_store import default_lease_path
 from .text import one_line, shown_name
 
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
@@ -44,10 +46,46 @@ def read_repo_file(path: Path, root: Path) -> bytes:
     real = _real_file(path, root)
     fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as handle:
-        kind = stat.S_IFMT(os.fstat(fd).st_mode)
+        opened = os.fstat(fd)
+        kind = stat.S_IFMT(opened.st_mode)
         if kind != stat.S_IFREG:
             raise NotRepoContent(_not_a_file(kind))
-        return handle.read()
+        data = handle.read()
+    if (private := _private_file(opened, data)) is not None:
+        raise NotRepoContent(private)
+    return data
+
+
+def _private_file(opened: os.stat_result, data: bytes) -> str | None:
+    """Why a file is one of the tool's own private files whatever its name or place: the credentials file or
+    its lease file by what it is (the same device and inode: a hard link), the credentials file also by what it
+    holds (the same bytes: a copy such as `keys.backup.json`). A file with one link that does not hold
+    `"credentials"` is neither, and costs nothing more; another costs two `stat`s, and a read of the credentials
+    file only when it has its very size."""
+    if opened.st_nlink < 2 and b'"credentials"' not in data:
+        return None
+    keys, lease = _private_paths(os.environ.get("AGENTOS_CREDENTIALS"), os.environ.get("HOME"))
+    for private, what in ((keys, "the credentials file"), (lease, "the key pool's lease file")):
+        try:
+            known = private.stat()
+        except OSError:
+            continue
+        if (known.st_dev, known.st_ino) == (opened.st_dev, opened.st_ino):
+            return f"it is {what} ({shown_name(private)}) under another name"
+        if private == keys and known.st_size == len(data) > 0 and stat.S_ISREG(known.st_mode):
+            try:
+                same = private.read_bytes() == data
+            except OSError:
+                same = True  # it cannot be told apart from a copy of the keys: not sent
+            if same:
+                return f"it is a copy of the credentials file ({shown_name(private)})"
+    return None
+
+
+@functools.lru_cache(maxsize=4)  # asked for every file read, of which the definitions search makes thousands
+def _private_paths(credentials: str | None, home: str | None) -> tuple[Path, Path]:
+    """The credentials file and its lease file, for the environment's AGENTOS_CREDENTIALS and HOME."""
+    return credentials_path(), default_lease_path()
 
 
 @functools.lru_cache(maxsize=8)  # asked for every file read: 5,000 issues are 15,000 checks of one root
@@ -88,9 +126,13 @@ def _check_link_target(path: Path, real: Path, root: Path) -> None:
         return
     if looks_secret(target, root):
         raise NotRepoContent(f"it is a link to {shown_name(target)}, whose name looks like a secret's")
-    if git_ignored(root, [target]):
+    ignored, unknown = git_ignored(root, [target])
+    if ignored:
         raise NotRepoContent(f"it is a link to {shown_name(target)}, which git ignores")
-    if target not in (kept[0] if (kept := _listed.get(root)) else _listed_now(root)):
+    if unknown:
+        raise NotRepoContent(f"it is a link to {shown_name(target)}, of which {unknown[target]}: git cannot tell "
+                             "whether it ignores it")
+    if target not in _listing(root)[0]:
         raise NotRepoContent(f"it is a link to {shown_name(target)}, which the repository's file list leaves out")
 
 
@@ -152,8 +194,15 @@ def kept_listing(root: Path) -> Listed | None:
 
 
 @functools.lru_cache(maxsize=4)  # a process that has kept no listing lists once for all the links it meets
-def _listed_now(root: Path) -> frozenset[str]:
-    return frozenset(repo_files(root)[0])
+def _listed_now(root: Path) -> tuple[frozenset[str], str | None]:
+    files, note = repo_files(root)
+    return frozenset(files), note
+
+
+def _listing(root: Path) -> tuple[Collection[str], str | None]:
+    """The files as kept by `keep_listing`, else as listed once in this process; and how they were listed."""
+    kept = _listed.get(root)
+    return kept if kept is not None else _listed_now(root)
 
 
 def listed_files(root: Path) -> Listed:
@@ -164,17 +213,40 @@ def listed_files(root: Path) -> Listed:
     return tuple(files), note
 
 
-def git_ignored(root: Path, relatives: list[str]) -> set[str]:
-    """Those of `relatives` that git's ignore rules name, tracked or not (`git check-ignore --no-index`)."""
-    if not relatives:
-        return set()
+def git_ignored(root: Path, relatives: list[str]) -> tuple[set[str], dict[str, str]]:
+    """Those of `relatives` that git's ignore rules name, tracked or not (`git check-ignore --no-index`), and
+    those it could not tell, each with why: they are not sent either (a check that fails, exit 128 when a path
+    crosses a link for instance, must not pass every file). A failed check of many paths is asked again path by
+    path, so that one odd path does not hold back the others. Outside git (the files were listed by a walk,
+    which left out what .gitignore files name) nothing is asked."""
+    if not relatives or _listing(root)[1] is not None:
+        return set(), {}
+    ignored, why = _check_ignore(root, relatives)
+    if why is None:
+        return ignored, {}
+    if len(relatives) == 1:
+        return set(), {relatives[0]: why}
+    ignored, unknown = set(), {}
+    for relative in relatives:
+        alone, why = _check_ignore(root, [relative])
+        ignored |= alone
+        if why is not None:
+            unknown[relative] = why
+    return ignored, unknown
+
+
+def _check_ignore(root: Path, relatives: list[str]) -> tuple[set[str], str | None]:
+    """What git ignores of `relatives`, or why it could not tell (exit 0: some are ignored; 1: none are)."""
     try:
         done = subprocess.run(["git", "-C", str(root), "check-ignore", "--no-index", "-z", "--stdin"],
                               input=b"".join(os.fsencode(r) + b"\0" for r in relatives), capture_output=True,
                               timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return set()  # no git: the walk already left out what .gitignore names
-    return {os.fsdecode(name) for name in done.stdout.split(b"\0") if name} if done.returncode == 0 else set()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return set(), f"git check-ignore could not run ({type(exc).__name__})"
+    if done.returncode not in (0, 1):
+        said = one_line(os.fsdecode(done.stderr), 120).removeprefix("fatal: ")
+        return set(), f"git check-ignore failed with exit {done.returncode}" + (f": {said}" if said else "")
+    return {os.fsdecode(name) for name in done.stdout.split(b"\0") if name}, None
 
 
 def _walk(root: Path) -> list[str]:

@@ -151,23 +151,89 @@ def test_secrets_and_ignored_files_never_reach_a_request(workspace: Workspace, f
         result.stdout
 
 
-def test_the_budget_cuts_whole_files_and_says_what_it_cut(workspace: Workspace, fake: FakeLLM) -> None:
-    big = "".join(f"BIG-{n:04d} = {n}\n" for n in range(400))
-    git_repo(workspace, {"src/small.py": "SMALL-BODY = 1\n", "src/big.py": big})
-    setting(workspace, "context_tokens = 800")
+def big_module(handlers: int) -> str:
+    """A Python module far larger than its share: many handlers, a class, and `compute_score` deep inside."""
+    body = "".join(f"def handler_{n}(request):\n    return request * {n}  # HANDLER-{n}-BODY\n\n\n"
+                   for n in range(handlers))
+    return ('"""A big module."""\n\nimport os\n\n\n' + body + "class Report:\n    title = 'r'\n\n"
+            "    def header(self):\n        return 'HEADER-BODY'\n\n    @property\n    def render(self):\n"
+            "        return 'RENDER-BODY'\n\n\n# Weighs the answers.\ndef compute_score(answers):\n"
+            "    return sum(answers)  # SCORE-BODY\n\n\n" + body.replace("handler_", "late_handler_"))
+
+
+def test_a_named_file_larger_than_its_share_is_cut_to_what_the_issue_names_never_dropped(
+        workspace: Workspace, fake: FakeLLM) -> None:
+    git_repo(workspace, {"src/small.py": "SMALL-BODY = 1\n", "src/big.py": big_module(80),
+                         "src/other.py": "def unrelated():\n    return 'OTHER-BODY'\n"})
+    setting(workspace, "context_tokens = 2000")
     use_provider(workspace, fake, "openai", keys=1)
-    workspace.add_issue(1, TITLE, body="Touch src/big.py and src/small.py.")
+    workspace.add_issue(1, TITLE, body="Touch src/big.py and src/small.py: `compute_score` and `Report.render`.")
     result = workspace.doit("lld")
     assert result.returncode == 0, result.stdout + result.stderr
     first = drafts(fake)[0]
-    assert "SMALL-BODY" in first and "BIG-0000" not in first  # a file goes in whole or not at all
-    assert "Left out to fit the context budget (the file tree lists them): src/big.py (" in first
-    log = next(workspace.base.glob("logs/parallel/*/LLD-1.log")).read_text()
-    assert "[LLD-1] context: the file tree and 1 file(s)" in result.stdout
-    said = "cut to fit context_tokens: src/big.py ("
-    assert said in result.stdout and said in log
-    record = (workspace.root / "docs/lineage/active/1-lld/000-context.md").read_text()  # kept after the checkpoint
-    assert "| `src/small.py` | named in the issue |" in record and "- src/big.py (" in record, record
+    assert "SMALL-BODY" in first  # the small file whole, the big one cut to what the issue names
+    for shown in ("SCORE-BODY", "# Weighs the answers.", "RENDER-BODY", "    @property", "class Report:",
+                  "def handler_0(request):", "def late_handler_79(request):"):
+        assert shown in first, shown
+    assert "HANDLER-79-BODY" not in first and "OTHER-BODY" not in first  # its share full, from its start
+    assert '<file path="src/big.py" shown="named in the issue" cut="the definitions of render, compute_score, ' \
+           'Report; an outline of the rest (signatures); its first ' in first
+    assert "Left out to fit the context budget" not in first
+    assert len(first) < 2000 * context.CHARS_PER_TOKEN + 4000  # the budget, and the prompt around it
+    record = (workspace.root / "docs/lineage/active/1-lld/000-context.md").read_text()
+    assert "| `src/small.py` | named in the issue |" in record and "| `src/big.py` | named in the issue |" in record
+    assert "- src/big.py: cut to the definitions of render, compute_score, Report; an outline of the rest " \
+        "(signatures); its first " in record
+    assert "[LLD-1] context: the file tree and 2 file(s)" in result.stdout
+    assert "cut to fit context_tokens: src/big.py: cut to the definitions of" in result.stdout
+
+
+def test_the_tree_shows_source_and_tests_before_documents_and_counts_what_it_shows(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    files = {**{f"docs/guide-{n:03d}.md": "G\n" for n in range(300)},
+             **{f"src/app/module_{n:02d}.py": "x = 1\n" for n in range(30)},
+             **{f"tests/test_module_{n:02d}.py": "x = 1\n" for n in range(30)}, "README.md": "R\n"}
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    (root / "pyproject.toml").write_text("[tool.agentos_jobs]\ncontext_tokens = 2400\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    found = build_context(load_settings(root, {}), Document(title="T", body="A change.", number=1))
+    tree = found.shared[found.shared.index("<file_tree>") : found.shared.index("</file_tree>")].splitlines()[1:]
+    listed = [line for line in tree if not line.startswith("(not listed")]
+    assert all(path in listed for path in files if not path.endswith(".md"))  # every source file and test
+    assert "pyproject.toml" in listed and "docs/guide-299.md" not in listed
+    total = len(files) + 1
+    assert tree[-1] == f"(not listed: {total - len(listed)} more paths: docs/ {total - len(listed)})"
+    shown = {path: why for path, why, _ in found.files}
+    assert shown["file tree"] == f"{len(listed)} of {total} paths"  # what the tree lists, not what the repo holds
+    assert f"file tree: {len(listed)} of {total} paths shown, documents and the deepest cut first" in found.cut
+    assert found.files[0][2] <= 2400 // context.TREE_SHARE
+    assert found.tokens == context.estimate_tokens(found.shared)  # what is sent, header and all
+
+
+def test_a_name_resolves_to_its_definition_in_the_repositorys_own_source(tmp_path: Path) -> None:
+    """Never to a test that defines a function of the same name, a call site, a comment, the standard library
+    or a builtin; `Class.method` to the file that defines both."""
+    root = tmp_path / "repo"
+    files = {"src/jobs.py": "def run_job(job):\n    return job  # RUN-JOB-BODY\n",
+             "src/engine.py": "class Engine:\n    def run(self):\n        return 'ENGINE-RUN'\n",
+             "src/cli.py": "def run(argv):\n    return subprocess.run(argv)  # CLI-RUN\n",
+             "tests/test_jobs.py": "def run_job(job):\n    return 'TEST-RUN-JOB'\n\ndef run():\n    pass\n",
+             "tests/helpers/conftest.py": "def run(argv):\n    return 'CONFTEST-RUN'\n",
+             "web/page.ts": "export function renderPage() {}\n",
+             "web/caller.ts": "// here we call function renderPage once\nconst page = renderPage();\n"}
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    doc = Document(title="T", number=1, body="Call `subprocess.run`, `os.path.join` and `print()` from `run_job`; "
+                                              "`Engine.run` and `renderPage()` stay.")
+    found = build_context(load_settings(root, {}), doc)
+    shown = {path: why for path, why, _ in found.files}
+    assert shown == {"file tree": "7 paths", "src/jobs.py": "defines run_job", "src/engine.py": "defines Engine.run",
+                     "web/page.ts": "defines renderPage"}, shown
+    assert not any("subprocess.run" in note or "os.path.join" in note for note in found.notes), found.notes
 
 
 def test_a_resumed_item_is_reviewed_against_its_recorded_context_and_its_resumed_draft_costs_nothing(
@@ -379,3 +445,36 @@ def test_anthropic_caches_the_system_prompt_even_with_no_context(workspace: Work
     assert all(call.body["system"][-1]["cache_control"] == {"type": "ephemeral"} for call in fake.calls)
     rows = {row["prefix"]: row for row in workspace.summary()["items"]}
     assert rows["LLD-1"]["cached_tokens"] == 0 < rows["LLD-2"]["cached_tokens"]
+
+
+def test_a_cut_source_of_another_language_or_a_document_keeps_what_the_item_names(tmp_path: Path) -> None:
+    """A brace language's definition ends at its closing brace; a document keeps the lines that name the
+    item's names, with their headings."""
+    root = tmp_path / "repo"
+    filler = "".join(f"export function helper{n}(value: number): number {{\n  return value * {n}; // HELPER-{n}\n}}\n\n"
+                     for n in range(80))
+    page = ("/** Renders the page. */\nexport async function renderPage(user: User): Promise<string> {\n"
+            "  if (!user) {\n    return 'ANONYMOUS-PAGE';\n  }\n  return `PAGE-FOR-${user.name}`;\n}\n\n"
+            "export function afterPage() {\n  return 'AFTER-PAGE-BODY';\n}\n")
+    guide = "".join(f"## Part {n}\n\nNothing to see here, {n}.\n\n" for n in range(600))
+    guide = guide.replace("## Part 150\n\n", "## Part 150\n\nThe `score_weights` table lives here: GUIDE-HIT.\n\n")
+    files = {"web/page.ts": filler + page + filler.replace("helper", "late"), "docs/guide.md": guide}
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    (root / "pyproject.toml").write_text("[tool.agentos_jobs]\ncontext_tokens = 6000\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    doc = Document(title="T", number=1, body="Change `renderPage()` in web/page.ts; see docs/guide.md on "
+                                              "`score_weights`.")
+    found = build_context(load_settings(root, {}), doc)
+    item = found.item
+    assert "export async function renderPage(user: User): Promise<string> {" in item and "/** Renders the page. */" \
+        in item and "PAGE-FOR-" in item
+    assert "AFTER-PAGE-BODY" not in item and "HELPER-79" not in item and "LATE-0" not in item
+    assert "export function late79(value: number): number {" in item  # the outline reaches the end
+    assert "GUIDE-HIT" in item and "## Part 150" in item and "## Part 599" in item
+    assert "Nothing to see here, 598." not in item
+    assert any(said.startswith("web/page.ts: cut to the definitions of renderPage; an outline of the rest "
+                               "(signatures)") for said in found.cut), found.cut
+    assert any(said.startswith("docs/guide.md: cut to the lines that mention score_weights; an outline of the "
+                               "rest (headings)") for said in found.cut), found.cut

@@ -25,7 +25,7 @@ from typing import Protocol
 from ..budget import Ledger, budget_price
 from ..config import ModelChoice, Settings
 from ..context import estimate_tokens
-from ..credentials import Credential
+from ..credentials import Credential, KeyMask
 from ..filelock import LockTimeout
 from ..fsutil import iso, utc_now
 from ..lease_store import StoreUnavailable
@@ -102,6 +102,7 @@ class PooledProvider:
         self.say = say
         self.deadline = time.monotonic() - _process_age() + settings.worker_timeout_seconds
         self.ledger = Ledger(BaseDir(settings.base_dir).run(pool.run_id).budget, settings.max_cost_usd)
+        self.mask = KeyMask(pool.credentials.values())
 
     def backoff(self, attempt: int) -> float:
         """base x 2^(attempt-1), capped, with jitter so that parallel workers do not retry in lockstep."""
@@ -177,6 +178,7 @@ class PooledProvider:
         """The call, within the run's budget: its worst case is held first (OverBudget: not made), and what it
         cost is counted when it returns; retries of one call are one hold. A refused attempt is not billed, an
         answer that is no use (cut off, empty) is; a call stopped by a signal may have been, so its hold stays."""
+        request = self._masked(request)
         hold = f"{self.holder}#{secrets.token_hex(4)}"
         self.ledger.reserve(hold, self._worst_case(request), f"the {request.kind} call")
         billed: list[float | None] = []
@@ -190,6 +192,12 @@ class PooledProvider:
             raise
         self.ledger.settle(hold, completion.cost_usd)
         return completion
+
+    def _masked(self, request: Request) -> Request:
+        """The request as it may leave: no key of the pool in what is sent (the system prompt, the context, the
+        call's own text), whichever file or answer brought it in."""
+        return replace(request, system=self.mask.mask(request.system), prompt=self.mask.mask(request.prompt),
+                       prefix=tuple(self.mask.mask(part) for part in request.prefix))
 
     def _complete(self, request: Request, call: str, billed: list[float | None]) -> Completion:
         """Lease a key and call, until an answer, or a failure that ends the call (see `_react`)."""
