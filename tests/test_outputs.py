@@ -142,3 +142,16 @@ def test_the_stand_in_marks_a_named_file_modify_at_its_real_path_once(workspace:
     assert table == ["| `src/shop/cart.py` | Modify | As the issue describes |",
                      "| `src/shop/tax.py` | Modify | As the issue describes |",
                      "| `src/shop/coupons.py` | Add | As the issue describes |"]
+
+
+def test_the_stand_in_adds_the_new_folders_a_new_file_needs_so_that_its_draft_passes_the_gate(
+        workspace: Workspace) -> None:
+    workspace.write("src/shop/cart.py", "def total():\n    return 0\n")
+    workspace.add_issue(1, body="Add `src/shop/promo/rules/engine.py` beside `src/shop/cart.py`.")
+    assert workspace.doit("lld").returncode == 0
+    lld = (workspace.root / "docs/lld/active/LLD-001.md").read_text()
+    table = [line for line in lld.splitlines() if line.startswith("| `")]
+    assert table == ["| `src/shop/promo/` | Add | As the issue describes |",
+                     "| `src/shop/promo/rules/` | Add | As the issue describes |",
+                     "| `src/shop/promo/rules/engine.py` | Add | As the issue describes |",
+                     "| `src/shop/cart.py` | Modify | As the issue describes |"]

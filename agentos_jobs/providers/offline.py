@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..items import Document
 from ..repofiles import listed_files
@@ -112,6 +112,10 @@ def _named_files(body: str) -> dict[str, str]:
         hits = [path] if Path(path).is_file() else [p for p in named if p.endswith("/" + path)] or [
             f for f in listed_files(Path.cwd())[0] if f.endswith("/" + path)]
         real = hits[0] if len(hits) == 1 else path
+        if not Path(real).is_file():  # a new file in a new folder: the folders first, each added (the gate asks)
+            for folder in reversed(PurePosixPath(real).parents[:-1]):
+                if not Path(folder).is_dir():
+                    found.setdefault(f"{folder}/", "Add")
         found.setdefault(real, "Modify" if Path(real).is_file() else "Add")
     return found
 
