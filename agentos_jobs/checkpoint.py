@@ -245,7 +245,8 @@ def summarize(path: Path, run_id: str | None = None) -> CheckpointSummary | None
     final = [r for r in done if r[0] in FINAL_STEPS][-1:]  # a filed issue's file and URL replace its draft's path
     outputs = [line for r in final for line in r[2].splitlines() if line]
     paid = [r for r in rows if run_id is None or r[6] == run_id]
-    unpriced = any(r[7] is None and (r[3] or r[4]) for r in paid)
+    # a cost NULL: a call of a model with no price or whose usage is unknown (an older layout: tokens with no cost)
+    unpriced = any(r[7] is None and ("cost_usd" in columns or r[3] or r[4]) for r in paid)
     return CheckpointSummary(
         input_hash=meta.get("input_sha256"),
         steps_done=len(done),
