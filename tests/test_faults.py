@@ -264,3 +264,38 @@ def _fills_up_cleanly(result: subprocess.CompletedProcess[str], mount: Path) -> 
     assert result.returncode not in (0, 3), output  # the run started, and it did not finish everything
     assert f"no space left on {mount}" in output
     assert "agentos-jobs run " in result.stdout  # the summary, printed even when summary.json cannot be written
+
+
+def test_a_paid_answer_the_full_disk_cannot_checkpoint_is_kept_and_read_back(workspace: Workspace, fake: FakeLLM,
+                                                                             tmp_path: Path) -> None:
+    """The disk fills while the draft call is under way: its answer is kept in a spill file (the system's temp
+    folder, the checkpoint's own being full), and the run after the disk is freed reads it back, paying nothing
+    again."""
+    use_provider(workspace, fake, "openai", keys=1)
+    workspace.add_issue(1)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    workspace.env["TMPDIR"] = str(temp)
+    mount = tmp_path / "small"
+    workspace.env["AGENTOS_BASE_DIR"] = str(mount / "agentos")
+    full = False
+    fake.hold_until = lambda: full
+    with _mount(mount, "size=4m"):
+        run = workspace.start_doit("lld")
+        workspace.wait_for(lambda: sum(fake.in_flight.values()) == 1, what="the draft call")
+        with contextlib.suppress(OSError), (mount / "filler").open("wb") as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+                filler.flush()
+        full = True
+        out, err = run.communicate(timeout=90)
+        _clean(out + err)
+        assert run.returncode == 1, out + err
+        assert "step draft-1 done but could not be checkpointed: no space left on" in err, out + err
+        spills = list(temp.rglob("*.spill.json"))
+        assert len(spills) == 1 and f"its answer is kept in {spills[0]}, and the next run reads it back" in err
+        (mount / "filler").unlink()
+        again = workspace.doit("lld")
+        assert again.returncode == 0, again.stdout + again.stderr
+    assert f"draft-1: read back from {spills[0]}" in again.stdout
+    assert len(fake.calls_by(role="drafter")) == 1 and not spills[0].exists()

@@ -27,7 +27,7 @@ from ..config import ModelChoice, Settings
 from ..context import estimate_tokens
 from ..credentials import Credential
 from ..filelock import LockTimeout
-from ..fsutil import iso, utc_now
+from ..fsutil import describe_os_error, iso, utc_now
 from ..lease_store import StoreUnavailable
 from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, Cooled, CredentialPool, PoolView
 from ..prices import cost_usd, price_of
@@ -198,7 +198,11 @@ class PooledProvider:
             else:
                 self.ledger.release(hold)
             raise
-        self.ledger.settle(hold, completion.cost_usd)
+        try:
+            self.ledger.settle(hold, completion.cost_usd)
+        except (OSError, LockTimeout) as exc:  # a full disk: the answer is paid for, and worth more than the count
+            self.say(f"the run's spend ledger could not be updated ({describe_os_error(exc) or exc}); this call's "
+                     "worst case stays held in it")
         return completion
 
     def _complete(self, request: Request, call: str, billed: list[float | None]) -> Completion:

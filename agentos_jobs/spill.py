@@ -1,0 +1,62 @@
+"""Paid answers the checkpoint could not take (a full disk, a read-only one), kept until the next run reads them.
+
+A step's answer is bought before it is checkpointed; when SQLite cannot write it, the answer is written as a
+small JSON file beside the checkpoint, or, where that folder cannot take it either, in a private folder of the
+system's temporary directory (often another file system). The next run of the item reads it back before it
+would call the model again, records it in the checkpoint and deletes it: the answer is never paid for twice.
+A spill is for one input: one made for another version of the item is dropped, as its checkpoint would be.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from .fsutil import atomic_write_json, describe_os_error, read_json_object
+from .providers import Completion
+
+_FIELDS = ("text", "model", "input_tokens", "output_tokens", "cached_tokens", "cost_usd")
+
+
+def places(checkpoint: Path, step: str) -> list[Path]:
+    """Where a step's spill may be, first choice first."""
+    digest = hashlib.sha256(str(checkpoint.resolve()).encode()).hexdigest()[:16]
+    name = f"{checkpoint.name}.{step}.spill.json"
+    private = Path(tempfile.gettempdir()) / f"agentos-jobs-spill-{os.getuid()}"
+    return [checkpoint.with_name(name), private / digest / name]
+
+
+def keep(checkpoint: Path, input_hash: str, step: str, completion: Completion) -> tuple[Path | None, str]:
+    """Write the answer where it will survive this process: the place it went to, or None and why not."""
+    data = {key: value for key, value in asdict(completion).items() if key in _FIELDS}
+    why = ""
+    for place in places(checkpoint, step):
+        try:
+            place.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            atomic_write_json(place, {"input_sha256": input_hash, "step": step, **data}, private=True)
+        except OSError as exc:
+            why = describe_os_error(exc, place) or f"{place}: {exc}"
+            continue
+        return place, ""
+    return None, why
+
+
+def take(checkpoint: Path, input_hash: str, step: str) -> tuple[Completion | None, list[Path]]:
+    """The answer a run spilled for this step and this input, if any, and every spill file found for the step
+    (to delete once the answer is in the checkpoint)."""
+    found = [place for place in places(checkpoint, step) if place.exists()]
+    for place in found:
+        data = read_json_object(place)
+        if data is None or data.get("input_sha256") != input_hash or data.get("step") != step:
+            continue
+        text, model, cost = data.get("text"), data.get("model"), data.get("cost_usd")
+        counts = [count for key in ("input_tokens", "output_tokens", "cached_tokens")
+                  if type(count := data.get(key)) is int]
+        if isinstance(text, str) and isinstance(model, str) and len(counts) == 3 and (
+                cost is None or isinstance(cost, int | float)):
+            return Completion(text=text, model=model, input_tokens=counts[0], output_tokens=counts[1],
+                              cached_tokens=counts[2], cost_usd=cost), found
+    return None, found
