@@ -106,6 +106,10 @@ class Checkpoint:
         if stored and stored[0] == input_hash:
             return conn
         conn.close()
+        if not stored:  # an empty file (0 bytes) or one that lost its record: not an edited input
+            aside = move_aside(path, _SIDECARS)
+            say(f"checkpoint {path} records no input (empty or damaged); moved it to {aside.name} and starting over")
+            return None
         delete_checkpoint(path)
         say("the input changed since the last checkpoint; starting over")
         return None

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, Workspace
-from fake_llm import FakeLLM, use_provider
+from fake_llm import FakeLLM, bad_request, use_provider
 
 
 def _directory(path: Path) -> None:
@@ -299,3 +299,39 @@ def test_a_paid_answer_the_full_disk_cannot_checkpoint_is_kept_and_read_back(wor
         assert again.returncode == 0, again.stdout + again.stderr
     assert f"draft-1: read back from {spills[0]}" in again.stdout
     assert len(fake.calls_by(role="drafter")) == 1 and not spills[0].exists()
+
+
+def _paid_draft_then_failed_review(workspace: Workspace, fake: FakeLLM) -> Path:
+    """Item 1's checkpoint, holding its context and its paid draft (its review was refused)."""
+    use_provider(workspace, fake, "openai", keys=1)
+    fake.script(bad_request("openai"), role="reviewer", times=1)
+    workspace.add_issue(1)
+    assert workspace.doit("lld").returncode == 1
+    return workspace.base / "checkpoints" / "lld_workflow_1.db"
+
+
+@pytest.mark.parametrize("entry", ['{"shared": "x"}', "not json", '{"shared": 1, "item": "", "files": [], "cut": [], '
+                                                                  '"notes": [], "tokens": 0}'])
+def test_a_malformed_context_entry_is_said_in_one_line_and_rebuilt(workspace: Workspace, fake: FakeLLM,
+                                                                   entry: str) -> None:
+    checkpoint = _paid_draft_then_failed_review(workspace, fake)
+    with contextlib.closing(sqlite3.connect(checkpoint)) as conn, conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'context'", (entry,))
+    result = workspace.doit("lld")
+    _clean(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = [line for line in result.stdout.splitlines() if "context recorded in checkpoint" in line]
+    assert len(said) == 1 and str(checkpoint) in said[0] and "is damaged" in said[0]
+    assert "draft-1: resumed from checkpoint" in result.stdout and len(fake.calls_by(role="drafter")) == 1
+
+
+def test_an_empty_checkpoint_is_said_as_such_not_as_a_changed_input(workspace: Workspace, fake: FakeLLM) -> None:
+    checkpoint = _paid_draft_then_failed_review(workspace, fake)
+    for suffix in ("-wal", "-shm"):
+        checkpoint.with_name(checkpoint.name + suffix).unlink(missing_ok=True)
+    checkpoint.write_bytes(b"")
+    result = workspace.doit("lld")
+    _clean(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the input changed" not in result.stdout
+    assert f"checkpoint {checkpoint} records no input (empty or damaged); moved it to" in result.stdout
