@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, Workspace
-from fake_llm import FakeLLM, bad_request, use_provider
+from fake_llm import FakeLLM, Reply, bad_request, full_draft, use_provider
 
 
 def _directory(path: Path) -> None:
@@ -335,3 +335,41 @@ def test_an_empty_checkpoint_is_said_as_such_not_as_a_changed_input(workspace: W
     assert result.returncode == 0, result.stdout + result.stderr
     assert "the input changed" not in result.stdout
     assert f"checkpoint {checkpoint} records no input (empty or damaged); moved it to" in result.stdout
+
+
+# Hostile answers: escapes that would drive a terminal, and answers too long to send on.
+
+def test_terminal_escapes_in_answers_never_reach_the_lld_or_the_lineage(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    hostile = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b31m\x1b[1;31m"
+    fake.script(Reply(text=full_draft("Issue 1", note=f"Plain{hostile} words.")), role="drafter", times=1)
+    fake.script(Reply(text=f"Looks right.{hostile}\r\n\nVERDICT: APPROVED\n"), role="reviewer", times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lld = (workspace.root / "docs/lld/active/LLD-001.md").read_text()
+    assert "Plain words." in lld
+    lineage = workspace.root / "docs/lineage/active/1-lld"
+    for text in [lld, *(path.read_text() for path in lineage.iterdir())]:
+        assert not any(char in text for char in "\x1b\x07\x9b\r") and "cm0gLXJmIH4=" not in text
+    assert "Looks right." in (lineage / "001-verdict.md").read_text()
+
+
+def test_an_answer_over_max_answer_chars_fails_its_step_and_is_kept_but_not_sent_on(workspace: Workspace,
+                                                                                     fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    long = full_draft("Issue 1", note="word " * 2000)
+    fake.script(Reply(text=long), role="drafter", times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld", extra_env={"AGENTOS_MAX_ANSWER_CHARS": "5000"})
+    _clean(result.stdout + result.stderr)
+    assert result.returncode == 1 and workspace.statuses() == {"LLD-1": "failed"}
+    kept = "docs/lineage/active/1-lld/001-draft.md"
+    assert workspace.summary()["items"][0]["message"].startswith(
+        f"step draft-1: the answer is {len(long):,} characters, over max_answer_chars=5,000; it is kept in "
+        f"{kept} and was not used")
+    assert (workspace.root / kept).read_text() == long
+    assert fake.calls_by(role="reviewer") == [] and not (workspace.root / "docs/lld/active/LLD-001.md").exists()
+    again = workspace.doit("lld", extra_env={"AGENTOS_MAX_ANSWER_CHARS": "100000"})
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(fake.calls_by(role="drafter")) == 1  # the answer was paid for once
