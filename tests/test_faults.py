@@ -373,3 +373,32 @@ def test_an_answer_over_max_answer_chars_fails_its_step_and_is_kept_but_not_sent
     again = workspace.doit("lld", extra_env={"AGENTOS_MAX_ANSWER_CHARS": "100000"})
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(fake.calls_by(role="drafter")) == 1  # the answer was paid for once
+
+
+# No usable /dev/shm (a container, a mount namespace): doit's process workers need a POSIX semaphore there.
+
+def _without_shm(workspace: Workspace, command: str) -> subprocess.CompletedProcess[str]:
+    """`command` in a mount namespace whose /dev/shm is read-only; skipped where one cannot be made."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare to give a process a /dev/shm of its own")
+    probe = workspace.command("unshare", "-m", "mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", "/dev/shm")
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a mount namespace here: {probe.stderr.strip()}")
+    return workspace.command("unshare", "-m", "sh", "-c",
+                             f"mount -t tmpfs -o ro,size=64k tmpfs /dev/shm && exec {command}")
+
+
+def test_a_read_only_dev_shm_runs_the_items_with_thread_workers(workspace: Workspace) -> None:
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    result = _without_shm(workspace, f"{BIN / 'doit'} -n 2 lld")
+    _clean(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert set(workspace.statuses().values()) == {"done"}
+    said = [line for line in result.stderr.splitlines() if "/dev/shm" in line]
+    assert said == ["agentos-jobs: /dev/shm cannot be used (Read-only file system): doit's workers run as threads "
+                    "(each item still runs in a process of its own); for process workers, mount a writable /dev/shm "
+                    "(mount -t tmpfs -o mode=1777 tmpfs /dev/shm)"]
+    refused = _without_shm(workspace, f"{BIN / 'doit'} -P process lld")
+    assert refused.returncode == 3 and refused.stderr.startswith("agentos-jobs: /dev/shm cannot be used")
+    assert len(refused.stderr.splitlines()) == 1
