@@ -18,7 +18,7 @@ from typing import Any
 
 from .credentials import Credential
 from .fsutil import iso
-from .lease_store import BEATS_PER_TTL, Entries, LeaseStore, StoreUnavailable
+from .lease_store import BEATS_PER_TTL, Entries, LeaseStore, StoreUnavailable, holder_name
 from .providers.limits import Limits
 from .text import one_line
 
@@ -30,6 +30,7 @@ MAX_COOLDOWN_SECONDS = 3600.0
 DISABLE_SECONDS = 3600.0
 PROBE_GRACE_SECONDS = 5.0  # how long a key waits, after its cooldown, for the call it is kept for
 KEPT_POLL_SECONDS = 0.2  # how often a call waiting behind a kept key looks again: it is free once that call took one
+HOLDERS_SHOWN = 3  # of the keys in use, and of the holders of each, the wait line names so many
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class PoolView:
     total: int
     next_free_at: datetime | None
     next_free_key: str | None = None  # the key that cools down first
+    held_by: tuple[str, ...] = ()  # the keys in use and their holders (lease_store.holder_name), a few
 
     @property
     def usable(self) -> int:
@@ -82,7 +84,8 @@ class PoolView:
 
     def line(self, provider: str) -> str:
         until = f" until {iso(self.next_free_at)}" if self.next_free_at else ""
-        return (f"no {provider} key free: {self.in_use} in use, {self.cooling} cooling{until}, "
+        held = f" ({'; '.join(self.held_by)})" if self.held_by else ""
+        return (f"no {provider} key free: {self.in_use} in use{held}, {self.cooling} cooling{until}, "
                 f"{self.disabled} disabled, of {self.total}; waiting")
 
 
@@ -200,7 +203,10 @@ class CredentialPool:
                     self._spend(entries.get(member.name, {}), now)
                 return credential
             coolings = sorted((v.cooling_until, v.name) for _, v in views if v.cooling_until and not v.disabled)
-            return PoolView(in_use=sum(1 for _, v in views if v.holders and not v.disabled and not v.cooling_until),
+            busy = [v for _, v in views if v.holders and not v.disabled and not v.cooling_until]
+            return PoolView(in_use=len(busy), held_by=tuple(
+                                f"{v.name} by {', '.join(holder_name(h) for h in v.holders[:HOLDERS_SHOWN])}"
+                                for v in busy[:HOLDERS_SHOWN]),
                             cooling=len(coolings), disabled=sum(1 for _, v in views if v.disabled),
                             total=len(views), next_free_at=coolings[0][0] if coolings else None,
                             next_free_key=coolings[0][1] if coolings else None)

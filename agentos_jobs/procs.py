@@ -37,6 +37,11 @@ def _stat(pid: int, field: int) -> str | None:
     return fields[field] if len(fields) > field else None
 
 
+def is_stopped(pid: int) -> bool:
+    """Stopped by a signal (SIGSTOP, SIGTSTP) or a debugger: it runs nothing until it is continued."""
+    return _stat(pid, 0) in ("T", "t")
+
+
 def start_time(pid: int) -> str | None:
     """When the process started, in clock ticks since boot (Linux); tells a live holder from a reused pid."""
     return _stat(pid, 19)

@@ -76,7 +76,8 @@ def test_050_exhausted_pool_makes_the_third_worker_wait_and_say_so(workspace: Wo
     assert result.returncode == 0, result.stdout + result.stderr
     waits = [line for line in result.stdout.splitlines() if "no openai key free" in line]
     assert waits and all(line.startswith("[LLD-") for line in waits)
-    assert "2 in use, 0 cooling, 0 disabled, of 2; waiting" in waits[0]
+    assert re.search(r"2 in use \(key-\d by LLD-\d \(pid \d+\); key-\d by LLD-\d \(pid \d+\)\), 0 cooling, 0 disabled, "
+                     r"of 2; waiting", waits[0]), waits[0]  # what it waits on: each key and its holder
     assert len(fake.calls) == 8
 
 

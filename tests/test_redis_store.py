@@ -363,3 +363,26 @@ def test_a_read_only_replica_is_said_as_what_it_is(redis_server: RedisServer) ->
                                         "against a read only replica.); ")  # not the transaction's command
     assert str(caught.value).endswith("it is a read-only replica: point lease_store (AGENTOS_LEASE_STORE) at the "
                                       "primary")
+
+
+def test_a_lease_expiring_impossibly_far_ahead_is_reclaimed_and_a_wait_names_the_holder(
+        workspace: Workspace, fake: FakeLLM, redis_server: RedisServer) -> None:
+    """A lease whose expiry is years ahead (a clock gone wrong, a hand edit) used to keep its key from every item
+    until worker_timeout_seconds, with a wait line that said only "1 in use"."""
+    use_redis(workspace, fake, redis_server, keys=1)
+    broken = {"item": "LLD-9", "pid": 4242, "lease": "0" * 16, "since": "2026-01-01T00:00:00+00:00",
+              "host": "elsewhere", "expires": "2099-01-01T00:00:00+00:00"}
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.set(PREFIX + "key-1", json.dumps({"provider": "openai", "scope": None, "holders": [broken], "granted": 1}))
+    workspace.add_issue(1)
+    result = workspace.doit("lld", extra_env={"AGENTOS_WORKER_TIMEOUT": "30"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = [line for line in result.stdout.splitlines() if "treated as broken" in line]
+    assert len(said) == 1 and "the lease of key 'key-1' held by LLD-9 (pid 4242 on elsewhere, lease until " \
+                               "2099-01-01T00:00:00+00:00) expires at 2099-01-01T00:00:00+00:00" in said[0]
+
+    holder, waiter = (one_key_pool(open_location(redis_server.url, 30, print), []) for _ in range(2))
+    assert isinstance(holder.try_reserve("openai", "LLD-1"), Credential)
+    view = waiter.try_reserve("openai", "LLD-2")
+    assert isinstance(view, PoolView)
+    assert view.line("openai").startswith(f"no openai key free: 1 in use (only by LLD-1 (pid {os.getpid()} on ")
