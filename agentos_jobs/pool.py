@@ -374,41 +374,37 @@ class CredentialPool:
         with self._guard:
             held = list(self._held.items())
         for token, (name, record) in held:
-            if not self.store.update([name], self._renewal(name, token, record)):
-                self._give_up(token, name, record)
+            if others := self.store.update([name], self._renewal(name, token, record)):
+                self.say(f"the lease of key {name} for {record['item']} was lost (the lease store restarted empty "
+                         f"or was out of reach past the lease TTL) and {others} took the key meanwhile: both calls "
+                         "finish (recalling one would throw away what it cost), and the lease is put back, so that "
+                         "no other call takes the key until they have")
 
     def _holds(self, token: str) -> bool:
         with self._guard:
             return token in self._held
 
-    def _renewal(self, name: str, token: str, record: dict[str, Any]) -> Callable[[Entries, datetime], bool]:
+    def _renewal(self, name: str, token: str, record: dict[str, Any]) -> Callable[[Entries, datetime], str]:
         """Stamp the lease anew. One the store lost (a Redis restarted empty, an outage past the TTL) is put
-        back, so the key is not handed to a second holder while the call runs: unless it was released
-        meanwhile, or the key went to others up to its max_concurrency (False: then it is given up)."""
+        back, unless it was released meanwhile: even when the key went to others up to its max_concurrency (a
+        holder that never saw the lease cannot know of it), so that the store says who calls on the key and
+        grants it to no one more until they are done. Returns those others, to be said, or ""."""
         capacity = self.credentials[name].max_concurrency
 
-        def renew(entries: Entries, now: datetime) -> bool:
+        def renew(entries: Entries, now: datetime) -> str:
             holders = entries.setdefault(name, {}).setdefault("holders", [])
             mine = next((h for h in holders if h.get("lease") == token), None)
             if mine is None and not self._holds(token):
-                return True
-            if mine is None and len(holders) >= capacity:
-                return False
+                return ""
+            others = ""
             if mine is None:
+                others = ", ".join(holder_name(h) for h in holders) if len(holders) >= capacity else ""
                 mine = {**record, "since": iso(now)}
                 holders.append(mine)
             self.store.stamp(mine, now)
-            return True
+            return others
 
         return renew
-
-    def _give_up(self, token: str, name: str, record: dict[str, Any]) -> None:
-        with self._guard:
-            if self._held.pop(token, None) is None:
-                return
-        self.say(f"the lease of key {name} for {record['item']} was lost (the lease store restarted or was out of "
-                 "reach past the lease TTL) and the key went to another holder meanwhile; the call in flight "
-                 "finishes, its lease no longer counted")
 
 
 def _without(holders: list[dict[str, Any]], token: str | None) -> list[dict[str, Any]]:
