@@ -82,12 +82,12 @@ class Engine:
     def _read_back(self, name: str) -> str | None:
         """A paid answer an earlier run could not checkpoint (spill.py): into the checkpoint now, then its spill
         file goes. None when there is none (or it cannot be checkpointed yet: it stays where it is)."""
-        completion, found = spill.take(self.checkpoint.path, self.checkpoint.meta("input_sha256") or "", name)
+        completion, source, found = spill.take(self.checkpoint.path, self.checkpoint.meta("input_sha256") or "",
+                                               name)
         if completion is not None:
             self._record(name, "done", completion, iso(utc_now()))
             self.resumed += 1
-            self.say(f"{name}: read back from {found[0]} (paid for by an earlier run, which could not checkpoint "
-                     "it)")
+            self.say(f"{name}: read back from {source} (paid for by an earlier run, which could not checkpoint it)")
         for place in found:
             place.unlink(missing_ok=True)  # read back, or for another input
         return completion.text if completion is not None else None

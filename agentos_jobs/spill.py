@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -21,12 +22,30 @@ from .providers import Completion
 _FIELDS = ("text", "model", "input_tokens", "output_tokens", "cached_tokens", "cost_usd")
 
 
+def _private() -> Path:
+    return Path(tempfile.gettempdir()) / f"agentos-jobs-spill-{os.getuid()}"
+
+
 def places(checkpoint: Path, step: str) -> list[Path]:
     """Where a step's spill may be, first choice first."""
     digest = hashlib.sha256(str(checkpoint.resolve()).encode()).hexdigest()[:16]
     name = f"{checkpoint.name}.{step}.spill.json"
-    private = Path(tempfile.gettempdir()) / f"agentos-jobs-spill-{os.getuid()}"
-    return [checkpoint.with_name(name), private / digest / name]
+    return [checkpoint.with_name(name), _private() / digest / name]
+
+
+def _trusted(place: Path) -> bool:
+    """A place in the shared temporary directory is used only inside a folder of this user's that no one else
+    can write (or replace: not a link): another user could otherwise hand the next run an answer of theirs."""
+    private = _private()
+    if private not in place.parents:
+        return True
+    try:
+        found = private.lstat()
+    except FileNotFoundError:
+        return True  # made below, 0700
+    except OSError:
+        return False
+    return stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid() and not found.st_mode & 0o077
 
 
 def keep(checkpoint: Path, input_hash: str, step: str, completion: Completion) -> tuple[Path | None, str]:
@@ -35,6 +54,10 @@ def keep(checkpoint: Path, input_hash: str, step: str, completion: Completion) -
     why = ""
     for place in places(checkpoint, step):
         try:
+            if not _trusted(place):
+                raise PermissionError(f"{_private()} is not a private folder of this user's")
+            if _private() in place.parents:
+                _private().mkdir(mode=0o700, exist_ok=True)
             place.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             atomic_write_json(place, {"input_sha256": input_hash, "step": step, **data}, private=True)
         except OSError as exc:
@@ -44,10 +67,10 @@ def keep(checkpoint: Path, input_hash: str, step: str, completion: Completion) -
     return None, why
 
 
-def take(checkpoint: Path, input_hash: str, step: str) -> tuple[Completion | None, list[Path]]:
-    """The answer a run spilled for this step and this input, if any, and every spill file found for the step
-    (to delete once the answer is in the checkpoint)."""
-    found = [place for place in places(checkpoint, step) if place.exists()]
+def take(checkpoint: Path, input_hash: str, step: str) -> tuple[Completion | None, Path | None, list[Path]]:
+    """The answer a run spilled for this step and this input, if any, where it was, and every spill file
+    found for the step (to delete once the answer is in the checkpoint)."""
+    found = [place for place in places(checkpoint, step) if place.exists() and _trusted(place)]
     for place in found:
         data = read_json_object(place)
         if data is None or data.get("input_sha256") != input_hash or data.get("step") != step:
@@ -58,5 +81,5 @@ def take(checkpoint: Path, input_hash: str, step: str) -> tuple[Completion | Non
         if isinstance(text, str) and isinstance(model, str) and len(counts) == 3 and (
                 cost is None or isinstance(cost, int | float)):
             return Completion(text=text, model=model, input_tokens=counts[0], output_tokens=counts[1],
-                              cached_tokens=counts[2], cost_usd=cost), found
-    return None, found
+                              cached_tokens=counts[2], cost_usd=cost), place, found
+    return None, None, found
