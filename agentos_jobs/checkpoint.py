@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import spill
 from .errors import AgentosError
 from .fsutil import clear_way, describe_os_error, iso, move_aside, utc_now
 
@@ -51,6 +52,7 @@ class StepRecord:
 def delete_checkpoint(path: Path) -> None:
     for suffix in ("", *_SIDECARS):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
+    spill.discard(path)
 
 
 class CheckpointBusy(AgentosError):

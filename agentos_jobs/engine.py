@@ -82,8 +82,8 @@ class Engine:
     def _read_back(self, name: str) -> str | None:
         """A paid answer an earlier run could not checkpoint (spill.py): into the checkpoint now, then its spill
         file goes. None when there is none (or it cannot be checkpointed yet: it stays where it is)."""
-        completion, source, found = spill.take(self.checkpoint.path, self.checkpoint.meta("input_sha256") or "",
-                                               name)
+        answer, source, found = spill.take(self.checkpoint.path, self.checkpoint.meta("input_sha256") or "", name)
+        completion = Completion(**answer) if answer is not None else None
         if completion is not None:
             self._record(name, "done", completion, iso(utc_now()))
             self.resumed += 1
@@ -103,7 +103,7 @@ class Engine:
             kept = ""
             if status == "done" and completion.model:  # a model's answer, paid for
                 place, failed = spill.keep(self.checkpoint.path, self.checkpoint.meta("input_sha256") or "", name,
-                                           completion)
+                                           {key: getattr(completion, key) for key in spill.FIELDS})
                 kept = (f"; its answer is kept in {place}, and the next run reads it back instead of paying again"
                         if place else f"; its answer could not be kept either ({failed})")
             raise StepFailed(f"step {name} {status} but could not be checkpointed: {why}{kept}") from exc

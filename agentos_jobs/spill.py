@@ -13,13 +13,12 @@ import hashlib
 import os
 import stat
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from .fsutil import atomic_write_json, describe_os_error, read_json_object
-from .providers import Completion
 
-_FIELDS = ("text", "model", "input_tokens", "output_tokens", "cached_tokens", "cost_usd")
+FIELDS = ("text", "model", "input_tokens", "output_tokens", "cached_tokens", "cost_usd")  # of a Completion
 
 
 def _private() -> Path:
@@ -48,9 +47,10 @@ def _trusted(place: Path) -> bool:
     return stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid() and not found.st_mode & 0o077
 
 
-def keep(checkpoint: Path, input_hash: str, step: str, completion: Completion) -> tuple[Path | None, str]:
-    """Write the answer where it will survive this process: the place it went to, or None and why not."""
-    data = {key: value for key, value in asdict(completion).items() if key in _FIELDS}
+def keep(checkpoint: Path, input_hash: str, step: str, answer: dict[str, Any]) -> tuple[Path | None, str]:
+    """Write the answer (its FIELDS) where it will survive this process: the place it went to, or None and
+    why not."""
+    data = {key: answer[key] for key in FIELDS}
     why = ""
     for place in places(checkpoint, step):
         try:
@@ -67,19 +67,26 @@ def keep(checkpoint: Path, input_hash: str, step: str, completion: Completion) -
     return None, why
 
 
-def take(checkpoint: Path, input_hash: str, step: str) -> tuple[Completion | None, Path | None, list[Path]]:
-    """The answer a run spilled for this step and this input, if any, where it was, and every spill file
-    found for the step (to delete once the answer is in the checkpoint)."""
+def take(checkpoint: Path, input_hash: str, step: str) -> tuple[dict[str, Any] | None, Path | None, list[Path]]:
+    """The answer (its FIELDS, checked) a run spilled for this step and this input, if any, where it was, and
+    every spill file found for the step (to delete once the answer is in the checkpoint)."""
     found = [place for place in places(checkpoint, step) if place.exists() and _trusted(place)]
     for place in found:
         data = read_json_object(place)
         if data is None or data.get("input_sha256") != input_hash or data.get("step") != step:
             continue
-        text, model, cost = data.get("text"), data.get("model"), data.get("cost_usd")
-        counts = [count for key in ("input_tokens", "output_tokens", "cached_tokens")
-                  if type(count := data.get(key)) is int]
-        if isinstance(text, str) and isinstance(model, str) and len(counts) == 3 and (
-                cost is None or isinstance(cost, int | float)):
-            return Completion(text=text, model=model, input_tokens=counts[0], output_tokens=counts[1],
-                              cached_tokens=counts[2], cost_usd=cost), place, found
+        cost = data.get("cost_usd")
+        if (all(isinstance(data.get(key), str) for key in FIELDS[:2])
+                and all(type(data.get(key)) is int for key in FIELDS[2:5])
+                and (cost is None or type(cost) in (int, float))):
+            return {key: data[key] for key in FIELDS}, place, found
     return None, None, found
+
+
+def discard(checkpoint: Path) -> None:
+    """The checkpoint goes (its item is done, cleaned or for another input): so do its spills."""
+    digest_folder = places(checkpoint, "-")[1].parent
+    for folder in (checkpoint.parent, digest_folder):
+        if _trusted(folder / "-"):
+            for place in folder.glob(f"{checkpoint.name}.*.spill.json"):
+                place.unlink(missing_ok=True)

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from agentos_jobs import spill
-from agentos_jobs.checkpoint import Checkpoint, summarize
+from agentos_jobs.checkpoint import Checkpoint, delete_checkpoint, summarize
 from agentos_jobs.config import load_settings
 from agentos_jobs.engine import Engine, StepFailed
-from agentos_jobs.providers import Completion
 
 from conftest import Workspace
 
@@ -119,7 +118,8 @@ def test_a_spill_is_read_back_once_for_its_own_input_and_never_from_a_folder_oth
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
     db = tmp_path / "c.db"
-    answer = Completion(text="paid for", model="m", input_tokens=3, output_tokens=4, cost_usd=0.5)
+    answer = {"text": "paid for", "model": "m", "input_tokens": 3, "output_tokens": 4, "cached_tokens": 0,
+              "cost_usd": 0.5}
     beside, private = spill.places(db, "draft-1")
     assert spill.keep(db, "hash-1", "draft-1", answer) == (beside, "")
     assert spill.take(db, "hash-2", "draft-1")[0] is None  # another input's
@@ -132,4 +132,6 @@ def test_a_spill_is_read_back_once_for_its_own_input_and_never_from_a_folder_oth
     private.write_text(json.dumps(planted))
     assert spill.take(db, "hash-1", "draft-1") == (None, None, [])
     private.parent.parent.chmod(0o700)
-    assert spill.take(db, "hash-1", "draft-1")[0] == Completion(text="planted", model="m", cost_usd=0.0)
+    assert spill.take(db, "hash-1", "draft-1")[0] == {key: planted[key] for key in spill.FIELDS}
+    delete_checkpoint(db)  # the item is done, cleaned or for another input: its spills go with it
+    assert not private.exists()
