@@ -4,7 +4,8 @@ Every worker process of a run shares one ledger in the run's folder, changed und
 file that is replaced). Before a call its worst case (input as sent, at ~4 characters a token, plus
 `max_tokens` of output) is held; a call that would take the run past `max_cost_usd` is not made. When the call
 returns, the hold becomes what the provider's usage says it cost, also for an answer that is no use (cut off,
-empty: billed all the same); a refused call releases it. So the total never passes the budget unless a
+empty: billed all the same), or stays whole when that usage is no token count (unknown); a refused call
+releases it. So the total never passes the budget unless a
 provider counts more input tokens than the estimate, and then by that difference only. A call stopped by a
 signal (a timeout, Ctrl+C) or killed may have been billed: its hold stays, and the run stops a little early,
 never late.
@@ -12,6 +13,7 @@ never late.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ class OverBudget(AgentosError):
 @dataclass(frozen=True)
 class Spend:
     spent: float = 0.0
-    unknown: int = 0  # calls of a model with no price: the spend is at least `spent`
+    unknown: int = 0  # calls whose cost cannot be told (no price, no usage): counted at their worst case held
     held: float = 0.0
     limit: float | None = None
 
@@ -99,13 +101,16 @@ class Ledger:
         self._change(hold)
 
     def settle(self, call: str, cost: float | None) -> None:
-        """The call returned: its hold becomes its cost (unknown: counted apart)."""
+        """The call returned: its hold becomes its cost. An unknown cost (a model with no price, usage that is
+        no token count) is counted apart, and as the worst case held for it: a cost that cannot be told is
+        never less than the budget allowed for it, and a NaN never reaches the ledger."""
         def settle(data: dict[str, Any]) -> None:
-            data["held"].pop(call, None)
-            if cost is None:
+            counted = float(data["held"].pop(call, 0.0) or 0.0)
+            if cost is None or not (math.isfinite(cost) and cost >= 0):
                 data["unknown"] = int(data.get("unknown") or 0) + 1
             else:
-                data["spent"] = float(data.get("spent") or 0.0) + cost
+                counted = cost
+            data["spent"] = float(data.get("spent") or 0.0) + counted
         self._change(settle)
 
     def release(self, call: str) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import spill
 from .errors import AgentosError
 from .fsutil import clear_way, describe_os_error, iso, move_aside, utc_now
 
@@ -51,6 +52,7 @@ class StepRecord:
 def delete_checkpoint(path: Path) -> None:
     for suffix in ("", *_SIDECARS):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
+    spill.discard(path)
 
 
 class CheckpointBusy(AgentosError):
@@ -106,6 +108,10 @@ class Checkpoint:
         if stored and stored[0] == input_hash:
             return conn
         conn.close()
+        if not stored:  # an empty file (0 bytes) or one that lost its record: not an edited input
+            aside = move_aside(path, _SIDECARS)
+            say(f"checkpoint {path} records no input (empty or damaged); moved it to {aside.name} and starting over")
+            return None
         delete_checkpoint(path)
         say("the input changed since the last checkpoint; starting over")
         return None
@@ -245,7 +251,8 @@ def summarize(path: Path, run_id: str | None = None) -> CheckpointSummary | None
     final = [r for r in done if r[0] in FINAL_STEPS][-1:]  # a filed issue's file and URL replace its draft's path
     outputs = [line for r in final for line in r[2].splitlines() if line]
     paid = [r for r in rows if run_id is None or r[6] == run_id]
-    unpriced = any(r[7] is None and (r[3] or r[4]) for r in paid)
+    # a cost NULL: a call of a model with no price or whose usage is unknown (an older layout: tokens with no cost)
+    unpriced = any(r[7] is None and ("cost_usd" in columns or r[3] or r[4]) for r in paid)
     return CheckpointSummary(
         input_hash=meta.get("input_sha256"),
         steps_done=len(done),

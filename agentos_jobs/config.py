@@ -57,6 +57,7 @@ class Settings:
     max_backoff_seconds: float = 300.0
     request_timeout_seconds: float = 300.0
     max_tokens: int = 8192
+    max_answer_chars: int = 1_000_000  # a longer answer fails its step, kept in the lineage only
     progress: str = "auto"
     progress_interval_seconds: float = 15.0
     fail_fast: bool = False
@@ -111,6 +112,7 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
     "max_backoff_seconds": (float, "AGENTOS_MAX_BACKOFF", 300.0),
     "request_timeout_seconds": (float, "AGENTOS_REQUEST_TIMEOUT", 300.0),
     "max_tokens": (int, None, 8192),
+    "max_answer_chars": (int, "AGENTOS_MAX_ANSWER_CHARS", 1_000_000),
     "progress": (str, "AGENTOS_PROGRESS", "auto"),
     "progress_interval_seconds": (float, "AGENTOS_PROGRESS_INTERVAL", 15.0),
     "fail_fast": (bool, "AGENTOS_FAIL_FAST", False),

@@ -118,10 +118,19 @@ def item_context(engine: Engine, document: Document) -> RepoContext:
     """The item's context: as its checkpoint recorded it, else built now and recorded; said in the item's log
     either way. A checkpoint that cannot be written (a full disk) fails the item in one line."""
     kept = engine.checkpoint.meta(CHECKPOINT_KEY)
+    context = None
     if kept is not None:
-        context = RepoContext.from_json(kept)
-        engine.say("context: as recorded when this item started")
-    else:
+        try:
+            context = RepoContext.from_json(kept)
+            if not (isinstance(context.shared, str) and isinstance(context.item, str)
+                    and isinstance(context.tokens, int) and all(len(f) == 3 for f in context.files)):
+                raise TypeError("not the record's shape")
+            engine.say("context: as recorded when this item started")
+        except (ValueError, KeyError, TypeError) as exc:  # not JSON, or not the record's shape
+            context = None
+            engine.say(f"the context recorded in checkpoint {engine.checkpoint.path} is damaged ({type(exc).__name__}"
+                       f"); building it again (the steps it keeps are kept)")
+    if context is None:
         context = build_context(engine.settings, document)
         try:
             engine.checkpoint.set_meta(CHECKPOINT_KEY, context.to_json())

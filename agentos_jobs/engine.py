@@ -7,6 +7,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from . import spill
 from .checkpoint import Checkpoint
 from .config import Settings
 from .errors import AgentosError
@@ -42,6 +43,8 @@ class Engine:
         """Return the step's output: from the checkpoint if it finished before, else by running it now."""
         with tracer().start_as_current_span(f"step {name}", attributes={"agentos.step": name}) as span:
             record = self.checkpoint.get(name)
+            if not (record and record.status == "done") and (spilled := self._read_back(name)):
+                return spilled
             if record and record.status == "done":
                 self.resumed += 1
                 span.set_attribute("agentos.resumed", True)
@@ -76,11 +79,31 @@ class Engine:
         self.say(f"{name}: done in {time.monotonic() - clock:.1f}s{tokens}")
         return completion
 
+    def _read_back(self, name: str) -> str | None:
+        """A paid answer an earlier run could not checkpoint (spill.py): into the checkpoint now, then its spill
+        file goes. None when there is none (or it cannot be checkpointed yet: it stays where it is)."""
+        answer, source, found = spill.take(self.checkpoint.path, self.checkpoint.meta("input_sha256") or "", name)
+        completion = Completion(**answer) if answer is not None else None
+        if completion is not None:
+            self._record(name, "done", completion, iso(utc_now()))
+            self.resumed += 1
+            self.say(f"{name}: read back from {source} (paid for by an earlier run, which could not checkpoint it)")
+        for place in found:
+            place.unlink(missing_ok=True)  # read back, or for another input
+        return completion.text if completion is not None else None
+
     def _record(self, name: str, status: str, completion: Completion, started: str) -> None:
-        """Save the step; a checkpoint that cannot be written (a full disk) fails the step in one line."""
+        """Save the step; a checkpoint that cannot be written (a full disk) fails the step in one line, and a
+        paid answer is first kept in a spill file that the next run reads back (spill.py)."""
         try:
             self.checkpoint.record(name, status, completion.text, started, completion.input_tokens,
                                    completion.output_tokens, completion.cached_tokens, completion.cost_usd)
         except sqlite3.OperationalError as exc:
             why = describe_os_error(exc, self.checkpoint.path) or f"{self.checkpoint.path}: {exc}"
-            raise StepFailed(f"step {name} {status} but could not be checkpointed: {why}") from exc
+            kept = ""
+            if status == "done" and completion.model:  # a model's answer, paid for
+                place, failed = spill.keep(self.checkpoint.path, self.checkpoint.meta("input_sha256") or "", name,
+                                           {key: getattr(completion, key) for key in spill.FIELDS})
+                kept = (f"; its answer is kept in {place}, and the next run reads it back instead of paying again"
+                        if place else f"; its answer could not be kept either ({failed})")
+            raise StepFailed(f"step {name} {status} but could not be checkpointed: {why}{kept}") from exc

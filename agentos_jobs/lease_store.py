@@ -74,6 +74,13 @@ def check_entry(name: str, entry: object) -> None:
         raise ValueError(f"key {name!r} has a count that is not a whole number")
 
 
+def holder_name(holder: dict[str, Any]) -> str:
+    """A lease's holder as messages name it: its item, pid and, in the Redis store, host and expiry."""
+    host = f" on {holder['host']}" if holder.get("host") else ""
+    until = f", lease until {holder['expires']}" if holder.get("expires") else ""
+    return f"{holder.get('item')} (pid {holder.get('pid')}{host}{until})"
+
+
 def is_redis(location: str) -> bool:
     return location.startswith(REDIS_SCHEMES)
 

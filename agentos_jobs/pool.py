@@ -18,7 +18,7 @@ from typing import Any
 
 from .credentials import Credential
 from .fsutil import iso
-from .lease_store import BEATS_PER_TTL, Entries, LeaseStore, StoreUnavailable
+from .lease_store import BEATS_PER_TTL, Entries, LeaseStore, StoreUnavailable, holder_name
 from .providers.limits import Limits
 from .text import one_line
 
@@ -30,6 +30,7 @@ MAX_COOLDOWN_SECONDS = 3600.0
 DISABLE_SECONDS = 3600.0
 PROBE_GRACE_SECONDS = 5.0  # how long a key waits, after its cooldown, for the call it is kept for
 KEPT_POLL_SECONDS = 0.2  # how often a call waiting behind a kept key looks again: it is free once that call took one
+HOLDERS_SHOWN = 3  # of the keys in use, and of the holders of each, the wait line names so many
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class PoolView:
     total: int
     next_free_at: datetime | None
     next_free_key: str | None = None  # the key that cools down first
+    held_by: tuple[str, ...] = ()  # the keys in use and their holders (lease_store.holder_name), a few
 
     @property
     def usable(self) -> int:
@@ -82,7 +84,8 @@ class PoolView:
 
     def line(self, provider: str) -> str:
         until = f" until {iso(self.next_free_at)}" if self.next_free_at else ""
-        return (f"no {provider} key free: {self.in_use} in use, {self.cooling} cooling{until}, "
+        held = f" ({'; '.join(self.held_by)})" if self.held_by else ""
+        return (f"no {provider} key free: {self.in_use} in use{held}, {self.cooling} cooling{until}, "
                 f"{self.disabled} disabled, of {self.total}; waiting")
 
 
@@ -200,7 +203,10 @@ class CredentialPool:
                     self._spend(entries.get(member.name, {}), now)
                 return credential
             coolings = sorted((v.cooling_until, v.name) for _, v in views if v.cooling_until and not v.disabled)
-            return PoolView(in_use=sum(1 for _, v in views if v.holders and not v.disabled and not v.cooling_until),
+            busy = [v for _, v in views if v.holders and not v.disabled and not v.cooling_until]
+            return PoolView(in_use=len(busy), held_by=tuple(
+                                f"{v.name} by {', '.join(holder_name(h) for h in v.holders[:HOLDERS_SHOWN])}"
+                                for v in busy[:HOLDERS_SHOWN]),
                             cooling=len(coolings), disabled=sum(1 for _, v in views if v.disabled),
                             total=len(views), next_free_at=coolings[0][0] if coolings else None,
                             next_free_key=coolings[0][1] if coolings else None)
@@ -368,41 +374,37 @@ class CredentialPool:
         with self._guard:
             held = list(self._held.items())
         for token, (name, record) in held:
-            if not self.store.update([name], self._renewal(name, token, record)):
-                self._give_up(token, name, record)
+            if others := self.store.update([name], self._renewal(name, token, record)):
+                self.say(f"the lease of key {name} for {record['item']} was lost (the lease store restarted empty "
+                         f"or was out of reach past the lease TTL) and {others} took the key meanwhile: both calls "
+                         "finish (recalling one would throw away what it cost), and the lease is put back, so that "
+                         "no other call takes the key until they have")
 
     def _holds(self, token: str) -> bool:
         with self._guard:
             return token in self._held
 
-    def _renewal(self, name: str, token: str, record: dict[str, Any]) -> Callable[[Entries, datetime], bool]:
+    def _renewal(self, name: str, token: str, record: dict[str, Any]) -> Callable[[Entries, datetime], str]:
         """Stamp the lease anew. One the store lost (a Redis restarted empty, an outage past the TTL) is put
-        back, so the key is not handed to a second holder while the call runs: unless it was released
-        meanwhile, or the key went to others up to its max_concurrency (False: then it is given up)."""
+        back, unless it was released meanwhile: even when the key went to others up to its max_concurrency (a
+        holder that never saw the lease cannot know of it), so that the store says who calls on the key and
+        grants it to no one more until they are done. Returns those others, to be said, or ""."""
         capacity = self.credentials[name].max_concurrency
 
-        def renew(entries: Entries, now: datetime) -> bool:
+        def renew(entries: Entries, now: datetime) -> str:
             holders = entries.setdefault(name, {}).setdefault("holders", [])
             mine = next((h for h in holders if h.get("lease") == token), None)
             if mine is None and not self._holds(token):
-                return True
-            if mine is None and len(holders) >= capacity:
-                return False
+                return ""
+            others = ""
             if mine is None:
+                others = ", ".join(holder_name(h) for h in holders) if len(holders) >= capacity else ""
                 mine = {**record, "since": iso(now)}
                 holders.append(mine)
             self.store.stamp(mine, now)
-            return True
+            return others
 
         return renew
-
-    def _give_up(self, token: str, name: str, record: dict[str, Any]) -> None:
-        with self._guard:
-            if self._held.pop(token, None) is None:
-                return
-        self.say(f"the lease of key {name} for {record['item']} was lost (the lease store restarted or was out of "
-                 "reach past the lease TTL) and the key went to another holder meanwhile; the call in flight "
-                 "finishes, its lease no longer counted")
 
 
 def _without(holders: list[dict[str, Any]], token: str | None) -> list[dict[str, Any]]:

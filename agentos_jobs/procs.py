@@ -19,6 +19,7 @@ from typing import NoReturn
 from .status import EXIT_INTERRUPTED
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})  # Ctrl+C, kill, a closed terminal
 # Looked up at import, in the parent: a forked child of a threaded process should not take the loader's locks.
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
@@ -35,6 +36,11 @@ def _stat_fields(pid: int) -> list[str]:
 def _stat(pid: int, field: int) -> str | None:
     fields = _stat_fields(pid)
     return fields[field] if len(fields) > field else None
+
+
+def is_stopped(pid: int) -> bool:
+    """Stopped by a signal (SIGSTOP, SIGTSTP) or a debugger: it runs nothing until it is continued."""
+    return _stat(pid, 0) in ("T", "t")
 
 
 def start_time(pid: int) -> str | None:
@@ -101,6 +107,26 @@ def set_title(args: list[str]) -> bool:
     except (OSError, ValueError, OverflowError):
         return False
     return True
+
+
+def adopt_orphans() -> None:
+    """Make this process the one a descendant whose parent exits is handed to (Linux's child subreaper), even
+    one started in a session of its own (setsid): so it can be found with children_of and ended."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def end_children(keep: set[int]) -> list[int]:
+    """SIGKILL and reap this process's children that are not in `keep` (orphans it adopted, see adopt_orphans),
+    and theirs, handed to it as each dies; returns their pids."""
+    ended: list[int] = []
+    while left := [pid for pid in children_of(os.getpid()) if pid not in keep and pid not in ended]:
+        for pid in left:
+            signal_process(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        ended += left
+    return ended
 
 
 def children_of(pid: int) -> list[int]:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from .config import ConfigError
 from .fsutil import iso, parse_json
-from .lease_store import BEATS_PER_TTL, Entries, StoreUnavailable, T, check_entry
+from .lease_store import BEATS_PER_TTL, Entries, StoreUnavailable, T, check_entry, holder_name
 from .text import one_line
 
 PREFIX = "agentos-jobs:lease:"
@@ -31,6 +31,8 @@ SOCKET_TIMEOUT_SECONDS = 5.0
 MESSAGE_LIMIT = 200  # characters of a server's error that reach a message
 WATCH_RETRIES_AT_ONCE = 3  # a transaction that lost this many WATCH races in a row waits a little before the next
 WATCH_PAUSE_SECONDS = 0.005  # the longest such wait is this times the races lost, at most 20 of them
+HORIZON_TTLS = 10  # a lease expiring further ahead than this many TTLs (and HORIZON_MIN_SECONDS) is broken
+HORIZON_MIN_SECONDS = 3600.0  # another run may renew with a longer lease_ttl_seconds: never less than an hour
 
 
 def host_id() -> str:
@@ -175,11 +177,18 @@ class RedisLeaseStore:
             return {}
         return entry  # type: ignore[no-any-return]
 
-    @staticmethod
-    def _reclaim(entries: Entries, now: datetime) -> None:
-        for entry in entries.values():
+    def _reclaim(self, entries: Entries, now: datetime) -> None:
+        """Leases not renewed in time are reclaimed, and so is one that expires further ahead than any holder
+        stamps (HORIZON_TTLS of this run's TTL, an hour at least): it is damage (a clock gone wrong, a hand
+        edit), and its key would otherwise wait for it, in vain, until the items' worker_timeout_seconds."""
+        horizon = now + max(self.ttl * HORIZON_TTLS, timedelta(seconds=HORIZON_MIN_SECONDS))
+        for name, entry in entries.items():
             holders = entry.get("holders", [])
-            alive = [h for h in holders if datetime.fromisoformat(h["expires"]) > now]
+            alive = [h for h in holders if now < datetime.fromisoformat(h["expires"]) <= horizon]
+            for broken in (h for h in holders if datetime.fromisoformat(h["expires"]) > horizon):
+                self.say(f"lease store {self.where}: the lease of key {name!r} held by {holder_name(broken)} "
+                         f"expires at {broken['expires']}, further ahead than any lease is renewed; treated as "
+                         "broken and reclaimed")
             if len(alive) != len(holders):
                 entry["holders"] = alive
                 entry["reclaimed"] = entry.get("reclaimed", 0) + len(holders) - len(alive)

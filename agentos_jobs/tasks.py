@@ -29,6 +29,7 @@ from .rundir import BaseDir
 from .runs import ensure_run_env
 from .scaffold import ensure_base_dir
 from .shards import this_share
+from .shm import parallel_type
 from .status import EXIT_REFUSED
 from .text import shown_name
 from .worker import run_item_task
@@ -55,7 +56,7 @@ def doit_config() -> dict[str, Any]:
     return {
         "default_tasks": ["lld"],
         "num_process": DEFAULT_PARALLEL,
-        "par_type": "process",
+        "par_type": parallel_type(sys.argv[1:]) if doit_command(sys.argv[1:]) == "run" else "process",
         "continue": not settings.fail_fast,  # fail_fast: doit's own gentle stop, GNU parallel's --halt soon
         "backend": "sqlite3",
         "dep_file": str(usable_dep_file(BaseDir(settings.base_dir).dep_file)),

@@ -4,6 +4,7 @@ aligned tables."""
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from collections.abc import Sequence
 from typing import IO
@@ -16,6 +17,20 @@ def one_line(text: object, limit: int | None = None) -> str:
     would otherwise drive the reader's terminal), whitespace runs folded, and the line cut at `limit`."""
     line = " ".join("".join(c for c in str(text) if c.isprintable() or c.isspace()).split())
     return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
+
+
+# A terminal's escape sequences, 7-bit and 8-bit: CSI (`ESC [ ... m`, `ESC[2J`), OSC up to BEL or ST (`ESC ] 52 ;
+# c ; ... BEL` writes the clipboard), DCS/SOS/PM/APC strings, and any other two-character escape.
+_ESCAPES = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+                      r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+                      r"|\x1b[ -~]?")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # every C0 and C1 control but tab and newline
+
+
+def without_escapes(text: str) -> str:
+    """A model's answer as it may be written to a file someone will `cat`: its terminal escape sequences (and
+    what they carry) removed, with every other control character but tab and newline; CRLF becomes LF."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text.replace("\r\n", "\n")))
 
 
 def shown_name(name: object) -> str:

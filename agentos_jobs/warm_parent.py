@@ -38,6 +38,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import IO, NoReturn
 
 from .procs import (
@@ -46,6 +47,7 @@ from .procs import (
     die_with_parent,
     end_forked_child,
     exit_now,
+    is_stopped,
     set_title,
     signal_process,
     spawn_blocked,
@@ -55,6 +57,14 @@ from .procs import (
 # for the longest item id is made by an argument of spaces (see procs.set_title).
 TITLE_ROOM = " " * 160
 MAX_REQUEST = 1 << 20  # a wrapper's arguments: the hand-off names the item's files
+# A worker waits for its wrapper's pid in slices: after SAY_SECONDS of them it says what it waits on; a warm
+# parent seen stopped (SIGSTOP) for STOPPED_SECONDS of them, or silent for SILENT_SECONDS of them (its warm-up
+# runs `git ls-files` and a rehearsal: seconds, never minutes), is ended, and the items start afresh. Slices the
+# worker spends stopped itself (Ctrl+Z stops the whole run) are not counted: never a wall-clock limit.
+WAIT_SLICE_SECONDS = 0.5
+SAY_SECONDS = 5.0
+STOPPED_SECONDS = 10.0
+SILENT_SECONDS = 300.0
 
 
 class WarmParentGone(Exception):
@@ -90,7 +100,7 @@ class WarmParent:
             raise WarmParentGone from None
         finally:
             os.close(write)
-        return Forked(os.fdopen(read, "r", encoding="utf-8"))
+        return Forked(os.fdopen(read, "r", encoding="utf-8"), self.proc.pid)
 
     def close(self, timeout: float) -> None:
         """The run is over: the warm parent ends once its wrappers have."""
@@ -102,18 +112,36 @@ class WarmParent:
 class Forked:
     """A wrapper the warm parent forked: its pid, and its exit code once it has ended."""
 
-    def __init__(self, replies: IO[str]) -> None:
+    def __init__(self, replies: IO[str], parent: int) -> None:
         self._replies = replies
+        self._parent = parent
 
-    def started(self) -> int:
+    def started(self, say: Callable[[str], None]) -> int:
         """The wrapper's pid, which the wrapper says first. WarmParentGone: no wrapper has begun the item (the
         warm parent died before it forked one, or the one it forked died before its first act), so the item
-        may be started afresh."""
+        may be started afresh. A warm parent that stays stopped or silent is ended first (see SAY_SECONDS):
+        its death is that same case, and a wrapper it forked just before still says its pid."""
         try:
+            self._wait_for_answer(say)
             return self._reply("pid")
         except WarmParentGone:
             self._replies.close()
             raise
+
+    def _wait_for_answer(self, say: Callable[[str], None]) -> None:
+        waited = stopped = 0.0
+        while not select.select([self._replies], [], [], WAIT_SLICE_SECONDS)[0]:
+            waited += WAIT_SLICE_SECONDS
+            stopped = stopped + WAIT_SLICE_SECONDS if is_stopped(self._parent) else 0.0
+            how = "stopped (SIGSTOP)" if stopped else "not answering"
+            if waited == SAY_SECONDS:
+                say(f"waiting for the run's warm parent (pid {self._parent}, {how}) to start this item's wrapper; "
+                    f"it is ended after {STOPPED_SECONDS:g} s stopped or {SILENT_SECONDS:g} s silent")
+            if stopped >= STOPPED_SECONDS or waited >= SILENT_SECONDS:
+                say(f"the run's warm parent (pid {self._parent}) is {how} after {waited:g} s: ended it; this item "
+                    "and the next ones start afresh")
+                signal_process(self._parent, signal.SIGKILL)
+                return
 
     def _reply(self, word: str) -> int:
         with contextlib.suppress(OSError, ValueError):

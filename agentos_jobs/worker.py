@@ -88,7 +88,8 @@ def _run_wrapper(argv: list[str], note: Path, task: str, result: Path) -> int:
     if parent is not None:
         try:
             forked = parent.fork_wrapper(argv)
-            pid = forked.started()
+            pid = forked.started(lambda text: print(f"[{prefix_for(argv[0], argv[1])}] {text}", file=sys.stderr,
+                                                    flush=True))
         except WarmParentGone:
             pass  # no wrapper has begun the item
         else:

@@ -3,7 +3,8 @@ does, keeps the issues it made in a JSON file and records every call (argv and s
 
 FAKE_GH_MODE=unauthenticated answers as a logged-out gh; =error as a failing GitHub. FAKE_GH_KILL_ONCE=<path>
 makes the first `issue create` SIGKILL its caller right after printing the URL (and leave <path> behind);
-FAKE_GH_SEARCH_LAG=1 makes `--search` find nothing, as GitHub's index does for a few seconds after a create."""
+FAKE_GH_SEARCH_LAG=1 makes `--search` find nothing, as GitHub's index does for a few seconds after a create;
+FAKE_GH_LINGER=1 makes `issue create` exit 0 leaving a child (in a session of its own) that holds its stdout."""
 
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ elif args[:2] == ["issue", "create"]:
     json.dump(issues, open(state, "w"))
     print("Creating issue in %s\\n" % repo, file=sys.stderr)
     print(url, flush=True)
+    if os.environ.get("FAKE_GH_LINGER"):  # exits, leaving a child of its own session that holds stdout open
+        import subprocess
+        subprocess.Popen(["sleep", "600"], start_new_session=True)
     once = os.environ.get("FAKE_GH_KILL_ONCE")
     if once and not os.path.exists(once):
         open(once, "w").close()

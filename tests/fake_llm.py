@@ -134,6 +134,9 @@ class Reply:
     text: str | None = None  # a successful reply's text instead of the default
     verdict: dict[str, Any] | None = None  # a structured answer: the provider's own form when the request asks
     truncated: bool = False  # the answer stops at the token limit
+    usage: dict[str, Any] | None = None  # fields laid over the answer's usage, as the server's own names say
+    no_usage: bool = False  # the answer reports no usage at all
+    writes: int | None = None  # output tokens the model writes: cut at the request's limit, if it sends one
 
 
 def rate_limited(provider: str, retry_after: float | str | None = None, retry_after_ms: float | None = None,
@@ -261,6 +264,7 @@ class FakeLLM:
         self.delay = 0.0
         self.hold_until: Callable[[], bool] | None = None  # replies wait (20 s at most) until this is true once
         self.limit: RateLimit | None = None
+        self.refuses: set[str] = set()  # request parameters the OpenAI-compatible endpoint answers 400 to
         self.in_flight: dict[str, int] = {}
         self.most_in_flight: dict[str, int] = {}  # per key: the most requests it had open at once
         self._lock = threading.Lock()
@@ -352,8 +356,17 @@ class FakeLLM:
                                     else None)
         text = json.dumps(verdict) if verdict else reply.text or (
             APPROVED if role == "reviewer" else draft_text(prompt))
-        return Response(json.dumps(success(text, reply.truncated, bool(verdict and schema))), status=200,
-                        headers=headers, content_type="application/json")
+        cut = reply.truncated or (reply.writes is not None and max_tokens is not None and reply.writes > max_tokens)
+        answer = success(text, cut, bool(verdict and schema))
+        usage = "usageMetadata" if provider == "gemini" else "usage"
+        if reply.writes is not None:
+            written = reply.writes if max_tokens is None else min(reply.writes, max_tokens)
+            answer[usage][{"openai": "completion_tokens", "anthropic": "output_tokens"}.get(
+                provider, "candidatesTokenCount")] = written
+        answer[usage].update(reply.usage or {})
+        if reply.no_usage:
+            del answer[usage]
+        return Response(json.dumps(answer), status=200, headers=headers, content_type="application/json")
 
     def _openai(self, request: Request) -> Response:
         body = request.get_json()
@@ -362,6 +375,14 @@ class FakeLLM:
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
         prompt = next((m["content"] for m in messages if m["role"] == "user"), "")
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        refused = next((name for name in sorted(self.refuses) if name in body), None)
+        if refused:  # as an OpenAI-compatible server that does not know the parameter answers
+            with self._lock:
+                self.calls.append(Call("openai", key, "refused", 400, time.monotonic(), body["model"], limit, 0.0,
+                                       body))
+            return Response(json.dumps({"error": {"message": f"Unrecognized request argument supplied: {refused}",
+                                                  "type": "invalid_request_error", "param": refused,
+                                                  "code": None}}), status=400, content_type="application/json")
         whole = "\n".join(strings(messages))
         cached = functools.cache(lambda: self._cached("openai", whole))  # asked on success: a refusal caches nothing
         return self._serve("openai", key, system, prompt, body["model"], limit, lambda text, cut, _: {

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from agentos_jobs.checkpoint import Checkpoint, summarize
+from agentos_jobs import spill
+from agentos_jobs.checkpoint import Checkpoint, delete_checkpoint, summarize
 from agentos_jobs.config import load_settings
 from agentos_jobs.engine import Engine, StepFailed
 
@@ -105,3 +108,30 @@ def test_a_checkpoint_on_a_full_disk_fails_the_step_in_one_line_naming_it(tmp_pa
     record = cp.get("draft-1")
     cp.close()
     assert record is not None and record.output == "a short answer"
+
+
+def test_a_spill_is_read_back_once_for_its_own_input_and_never_from_a_folder_others_can_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """spill.py: the answer a full disk kept from the checkpoint. In the shared temporary directory, a folder
+    another user could write is not trusted: it could hand the next run an answer that no model gave."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    db = tmp_path / "c.db"
+    answer = {"text": "paid for", "model": "m", "input_tokens": 3, "output_tokens": 4, "cached_tokens": 0,
+              "cost_usd": 0.5}
+    beside, private = spill.places(db, "draft-1")
+    assert spill.keep(db, "hash-1", "draft-1", answer) == (beside, "")
+    assert spill.take(db, "hash-2", "draft-1")[0] is None  # another input's
+    assert spill.take(db, "hash-1", "draft-1")[:2] == (answer, beside)
+    beside.unlink()
+    private.parent.mkdir(parents=True)
+    private.parent.parent.chmod(0o777)
+    planted = {"input_sha256": "hash-1", "step": "draft-1", "text": "planted", "model": "m", "input_tokens": 0,
+              "output_tokens": 0, "cached_tokens": 0, "cost_usd": 0.0}
+    private.write_text(json.dumps(planted))
+    assert spill.take(db, "hash-1", "draft-1") == (None, None, [])
+    private.parent.parent.chmod(0o700)
+    assert spill.take(db, "hash-1", "draft-1")[0] == {key: planted[key] for key in spill.FIELDS}
+    delete_checkpoint(db)  # the item is done, cleaned or for another input: its spills go with it
+    assert not private.exists()

@@ -15,7 +15,7 @@ from agentos_jobs.progress import Progress
 from agentos_jobs.rundir import BaseDir
 
 from conftest import BIN, Workspace
-from fake_llm import FakeLLM, Reply, bad_request, use_provider
+from fake_llm import MODELS, FakeLLM, Reply, bad_request, use_provider
 
 TEST_PRICE = Price(input=100.0, cached_input=10.0, output=5000.0)  # dollars per million: a call costs cents
 PRICES_TOML = '\n[tool.agentos_jobs.prices]\n"gpt-test" = { input = 100, cached_input = 10, output = 5000 }\n'
@@ -176,3 +176,83 @@ def test_a_cut_off_answer_is_billed_and_counted_though_the_item_fails(workspace:
     spend = read_spend(BaseDir(workspace.base).run(workspace.summary()["run_id"]).budget)
     one_call = cost_usd(TEST_PRICE, 100, 0, 20)  # what the fake server reports for every answer
     assert spend is not None and spend.held == 0 and spend.spent == pytest.approx(one_call)
+
+
+BAD_USAGE = {"nan": Reply(usage={"completion_tokens": float("nan")}),
+             "negative": Reply(usage={"prompt_tokens": -100_000_000}),
+             "text": Reply(usage={"completion_tokens": "many"}),
+             "missing": Reply(no_usage=True)}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_USAGE))
+def test_usage_that_is_no_token_count_is_unknown_and_counted_at_its_worst_case(workspace: Workspace, fake: FakeLLM,
+                                                                               case: str) -> None:
+    """NaN, negative, text or missing usage: the paid answer is kept, its cost is unknown (never $0, a refund or
+    NaN), said in one line, and the budget counts it at the worst case it held for it."""
+    use_provider(workspace, fake, "openai", keys=1)
+    add_settings(workspace, "max_tokens = 100\n" + PRICES_TOML)  # a call's worst case: ~$0.50 of output
+    fake.script(BAD_USAGE[case], role="drafter", times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld", extra_env={"AGENTOS_MAX_COST": "5"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("reported usage that is no token count") == 1, result.stdout
+    assert "the call's cost is unknown; counted at the worst case held for it against max_cost_usd=5" in result.stdout
+    summary = workspace.summary()
+    assert summary["items"][0]["cost_usd"] is None and "internal error" not in result.stdout
+    spend = read_spend(BaseDir(workspace.base).run(summary["run_id"]).budget)
+    worst = cost_usd(TEST_PRICE, 0, 0, 100)
+    assert spend is not None and spend.unknown == 1 and spend.held == 0
+    assert worst < spend.spent < worst + 2 * cost_usd(TEST_PRICE, 100, 0, 20)  # the draft's hold, and the review
+    again = workspace.doit("lld", extra_env={"AGENTOS_MAX_COST": "5"})
+    assert again.returncode == 0 and len(fake.calls) == 2  # the answer was kept: nothing is bought twice
+
+
+def test_the_output_limit_the_budget_holds_is_sent_so_a_long_answer_cannot_cross_it(workspace: Workspace,
+                                                                                    fake: FakeLLM) -> None:
+    """A model that would write 30,000 tokens is stopped at max_tokens, which the budget held for the call."""
+    use_provider(workspace, fake, "openai", keys=3)
+    add_settings(workspace, "max_tokens = 100\n" + PRICES_TOML)
+    fake.script(Reply(writes=30_000), role="drafter", times=-1)
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    result = workspace.doit("-n", "3", "lld", extra_env={"AGENTOS_MAX_COST": "2"})
+    assert result.returncode == 1 and set(workspace.statuses().values()) == {"failed"}
+    assert "the answer was cut off at the token limit; raise max_tokens" in result.stdout
+    assert {call.body.get("max_completion_tokens") for call in fake.calls} == {100}
+    spend = read_spend(BaseDir(workspace.base).run(workspace.summary()["run_id"]).budget)
+    assert spend is not None and spend.spent <= 2
+
+
+def test_a_server_that_refuses_max_completion_tokens_is_sent_max_tokens(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    add_settings(workspace, "max_tokens = 100\n")
+    fake.refuses = {"max_completion_tokens"}
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    answered = [call for call in fake.calls if call.status == 200]
+    assert [call.role for call in answered] == ["drafter", "reviewer"]
+    assert all(call.body.get("max_tokens") == 100 and "max_completion_tokens" not in call.body for call in answered)
+    assert len(fake.calls_by(role="refused")) <= 2  # once per workflow process at most: then it is remembered
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+def test_usage_that_is_no_token_count_from_the_other_providers(workspace: Workspace, fake: FakeLLM,
+                                                               provider: str) -> None:
+    """Anthropic's SDK passes text through: the answer is kept. google-genai refuses the whole answer: the item
+    fails in one line naming the field, and the call is counted at its worst case."""
+    use_provider(workspace, fake, provider, keys=1)
+    model = MODELS[provider]
+    add_settings(workspace, f'max_tokens = 100\n\n[tool.agentos_jobs.prices]\n"{model}" = '
+                            "{ input = 100, cached_input = 10, output = 5000 }\n")
+    field = "output_tokens" if provider == "anthropic" else "candidatesTokenCount"
+    fake.script(Reply(usage={field: "many"}), role="drafter", times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld", extra_env={"AGENTOS_MAX_COST": "5"})
+    spend = read_spend(BaseDir(workspace.base).run(workspace.summary()["run_id"]).budget)
+    assert spend is not None and spend.unknown == 1 and spend.spent > cost_usd(TEST_PRICE, 0, 0, 100)
+    if provider == "anthropic":
+        assert result.returncode == 0 and "(output_tokens='many'): the call's cost is unknown" in result.stdout
+    else:
+        assert result.returncode == 1 and "internal error" not in result.stdout
+        assert "the server's answer is not in Gemini's form (usage_metadata.candidatesTokenCount" in result.stdout

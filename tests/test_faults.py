@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, Workspace
-from fake_llm import FakeLLM, use_provider
+from fake_llm import FakeLLM, Reply, bad_request, full_draft, use_provider
 
 
 def _directory(path: Path) -> None:
@@ -264,3 +264,141 @@ def _fills_up_cleanly(result: subprocess.CompletedProcess[str], mount: Path) -> 
     assert result.returncode not in (0, 3), output  # the run started, and it did not finish everything
     assert f"no space left on {mount}" in output
     assert "agentos-jobs run " in result.stdout  # the summary, printed even when summary.json cannot be written
+
+
+def test_a_paid_answer_the_full_disk_cannot_checkpoint_is_kept_and_read_back(workspace: Workspace, fake: FakeLLM,
+                                                                             tmp_path: Path) -> None:
+    """The disk fills while the draft call is under way: its answer is kept in a spill file (the system's temp
+    folder, the checkpoint's own being full), and the run after the disk is freed reads it back, paying nothing
+    again."""
+    use_provider(workspace, fake, "openai", keys=1)
+    workspace.add_issue(1)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    workspace.env["TMPDIR"] = str(temp)
+    mount = tmp_path / "small"
+    workspace.env["AGENTOS_BASE_DIR"] = str(mount / "agentos")
+    full = False
+    fake.hold_until = lambda: full
+    with _mount(mount, "size=4m"):
+        run = workspace.start_doit("lld")
+        workspace.wait_for(lambda: sum(fake.in_flight.values()) == 1, what="the draft call")
+        with contextlib.suppress(OSError), (mount / "filler").open("wb") as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+                filler.flush()
+        full = True
+        out, err = run.communicate(timeout=90)
+        _clean(out + err)
+        assert run.returncode == 1, out + err
+        assert "step draft-1 done but could not be checkpointed: no space left on" in err, out + err
+        spills = list(temp.rglob("*.spill.json"))
+        assert len(spills) == 1 and f"its answer is kept in {spills[0]}, and the next run reads it back" in err
+        (mount / "filler").unlink()
+        again = workspace.doit("lld")
+        assert again.returncode == 0, again.stdout + again.stderr
+    assert f"draft-1: read back from {spills[0]}" in again.stdout
+    assert len(fake.calls_by(role="drafter")) == 1 and not spills[0].exists()
+
+
+def _paid_draft_then_failed_review(workspace: Workspace, fake: FakeLLM) -> Path:
+    """Item 1's checkpoint, holding its context and its paid draft (its review was refused)."""
+    use_provider(workspace, fake, "openai", keys=1)
+    fake.script(bad_request("openai"), role="reviewer", times=1)
+    workspace.add_issue(1)
+    assert workspace.doit("lld").returncode == 1
+    return workspace.base / "checkpoints" / "lld_workflow_1.db"
+
+
+@pytest.mark.parametrize("entry", ['{"shared": "x"}', "not json", '{"shared": 1, "item": "", "files": [], "cut": [], '
+                                                                  '"notes": [], "tokens": 0}'])
+def test_a_malformed_context_entry_is_said_in_one_line_and_rebuilt(workspace: Workspace, fake: FakeLLM,
+                                                                   entry: str) -> None:
+    checkpoint = _paid_draft_then_failed_review(workspace, fake)
+    with contextlib.closing(sqlite3.connect(checkpoint)) as conn, conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'context'", (entry,))
+    result = workspace.doit("lld")
+    _clean(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = [line for line in result.stdout.splitlines() if "context recorded in checkpoint" in line]
+    assert len(said) == 1 and str(checkpoint) in said[0] and "is damaged" in said[0]
+    assert "draft-1: resumed from checkpoint" in result.stdout and len(fake.calls_by(role="drafter")) == 1
+
+
+def test_an_empty_checkpoint_is_said_as_such_not_as_a_changed_input(workspace: Workspace, fake: FakeLLM) -> None:
+    checkpoint = _paid_draft_then_failed_review(workspace, fake)
+    for suffix in ("-wal", "-shm"):
+        checkpoint.with_name(checkpoint.name + suffix).unlink(missing_ok=True)
+    checkpoint.write_bytes(b"")
+    result = workspace.doit("lld")
+    _clean(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the input changed" not in result.stdout
+    assert f"checkpoint {checkpoint} records no input (empty or damaged); moved it to" in result.stdout
+
+
+# Hostile answers: escapes that would drive a terminal, and answers too long to send on.
+
+def test_terminal_escapes_in_answers_never_reach_the_lld_or_the_lineage(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    hostile = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b31m\x1b[1;31m"
+    fake.script(Reply(text=full_draft("Issue 1", note=f"Plain{hostile} words.")), role="drafter", times=1)
+    fake.script(Reply(text=f"Looks right.{hostile}\r\n\nVERDICT: APPROVED\n"), role="reviewer", times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lld = (workspace.root / "docs/lld/active/LLD-001.md").read_text()
+    assert "Plain words." in lld
+    lineage = workspace.root / "docs/lineage/active/1-lld"
+    for text in [lld, *(path.read_text() for path in lineage.iterdir())]:
+        assert not any(char in text for char in "\x1b\x07\x9b\r") and "cm0gLXJmIH4=" not in text
+    assert "Looks right." in (lineage / "001-verdict.md").read_text()
+
+
+def test_an_answer_over_max_answer_chars_fails_its_step_and_is_kept_but_not_sent_on(workspace: Workspace,
+                                                                                     fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    long = full_draft("Issue 1", note="word " * 2000)
+    fake.script(Reply(text=long), role="drafter", times=1)
+    workspace.add_issue(1)
+    result = workspace.doit("lld", extra_env={"AGENTOS_MAX_ANSWER_CHARS": "5000"})
+    _clean(result.stdout + result.stderr)
+    assert result.returncode == 1 and workspace.statuses() == {"LLD-1": "failed"}
+    kept = "docs/lineage/active/1-lld/001-draft.md"
+    assert workspace.summary()["items"][0]["message"].startswith(
+        f"step draft-1: the answer is {len(long):,} characters, over max_answer_chars=5,000; it is kept in "
+        f"{kept} and was not used")
+    assert (workspace.root / kept).read_text() == long
+    assert fake.calls_by(role="reviewer") == [] and not (workspace.root / "docs/lld/active/LLD-001.md").exists()
+    again = workspace.doit("lld", extra_env={"AGENTOS_MAX_ANSWER_CHARS": "100000"})
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(fake.calls_by(role="drafter")) == 1  # the answer was paid for once
+
+
+# No usable /dev/shm (a container, a mount namespace): doit's process workers need a POSIX semaphore there.
+
+def _without_shm(workspace: Workspace, command: str) -> subprocess.CompletedProcess[str]:
+    """`command` in a mount namespace whose /dev/shm is read-only; skipped where one cannot be made."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare to give a process a /dev/shm of its own")
+    probe = workspace.command("unshare", "-m", "mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", "/dev/shm")
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a mount namespace here: {probe.stderr.strip()}")
+    return workspace.command("unshare", "-m", "sh", "-c",
+                             f"mount -t tmpfs -o ro,size=64k tmpfs /dev/shm && exec {command}")
+
+
+def test_a_read_only_dev_shm_runs_the_items_with_thread_workers(workspace: Workspace) -> None:
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    result = _without_shm(workspace, f"{BIN / 'doit'} -n 2 lld")
+    _clean(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert set(workspace.statuses().values()) == {"done"}
+    said = [line for line in result.stderr.splitlines() if "/dev/shm" in line]
+    assert said == ["agentos-jobs: /dev/shm cannot be used (Read-only file system): doit's workers run as threads "
+                    "(each item still runs in a process of its own); for process workers, mount a writable /dev/shm "
+                    "(mount -t tmpfs -o mode=1777 tmpfs /dev/shm)"]
+    refused = _without_shm(workspace, f"{BIN / 'doit'} -P process lld")
+    assert refused.returncode == 3 and refused.stderr.startswith("agentos-jobs: /dev/shm cannot be used")
+    assert len(refused.stderr.splitlines()) == 1

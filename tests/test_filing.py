@@ -125,3 +125,13 @@ def test_a_failing_gh_keeps_the_draft_and_the_rerun_files_it_without_model_calls
     assert not MODEL_STEP_RAN.search(second.stdout) and "draft-1: resumed from checkpoint" in second.stdout
     assert [issue["title"] for issue in gh.issues()] == ["Dark mode"]
     assert workspace.checkpoints() == []
+
+
+def test_a_gh_that_exits_leaving_a_child_on_its_stdout_is_done_and_leaves_no_orphan(workspace: Workspace,
+                                                                                  gh: FakeGh) -> None:
+    """gh's answer is what it wrote when it exited: a child it leaves holding its stdout (started with setsid)
+    used to stall the item for 120 s and fail it ("check the network"), though the issue was filed."""
+    result = workspace.doit("issue", extra_env={"FAKE_GH_LINGER": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [issue["title"] for issue in gh.issues()] == ["Dark mode"] and len(gh.calls("issue create")) == 1
+    assert workspace.processes() == []  # the lingering child was ended

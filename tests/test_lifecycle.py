@@ -249,3 +249,28 @@ def test_the_warm_parent_knows_a_request_whose_worker_is_gone() -> None:
     os.close(read)
     assert _reader_gone(write)
     os.close(write)
+
+
+def test_a_stopped_warm_parent_is_waited_for_with_a_word_and_a_limit(workspace: Workspace) -> None:
+    """A warm parent stopped (SIGSTOP) in its warm-up and never continued: each worker says what it waits on,
+    then ends it, and the items start afresh (they used to wait with no word and no limit)."""
+    for number in (1, 2):
+        workspace.add_issue(number)
+    proc = workspace.start_doit("-n", "2", "lld")
+    deadline = time.monotonic() + 30
+    while not (warm := workspace.pids_of("agentos_jobs.warm_parent")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert warm, "no warm parent"
+    os.kill(warm[0], signal.SIGSTOP)
+    if workspace.pids_of("agentos_jobs.wrapper"):
+        os.kill(warm[0], signal.SIGCONT)
+        proc.communicate(timeout=60)
+        pytest.skip("the warm parent forked a wrapper before it could be stopped")
+
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out + err
+    assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "done"}, out + err
+    assert f"waiting for the run's warm parent (pid {warm[0]}, stopped (SIGSTOP)) to start this item's wrapper" in err
+    assert f"the run's warm parent (pid {warm[0]}) is stopped (SIGSTOP) after 10 s: ended it" in err
+    assert "Traceback" not in out + err
+    workspace.wait_for(lambda: not workspace.processes(), timeout=15, what="every process of the run to end")

@@ -203,10 +203,13 @@ def test_a_reservation_retried_after_its_reply_was_lost_holds_one_lease(redis_se
     assert entries(redis_server)["only"]["holders"] == []
 
 
-def test_a_lost_lease_is_put_back_only_while_the_key_has_room(redis_server: RedisServer) -> None:
+def test_a_lost_lease_is_put_back_even_when_the_key_went_to_another_holder(redis_server: RedisServer) -> None:
+    """A Redis restarted empty forgets a lease in flight; a process that never saw it may take the key. The
+    holder puts its lease back all the same, says so naming the other, and no third call gets the key until both
+    are done (it used to give its lease up: the key could then go to a third call while its own still ran)."""
     said: list[str] = []
     pool = one_key_pool(open_location(redis_server.url, 30, said.append), said)
-    other = one_key_pool(open_location(redis_server.url, 30, print), [])
+    other, third = (one_key_pool(open_location(redis_server.url, 30, print), []) for _ in range(2))
     mine = pool.try_reserve("openai", "LLD-1")
     assert isinstance(mine, Credential)
     client = redis.Redis.from_url(redis_server.url, decode_responses=True)
@@ -214,12 +217,16 @@ def test_a_lost_lease_is_put_back_only_while_the_key_has_room(redis_server: Redi
     pool.renew()
     assert [h["item"] for h in entries(redis_server)["only"]["holders"]] == ["LLD-1"]  # type: ignore[union-attr]
     client.flushall()
-    assert isinstance(other.try_reserve("openai", "LLD-2"), Credential)  # a process that never saw the key
+    taken = other.try_reserve("openai", "LLD-2")  # a process that never saw the key
+    assert isinstance(taken, Credential)
     pool.renew()
-    assert [h["item"] for h in entries(redis_server)["only"]["holders"]] == ["LLD-2"]  # type: ignore[union-attr]
-    assert len(said) == 1 and "the lease of key only for LLD-1 was lost" in said[0]
-    pool.renew()  # given up: neither put back nor said again
-    assert len(said) == 1 and len(entries(redis_server)["only"]["holders"]) == 1  # type: ignore[arg-type]
+    holders = entries(redis_server)["only"]["holders"]
+    assert sorted(h["item"] for h in holders) == ["LLD-1", "LLD-2"]  # type: ignore[union-attr]
+    assert len(said) == 1 and "the lease of key only for LLD-1 was lost" in said[0] and "and LLD-2 (pid " in said[0]
+    other.release(taken, {}, True)
+    assert isinstance(third.try_reserve("openai", "LLD-3"), PoolView)  # LLD-1's call still runs on it
+    pool.renew()
+    assert len(said) == 1  # said once
 
 
 def test_a_key_whose_entry_vanished_is_kept_a_ttl_for_its_holder(redis_server: RedisServer) -> None:
@@ -363,3 +370,26 @@ def test_a_read_only_replica_is_said_as_what_it_is(redis_server: RedisServer) ->
                                         "against a read only replica.); ")  # not the transaction's command
     assert str(caught.value).endswith("it is a read-only replica: point lease_store (AGENTOS_LEASE_STORE) at the "
                                       "primary")
+
+
+def test_a_lease_expiring_impossibly_far_ahead_is_reclaimed_and_a_wait_names_the_holder(
+        workspace: Workspace, fake: FakeLLM, redis_server: RedisServer) -> None:
+    """A lease whose expiry is years ahead (a clock gone wrong, a hand edit) used to keep its key from every item
+    until worker_timeout_seconds, with a wait line that said only "1 in use"."""
+    use_redis(workspace, fake, redis_server, keys=1)
+    broken = {"item": "LLD-9", "pid": 4242, "lease": "0" * 16, "since": "2026-01-01T00:00:00+00:00",
+              "host": "elsewhere", "expires": "2099-01-01T00:00:00+00:00"}
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.set(PREFIX + "key-1", json.dumps({"provider": "openai", "scope": None, "holders": [broken], "granted": 1}))
+    workspace.add_issue(1)
+    result = workspace.doit("lld", extra_env={"AGENTOS_WORKER_TIMEOUT": "30"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = [line for line in result.stdout.splitlines() if "treated as broken" in line]
+    assert len(said) == 1 and "the lease of key 'key-1' held by LLD-9 (pid 4242 on elsewhere, lease until " \
+                               "2099-01-01T00:00:00+00:00) expires at 2099-01-01T00:00:00+00:00" in said[0]
+
+    holder, waiter = (one_key_pool(open_location(redis_server.url, 30, print), []) for _ in range(2))
+    assert isinstance(holder.try_reserve("openai", "LLD-1"), Credential)
+    view = waiter.try_reserve("openai", "LLD-2")
+    assert isinstance(view, PoolView)
+    assert view.line("openai").startswith(f"no openai key free: 1 in use (only by LLD-1 (pid {os.getpid()} on ")

@@ -10,7 +10,7 @@ import anthropic
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
 from .base import WARM_UP, Clients, Completion, Request, answering, completion, user_parts
-from .errors import ProviderError, by_status, connection_failed, unexpected
+from .errors import ProviderError, by_status, connection_failed, total, unexpected
 from .limits import read_limits
 from .structured import anthropic_params, anthropic_text
 
@@ -64,9 +64,10 @@ class AnthropicAdapter:
         usage = response.usage
         cached = (usage.cache_read_input_tokens or 0) if usage else 0
         written = (usage.cache_creation_input_tokens or 0) if usage else 0
-        return completion(text, response.model or self.model, usage.input_tokens + cached + written if usage else 0,
-                          usage.output_tokens if usage else 0, truncated=response.stop_reason == "max_tokens",
-                          limits=read_limits(raw.headers), cached_tokens=cached)
+        return completion(text, response.model or self.model, total(usage.input_tokens, cached, written)
+                          if usage else None, usage.output_tokens if usage else None,
+                          truncated=response.stop_reason == "max_tokens", limits=read_limits(raw.headers),
+                          cached_tokens=cached)
 
 
 def _system(request: Request) -> list[Any]:

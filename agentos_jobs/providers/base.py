@@ -9,7 +9,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from ..credentials import Credential
 from ..items import Document
 from ..verdict import Finding
-from .errors import ErrorKind, ProviderError, Usage
+from .errors import ErrorKind, ProviderError, usage
 from .limits import Limits
 
 Client = TypeVar("Client")
@@ -43,6 +43,7 @@ class Completion:
     limits: Limits = field(default_factory=dict, compare=False)  # the key's budget, as the answer's headers say
     cached_tokens: int = 0
     cost_usd: float | None = 0.0  # what the call cost (prices.py); None when its model has no price
+    unknown_usage: str = ""  # the usage counts the server reported that are no number of tokens (errors.Usage)
 
 
 def user_parts(request: Request) -> list[str]:
@@ -93,16 +94,17 @@ def answering(body: dict[str, Any]) -> Any:
 RAISE_MAX_TOKENS = "raise max_tokens in [tool.agentos_jobs] (or use a model with a longer output)"
 
 
-def completion(text: str | None, model: str, input_tokens: int | None, output_tokens: int | None,
+def completion(text: str | None, model: str, input_tokens: object, output_tokens: object,
                truncated: bool = False, fix: str = RAISE_MAX_TOKENS, limits: Limits | None = None,
-               cached_tokens: int | None = None) -> Completion:
-    """A finished call; an empty or cut-off answer is an error, never an empty or half design (though it was
-    paid for: the error says what it was billed)."""
-    billed = Usage(model, input_tokens or 0, cached_tokens or 0, output_tokens or 0)
+               cached_tokens: object = None) -> Completion:
+    """A finished call, its usage counts as the server reported them (anything: see `errors.usage`); an empty
+    or cut-off answer is an error, never an empty or half design (though it was paid for: the error says what
+    it was billed)."""
+    billed = usage(model, input_tokens, cached_tokens, output_tokens)
     if not text:
         raise ProviderError(ErrorKind.FATAL, "the model returned no text", limits=limits, billed=billed)
     if truncated:
         raise ProviderError(ErrorKind.FATAL, f"the answer was cut off at the token limit; {fix}", limits=limits,
                             billed=billed)
-    return Completion(text=text, model=model, input_tokens=input_tokens or 0, output_tokens=output_tokens or 0,
-                      limits=limits or {}, cached_tokens=cached_tokens or 0)
+    return Completion(text=text, model=model, input_tokens=billed.input_tokens, output_tokens=billed.output_tokens,
+                      limits=limits or {}, cached_tokens=billed.cached_tokens, unknown_usage=billed.unknown_usage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,12 +25,42 @@ class ErrorKind(Enum):
 
 @dataclass(frozen=True)
 class Usage:
-    """What an answer that is no use (cut off, empty) was billed for all the same."""
+    """What an answer was billed for, as its server reported it. `unknown_usage` names the counts that were missing
+    or not a finite, non-negative number of tokens (e.g. "completion_tokens=nan"), each read as 0: the call's
+    cost cannot be told (see `tokens`)."""
 
     model: str
     input_tokens: int
     cached_tokens: int
     output_tokens: int
+    unknown_usage: str = ""
+
+
+def tokens(value: object) -> int | None:
+    """A token count as a server reported it, or None for one that is none: missing, a bool, text, NaN, an
+    infinity, negative. Such usage is unknown, never $0 or a refund (a `NaN` would poison the run's ledger)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return math.ceil(value)
+
+
+def total(*counts: object) -> object:
+    """The sum of token counts, or the first of them that is no count, as it was (for `usage` to name)."""
+    read = [tokens(count) for count in counts]
+    return sum(c for c in read if c is not None) if None not in read else counts[read.index(None)]
+
+
+def usage(model: str, input_tokens: object, cached_tokens: object, output_tokens: object) -> Usage:
+    """The usage of an answer: the counts that are numbers, and the names of those that are not. A missing
+    cached count is 0 (no cache served); missing input or output counts are unknown."""
+    named = {"input_tokens": input_tokens, "output_tokens": output_tokens, "cached_tokens": cached_tokens}
+    read = {name: tokens(value) for name, value in named.items()}
+    unknown = [f"{name}={named[name]!r}" for name, count in read.items()
+               if count is None and not (name == "cached_tokens" and named[name] is None)]
+    return Usage(model, read["input_tokens"] or 0, read["cached_tokens"] or 0, read["output_tokens"] or 0,
+                 ", ".join(unknown))
 
 
 class ProviderError(Exception):

@@ -6,13 +6,14 @@ import os
 from typing import Any
 
 import httpx2
+import pydantic
 from google import genai
 from google.genai import errors, types
 
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
 from .base import Clients, Completion, Request, completion, user_parts
-from .errors import ProviderError, by_status, connection_failed, unexpected
+from .errors import ErrorKind, ProviderError, by_status, connection_failed, unexpected, usage
 from .structured import gemini_params
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
@@ -62,9 +63,16 @@ class GeminiAdapter:
                                                    **gemini_params(request.schema)))
         except (errors.APIError, httpx2.TransportError) as exc:
             raise classify(exc) from None
-        usage = response.usage_metadata
+        except pydantic.ValidationError as exc:  # google-genai checks the answer's form, its token counts too
+            first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+            where = ".".join(str(part) for part in first["loc"])
+            raise ProviderError(ErrorKind.FATAL, f"the server's answer is not in Gemini's form ({where}: "
+                                f"{first['msg']}); it may have been billed", billed=usage(self.model, None, None, None)
+                                ) from None
+        metadata = response.usage_metadata
         reason = response.candidates[0].finish_reason if response.candidates else None
         return completion(response.text, response.model_version or self.model,
-                          usage.prompt_token_count if usage else 0, usage.candidates_token_count if usage else 0,
+                          metadata.prompt_token_count if metadata else None,
+                          metadata.candidates_token_count if metadata else None,
                           truncated=reason == types.FinishReason.MAX_TOKENS,
-                          cached_tokens=usage.cached_content_token_count if usage else 0)
+                          cached_tokens=metadata.cached_content_token_count if metadata else None)

@@ -14,9 +14,11 @@ from .errors import ProviderError, by_status, connection_failed, unexpected
 from .limits import read_limits
 from .structured import openai_params
 
-# OpenAI-compatible servers disagree on the limit's name (max_tokens, max_completion_tokens) and some refuse the
-# other one, so none is sent: the model's own limit applies.
-NO_LIMIT_SENT = "use a model with a longer output (no max_tokens is sent to OpenAI-compatible servers)"
+# The answer's length limit, the one the run's budget holds for each call: OpenAI's own name first (its reasoning
+# models refuse the older one); an OpenAI-compatible server that refuses it by name is sent the older `max_tokens`
+# instead, from then on in this process. A server that ignores both is not held to the limit: the budget then
+# counts what its usage says (README, "Cost").
+LIMIT_NAMES = ("max_completion_tokens", "max_tokens")
 
 
 def classify(exc: Exception) -> ProviderError:
@@ -34,9 +36,17 @@ SAMPLE = {"id": "warm-up", "object": "chat.completion", "created": 0, "model": "
           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
 
+def refuses(exc: openai.OpenAIError, name: str) -> bool:
+    """Whether the server refused the request for the parameter `name` (a 400 or 422 that names it)."""
+    return (isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 422)
+            and name in f"{exc.message} {exc.body}")
+
+
 class OpenAIAdapter:
     def __init__(self, choice: ModelChoice, settings: Settings) -> None:
         self.model = choice.model or ""
+        self.max_tokens = settings.max_tokens
+        self.limit_names = list(LIMIT_NAMES)  # the first is sent; one the server refuses is dropped
         base_url = os.environ.get("OPENAI_BASE_URL") or choice.base_url
         self.client = Clients(lambda credential: openai.OpenAI(
             api_key=credential.key, base_url=base_url, max_retries=0, timeout=settings.request_timeout_seconds),
@@ -53,16 +63,22 @@ class OpenAIAdapter:
     def _call(self, client: openai.OpenAI, request: Request) -> Completion:
         messages: list[Any] = [{"role": "system", "content": request.system},
                                {"role": "user", "content": "\n\n".join(user_parts(request))}]
-        try:
-            raw = client.chat.completions.with_raw_response.create(
-                model=self.model, messages=messages, **openai_params(request.schema))
-            response = raw.parse()
-        except openai.OpenAIError as exc:
-            raise classify(exc) from None
+        while True:
+            limit: dict[str, Any] = {self.limit_names[0]: self.max_tokens}
+            try:
+                raw = client.chat.completions.with_raw_response.create(
+                    model=self.model, messages=messages, **limit, **openai_params(request.schema))
+                response = raw.parse()
+                break
+            except openai.OpenAIError as exc:
+                if len(self.limit_names) > 1 and refuses(exc, self.limit_names[0]):
+                    self.limit_names.pop(0)  # refused, so not billed: ask again with the other name
+                    continue
+                raise classify(exc) from None
         usage = response.usage
         details = usage.prompt_tokens_details if usage else None  # the prompt's cached beginning, when reported
         choice = response.choices[0] if response.choices else None
         return completion(choice.message.content if choice else None, response.model or self.model,
-                          usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
-                          truncated=bool(choice and choice.finish_reason == "length"), fix=NO_LIMIT_SENT,
-                          limits=read_limits(raw.headers), cached_tokens=details.cached_tokens if details else 0)
+                          usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
+                          truncated=bool(choice and choice.finish_reason == "length"),
+                          limits=read_limits(raw.headers), cached_tokens=details.cached_tokens if details else None)

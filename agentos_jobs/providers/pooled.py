@@ -27,7 +27,7 @@ from ..config import ModelChoice, Settings
 from ..context import estimate_tokens
 from ..credentials import Credential, KeyMask
 from ..filelock import LockTimeout
-from ..fsutil import iso, utc_now
+from ..fsutil import describe_os_error, iso, utc_now
 from ..lease_store import StoreUnavailable
 from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, Cooled, CredentialPool, PoolView
 from ..prices import cost_usd, price_of
@@ -103,6 +103,7 @@ class PooledProvider:
         self.deadline = time.monotonic() - _process_age() + settings.worker_timeout_seconds
         self.ledger = Ledger(BaseDir(settings.base_dir).run(pool.run_id).budget, settings.max_cost_usd)
         self.mask = KeyMask(pool.credentials.values())
+        self.said_unknown = False
 
     def backoff(self, attempt: int) -> float:
         """base x 2^(attempt-1), capped, with jitter so that parallel workers do not retry in lockstep."""
@@ -170,7 +171,16 @@ class PooledProvider:
         return cost_usd(budget_price(self.settings, self.model), sent, 0, self.settings.max_tokens) or 0.0
 
     def _cost(self, usage: Completion | Usage) -> float | None:
-        """At the price of the model that answered (a dated version), else of the one asked for."""
+        """At the price of the model that answered (a dated version), else of the one asked for; unknown when
+        the server's usage is no token count, said once per item (the ledger counts the call's worst case)."""
+        if usage.unknown_usage:
+            if not self.said_unknown:
+                self.said_unknown = True
+                counted = (f"; counted at the worst case held for it against max_cost_usd="
+                           f"{self.ledger.limit:g}" if self.ledger.limit is not None else "")
+                self.say(f"the {self.name} server reported usage that is no token count "
+                         f"({one_line(usage.unknown_usage, MESSAGE_LIMIT)}): the call's cost is unknown{counted}")
+            return None
         price = price_of(usage.model, self.settings.prices) or price_of(self.model, self.settings.prices)
         return cost_usd(price, usage.input_tokens, usage.cached_tokens, usage.output_tokens)
 
@@ -190,7 +200,11 @@ class PooledProvider:
             else:
                 self.ledger.release(hold)
             raise
-        self.ledger.settle(hold, completion.cost_usd)
+        try:
+            self.ledger.settle(hold, completion.cost_usd)
+        except (OSError, LockTimeout) as exc:  # a full disk: the answer is paid for, and worth more than the count
+            self.say(f"the run's spend ledger could not be updated ({describe_os_error(exc) or exc}); this call's "
+                     "worst case stays held in it")
         return completion
 
     def _masked(self, request: Request) -> Request:

@@ -23,6 +23,7 @@ from ..providers import Provider, Request
 from ..providers.offline import stand_in_banner
 from ..rundir import BaseDir
 from ..status import Status
+from ..text import without_escapes
 from ..verdict import Finding
 
 
@@ -59,9 +60,17 @@ class WorkflowContext:
 
     def model_step(self, name: str, provider: Provider, request: Request, lineage_file: Path,
                    render: Callable[[str], str] | None = None) -> str:
-        """One LLM call as a checkpointed step. Its answer (as `render` shows it) goes to the item's lineage
-        once it is saved, on every pass: the re-run writes it from the checkpoint without paying again."""
-        answer = self.engine.step(name, functools.partial(provider.complete, request))
+        """One LLM call as a checkpointed step. Its answer, rid of terminal escapes (it goes to files people
+        `cat`), goes to the item's lineage (as `render` shows it) once it is saved, on every pass: the re-run
+        writes it from the checkpoint without paying again. An answer longer than max_answer_chars fails the
+        step: it is kept in the lineage to be looked at, and sent on nowhere."""
+        answer = without_escapes(self.engine.step(name, functools.partial(provider.complete, request)))
+        limit = self.settings.max_answer_chars
+        if len(answer) > limit:
+            self.keep(name, lineage_file, answer)
+            raise StepFailed(f"step {name}: the answer is {len(answer):,} characters, over max_answer_chars="
+                             f"{limit:,}; it is kept in {display_path(lineage_file, self.settings.root)} and was not "
+                             "used; raise max_answer_chars in [tool.agentos_jobs] to use it")
         self.keep(name, lineage_file, render(answer) if render else answer)
         return answer
 
