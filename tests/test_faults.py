@@ -185,7 +185,7 @@ def _unwritable(folder: Path, how: str) -> Iterator[None]:
 
 
 @pytest.mark.parametrize("how", ["read-only", "a file in the way"])
-@pytest.mark.parametrize("output, said", [("docs/lineage", "step draft-1: the answer is checkpointed, but "),
+@pytest.mark.parametrize("output, said", [("docs/lineage", "step input: no model was asked yet, but "),
                                           ("docs/lld", "step finalize failed: ")])
 def test_an_output_that_cannot_be_written_keeps_the_paid_answer(workspace: Workspace, fake: FakeLLM, how: str,
                                                                 output: str, said: str) -> None:

@@ -74,13 +74,13 @@ class WorkflowContext:
         self.keep(name, lineage_file, render(answer) if render else answer)
         return answer
 
-    def keep(self, name: str, lineage_file: Path, text: str) -> None:
-        """A step's record in the lineage; one that cannot be written fails the item (its step is saved)."""
+    def keep(self, name: str, lineage_file: Path, text: str, kept: str = "the answer is checkpointed") -> None:
+        """A step's record in the lineage; one that cannot be written fails the item, saying what is `kept`."""
         try:
             if not _holds(lineage_file, text):
                 self.write(lineage_file, text)
         except OSError as exc:
-            raise StepFailed(f"step {name}: the answer is checkpointed, but {describe_os_error(exc) or exc}") from None
+            raise StepFailed(f"step {name}: {kept}, but {describe_os_error(exc) or exc}") from None
 
     def use_context(self) -> RepoContext:
         """Every call of the item sends its repository context first."""
@@ -127,7 +127,8 @@ class WorkflowContext:
                 raise StepFailed(f"the commit could not be checkpointed: "
                                  f"{describe_os_error(exc, self.engine.checkpoint.path) or exc}") from exc
         copy = lineage / ("000-issue.md" if self.item.workflow == "lld" else "000-brief.md")
-        self.keep("input", copy, input_copy(self.item, self.document, self.settings.root))
+        self.keep("input", copy, input_copy(self.item, self.document, self.settings.root),
+                  kept="no model was asked yet")
 
 
 def head_commit(root: Path) -> str:
