@@ -172,7 +172,7 @@ def read_stanza(root: Path) -> Stanza:
     if not isinstance(tool, dict):
         raise ConfigError(f"{shown}:{source.line_of('tool')}: 'tool' must be a table; fix the file")
     for name in tool:
-        if name != TABLE[1] and (closest(name, [TABLE[1]]) or name.lower().startswith("agentos")):
+        if name != TABLE[1] and closest(name, [TABLE[1]], cutoff=0.8):  # [tool.agentos_core]: another tool's
             raise ConfigError(f"{shown}:{source.line_of('tool', name)}: [tool.{name}] is not read: agentos-jobs "
                               f"reads [tool.{TABLE[1]}] (with an underscore); rename the table")
     stanza = tool.get(TABLE[1], {})

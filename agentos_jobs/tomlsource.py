@@ -66,7 +66,7 @@ class TomlSource:
         return None
 
 
-def closest(name: str, known: Iterable[str]) -> str | None:
+def closest(name: str, known: Iterable[str], cutoff: float = 0.75) -> str | None:
     """The known name a misspelt one most likely meant (`max_iteration` -> `max_iterations`), if any."""
-    found = difflib.get_close_matches(name.replace("-", "_").lower(), list(known), n=1, cutoff=0.75)
+    found = difflib.get_close_matches(name.replace("-", "_").lower(), list(known), n=1, cutoff=cutoff)
     return found[0] if found else None

@@ -103,6 +103,14 @@ def test_a_setting_mistake_is_one_line_naming_the_file_and_line_under_doit_as_un
         assert "Traceback" not in result.stderr and not workspace.marker("lld", "1").exists()
 
 
+@pytest.mark.parametrize("table", ["agentos", "agentos_lint", "agentos-core"])
+def test_another_tools_table_of_a_like_name_is_left_alone(workspace: Workspace, table: str) -> None:
+    workspace.add_issue(1)
+    _append(workspace, f"[tool.{table}]\nmax_iterations = 5\n")
+    listed = workspace.doit("list", "--all", "-s")
+    assert listed.returncode == 0 and "lld:1" in listed.stdout, listed.stdout + listed.stderr
+
+
 def test_doit_list_and_info_end_quietly_when_their_reader_stops_early(workspace: Workspace) -> None:
     for number in range(1, 201):  # more than a pipe holds: doit is still writing when the reader goes
         workspace.add_issue(number, title=f"Issue {number} " + "x" * 400)
