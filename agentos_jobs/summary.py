@@ -73,6 +73,9 @@ def _folded_row(rows: list[ItemResult]) -> tuple[tuple[str, ...], Status, str]:
     return (f"{len(rows)} items", status.value, "-", "-", "-", "-"), status, message
 
 
+_MESSAGE_MIN = 30  # columns a wrapped message needs beside its indent
+
+
 def _columns_that_fit(table: list[tuple[str, ...]], width: int | None) -> list[int]:
     """The columns shown: all of them, less those a terminal of `width` has no room for."""
     shown = list(range(len(HEADER)))
@@ -115,8 +118,9 @@ def render_summary(summary: dict[str, Any], settings: Settings, colour: bool = F
                 end = start + len(status)
                 line = f"{line[:start]}\x1b[{_COLOURS[status]}m{line[start:end]}\x1b[0m{line[end:]}"
             table_rows.append(line)
-            if message and status not in _QUIET:
-                table_rows += fit(" " * start + message, width, " " * start)
+            if message and status not in _QUIET:  # under its STATUS, unless that leaves too little room to read
+                indent = " " * (start if width is None or width - start >= _MESSAGE_MIN else 2)
+                table_rows += fit(indent + message, width, indent)
     after = []
     if rows and (totals["input_tokens"] or totals["output_tokens"]):
         cached = totals.get("cached_tokens") or 0  # a summary.json of an older version has none

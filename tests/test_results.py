@@ -53,6 +53,15 @@ def test_the_summary_is_built_from_results_and_rendered_from_its_json(tmp_path: 
     assert build_summary("run-2", "a", "b", 1.0, rows[1:2])["exit_code"] == 75
 
 
+def test_a_message_under_a_long_item_id_in_a_narrow_terminal_stays_readable(tmp_path: Path) -> None:
+    rows = [ItemResult("issue", "faster-ci-for-the-whole-monorepo", Status.NEEDS_HUMAN,
+                       "review 1 asks a person to decide: should the cache be shared between users?")]
+    text = render_summary(build_summary("run-1", "a", "b", 2.0, rows), load_settings(tmp_path, {}), width=50)
+    message = [line.strip() for line in text.splitlines() if line.startswith("  ") and "ISSUE-" not in line]
+    assert all(len(line) <= 50 for line in text.splitlines()), text
+    assert " ".join(message).startswith("review 1 asks a person to decide:") and len(message) <= 3, text
+
+
 def test_each_user_error_carries_its_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
     assert say_error(ConfigError("bad setting")) == 3
     assert say_error(RunLocked("another run")) == 3
