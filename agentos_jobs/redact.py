@@ -29,8 +29,9 @@ RULES = (
     ("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
 )
 _FORMATS = tuple((rule, re.compile(pattern)) for rule, pattern in RULES)
-# A password in a URL (`postgres://app:PASSWORD@db`): the password alone is redacted.
-_URL_PASSWORD = re.compile(r"://[^\s:/@'\"]+:([^\s:/@'\"]{3,})@")
+# A password in a URL (`postgres://app:PASSWORD@db`, or with no user name `redis://:PASSWORD@cache`): the
+# password alone is redacted.
+_URL_PASSWORD = re.compile(r"://[^\s:/@'\"]*:([^\s:/@'\"]{3,})@")
 # A value assigned to a secret's name (`DB_PASSWORD=...`, `token: ...`, `"api_key": "..."`) when it looks random:
 # the value alone is redacted. The names are looked for in the text lowercased (one fast pass), then each place
 # is read with the whole pattern.

@@ -12,6 +12,8 @@ import subprocess
 
 from test_context import drafts, git_repo
 
+from agentos_jobs.redact import redact
+
 from conftest import Workspace
 from fake_llm import FakeLLM, secret, use_provider
 
@@ -114,3 +116,13 @@ def test_a_hard_link_to_the_pools_lease_file_is_never_sent(workspace: Workspace,
     assert result.returncode == 0, result.stdout + result.stderr
     assert "state.json not shown: it is the key pool's lease file (" in result.stdout
     assert '"key-1"' not in drafts(fake)[-1]  # the lease file names the keys: it was not sent
+
+
+def test_a_url_password_is_redacted_with_or_without_a_user_name() -> None:
+    """`redis://:PASSWORD@host` has no user name: the old pattern wanted one, and sent the password."""
+    for url, kept in (("redis://:Xk9mP2vLq7@cache:6379/0", "redis://:<redacted: url-password>@cache:6379/0"),
+                      ("postgres://app:Zx81pQ2mWv@db:5432/x", "postgres://app:<redacted: url-password>@db:5432/x"),
+                      ("amqp://guest:guest@rabbit/", "amqp://guest:<redacted: url-password>@rabbit/")):
+        text, rules = redact(f'URL = "{url}"\n')
+        assert text == f'URL = "{kept}"\n' and rules == ["url-password"], text
+    assert redact("see https://example.com/a:b@c")[1] == []  # a path, no password
