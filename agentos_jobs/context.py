@@ -25,6 +25,7 @@ from .config import Settings
 from .engine import Engine, StepFailed
 from .excerpt import OTHER_DEFINES, PYTHON_DEFINES, excerpt
 from .fsutil import describe_os_error, display_path
+from .globs import glob_regex
 from .items import Document
 from .redact import redact
 from .repofiles import Listed, NotRepoContent, git_ignored, kept_listing, listed_files, read_repo_file
@@ -409,38 +410,14 @@ def _file_block(path: str, why: str, text: str) -> str:
 def _globbed_files(patterns: tuple[str, ...], files: list[str], notes: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for pattern in patterns:
-        regex = _glob_regex(pattern.strip().removeprefix("./"))
+        pattern = pattern.strip().removeprefix("./")
+        regex = glob_regex(pattern + "**" if pattern.endswith("/") else pattern)  # `dir/`: everything under it
         matches = [path for path in files if regex.fullmatch(path)]
         if not matches:
             notes.append(f"the context setting's {pattern!r} matches no file git lists")
         for path in matches:
             found.setdefault(path, f"the context setting: {pattern}")
     return found
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """`**` spans folders, `*` and `?` stay within one, `[...]` is a class; `dir/` means everything under it."""
-    pattern = pattern + "**" if pattern.endswith("/") else pattern
-    parts, index = [], 0
-    while index < len(pattern):
-        if pattern.startswith("**/", index):
-            parts.append("(?:.*/)?")
-            index += 3
-            continue
-        if pattern.startswith("**", index):
-            parts.append(".*")
-            index += 2
-            continue
-        char = pattern[index]
-        close = pattern.find("]", index + 2)
-        if char == "[" and close > 0:
-            inner = pattern[index + 1 : close]
-            parts.append("[" + ("^" + inner[1:] if inner.startswith("!") else inner).replace("\\", "\\\\") + "]")
-            index = close + 1
-            continue
-        parts.append({"*": "[^/]*", "?": "[^/]"}.get(char, re.escape(char)))
-        index += 1
-    return re.compile("".join(parts))
 
 
 def _mentions(text: str) -> Iterator[tuple[str, str]]:

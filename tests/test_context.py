@@ -413,6 +413,31 @@ def test_outside_git_the_walk_skips_hidden_ignored_and_secret_files(tmp_path: Pa
         in note
 
 
+def test_outside_git_the_walk_reads_leading_and_inner_double_stars_as_git_does(tmp_path: Path) -> None:
+    """`**/local_settings.py` names that file at the root too, `**/cache/` a root folder, `docs/**/draft.md`
+    docs/draft.md itself: the old walk matched each only one folder down, and listed (so sent) the rest. Git's
+    own answer, in a copy made a repository, is the reference."""
+    root = tmp_path / "repo"
+    files = ("local_settings.py", "app/local_settings.py", "cache/x.txt", "app/cache/y.txt", "docs/draft.md",
+             "docs/a/b/draft.md", "docs/guide.md", "src/a.py", "src/gen/out.py", "sub/secret.txt",
+             "sub/deep/secret.txt", "secret.txt", "logs/x/app.log", "src/keep.txt", "build/o.txt")
+    for path in files:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("x\n")
+    (root / ".gitignore").write_text("**/local_settings.py\n**/cache/\ndocs/**/draft.md\n/src/**/out.py\n"
+                                     "logs/**\nbuild/**/\n")
+    (root / "sub/.gitignore").write_text("**/secret.txt\n")
+    listed, note = repo_files(root)
+    assert note is not None and "the file list is a walk" in note
+    assert listed == ["build/o.txt", "docs/guide.md", "secret.txt", "src/a.py", "src/keep.txt"], listed
+    reference = tmp_path / "reference"
+    subprocess.run(["cp", "-r", str(root), str(reference)], check=True)
+    subprocess.run(["git", "init", "-q"], cwd=reference, check=True)
+    by_git = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=reference, check=True,
+                            capture_output=True, text=True).stdout.split()
+    assert listed == sorted(path for path in by_git if not path.rsplit("/", 1)[-1].startswith("."))
+
+
 def test_context_tokens_zero_sends_no_context(workspace: Workspace, fake: FakeLLM) -> None:
     git_repo(workspace, {"src/app/score.py": SCORE})
     setting(workspace, "context_tokens = 0")
