@@ -27,7 +27,7 @@ from .excerpt import OTHER_DEFINES, PYTHON_DEFINES, excerpt
 from .fsutil import describe_os_error, display_path
 from .globs import glob_regex
 from .items import Document
-from .redact import redact
+from .redact import counted, redact
 from .repofiles import Listed, NotRepoContent, git_ignored, kept_listing, listed_files, read_repo_file
 
 CHECKPOINT_KEY = "context"
@@ -256,8 +256,7 @@ def _texts(settings: Settings, paths: list[str], notes: list[str], redacted: lis
         elif (text := _file_text(settings, path, notes)) is not None:
             texts[path], rules = redact(text)
             if rules:
-                counted = ", ".join(f"{rule} ({rules.count(rule)})" for rule in dict.fromkeys(rules))
-                redacted.append(f"{path}: {counted}")
+                redacted.append(f"{path}: {counted(rules)}")
     return texts
 
 

@@ -73,6 +73,11 @@ def redact(text: str) -> tuple[str, list[str]]:
     return "".join([*out, text[at:]]), hits
 
 
+def counted(rules: list[str]) -> str:
+    """The rules that hit, each once with its count, in order: `github-token (1), url-password (2)`."""
+    return ", ".join(f"{rule} ({rules.count(rule)})" for rule in dict.fromkeys(rules))
+
+
 def _starts_word(text: str, at: int) -> bool:
     return at == 0 or not (text[at - 1].isalnum() or text[at - 1] in "_-")
 
