@@ -40,6 +40,7 @@ RECEIVERS = {"self", "cls", "this"}  # `self.value` names `value`: no file defin
 MAX_NAMES_LOOKED_FOR = 8  # a file is looked at for at most so many names before it is searched
 MAX_PLACES_SEARCHED = 20  # a Python file that holds the names at more places is searched whole, once
 MAX_SCANNED_BYTES = 1_000_000  # a bigger source file is generated, not written: not searched for definitions
+MAX_CUTS_LOGGED = 10  # the log line names so many files cut or left out; the context record names each
 
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 _WORD = re.compile(r"\w")
@@ -109,7 +110,9 @@ class RepoContext:
         line = (f"context: the file tree and {len(self.files) - 1} file(s), {self.tokens:,} of {budget:,} tokens "
                 f"(estimated at {CHARS_PER_TOKEN} characters a token)") if self.files else "context: none"
         if self.cut:
-            line += f"; cut to fit context_tokens: {', '.join(self.cut)}"
+            more = len(self.cut) - MAX_CUTS_LOGGED
+            line += f"; cut to fit context_tokens: {', '.join(self.cut[:MAX_CUTS_LOGGED])}"
+            line += f" and {more:,} more (000-context.md names each)" if more > 0 else ""
         if self.redacted:
             line += f"; credentials redacted: {', '.join(self.redacted)}"
         return "; ".join([line, *self.notes])
@@ -266,7 +269,7 @@ def _cut_block(path: str, why: str, text: str, names: tuple[set[str], set[str]],
     block when the share cannot hold a line of it."""
     source = path.endswith((".py", ".pyi", *_OTHER_SOURCES))
     head = f'<file path="{escape(path)}" shown="{escape(why)}" cut="'
-    room = share * CHARS_PER_TOKEN - len(head) - 200
+    room = share * CHARS_PER_TOKEN - len(head) - _LABEL_GUESS
     for _ in range(_CUT_TRIES):
         part = excerpt(text, path.endswith((".py", ".pyi")), source, names, room)
         if not part.lines:
@@ -281,7 +284,8 @@ def _cut_block(path: str, why: str, text: str, names: tuple[set[str], set[str]],
                   f"({estimate_tokens(text):,} tokens)")
 
 
-_CUT_TRIES = 4  # the label's length is guessed, then corrected: it converges in one or two
+_LABEL_GUESS = 80  # characters of the `cut` label and the closing tag, guessed, then corrected:
+_CUT_TRIES = 6  # by what the block overran, which converges in one or two
 
 
 _HEADER = ("# The repository\n\nThe repository this item belongs to: its file tree as the run started, then the "
