@@ -413,8 +413,8 @@ def _file_block(path: str, why: str, text: str) -> str:
 def _globbed_files(patterns: tuple[str, ...], files: list[str], notes: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for pattern in patterns:
-        pattern = pattern.strip().removeprefix("./")
-        regex = glob_regex(pattern + "**" if pattern.endswith("/") else pattern)  # `dir/`: everything under it
+        glob = pattern.strip().removeprefix("./")
+        regex = glob_regex(glob + "**" if glob.endswith("/") else glob)  # `dir/`: everything under it
         matches = [path for path in files if regex.fullmatch(path)]
         if not matches:
             notes.append(f"the context setting's {pattern!r} matches no file git lists")
