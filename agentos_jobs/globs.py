@@ -1,6 +1,6 @@
 """Path globs as git reads them, for the `context` setting and for .gitignore patterns read by the walk outside
 git: `*` and `?` stay within a folder, `[...]` is a class, `**/` is any folders or none (so `**/x` is `x` at the
-top too, and `a/**/b` is `a/b`), another `**` anything."""
+top too, and `a/**/b` is `a/b`), another `**` anything, `\\` makes the next character plain."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
             index += 2
             continue
         char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern):  # `\#notes`, `\*`: the next character as itself
+            parts.append(re.escape(pattern[index + 1]))
+            index += 2
+            continue
         close = pattern.find("]", index + 2)
         if char == "[" and close > 0:
             inner = pattern[index + 1 : close]

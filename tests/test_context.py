@@ -421,16 +421,17 @@ def test_outside_git_the_walk_reads_leading_and_inner_double_stars_as_git_does(t
     root = tmp_path / "repo"
     files = ("local_settings.py", "app/local_settings.py", "cache/x.txt", "app/cache/y.txt", "docs/draft.md",
              "docs/a/b/draft.md", "docs/guide.md", "src/a.py", "src/gen/out.py", "sub/secret.txt",
-             "sub/deep/secret.txt", "secret.txt", "logs/x/app.log", "src/keep.txt", "build/o.txt")
+             "sub/deep/secret.txt", "secret.txt", "logs/x/app.log", "src/keep.txt", "build/o.txt", "#notes.txt",
+             "star*.txt", "starry.txt")
     for path in files:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text("x\n")
     (root / ".gitignore").write_text("**/local_settings.py\n**/cache/\ndocs/**/draft.md\n/src/**/out.py\n"
-                                     "logs/**\nbuild/**/\n")
+                                     "logs/**\nbuild/**/\n\\#notes.txt\nstar\\*.txt\n")
     (root / "sub/.gitignore").write_text("**/secret.txt\n")
     listed, note = repo_files(root)
     assert note is not None and "the file list is a walk" in note
-    assert listed == ["build/o.txt", "docs/guide.md", "secret.txt", "src/a.py", "src/keep.txt"], listed
+    assert listed == ["build/o.txt", "docs/guide.md", "secret.txt", "src/a.py", "src/keep.txt", "starry.txt"], listed
     reference = tmp_path / "reference"
     subprocess.run(["cp", "-r", str(root), str(reference)], check=True)
     subprocess.run(["git", "init", "-q"], cwd=reference, check=True)
