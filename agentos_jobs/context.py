@@ -25,8 +25,9 @@ from .config import Settings
 from .engine import Engine, StepFailed
 from .excerpt import OTHER_DEFINES, PYTHON_DEFINES, excerpt
 from .fsutil import describe_os_error, display_path
+from .globs import glob_regex
 from .items import Document
-from .redact import redact
+from .redact import counted, redact
 from .repofiles import Listed, NotRepoContent, git_ignored, kept_listing, listed_files, read_repo_file
 
 CHECKPOINT_KEY = "context"
@@ -39,6 +40,7 @@ RECEIVERS = {"self", "cls", "this"}  # `self.value` names `value`: no file defin
 MAX_NAMES_LOOKED_FOR = 8  # a file is looked at for at most so many names before it is searched
 MAX_PLACES_SEARCHED = 20  # a Python file that holds the names at more places is searched whole, once
 MAX_SCANNED_BYTES = 1_000_000  # a bigger source file is generated, not written: not searched for definitions
+MAX_CUTS_LOGGED = 10  # the log line names so many files cut or left out; the context record names each
 
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 _WORD = re.compile(r"\w")
@@ -108,7 +110,9 @@ class RepoContext:
         line = (f"context: the file tree and {len(self.files) - 1} file(s), {self.tokens:,} of {budget:,} tokens "
                 f"(estimated at {CHARS_PER_TOKEN} characters a token)") if self.files else "context: none"
         if self.cut:
-            line += f"; cut to fit context_tokens: {', '.join(self.cut)}"
+            more = len(self.cut) - MAX_CUTS_LOGGED
+            line += f"; cut to fit context_tokens: {', '.join(self.cut[:MAX_CUTS_LOGGED])}"
+            line += f" and {more:,} more (000-context.md names each)" if more > 0 else ""
         if self.redacted:
             line += f"; credentials redacted: {', '.join(self.redacted)}"
         return "; ".join([line, *self.notes])
@@ -144,8 +148,11 @@ def item_context(engine: Engine, document: Document) -> RepoContext:
 def build_context(settings: Settings, document: Document) -> RepoContext:
     """The file tree (at most a TREE_SHARE-th of the budget), then the files the item names, each whole when it
     fits its share of what is left (the smallest placed first, so that what one does not use goes to the
-    others), else cut to its share (excerpt.py): never dropped for its size. The `context` setting's files
-    fill what remains, whole or not at all. Every file's text is redacted of credentials first (redact.py)."""
+    others), else cut to its share (excerpt.py), else, when its share cannot hold a line of it, left out and
+    said so: never dropped for its size while a line fits, never sent as an empty block. The `context`
+    setting's files fill what remains, whole or not at all. What is left out is named after the files, as far
+    as the budget goes. The whole never exceeds `context_tokens`. Every file's text is redacted of credentials
+    first (redact.py)."""
     budget = settings.context_tokens
     if budget == 0:
         return RepoContext(notes=("context_tokens is 0: the models see no repository context",))
@@ -156,39 +163,88 @@ def build_context(settings: Settings, document: Document) -> RepoContext:
     globbed = {path: why for path, why in view.globbed if path not in named}
     redacted: list[str] = []
     texts = _texts(settings, [*named, *globbed], notes, redacted)
-    used = estimate_tokens(_HEADER) + estimate_tokens(view.tree)
+    used = _cost(_HEADER) + _cost(view.tree)
+    if used > budget:
+        return RepoContext(notes=(*notes, f"context_tokens {budget:,} cannot hold the context's header and file tree "
+                                          f"({used:,} tokens): the models see no repository context"))
     paths = f"{view.tree_shown:,} of {len(view.stable):,} paths" if view.tree_cut else f"{len(view.stable):,} paths"
     shown: dict[str, tuple[str, str, int]] = {"": ("file tree", paths, estimate_tokens(view.tree))}
-    cut = [view.tree_cut] if view.tree_cut else []
-    blocks: dict[str, str] = {}
-    placed = sorted((path for path in named if path in texts), key=lambda path: len(texts[path]))
-    for index, path in enumerate(placed):
-        share = (budget - used) // (len(placed) - index)
-        block = _file_block(path, named[path], texts[path])
-        if estimate_tokens(block) > share:
-            block, said = _cut_block(path, named[path], texts[path], names, share)
-            cut.append(said)
-        blocks[path] = block
-        used += estimate_tokens(block)
-    left_out = []
-    for path in globbed:
-        block = _file_block(path, globbed[path], texts[path]) if path in texts else ""
-        if block and used + estimate_tokens(block) > budget:
-            left_out.append(f"{path} ({estimate_tokens(block):,} tokens)")
-        elif block:
-            blocks[path] = block
-            used += estimate_tokens(block)
+    placed = _place(named, globbed, texts, names, budget - used)
+    if placed.left_out:  # placed again, with room kept for the line that names what is left out
+        placed = _place(named, globbed, texts, names, budget - used - LEFT_OUT_TOKENS)
+    blocks = placed.blocks
     for path, why in {**named, **globbed}.items():
         if path in blocks:
             shown[path] = (path, why, estimate_tokens(blocks[path]))
     shared = [view.tree, *(blocks[path] for path in globbed if path in blocks)]
     own = [blocks[path] for path in named if path in blocks]
-    if left_out:
-        own.append("Left out to fit the context budget (the file tree lists them): " + ", ".join(left_out) + ".")
+    if placed.left_out:
+        own.append(_left_out_line(placed.left_out, placed.room + LEFT_OUT_TOKENS))
     shared_text, own_text = "\n\n".join([_HEADER, *shared]), "\n\n".join(own)
-    return RepoContext(shared=shared_text, item=own_text, files=tuple(shown.values()), cut=(*cut, *left_out),
+    cut = [view.tree_cut] if view.tree_cut else []
+    return RepoContext(shared=shared_text, item=own_text, files=tuple(shown.values()), cut=(*cut, *placed.said),
                        notes=tuple(notes), tokens=estimate_tokens(shared_text) + estimate_tokens(own_text),
                        redacted=tuple(redacted))
+
+
+LEFT_OUT_TOKENS = 40  # kept for the line that names the files left out, when any is
+
+
+def _cost(block: str) -> int:
+    """What a block adds to the context: its tokens and one for the blank line that joins it to the next (an
+    upper bound: the estimate of a joined text is at most the sum of its parts' and one a join)."""
+    return estimate_tokens(block) + 1
+
+
+@dataclass(frozen=True)
+class _Placed:
+    blocks: dict[str, str]  # path -> its block, whole or cut
+    said: list[str]  # for the record: each file cut or left out, and why
+    left_out: list[str]  # "path (N tokens)": the files not sent
+    room: int  # what is left of the room given
+
+
+def _place(named: dict[str, str], globbed: dict[str, str], texts: dict[str, str],
+           names: tuple[set[str], set[str]], room: int) -> _Placed:
+    """The named files in `room` tokens, each whole, cut to its share, or left out when its share cannot hold a
+    line of it; then the `context` setting's files, whole or not at all."""
+    blocks: dict[str, str] = {}
+    said: list[str] = []
+    left_out: list[str] = []
+    placed = sorted((path for path in named if path in texts), key=lambda path: len(texts[path]))
+    for index, path in enumerate(placed):
+        share = room // (len(placed) - index)
+        block = _file_block(path, named[path], texts[path])
+        if _cost(block) > share:
+            cut, what = _cut_block(path, named[path], texts[path], names, share - 1)
+            said.append(what)
+            if cut is None:
+                left_out.append(f"{path} ({estimate_tokens(texts[path]):,} tokens)")
+                continue
+            block = cut
+        blocks[path] = block
+        room -= _cost(block)
+    for path in (path for path in globbed if path in texts):
+        block = _file_block(path, globbed[path], texts[path])
+        if _cost(block) > room:
+            left_out.append(f"{path} ({estimate_tokens(block):,} tokens)")
+            said.append(left_out[-1])
+            continue
+        blocks[path] = block
+        room -= _cost(block)
+    return _Placed(blocks, said, left_out, room)
+
+
+def _left_out_line(left_out: list[str], room: int) -> str:
+    """The request's line that names the files left out, as many as `room` tokens hold; the record names each."""
+    head = "Left out to fit the context budget (the file tree lists them): "
+    for count in range(len(left_out), 0, -1):
+        more = len(left_out) - count
+        line = f"{head}{', '.join(left_out[:count])}" + (f", and {more:,} more (the context record names each)"
+                                                          if more else "") + "."
+        if _cost(line) <= room:
+            return line
+    return f"{head}{len(left_out):,} files (the context record names each)."
 
 
 def _texts(settings: Settings, paths: list[str], notes: list[str], redacted: list[str]) -> dict[str, str]:
@@ -203,20 +259,33 @@ def _texts(settings: Settings, paths: list[str], notes: list[str], redacted: lis
         elif (text := _file_text(settings, path, notes)) is not None:
             texts[path], rules = redact(text)
             if rules:
-                counted = ", ".join(f"{rule} ({rules.count(rule)})" for rule in dict.fromkeys(rules))
-                redacted.append(f"{path}: {counted}")
+                redacted.append(f"{path}: {counted(rules)}")
     return texts
 
 
-def _cut_block(path: str, why: str, text: str, names: tuple[set[str], set[str]], share: int) -> tuple[str, str]:
-    """The file cut to about `share` tokens (excerpt.py), and what the context record says of the cut."""
+def _cut_block(path: str, why: str, text: str, names: tuple[set[str], set[str]],
+               share: int) -> tuple[str | None, str]:
+    """The file cut to at most `share` tokens (excerpt.py), and what the context record says of the cut; no
+    block when the share cannot hold a line of it."""
     source = path.endswith((".py", ".pyi", *_OTHER_SOURCES))
     head = f'<file path="{escape(path)}" shown="{escape(why)}" cut="'
-    room = max(0, share * CHARS_PER_TOKEN - len(head) - 200)
-    part = excerpt(text, path.endswith((".py", ".pyi")), source, names, room)
-    said = f"{part.describe(source)}: {part.lines:,} of {len(text.splitlines()):,} lines"
-    block = f'{head}{escape(said)}">\n{part.text}\n</file>'
-    return block, f"{path}: cut to {said} ({estimate_tokens(block):,} of {estimate_tokens(text):,} tokens)"
+    room = share * CHARS_PER_TOKEN - len(head) - _LABEL_GUESS
+    for _ in range(_CUT_TRIES):
+        part = excerpt(text, path.endswith((".py", ".pyi")), source, names, room)
+        if not part.lines:
+            break
+        said = f"{part.describe(source)}: {part.lines:,} of {len(text.splitlines()):,} lines"
+        block = f'{head}{escape(said)}">\n{part.text}\n</file>'
+        over = estimate_tokens(block) - share
+        if over <= 0:
+            return block, f"{path}: cut to {said} ({estimate_tokens(block):,} of {estimate_tokens(text):,} tokens)"
+        room -= over * CHARS_PER_TOKEN  # the label said more than was guessed: cut the text by as much
+    return None, (f"{path}: left out: its share ({max(share, 0):,} tokens) cannot hold a line of it "
+                  f"({estimate_tokens(text):,} tokens)")
+
+
+_LABEL_GUESS = 80  # characters of the `cut` label and the closing tag, guessed, then corrected:
+_CUT_TRIES = 6  # by what the block overran, which converges in one or two
 
 
 _HEADER = ("# The repository\n\nThe repository this item belongs to: its file tree as the run started, then the "
@@ -344,38 +413,14 @@ def _file_block(path: str, why: str, text: str) -> str:
 def _globbed_files(patterns: tuple[str, ...], files: list[str], notes: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for pattern in patterns:
-        regex = _glob_regex(pattern.strip().removeprefix("./"))
+        glob = pattern.strip().removeprefix("./")
+        regex = glob_regex(glob + "**" if glob.endswith("/") else glob)  # `dir/`: everything under it
         matches = [path for path in files if regex.fullmatch(path)]
         if not matches:
             notes.append(f"the context setting's {pattern!r} matches no file git lists")
         for path in matches:
             found.setdefault(path, f"the context setting: {pattern}")
     return found
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """`**` spans folders, `*` and `?` stay within one, `[...]` is a class; `dir/` means everything under it."""
-    pattern = pattern + "**" if pattern.endswith("/") else pattern
-    parts, index = [], 0
-    while index < len(pattern):
-        if pattern.startswith("**/", index):
-            parts.append("(?:.*/)?")
-            index += 3
-            continue
-        if pattern.startswith("**", index):
-            parts.append(".*")
-            index += 2
-            continue
-        char = pattern[index]
-        close = pattern.find("]", index + 2)
-        if char == "[" and close > 0:
-            inner = pattern[index + 1 : close]
-            parts.append("[" + ("^" + inner[1:] if inner.startswith("!") else inner).replace("\\", "\\\\") + "]")
-            index = close + 1
-            continue
-        parts.append({"*": "[^/]*", "?": "[^/]"}.get(char, re.escape(char)))
-        index += 1
-    return re.compile("".join(parts))
 
 
 def _mentions(text: str) -> Iterator[tuple[str, str]]:

@@ -20,6 +20,7 @@ _HEADING = re.compile(r"^#{1,6} \S")
 OUTLINE_INDENT = 4  # a signature indented deeper (a nested function) is no part of the outline
 AROUND = 3  # lines shown either side of a line of a document that mentions a name
 _MAX_DEFINITION_LINES = 400  # a longer definition is shown by its head; its outline line says where it is
+MIN_CUT_LINE = 80  # characters of a first line too long for the share (minified code, compact JSON) worth showing
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Excerpt:
     outline: int  # the signatures (headings) of its outline
     head: int  # the lines from its start that fill what is left of its share
     lines: int  # how many of the file's lines it shows in all
+    first_line: tuple[int, int] | None = None  # (characters shown, of how many) when only a first line's start fits
 
     def describe(self, source: bool) -> str:
         """What the cut kept, for the file's label and the context record."""
@@ -36,6 +38,8 @@ class Excerpt:
                 f"the lines that mention {', '.join(self.defined)}"] if self.defined else []
         kept += [f"an outline of the rest ({'signatures' if source else 'headings'})"] if self.outline else []
         kept += [f"its first {self.head:,} lines"] if self.head else []
+        if self.first_line:
+            kept.append(f"its first line, cut to {self.first_line[0]:,} of {self.first_line[1]:,} characters")
         return "; ".join(kept or ["nothing"])
 
 
@@ -78,7 +82,15 @@ def excerpt(text: str, python: bool, source: bool, names: tuple[set[str], set[st
         add(list(range(start, end)), name)
     head = add(list(range(len(lines))), title="the file from its start, as far as its share goes" if parts else None,
                again=True)  # a signature already shown included: it reads in order
+    room = chars - len("1: ") - len(_CUT_LINE.format(count=len(lines[0]) if lines else 0))
+    if not parts and lines and MIN_CUT_LINE <= room < len(lines[0]):
+        # one long line (minified code, compact JSON): its start, rather than nothing
+        text = f"1: {lines[0][:room]}{_CUT_LINE.format(count=len(lines[0]) - room)}"
+        return Excerpt(text, (), 0, 0, 1, (room, len(lines[0])))
     return Excerpt("\n".join(parts), tuple(defined), outlined, head, len(shown))
+
+
+_CUT_LINE = " ⋯ ({count:,} more characters of this line not shown)"
 
 
 def _is_signature(line: str, python: bool, source: bool) -> bool:

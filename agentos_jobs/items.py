@@ -16,6 +16,7 @@ from .errors import AgentosError
 from .frontmatter import FrontMatterError, split_front_matter
 from .fsutil import display_path, parse_json
 from .ids import MAX_ID_LENGTH, slugify, validate_item_id, validate_workflow
+from .redact import redact
 from .repofiles import NotRepoContent, read_repo_file, repo_content_problem
 from .text import one_line, shown_name
 
@@ -233,7 +234,8 @@ def _make_item(workflow: str, item_id: str, paths: list[Path], root: Path) -> It
         except InputError as exc:
             error = str(exc)
             problem = f"{shown_name(sources[0].name)}: {error.removeprefix(shown_name(sources[0]) + ': ')}"
-    return Item(workflow=workflow, id=item_id, title=document.title if document else f"({problem})",
+    # the title as listed, logged and summarized: credentials redacted (the workflow redacts the whole document)
+    return Item(workflow=workflow, id=item_id, title=redact(document.title)[0] if document else f"({problem})",
                 sources=sources, input_hash=_hash(sources, root, read), root=root, error=error, document=document)
 
 

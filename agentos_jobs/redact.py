@@ -29,8 +29,9 @@ RULES = (
     ("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
 )
 _FORMATS = tuple((rule, re.compile(pattern)) for rule, pattern in RULES)
-# A password in a URL (`postgres://app:PASSWORD@db`): the password alone is redacted.
-_URL_PASSWORD = re.compile(r"://[^\s:/@'\"]+:([^\s:/@'\"]{3,})@")
+# A password in a URL (`postgres://app:PASSWORD@db`, or with no user name `redis://:PASSWORD@cache`): the
+# password alone is redacted.
+_URL_PASSWORD = re.compile(r"://[^\s:/@'\"]*:([^\s:/@'\"]{3,})@")
 # A value assigned to a secret's name (`DB_PASSWORD=...`, `token: ...`, `"api_key": "..."`) when it looks random:
 # the value alone is redacted. The names are looked for in the text lowercased (one fast pass), then each place
 # is read with the whole pattern.
@@ -70,6 +71,11 @@ def redact(text: str) -> tuple[str, list[str]]:
         hits.append(rule)
         at = end
     return "".join([*out, text[at:]]), hits
+
+
+def counted(rules: list[str]) -> str:
+    """The rules that hit, each once with its count, in order: `github-token (1), url-password (2)`."""
+    return ", ".join(f"{rule} ({rules.count(rule)})" for rule in dict.fromkeys(rules))
 
 
 def _starts_word(text: str, at: int) -> bool:

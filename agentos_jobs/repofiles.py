@@ -19,6 +19,7 @@ from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 
 from .credentials import credentials_path
+from .globs import glob_regex
 from .lease_store import default_lease_path
 from .text import one_line, shown_name
 
@@ -279,14 +280,20 @@ def _ignore_rules(folder: Path, base: str) -> list[tuple[str, str]]:
 
 
 def _walk_ignores(rules: list[tuple[str, str]], relative: str, is_dir: bool) -> bool:
+    """Whether a .gitignore rule names the path, as git reads it: a pattern with a slash (`/x`, `a/b`, `**/x`,
+    `a/**/b`) is matched against the path below its .gitignore's folder, `**/` standing for any folders or none;
+    one without, against the last part at any depth; a trailing `/` only a folder. What git may read otherwise
+    (a `!` that takes a file back) is not read: the walk leaves out more, never less."""
     relative = relative.lstrip("/")
+    name = PurePosixPath(relative).name
     for base, pattern in rules:
         if pattern.endswith("/") and not is_dir:
             continue
         pattern = pattern.rstrip("/")
-        if "/" in pattern:  # anchored to the folder of its .gitignore
-            if fnmatch.fnmatchcase(relative, f"{base}/{pattern.lstrip('/')}".lstrip("/")):
+        if "/" in pattern:  # anchored to the folder of its .gitignore (the walk keeps only those above the path)
+            below = relative[len(base) + 1 :] if base else relative
+            if glob_regex(pattern.lstrip("/")).fullmatch(below):
                 return True
-        elif fnmatch.fnmatchcase(PurePosixPath(relative).name, pattern):
+        elif glob_regex(pattern).fullmatch(name):
             return True
     return False

@@ -4,6 +4,8 @@ prompts laid out so that the providers' caches serve the shared beginning, and c
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -179,8 +181,9 @@ def test_a_named_file_larger_than_its_share_is_cut_to_what_the_issue_names_never
     assert '<file path="src/big.py" shown="named in the issue" cut="the definitions of render, compute_score, ' \
            'Report; an outline of the rest (signatures); its first ' in first
     assert "Left out to fit the context budget" not in first
-    assert len(first) < 2000 * context.CHARS_PER_TOKEN + 4000  # the budget, and the prompt around it
     record = (workspace.root / "docs/lineage/active/1-lld/000-context.md").read_text()
+    shown = re.search(r"What the models were shown of the repository: ([\d,]+) of 2,000 tokens", record)
+    assert shown and int(shown.group(1).replace(",", "")) <= 2000  # the budget, never more
     assert "| `src/small.py` | named in the issue |" in record and "| `src/big.py` | named in the issue |" in record
     assert "- src/big.py: cut to the definitions of render, compute_score, Report; an outline of the rest " \
         "(signatures); its first " in record
@@ -411,6 +414,32 @@ def test_outside_git_the_walk_skips_hidden_ignored_and_secret_files(tmp_path: Pa
         in note
 
 
+def test_outside_git_the_walk_reads_leading_and_inner_double_stars_as_git_does(tmp_path: Path) -> None:
+    """`**/local_settings.py` names that file at the root too, `**/cache/` a root folder, `docs/**/draft.md`
+    docs/draft.md itself: the old walk matched each only one folder down, and listed (so sent) the rest. Git's
+    own answer, in a copy made a repository, is the reference."""
+    root = tmp_path / "repo"
+    files = ("local_settings.py", "app/local_settings.py", "cache/x.txt", "app/cache/y.txt", "docs/draft.md",
+             "docs/a/b/draft.md", "docs/guide.md", "src/a.py", "src/gen/out.py", "sub/secret.txt",
+             "sub/deep/secret.txt", "secret.txt", "logs/x/app.log", "src/keep.txt", "build/o.txt", "#notes.txt",
+             "star*.txt", "starry.txt")
+    for path in files:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("x\n")
+    (root / ".gitignore").write_text("**/local_settings.py\n**/cache/\ndocs/**/draft.md\n/src/**/out.py\n"
+                                     "logs/**\nbuild/**/\n\\#notes.txt\nstar\\*.txt\n")
+    (root / "sub/.gitignore").write_text("**/secret.txt\n")
+    listed, note = repo_files(root)
+    assert note is not None and "the file list is a walk" in note
+    assert listed == ["build/o.txt", "docs/guide.md", "secret.txt", "src/a.py", "src/keep.txt", "starry.txt"], listed
+    reference = tmp_path / "reference"
+    subprocess.run(["cp", "-r", str(root), str(reference)], check=True)
+    subprocess.run(["git", "init", "-q"], cwd=reference, check=True)
+    by_git = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=reference, check=True,
+                            capture_output=True, text=True).stdout.split()
+    assert listed == sorted(path for path in by_git if not path.rsplit("/", 1)[-1].startswith("."))
+
+
 def test_context_tokens_zero_sends_no_context(workspace: Workspace, fake: FakeLLM) -> None:
     git_repo(workspace, {"src/app/score.py": SCORE})
     setting(workspace, "context_tokens = 0")
@@ -478,3 +507,50 @@ def test_a_cut_source_of_another_language_or_a_document_keeps_what_the_item_name
                                "(signatures)") for said in found.cut), found.cut
     assert any(said.startswith("docs/guide.md: cut to the lines that mention score_weights; an outline of the "
                                "rest (headings)") for said in found.cut), found.cut
+
+
+def test_many_named_files_never_overrun_the_budget_nor_go_as_empty_blocks(workspace: Workspace,
+                                                                           fake: FakeLLM) -> None:
+    """An issue naming 300 files of 80 lines each, with context_tokens = 4000: the old code cut every one to
+    nothing ("0 of 80 lines"), still sent its empty block, and sent 8,815 tokens. What cannot hold a line of
+    its share is left out, named in the request as far as the budget goes and in the context record whole."""
+    files = {f"src/mod_{n:03d}.py": "".join(f"VALUE_{n}_{line} = {line}\n" for line in range(80)) for n in range(300)}
+    git_repo(workspace, files)
+    setting(workspace, "context_tokens = 4000")
+    use_provider(workspace, fake, "openai", keys=1)
+    workspace.add_issue(1, TITLE, body="Touch " + ", ".join(files) + ".")
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = build_context(load_settings(workspace.root, {}),
+                          Document(title=TITLE, body="Touch " + ", ".join(files) + ".", number=1))
+    assert found.tokens == context.estimate_tokens(found.shared) + context.estimate_tokens(found.item) <= 4000
+    first = drafts(fake)[0]
+    assert found.item in first and 'cut="nothing' not in first
+    blocks = re.findall(r'<file path="([^"]+)"[^>]*>\n(.*?)\n</file>', first, re.DOTALL)
+    assert blocks and all(text.strip() for _, text in blocks)  # no empty block
+    sent = {path for path, _ in blocks}
+    assert "Left out to fit the context budget" in found.item
+    record = (workspace.root / "docs/lineage/active/1-lld/000-context.md").read_text()
+    for path in files:  # each named file shown (in part at least) or said to be left out, in the record
+        assert path in sent or f"- {path}: left out: its share (" in record, path
+    assert "left out: its share (" in result.stdout
+
+
+def test_a_named_file_of_one_long_line_keeps_its_first_part(tmp_path: Path) -> None:
+    """Minified JavaScript and compact JSON are one line: the old code cut such a file to 0 characters."""
+    root = tmp_path / "repo"
+    minified = "!function(e){" + "".join(f"var v{n}=e.k{n}||{n};" for n in range(20000)) + "}(window);"
+    data = json.dumps({f"key_{n}": n for n in range(20000)}, separators=(",", ":"))
+    for path, text in {"web/app.min.js": minified, "data/table.json": data}.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    (root / "pyproject.toml").write_text("[tool.agentos_jobs]\ncontext_tokens = 4000\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    found = build_context(load_settings(root, {}), Document(title="T", number=1,
+                                                            body="Shrink web/app.min.js and data/table.json."))
+    assert found.tokens <= 4000
+    assert "1: !function(e){var v0=e.k0||0;var v1=e.k1||1;" in found.item
+    assert '1: {"key_0":0,"key_1":1,"key_2":2,' in found.item
+    assert "v19999" not in found.item and "key_19999" not in found.item
+    said = [cut for cut in found.cut if cut.startswith(("web/app.min.js: cut to", "data/table.json: cut to"))]
+    assert len(said) == 2 and all("its first line, cut to " in cut for cut in said), found.cut

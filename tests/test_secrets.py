@@ -12,6 +12,8 @@ import subprocess
 
 from test_context import drafts, git_repo
 
+from agentos_jobs.redact import redact
+
 from conftest import Workspace
 from fake_llm import FakeLLM, secret, use_provider
 
@@ -114,3 +116,41 @@ def test_a_hard_link_to_the_pools_lease_file_is_never_sent(workspace: Workspace,
     assert result.returncode == 0, result.stdout + result.stderr
     assert "state.json not shown: it is the key pool's lease file (" in result.stdout
     assert '"key-1"' not in drafts(fake)[-1]  # the lease file names the keys: it was not sent
+
+
+def test_a_url_password_is_redacted_with_or_without_a_user_name() -> None:
+    """`redis://:PASSWORD@host` has no user name: the old pattern wanted one, and sent the password."""
+    for url, kept in (("redis://:Xk9mP2vLq7@cache:6379/0", "redis://:<redacted: url-password>@cache:6379/0"),
+                      ("postgres://app:Zx81pQ2mWv@db:5432/x", "postgres://app:<redacted: url-password>@db:5432/x"),
+                      ("amqp://guest:guest@rabbit/", "amqp://guest:<redacted: url-password>@rabbit/")):
+        text, rules = redact(f'URL = "{url}"\n')
+        assert text == f'URL = "{kept}"\n' and rules == ["url-password"], text
+    assert redact("see https://example.com/a:b@c")[1] == []  # a path, no password
+
+
+def test_credentials_written_in_the_issue_itself_are_redacted_in_every_request_and_its_lineage_copy(
+        workspace: Workspace, fake: FakeLLM) -> None:
+    """The issue's own text was sent verbatim in every request and copied whole into `000-issue.md`, although
+    the files it names were redacted by content."""
+    git_repo(workspace, {"src/app.py": "APP-BODY = 1\n"})
+    use_provider(workspace, fake, "openai", keys=1)
+    key_block = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAy8Dbv8prpJ\n-----END RSA PRIVATE KEY-----"
+    workspace.add_issue(1, f"Rotate {SK} out of CI", body=f"CI fails with token {GHP} in src/app.py.\n\n"
+                        f"The deploy key was pasted here too:\n\n{key_block}\n\nThe cache is redis://:Xk9mP2vLq7@cache.")
+    result = workspace.doit("lld")
+    assert result.returncode == 0, result.stdout + result.stderr
+    sent = "\n".join(fake.sent())
+    assert len(fake.sent()) >= 2 and "APP-BODY" in sent
+    copy = (workspace.root / "docs/lineage/active/1-lld/000-issue.md").read_text()
+    for value in (GHP, SK, "MIIEowIBAAKCAQEAy8Dbv8prpJ", "Xk9mP2vLq7"):
+        assert value not in sent and value not in copy, value
+    for kept in ("Rotate <redacted: openai-key> out of CI", "<redacted: private-key>",
+                 "CI fails with token <redacted: github-token> in src/app.py",
+                 "redis://:<redacted: url-password>@cache"):
+        assert kept in drafts(fake)[0] and kept in copy, kept
+    assert all("<redacted: github-token>" in text for text in fake.sent())  # the review's request too
+    log = next(workspace.base.glob("logs/parallel/*/LLD-1.log")).read_text()
+    said = [line for line in log.splitlines() if "the issue's text holds credentials" in line]
+    assert len(said) == 1 and said[0].endswith("redacted before any request or copy: openai-key (1), "
+                                               "github-token (1), private-key (1), url-password (1)"), said
+    assert GHP not in log and SK not in log and GHP not in result.stdout

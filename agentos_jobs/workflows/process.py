@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -21,9 +22,10 @@ from ..errors import AgentosError
 from ..fsutil import describe_os_error
 from ..handoff import Handoff
 from ..ids import prefix_for
-from ..items import Item, load_document, open_item
+from ..items import Document, Item, load_document, open_item
 from ..procs import STOP_SIGNALS, die_with_parent, unblock_stop_signals
 from ..providers import make_providers
+from ..redact import counted, redact
 from ..results import ItemResult
 from ..rundir import BaseDir
 from ..status import EXIT_FAILED, EXIT_OK, Status
@@ -98,11 +100,22 @@ def _outcome(workflow: str, item_id: str, handoff: Handoff | None,
                     "the finished steps; please report this)")
 
 
+def _without_credentials(document: Document, workflow: str) -> Document:
+    """The item's title and body with every credential they hold redacted (redact.py), once, before any prompt
+    or the lineage's copy of the input is made of them; said in the item's log by rule, never by value."""
+    title, in_title = redact(document.title)
+    body, in_body = redact(document.body)
+    if in_title or in_body:
+        say(f"the {'issue' if workflow == 'lld' else 'brief'}'s text holds credentials, redacted before any request "
+            f"or copy: {counted(in_title + in_body)}")
+    return replace(document, title=title, body=body)
+
+
 def run_steps(workflow: str, item_id: str, handoff: Handoff | None,
               opened: tuple[Settings, Item] | None) -> tuple[Status, str]:
     """The item's steps in this process, and how they ended; a failure the item cannot recover from raises."""
     settings, item = opened or open_item(workflow, item_id, handoff.sources if handoff else ())
-    document = load_document(item)
+    document = _without_credentials(load_document(item), workflow)
     run_id = handoff.run_id if handoff else os.environ.get("AGENTOS_RUN_ID", "-")
     prefix = prefix_for(workflow, item_id)
     base = BaseDir(settings.base_dir)
