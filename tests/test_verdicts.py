@@ -225,3 +225,46 @@ def test_the_offline_reviewer_answers_in_the_schema() -> None:
     assert read.structured and read.verdict == "REVISE" and len(read.blocking) == 2
     properties = set(SCHEMA["properties"]["findings"]["items"]["properties"])
     assert all(set(item) == properties for item in json.loads(review)["findings"])
+
+
+def test_a_finding_that_reopens_a_blocking_or_high_one_keeps_at_least_its_tier() -> None:
+    earlier = (Finding("R1.1", "blocking", "unbounded"), Finding("R1.2", "high", "untested"),
+               Finding("R1.3", "suggestion", "names"))
+    review = json.dumps({"verdict": "APPROVED", "findings": [
+        {"tier": "suggestion", "text": "still broken", "reopens": "R1.1"},
+        {"tier": "suggestion", "text": "still untested", "reopens": "R1.2"},
+        {"tier": "suggestion", "text": "still long", "reopens": "R1.3"}]})
+    read = parse_verdict(review, 2, earlier)
+    assert [f.tier for f in read.findings] == ["blocking", "high", "suggestion"]
+    assert not read.approved and read.outcome == "REVISE"
+
+
+def test_an_approval_that_reopens_a_blocking_finding_as_a_suggestion_is_not_filed(workspace: Workspace,
+                                                                                  fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1, AGENTOS_MAX_ITERATIONS="2")
+    fake.script(Reply(verdict=findings(("blocking", RETRIES, ""))), role="reviewer")
+    fake.script(Reply(verdict={**findings(("suggestion", "Still broken.", "R1.1")), "verdict": "APPROVED"}),
+                role="reviewer")
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert row(workspace)["status"] == "needs-revision", result.stdout + result.stderr
+    assert "review 2: REVISE (1 finding(s), 1 blocking; the reviewer said APPROVED over them)" in result.stdout
+    assert not (workspace.root / "docs/lld/active/LLD-001.md").exists()
+    assert "| R2.1 | blocking | (reopens R1.1) Still broken. |" in lineage_file(workspace, "002-verdict.md")
+
+
+@pytest.mark.parametrize("review", [
+    '{"verdict": "REVISE", "findings": [], "verdict": "APPROVED"}',
+    '```json\n{"verdict": "REVISE", "findings": [], "verdict": "APPROVED"}\n```',
+    '{"verdict": "APPROVED", "findings": [{"tier": "blocking", "text": "x", "tier": "suggestion"}]}',
+])
+def test_a_reply_that_gives_a_key_twice_is_not_read(review: str) -> None:
+    with pytest.raises(UnreadableReview, match="more than once"):
+        parse_verdict(review, 1)
+
+
+def test_a_finding_given_two_tiers_is_read_as_the_most_severe() -> None:
+    review = json.dumps({"verdict": "APPROVED", "findings": [{"tier": "suggestion", "severity": "blocking",
+                                                              "text": RETRIES}]})
+    read = parse_verdict(review, 1)
+    assert [f.tier for f in read.findings] == ["blocking"] and not read.approved
