@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .text import one_line
+from .text import one_line, writable
 
 APPROVED, REVISE, DISCUSS, BLOCKED = "APPROVED", "REVISE", "DISCUSS", "BLOCKED"
 VERDICTS = (APPROVED, REVISE, DISCUSS, BLOCKED)
@@ -141,12 +141,20 @@ def _validated(data: object, round_no: int, earlier: tuple[Finding, ...]) -> Ver
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose every key is given once: `{"verdict": "REVISE", ..., "verdict": "APPROVED"}` would
-    otherwise be read as its last word."""
+    """A JSON object whose every key is given once (`{"verdict": "REVISE", ..., "verdict": "APPROVED"}` would
+    otherwise be read as its last word), its texts `writable`: a lone surrogate escaped in a reply (`\\ud83d`)
+    would otherwise fail every write of the review, on every run."""
     keys = [key for key, _ in pairs]
     if twice := next((key for key in keys if keys.count(key) > 1), None):
         raise UnreadableReview(f"the JSON gives {one_line(json.dumps(twice), 40)} more than once")
-    return dict(pairs)
+    return {writable(key): _writable(value) for key, value in pairs}
+
+
+def _writable(value: Any) -> Any:
+    """A decoded JSON value with its strings `writable` (an object's own are, by `_unique`)."""
+    if isinstance(value, str):
+        return writable(value)
+    return [_writable(item) for item in value] if isinstance(value, list) else value
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique)

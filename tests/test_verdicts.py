@@ -268,3 +268,24 @@ def test_a_finding_given_two_tiers_is_read_as_the_most_severe() -> None:
                                                               "text": RETRIES}]})
     read = parse_verdict(review, 1)
     assert [f.tier for f in read.findings] == ["blocking"] and not read.approved
+
+
+LONE = "Emoji cut in half: \ud83d."  # a lone surrogate: no UTF-8 file can hold it as it is
+
+
+@pytest.mark.parametrize("shape", [
+    Reply(text=json.dumps(findings(("blocking", LONE, "")))),  # `\ud83d` in the reviewer's JSON text
+    Reply(verdict=findings(("blocking", LONE, ""))),  # the same, as the provider's structured answer
+    Reply(text=f"VERDICT: REVISE\n\n- [blocking] {LONE}\n"),  # the server's JSON escapes it: the answer holds it
+], ids=["in-the-reviewers-json", "structured", "in-prose"])
+def test_a_lone_surrogate_in_a_review_is_written_replaced_and_the_review_is_paid_once(
+        workspace: Workspace, fake: FakeLLM, shape: Reply) -> None:
+    use_provider(workspace, fake, "openai", keys=1, AGENTOS_MAX_ITERATIONS="2")
+    fake.script(shape, role="reviewer")
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+    assert result.returncode == 0 and row(workspace)["status"] == "done", result.stdout + result.stderr
+    assert "Emoji cut in half: \ufffd." in lineage_file(workspace, "001-verdict.md")
+    assert "Emoji cut in half: \ufffd." in (workspace.root / "docs/lld/active/LLD-001.md").read_text()
+    assert len(fake.calls_by(role="reviewer")) == 2  # the review and the second round's: neither asked twice
