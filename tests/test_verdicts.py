@@ -86,6 +86,7 @@ def test_a_review_left_to_a_person_is_not_paid_for_again_on_the_next_run(workspa
     again = workspace.doit("lld")
     assert again.returncode == 1 and row(workspace)["status"] == "needs-human"
     assert "[LLD-1] review-1-repair: resumed from checkpoint" in again.stdout
+    assert "'doit clean lld:1'" in row(workspace)["message"]  # the way to be asked afresh: the run replays both
     assert len(fake.calls_by(role="reviewer")) == 2 and len(fake.calls_by(role="drafter")) == 1
 
 
