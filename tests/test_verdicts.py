@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from agentos_jobs.prompts import ISSUE, LLD, json_shape
 from agentos_jobs.providers.offline import review_lld
 from agentos_jobs.verdict import SCHEMA, Finding, UnreadableReview, parse_verdict
 
@@ -290,3 +291,14 @@ def test_a_lone_surrogate_in_a_review_is_written_replaced_and_the_review_is_paid
     assert "Emoji cut in half: \ufffd." in lineage_file(workspace, "001-verdict.md")
     assert "Emoji cut in half: \ufffd." in (workspace.root / "docs/lld/active/LLD-001.md").read_text()
     assert len(fake.calls_by(role="reviewer")) == 2  # the review and the second round's: neither asked twice
+
+
+def test_the_reviewer_is_shown_the_shape_of_the_schema_it_is_held_to() -> None:
+    shape = json_shape(SCHEMA)
+    assert shape == ('{"verdict": "APPROVED" | "REVISE" | "DISCUSS" | "BLOCKED", "findings": [{"id": "...", "tier": '
+                     '"blocking" | "high" | "suggestion", "text": "...", "reopens": "..."}]}')
+    assert shape in LLD.reviewer and shape in ISSUE.reviewer
+    tiers = SCHEMA["properties"]["findings"]["items"]["properties"]["tier"]
+    changed = {**SCHEMA, "properties": {**SCHEMA["properties"], "findings": {"type": "array", "items": {
+        "type": "object", "properties": {"tier": {**tiers, "enum": ["blocking", "low"]}}}}}}
+    assert json_shape(changed).endswith('"findings": [{"tier": "blocking" | "low"}]}')  # made from it, not beside it
