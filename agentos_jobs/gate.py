@@ -237,18 +237,7 @@ def check_requirements(draft: str) -> list[str]:
     body = _section(draft, "Requirements")
     if body is None:
         return []
-    findings, ids = [], []
-    for line in body.splitlines():
-        item = _LIST_ITEM.match(line)  # top-level items only: an indented line explains its requirement
-        if not item:
-            continue
-        found = _REQ.findall(item.group(2))
-        if found or item.group(1):
-            ids.append(int(found[0] if found else item.group(1)))
-        else:
-            findings.append(f"requirement '{item.group(2)[:80]}' has no id: name it REQ-<n>, or number the list")
-    for rows in tables(body):  # or a table of requirements: each row's first id
-        ids += [int(found[0]) for row in rows[1:] if (found := _REQ.findall(" ".join(row)))]
+    ids, findings = _requirements(body)
     tested: set[int] = set()
     for key, text in section_bodies(draft).items():
         if any(word in key for word in ("test", "verification", "scenario")):
@@ -263,6 +252,30 @@ def check_requirements(draft: str) -> list[str]:
                         "each in a row of the test-scenario table, as REQ-n or its number in a Requirement column")
     findings += [f"a test scenario names REQ-{n}, which is not a requirement" for n in sorted(tested - set(ids))]
     return findings
+
+
+def requirement_ids(draft: str) -> list[int]:
+    """The requirements a draft names, as `check_requirements` reads them (none: it has no such section)."""
+    body = _section(draft, "Requirements")
+    return _requirements(body)[0] if body is not None else []
+
+
+def _requirements(body: str) -> tuple[list[int], list[str]]:
+    """A requirements section's ids (its top-level items', then a table's rows'), and a finding for each item
+    that names none."""
+    findings, ids = [], []
+    for line in body.splitlines():
+        item = _LIST_ITEM.match(line)  # top-level items only: an indented line explains its requirement
+        if not item:
+            continue
+        found = _REQ.findall(item.group(2))
+        if found or item.group(1):
+            ids.append(int(found[0] if found else item.group(1)))
+        else:
+            findings.append(f"requirement '{item.group(2)[:80]}' has no id: name it REQ-<n>, or number the list")
+    for rows in tables(body):  # or a table of requirements: each row's first id
+        ids += [int(found[0]) for row in rows[1:] if (found := _REQ.findall(" ".join(row)))]
+    return ids, findings
 
 
 def _proved(rows: list[list[str]], count: int) -> set[int]:
@@ -283,11 +296,15 @@ def _proved(rows: list[list[str]], count: int) -> set[int]:
 def check_questions(draft: str, template: Template) -> list[str]:
     """An open question left `- [ ]` goes back to the drafter, to answer or settle with an assumption; one still
     open after the last round is for a person (`unresolved_questions`). Never filed."""
-    body = _section(draft, "Open Questions") or ""
-    asked = [m.group(1).strip() for line in body.splitlines()
-             if (m := _OPEN.match(line)) and line.strip() not in template.guidance]
     return [f"{_QUESTION}{q}' is unresolved: answer it, or settle it as `- [x]` with the assumption in bold"
-            for q in asked]
+            for q in questions_left(draft, template.guidance)]
+
+
+def questions_left(draft: str, guidance: frozenset[str] = frozenset()) -> list[str]:
+    """The questions a draft's Open Questions section leaves `- [ ]`, but for the template's own (`guidance`)."""
+    body = _section(draft, "Open Questions") or ""
+    return [m.group(1).strip() for line in body.splitlines()
+            if (m := _OPEN.match(line)) and line.strip() not in guidance]
 
 
 def unresolved_questions(findings: list[str]) -> list[str]:

@@ -302,3 +302,11 @@ def test_the_reviewer_is_shown_the_shape_of_the_schema_it_is_held_to() -> None:
     changed = {**SCHEMA, "properties": {**SCHEMA["properties"], "findings": {"type": "array", "items": {
         "type": "object", "properties": {"tier": {**tiers, "enum": ["blocking", "low"]}}}}}}
     assert json_shape(changed).endswith('"findings": [{"tier": "blocking" | "low"}]}')  # made from it, not beside it
+
+
+def test_the_offline_reviewer_reads_questions_and_requirements_as_the_gate_does() -> None:
+    draft = ("# LLD\n\n## Open Questions\n* [ ] Which store?\n- [x] Which clock? **The system's.**\n\n"
+             "## 3. Requirements\n1. it works\n2. it is tested\n")
+    read = parse_verdict(review_lld(draft), 1)
+    assert [f.text for f in read.findings] == ["Open question unanswered: Which store? Answer it or record an "
+                                               "assumption."]
