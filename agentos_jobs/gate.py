@@ -91,9 +91,9 @@ def check_issue(draft: str, template: Template, open_findings: tuple[Finding, ..
 def check_sections(draft: str, template: Template) -> list[str]:
     """Each template section is found (`locate_sections`) and says something: its own text or one of its
     subsections does, each judged by its own template section. An HTML comment, however many lines it spans,
-    says nothing (its lines are kept, blank, so that headings stay where they are)."""
-    draft = _COMMENT.sub(lambda comment: "\n" * comment.group().count("\n"), draft)
-    lines, found = draft.splitlines(), headings(draft)
+    says nothing: its lines are read as blank (headings are found as the template's are, comments or not)."""
+    lines = _COMMENT.sub(lambda comment: "\n" * comment.group().count("\n"), draft).splitlines()
+    found = headings(draft)
     located = locate_sections(template.sections, draft)
     sections = {index: section for section, index in located.items() if index is not None}
 
