@@ -2,12 +2,12 @@
 
 A draft that fails goes back to its drafter with these findings; a review is never asked for it, and it is
 never filed. Strict on substance, tolerant of form. The checks: every section of the template in force is there
-(found by number or by title, `template.find_sections`) and holds more than placeholders (TBD, TODO, N/A, ...,
-[UNCHANGED]) and the template's own text; in each files-changed table (a file or path column and a change, action
-or type column) a Modify or Delete path exists in the repository, an Add path does not and its folder exists or is
-added in that table, no path is a placeholder or leads outside it; every requirement (`REQ-n`, or item n of a
-numbered list) is proved by a test scenario; no open question is left `- [ ]`; a revision answers every open
-review finding by id; an issue's acceptance criteria are `- [ ]` items.
+(found by number or by title, `template.find_sections`) and holds more than placeholders (TBD, (TBD), TODO, N/A,
+..., [UNCHANGED], an HTML comment) and the template's own text; in each files-changed table (a file or path column
+and a change, action or type column) a Modify or Delete path exists in the repository, an Add path does not and
+its folder exists or is added in that table, no path is a placeholder or leads outside it; every requirement
+(`REQ-n`, or item n of a numbered list) is proved by a test scenario; no open question is left `- [ ]`; a revision
+answers every open review finding by id; an issue's acceptance criteria are `- [ ]` items.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ _VAGUE = re.compile(r"\btbd\b|\btodo\b|^(?:\.\.\.|…)$", re.IGNORECASE)
 _MARKUP = re.compile(r"<!--.*?-->|^(?:[-*+]\s+(?:\[[ xX]\]\s*)?|\d+[.)]\s+|>\s*)|[*_`~]")
 _FILLER = re.compile(r"(?:tbd|tba|todo|fixme|xxx|\[?unchanged\]?|\.{3}|…|[-—\u2013]+|\?+|[{<\[][^{}<>\[\]]*[}>\]])"
                      r"[.:;!]*", re.IGNORECASE)
+_WRAPPED = re.compile(r"\((.*)\)")  # '(TBD)': a placeholder in parentheses is still one
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)  # a comment, over as many lines as it takes, says nothing
 _LATER = re.compile(r"(?:tbd|tba|todo|fixme)\b", re.IGNORECASE)  # 'TBD: after profiling' still says nothing
 _NOTHING = re.compile(r"(?:n/?a|none|not applicable)\b[\s.:;,!—\u2013-]*", re.IGNORECASE)
 _CHANGES = {"add": "Add", "added": "Add", "new": "Add", "create": "Add", "modify": "Modify", "modified": "Modify",
@@ -88,8 +90,10 @@ def check_issue(draft: str, template: Template, open_findings: tuple[Finding, ..
 
 def check_sections(draft: str, template: Template) -> list[str]:
     """Each template section is found (`locate_sections`) and says something: its own text or one of its
-    subsections does, each judged by its own template section."""
-    lines, found = draft.splitlines(), headings(draft)
+    subsections does, each judged by its own template section. An HTML comment, however many lines it spans,
+    says nothing: its lines are read as blank (headings are found as the template's are, comments or not)."""
+    lines = _COMMENT.sub(lambda comment: "\n" * comment.group().count("\n"), draft).splitlines()
+    found = headings(draft)
     located = locate_sections(template.sections, draft)
     sections = {index: section for section, index in located.items() if index is not None}
 
@@ -137,6 +141,8 @@ def _says_something(lines: list[str], template: Template, section: Heading | Non
 def _answer(text: str, bare_none: bool) -> bool:
     """Whether a line or a cell says something: not a placeholder, nor a bare 'N/A' where none is offered."""
     plain = " ".join(_MARKUP.sub("", text).split())
+    if wrapped := _WRAPPED.fullmatch(plain):
+        return _answer(wrapped.group(1), bare_none)
     if not plain or _FILLER.fullmatch(plain) or _LATER.match(plain):
         return False
     nothing = _NOTHING.match(plain)
@@ -231,6 +237,32 @@ def check_requirements(draft: str) -> list[str]:
     body = _section(draft, "Requirements")
     if body is None:
         return []
+    ids, findings = _requirements(body)
+    tested: set[int] = set()
+    for key, text in section_bodies(draft).items():
+        if any(word in key for word in ("test", "verification", "scenario")):
+            for rows in tables(text):
+                tested |= _proved(rows, len(set(ids)))
+    unproved = [f"REQ-{n}" for n in dict.fromkeys(ids) if n not in tested]
+    if len(unproved) == 1:
+        findings.append(f"{unproved[0]} is proved by no test scenario: add a row naming it to the test-scenario "
+                        "table")
+    elif unproved:
+        findings.append(f"{len(unproved)} requirements are proved by no test scenario ({', '.join(unproved)}): name "
+                        "each in a row of the test-scenario table, as REQ-n or its number in a Requirement column")
+    findings += [f"a test scenario names REQ-{n}, which is not a requirement" for n in sorted(tested - set(ids))]
+    return findings
+
+
+def requirement_ids(draft: str) -> list[int]:
+    """The requirements a draft names, as `check_requirements` reads them (none: it has no such section)."""
+    body = _section(draft, "Requirements")
+    return _requirements(body)[0] if body is not None else []
+
+
+def _requirements(body: str) -> tuple[list[int], list[str]]:
+    """A requirements section's ids (its top-level items', then a table's rows'), and a finding for each item
+    that names none."""
     findings, ids = [], []
     for line in body.splitlines():
         item = _LIST_ITEM.match(line)  # top-level items only: an indented line explains its requirement
@@ -243,42 +275,36 @@ def check_requirements(draft: str) -> list[str]:
             findings.append(f"requirement '{item.group(2)[:80]}' has no id: name it REQ-<n>, or number the list")
     for rows in tables(body):  # or a table of requirements: each row's first id
         ids += [int(found[0]) for row in rows[1:] if (found := _REQ.findall(" ".join(row)))]
-    tested: set[int] = set()
-    for key, text in section_bodies(draft).items():
-        if any(word in key for word in ("test", "verification", "scenario")):
-            for rows in tables(text):
-                tested |= _proved(rows)
-    unproved = [f"REQ-{n}" for n in dict.fromkeys(ids) if n not in tested]
-    if len(unproved) == 1:
-        findings.append(f"{unproved[0]} is proved by no test scenario: add a row naming it to the test-scenario "
-                        "table")
-    elif unproved:
-        findings.append(f"{len(unproved)} requirements are proved by no test scenario ({', '.join(unproved)}): name "
-                        "each in a row of the test-scenario table, as REQ-n or its number in a Requirement column")
-    findings += [f"a test scenario names REQ-{n}, which is not a requirement" for n in sorted(tested - set(ids))]
-    return findings
+    return ids, findings
 
 
-def _proved(rows: list[list[str]]) -> set[int]:
+def _proved(rows: list[list[str]], count: int) -> set[int]:
     """The requirements a scenario table names: REQ-n in any cell ('Happy path (REQ-1)'), or bare numbers and
-    ranges ('1, 3-4') in its Requirement column."""
+    ranges ('1, 3-4') in its Requirement column. A range longer than the `count` of requirements names none
+    ('see issue 10-2000' is not 1,991 requirements)."""
     column = _column(rows[0], "req")
     proved = {int(n) for row in rows[1:] for cell in row for n in _REQ.findall(cell)}
     for row in rows[1:]:
         if column is not None and column < len(row) and not _REQ.search(row[column]):
             for first, last in _NUMBERS.findall(row[column]):
-                proved |= set(range(int(first), int(last or first) + 1))
+                start, end = int(first), int(last or first)
+                if end - start < max(count, 1):
+                    proved |= set(range(start, end + 1))
     return proved
 
 
 def check_questions(draft: str, template: Template) -> list[str]:
     """An open question left `- [ ]` goes back to the drafter, to answer or settle with an assumption; one still
     open after the last round is for a person (`unresolved_questions`). Never filed."""
-    body = _section(draft, "Open Questions") or ""
-    asked = [m.group(1).strip() for line in body.splitlines()
-             if (m := _OPEN.match(line)) and line.strip() not in template.guidance]
     return [f"{_QUESTION}{q}' is unresolved: answer it, or settle it as `- [x]` with the assumption in bold"
-            for q in asked]
+            for q in questions_left(draft, template.guidance)]
+
+
+def questions_left(draft: str, guidance: frozenset[str] = frozenset()) -> list[str]:
+    """The questions a draft's Open Questions section leaves `- [ ]`, but for the template's own (`guidance`)."""
+    body = _section(draft, "Open Questions") or ""
+    return [m.group(1).strip() for line in body.splitlines()
+            if (m := _OPEN.match(line)) and line.strip() not in guidance]
 
 
 def unresolved_questions(findings: list[str]) -> list[str]:

@@ -8,6 +8,7 @@ item-specific may come before a stable part.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -49,8 +50,22 @@ class Roles:
 
 _ANSWER = (f"A revision ends with a section '## {RESPONSES_HEADING}' that answers every open review finding by "
            "its id, one line each: '- R1.1: addressed — what changed' or '- R1.1: not addressed — why'.")
-_JSON = ("{\"verdict\": \"APPROVED\" | \"REVISE\" | \"DISCUSS\" | \"BLOCKED\", \"findings\": [{\"id\": \"1\", "
-         "\"tier\": \"blocking\" | \"high\" | \"suggestion\", \"text\": \"...\", \"reopens\": \"\"}]}")
+
+
+def json_shape(schema: dict[str, Any]) -> str:
+    """A JSON schema as the shape of the value it asks for, for a prompt to show: `{"tier": "blocking" | "high",
+    "text": "..."}`. Made from the schema, so that what the reviewer is shown is what it is held to."""
+    if "enum" in schema:
+        return " | ".join(json.dumps(value) for value in schema["enum"])
+    if schema.get("type") == "object":
+        return "{" + ", ".join(f"{json.dumps(key)}: {json_shape(value)}"
+                               for key, value in schema.get("properties", {}).items()) + "}"
+    if schema.get("type") == "array":
+        return f"[{json_shape(schema.get('items', {}))}]"
+    return '"..."' if schema.get("type") == "string" else "..."
+
+
+_JSON = json_shape(SCHEMA)
 _VERDICT = (f"Answer with this JSON object and nothing else: {_JSON}, tiers as the rubric below defines them. "
             "APPROVED only when no blocking or high finding is left; REVISE when the drafter can fix what you found; "
             "DISCUSS when a person must decide (ask the question in a finding); BLOCKED when it cannot be done as "

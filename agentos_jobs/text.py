@@ -33,6 +33,15 @@ def without_escapes(text: str) -> str:
     return _CONTROLS.sub("", _ESCAPES.sub("", text.replace("\r\n", "\n")))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def writable(text: str) -> str:
+    """Text that UTF-8 can hold, so that a file or a checkpoint can: a lone surrogate (half an emoji, which a JSON
+    string can carry as `\\ud83d`) becomes U+FFFD, the replacement character."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def shown_name(name: object) -> str:
     """A name from the file system (or a path) as it may be printed: every character that is not printable (a
     control character such as an escape sequence's ESC, a right-to-left override, a byte that is not UTF-8) is

@@ -2,15 +2,17 @@
 revision gives to its findings.
 
 Reviews are asked for as JSON (`SCHEMA`) through each provider's structured output. A reply that is that JSON
-object (alone, or alone in a fenced block) is read with its findings in the shapes models commonly write them:
-a tier under `tier`, `severity`, `priority` or `level` (one not known, such as `P0`, is blocking), a text under
-`text`, `description`, `issue` or `comment`, or a finding that is only a string. Any other reply may still refuse
-in prose (one `VERDICT: REVISE`, `DISCUSS` or `BLOCKED` line and nothing that says otherwise), never approve: a
-prose approval, two verdicts that disagree, or no verdict raise `UnreadableReview`, which says what was wrong so
-the workflow can ask once more. An approval with any open blocking or high finding is a REVISE.
+object (alone, or alone in a fenced block), with no key given twice, is read with its findings in the shapes
+models commonly write them: a tier under `tier`, `severity`, `priority` or `level` (one not known, such as `P0`,
+is blocking; of two, the more severe), a text under `text`, `description`, `issue` or `comment`, or a finding
+that is only a string. Any other reply may still refuse in prose (one `VERDICT: REVISE`, `DISCUSS` or `BLOCKED`
+line and nothing that says otherwise), never approve: a prose approval, two verdicts that disagree, or no verdict
+raise `UnreadableReview`, which says what was wrong so the workflow can ask once more. An approval with any open
+blocking or high finding is a REVISE.
 
 A review after the first is shown the previous review's findings; a finding whose `reopens` names one of them
-says it is still not fixed, and leaving one out confirms it.
+says it is still not fixed (and is at least as grave as it was, when that was blocking or high), and leaving one
+out confirms it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .fsutil import parse_json
-from .text import one_line
+from .text import one_line, writable
 
 APPROVED, REVISE, DISCUSS, BLOCKED = "APPROVED", "REVISE", "DISCUSS", "BLOCKED"
 VERDICTS = (APPROVED, REVISE, DISCUSS, BLOCKED)
@@ -116,8 +117,10 @@ def _finding(item: object, number: int, round_no: int, earlier: tuple[Finding, .
                 "")
     if not text:
         raise UnreadableReview(f"finding {number} has no text (give it as \"text\")")
-    tier = next((item[key] for key in _TIER_KEYS if item.get(key) is not None), None)
-    return Finding(ident, _tier(tier), text, _reopens(item.get("reopens"), earlier))
+    tiers = [_tier(item[key]) for key in _TIER_KEYS if item.get(key) is not None] or [_tier(None)]
+    reopens = _reopens(item.get("reopens"), earlier)
+    tiers += [f.tier for f in earlier if f.id == reopens and f.tier in HOLDING]  # still open: as grave as it was
+    return Finding(ident, min(tiers, key=TIERS.index), text, reopens)
 
 
 def _validated(data: object, round_no: int, earlier: tuple[Finding, ...]) -> Verdict:
@@ -137,25 +140,50 @@ def _validated(data: object, round_no: int, earlier: tuple[Finding, ...]) -> Ver
                                                   for n, item in enumerate(findings, 1)), structured=True)
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose every key is given once (`{"verdict": "REVISE", ..., "verdict": "APPROVED"}` would
+    otherwise be read as its last word), its texts `writable`: a lone surrogate escaped in a reply (`\\ud83d`)
+    would otherwise fail every write of the review, on every run."""
+    keys = [key for key, _ in pairs]
+    if twice := next((key for key in keys if keys.count(key) > 1), None):
+        raise UnreadableReview(f"the JSON gives {one_line(json.dumps(twice), 40)} more than once")
+    return {writable(key): _writable(value) for key, value in pairs}
+
+
+def _writable(value: Any) -> Any:
+    """A decoded JSON value with its strings `writable` (an object's own are, by `_unique`)."""
+    if isinstance(value, str):
+        return writable(value)
+    return [_writable(item) for item in value] if isinstance(value, list) else value
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique)
+
+
 def _sole_object(text: str) -> object:
-    """The JSON value a reply is, alone or alone in one fenced block; None when it is not only that."""
+    """The JSON value a reply is, alone or alone in one fenced block; None when it is not only that. Raises
+    UnreadableReview for an object that gives a key twice."""
     stripped = text.strip()
     fenced = _SOLE_FENCE.fullmatch(stripped)
     body = fenced.group(1).strip() if fenced else stripped
     if not body.startswith(("{", "[")):
         return None
     try:
-        return parse_json(body)
-    except ValueError:
+        return _DECODER.decode(body)
+    except UnreadableReview:
+        raise
+    except (ValueError, RecursionError):  # not JSON, or a number too long or nesting too deep to read
         return None
 
 
 def _embedded(text: str) -> list[dict[str, Any]]:
-    """JSON objects with a 'verdict' that prose holds."""
+    """JSON objects with a 'verdict' that prose holds. Raises UnreadableReview for one that gives a key twice."""
     found = []
     for match in _EMBEDDED.finditer(text):
         try:
-            data, _ = json.JSONDecoder().raw_decode(text, match.start())
+            data, _ = _DECODER.raw_decode(text, match.start())
+        except UnreadableReview:
+            raise
         except (ValueError, RecursionError):
             continue
         if isinstance(data, dict):
@@ -196,8 +224,8 @@ def parse_verdict(text: str, round_no: int, earlier: tuple[Finding, ...] = ()) -
 def render_review(text: str, round_no: int, earlier: tuple[Finding, ...] = ()) -> str:
     """A review as its lineage file shows it: the schema's JSON as a findings table (the JSON kept below it), any
     other answer as the reviewer wrote it."""
-    data = _sole_object(text)
     try:
+        data = _sole_object(text)
         verdict = _validated(data, round_no, earlier)
     except UnreadableReview:
         return text

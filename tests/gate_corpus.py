@@ -21,7 +21,8 @@ from agentos_jobs.template import Heading, Template, headings, load_template, lo
 
 DESIGNS = Path(__file__).parent / "fixtures" / "designs"
 PLACEHOLDERS = ["TBD", "TODO: write this", "N/A", "[UNCHANGED]", "...", "- TBD\n- TBD",
-                "| Item | Detail |\n|------|--------|\n| TBD | TBD |", "TEMPLATE"]
+                "| Item | Detail |\n|------|--------|\n| TBD | TBD |", "TEMPLATE", "(TBD)",
+                "<!--\n  Fill in once the approach is settled.\n-->"]
 ALSO_BUILTIN = {"feature-lld"}  # a template shaped like the built-in one: its documents meet both
 _ROW = re.compile(r"^\| `?([\w./-]+)`? \| (Add|New|Modify|Modified|Delete|Removed)\b[^|]*\|", re.MULTILINE)
 

@@ -277,3 +277,40 @@ def test_a_draft_holding_every_heading_of_a_repositorys_template_is_reviewed_and
     filed = (workspace.root / "docs/lld/active/LLD-001.md").read_text()
     assert "## 10. Risks & Mitigations" in filed and "Gemini Review #1" not in filed
     assert filed.count("## Appendix: Review Log") == 1
+
+
+def _hollowed(body: str) -> str:
+    """The complete cli-retry design with sections 2.4, 2.5, 7, 8 and 9 reduced to `body`."""
+    text = (DESIGNS / "complete/builtin--cli-retry.md").read_text()
+    lines, found = text.splitlines(), [(i, line) for i, line in enumerate(text.splitlines()) if line.startswith("#")]
+    starts = [i for i, line in found if line.split(" ", 2)[1] in ("2.4", "2.5", "7.", "8.", "9.")]
+    for start in reversed(starts):
+        end = next(i for i, _ in found if i > start)
+        lines[start + 1:end] = [body, ""]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("body", ["(TBD)", "(todo)", "<!--\nWrite the signatures here.\n-->",
+                                  "<!-- TBD -->\n<!--\n  Describe\n  the risks.\n-->"])
+def test_a_section_holding_only_a_parenthesised_placeholder_or_an_html_comment_is_empty(repo: Path,
+                                                                                         body: str) -> None:
+    findings = lld_gate(_hollowed(body), repo)  # the paths it names are not in `repo`: only its sections matter
+    assert [f for f in findings if "is empty" in f] == [
+        f"section '{title}' is empty (it holds only placeholders or the template's own text)"
+        for title in ("2.4 Function Signatures", "2.5 Logic Flow", "7. Security", "8. Performance",
+                      "9. Risks & Mitigations")]
+
+
+def test_a_parenthesised_answer_or_text_beside_a_comment_still_says_something(repo: Path) -> None:
+    for body in ("(Input is validated at the boundary.)", "<!-- reviewed -->\nInput is validated.",
+                 "Input is validated. <!-- a note\nover two lines -->"):
+        assert lld_gate(full_draft().replace("Input is validated.", body), repo) == [], body
+
+
+@pytest.mark.parametrize("cell", ["2, see issue 10-2000", "1-30000000", "2-9999999999999999999999"])
+def test_a_number_range_in_a_requirement_cell_longer_than_the_requirements_is_not_read(repo: Path,
+                                                                                      cell: str) -> None:
+    draft = full_draft().replace("| 020 | REQ-2 |", f"| 020 | {cell} |")
+    found = lld_gate(draft, repo)
+    assert len(found) <= 1, found[:3]
+    assert found in ([], ["REQ-2 is proved by no test scenario: add a row naming it to the test-scenario table"])

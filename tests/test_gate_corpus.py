@@ -46,3 +46,9 @@ def test_every_hollow_variant_is_caught(repository: Path, doc: Document) -> None
     kinds = {v.kind for v in made}
     assert {"section deleted", "requirement no scenario proves", "change type that is none"} <= kinds
     assert any(kind.startswith("placeholder (TBD") for kind in kinds)
+
+
+def test_the_hollow_variants_include_a_parenthesised_placeholder_and_a_comment_only_section(repository: Path
+                                                                                            ) -> None:
+    kinds = {v.kind for doc in CORPUS for v in variants(doc, templates(repository)[doc.templates[0]])}
+    assert {"placeholder ((TBD))", "placeholder (<!--)"} <= kinds

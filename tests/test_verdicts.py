@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from agentos_jobs.prompts import ISSUE, LLD, json_shape
 from agentos_jobs.providers.offline import review_lld
 from agentos_jobs.verdict import SCHEMA, Finding, UnreadableReview, parse_verdict
 
@@ -86,6 +87,7 @@ def test_a_review_left_to_a_person_is_not_paid_for_again_on_the_next_run(workspa
     again = workspace.doit("lld")
     assert again.returncode == 1 and row(workspace)["status"] == "needs-human"
     assert "[LLD-1] review-1-repair: resumed from checkpoint" in again.stdout
+    assert "'doit clean lld:1'" in row(workspace)["message"]  # the way to be asked afresh: the run replays both
     assert len(fake.calls_by(role="reviewer")) == 2 and len(fake.calls_by(role="drafter")) == 1
 
 
@@ -225,3 +227,86 @@ def test_the_offline_reviewer_answers_in_the_schema() -> None:
     assert read.structured and read.verdict == "REVISE" and len(read.blocking) == 2
     properties = set(SCHEMA["properties"]["findings"]["items"]["properties"])
     assert all(set(item) == properties for item in json.loads(review)["findings"])
+
+
+def test_a_finding_that_reopens_a_blocking_or_high_one_keeps_at_least_its_tier() -> None:
+    earlier = (Finding("R1.1", "blocking", "unbounded"), Finding("R1.2", "high", "untested"),
+               Finding("R1.3", "suggestion", "names"))
+    review = json.dumps({"verdict": "APPROVED", "findings": [
+        {"tier": "suggestion", "text": "still broken", "reopens": "R1.1"},
+        {"tier": "suggestion", "text": "still untested", "reopens": "R1.2"},
+        {"tier": "suggestion", "text": "still long", "reopens": "R1.3"}]})
+    read = parse_verdict(review, 2, earlier)
+    assert [f.tier for f in read.findings] == ["blocking", "high", "suggestion"]
+    assert not read.approved and read.outcome == "REVISE"
+
+
+def test_an_approval_that_reopens_a_blocking_finding_as_a_suggestion_is_not_filed(workspace: Workspace,
+                                                                                  fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1, AGENTOS_MAX_ITERATIONS="2")
+    fake.script(Reply(verdict=findings(("blocking", RETRIES, ""))), role="reviewer")
+    fake.script(Reply(verdict={**findings(("suggestion", "Still broken.", "R1.1")), "verdict": "APPROVED"}),
+                role="reviewer")
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert row(workspace)["status"] == "needs-revision", result.stdout + result.stderr
+    assert "review 2: REVISE (1 finding(s), 1 blocking; the reviewer said APPROVED over them)" in result.stdout
+    assert not (workspace.root / "docs/lld/active/LLD-001.md").exists()
+    assert "| R2.1 | blocking | (reopens R1.1) Still broken. |" in lineage_file(workspace, "002-verdict.md")
+
+
+@pytest.mark.parametrize("review", [
+    '{"verdict": "REVISE", "findings": [], "verdict": "APPROVED"}',
+    '```json\n{"verdict": "REVISE", "findings": [], "verdict": "APPROVED"}\n```',
+    '{"verdict": "APPROVED", "findings": [{"tier": "blocking", "text": "x", "tier": "suggestion"}]}',
+])
+def test_a_reply_that_gives_a_key_twice_is_not_read(review: str) -> None:
+    with pytest.raises(UnreadableReview, match="more than once"):
+        parse_verdict(review, 1)
+
+
+def test_a_finding_given_two_tiers_is_read_as_the_most_severe() -> None:
+    review = json.dumps({"verdict": "APPROVED", "findings": [{"tier": "suggestion", "severity": "blocking",
+                                                              "text": RETRIES}]})
+    read = parse_verdict(review, 1)
+    assert [f.tier for f in read.findings] == ["blocking"] and not read.approved
+
+
+LONE = "Emoji cut in half: \ud83d."  # a lone surrogate: no UTF-8 file can hold it as it is
+
+
+@pytest.mark.parametrize("shape", [
+    Reply(text=json.dumps(findings(("blocking", LONE, "")))),  # `\ud83d` in the reviewer's JSON text
+    Reply(verdict=findings(("blocking", LONE, ""))),  # the same, as the provider's structured answer
+    Reply(text=f"VERDICT: REVISE\n\n- [blocking] {LONE}\n"),  # the server's JSON escapes it: the answer holds it
+], ids=["in-the-reviewers-json", "structured", "in-prose"])
+def test_a_lone_surrogate_in_a_review_is_written_replaced_and_the_review_is_paid_once(
+        workspace: Workspace, fake: FakeLLM, shape: Reply) -> None:
+    use_provider(workspace, fake, "openai", keys=1, AGENTOS_MAX_ITERATIONS="2")
+    fake.script(shape, role="reviewer")
+    workspace.add_issue(1)
+    result = workspace.doit("lld")
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+    assert result.returncode == 0 and row(workspace)["status"] == "done", result.stdout + result.stderr
+    assert "Emoji cut in half: \ufffd." in lineage_file(workspace, "001-verdict.md")
+    assert "Emoji cut in half: \ufffd." in (workspace.root / "docs/lld/active/LLD-001.md").read_text()
+    assert len(fake.calls_by(role="reviewer")) == 2  # the review and the second round's: neither asked twice
+
+
+def test_the_reviewer_is_shown_the_shape_of_the_schema_it_is_held_to() -> None:
+    shape = json_shape(SCHEMA)
+    assert shape == ('{"verdict": "APPROVED" | "REVISE" | "DISCUSS" | "BLOCKED", "findings": [{"id": "...", "tier": '
+                     '"blocking" | "high" | "suggestion", "text": "...", "reopens": "..."}]}')
+    assert shape in LLD.reviewer and shape in ISSUE.reviewer
+    tiers = SCHEMA["properties"]["findings"]["items"]["properties"]["tier"]
+    changed = {**SCHEMA, "properties": {**SCHEMA["properties"], "findings": {"type": "array", "items": {
+        "type": "object", "properties": {"tier": {**tiers, "enum": ["blocking", "low"]}}}}}}
+    assert json_shape(changed).endswith('"findings": [{"tier": "blocking" | "low"}]}')  # made from it, not beside it
+
+
+def test_the_offline_reviewer_reads_questions_and_requirements_as_the_gate_does() -> None:
+    draft = ("# LLD\n\n## Open Questions\n* [ ] Which store?\n- [x] Which clock? **The system's.**\n\n"
+             "## 3. Requirements\n1. it works\n2. it is tested\n")
+    read = parse_verdict(review_lld(draft), 1)
+    assert [f.text for f in read.findings] == ["Open question unanswered: Which store? Answer it or record an "
+                                               "assumption."]

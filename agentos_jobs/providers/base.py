@@ -8,6 +8,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ..credentials import Credential
 from ..items import Document
+from ..text import writable
 from ..verdict import Finding
 from .errors import ErrorKind, ProviderError, usage
 from .limits import Limits
@@ -99,12 +100,14 @@ def completion(text: str | None, model: str, input_tokens: object, output_tokens
                cached_tokens: object = None) -> Completion:
     """A finished call, its usage counts as the server reported them (anything: see `errors.usage`); an empty
     or cut-off answer is an error, never an empty or half design (though it was paid for: the error says what
-    it was billed)."""
+    it was billed). Its text is `writable`: a lone surrogate in it would fail its checkpoint, and the call would
+    be paid for again on every run."""
     billed = usage(model, input_tokens, cached_tokens, output_tokens)
     if not text:
         raise ProviderError(ErrorKind.FATAL, "the model returned no text", limits=limits, billed=billed)
     if truncated:
         raise ProviderError(ErrorKind.FATAL, f"the answer was cut off at the token limit; {fix}", limits=limits,
                             billed=billed)
-    return Completion(text=text, model=model, input_tokens=billed.input_tokens, output_tokens=billed.output_tokens,
-                      limits=limits or {}, cached_tokens=billed.cached_tokens, unknown_usage=billed.unknown_usage)
+    return Completion(text=writable(text), model=model, input_tokens=billed.input_tokens,
+                      output_tokens=billed.output_tokens, limits=limits or {}, cached_tokens=billed.cached_tokens,
+                      unknown_usage=billed.unknown_usage)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from ..gate import questions_left, requirement_ids
 from ..items import Document
 from ..repofiles import listed_files
 from ..template import FENCE, Heading, headings, section_bodies
@@ -33,7 +34,6 @@ _BULLET = re.compile(r"^\s*(?:[-*]|\d+[.)])\s+(.+)$")
 _HEADING = re.compile(r"^#{1,6}\s+(.*)$")
 _PATH = re.compile(r"`(?:\./)?([\w.-]+(?:/[\w.-]+)*\.[A-Za-z0-9]{1,5})`")
 _IDENTIFIER = re.compile(r"`([A-Za-z_][\w.]*)(?:\(\))?`")
-_REQ = re.compile(r"\bREQ-\d+\b")
 
 
 def acceptance_criteria(body: str) -> list[str]:
@@ -219,11 +219,11 @@ def _verdict(findings: list[tuple[str, str]]) -> str:
 
 
 def review_lld(draft: str) -> str:
-    bodies = section_bodies(draft)
-    questions = [line[len("- [ ]"):].strip() for line in bodies.get("open questions", "").splitlines()
-                 if line.startswith("- [ ]")]
-    findings = [("blocking", f"Open question unanswered: {q} Answer it or record an assumption.") for q in questions]
-    if "requirements" in bodies and not _REQ.search(bodies["requirements"]):
+    """Blocking findings for what the gate would also refuse (read as the gate reads it): an open question left
+    `- [ ]`, a requirements section that names none."""
+    findings = [("blocking", f"Open question unanswered: {q} Answer it or record an assumption.")
+                for q in questions_left(draft)]
+    if "requirements" in section_bodies(draft) and not requirement_ids(draft):
         findings.append(("blocking", "No requirements: the issue needs acceptance criteria (a '- [ ]' checklist) "
                                      "before it can be designed."))
     return _verdict(findings)

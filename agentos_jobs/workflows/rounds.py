@@ -194,10 +194,12 @@ def _review(ctx: WorkflowContext, design: Design, draft: str, n: int, lineage: P
 
 
 def _unreadable(ctx: WorkflowContext, problem: str, n: int, lineage: Path, log: ReviewLog) -> Outcome:
-    """A review that could not be read even when asked again: never approved; a person reads it."""
+    """A review that could not be read even when asked again: never approved; a person reads it. The checkpoint
+    replays both replies on every run, so asking afresh (with another reviewer model, say) takes a clean."""
     where = f"{display_path(lineage, ctx.settings.root)}/{n:03d}-verdict.md and {n:03d}-verdict-repair.md"
     ctx.reason = (f"review {n} could not be read, even when asked again: {problem} (both replies are in {where}; "
-                  "judge the draft yourself, or use a reviewer model that keeps to structured output)")
+                  "judge the draft yourself, or set a reviewer model that keeps to structured output and run "
+                  f"'doit clean {ctx.item.workflow}:{ctx.item.id}' to draft the item afresh)")
     ctx.say(f"review {n}: still cannot be used ({problem}): needs a person, never approved")
     return Outcome(Status.NEEDS_HUMAN, log=log)
 
