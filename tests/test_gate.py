@@ -279,6 +279,18 @@ def test_a_draft_holding_every_heading_of_a_repositorys_template_is_reviewed_and
     assert filed.count("## Appendix: Review Log") == 1
 
 
+def test_an_item_whose_last_draft_fails_the_gate_says_so_not_that_a_reviewer_refused(workspace: Workspace,
+                                                                                       fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1, AGENTOS_MAX_ITERATIONS="2")
+    fake.script(Reply(text="# A design\n\nWe will make it better.\n"), role="drafter", times=-1)
+    workspace.add_issue(1)
+    assert workspace.doit("lld").returncode == 1
+    message = workspace.summary()["items"][0]["message"]
+    assert message.startswith("draft 2 failed the gate after 2 round(s) (max_iterations), no review asked: section "
+                              "'1. Context & Goal' is missing and "), message
+    assert "read docs/lineage/active/1-lld/002-gate.md" in message and fake.calls_by(role="reviewer") == []
+
+
 def _hollowed(body: str) -> str:
     """The complete cli-retry design with sections 2.4, 2.5, 7, 8 and 9 reduced to `body`."""
     text = (DESIGNS / "complete/builtin--cli-retry.md").read_text()

@@ -165,10 +165,13 @@ def run_rounds(ctx: WorkflowContext, design: Design, lineage: Path) -> Outcome:
                       f"{'; '.join(questions)} (see {where}; answer them in the input)")
         ctx.say(f"draft {rounds} leaves open question(s) after {rounds} round(s): {'; '.join(questions)}")
         return Outcome(Status.NEEDS_HUMAN, log=log)
-    last = "failed the gate" if gate else "was not approved"
-    ctx.say(f"draft {rounds} {last} after {rounds} round(s) (max_iterations): read "
-            f"{display_path(lineage, ctx.settings.root)}/{rounds:03d}-{'gate' if gate else 'verdict'}.md, then edit "
-            "the input or raise max_iterations and run again (finished rounds are kept)")
+    where = f"{display_path(lineage, ctx.settings.root)}/{rounds:03d}-{'gate' if gate else 'verdict'}.md"
+    advice = f"read {where}, then edit the input or raise max_iterations and run again (finished rounds are kept)"
+    if gate:  # never reviewed: the summary says what held it, not that a reviewer refused
+        ctx.reason = (f"draft {rounds} failed the gate after {rounds} round(s) (max_iterations), no review asked: "
+                      f"{gate[0]}{f' and {len(gate) - 1} more' if len(gate) > 1 else ''}; {advice}")
+    else:
+        ctx.say(f"draft {rounds} was not approved after {rounds} round(s) (max_iterations): {advice}")
     return Outcome(Status.NEEDS_REVISION, log=log)
 
 
