@@ -46,7 +46,7 @@ def _cost(cost: float | None) -> str:
 _COLOURS = {Status.DONE: "32", Status.FAILED: "31", Status.TIMEOUT: "31", Status.NO_KEY: "35",
             Status.OVER_BUDGET: "35", Status.EXISTS: "33",
             Status.NEEDS_REVISION: "33", Status.NEEDS_HUMAN: "33", Status.INTERRUPTED: "33", Status.NOT_STARTED: "2",
-            Status.UP_TO_DATE: "2", Status.IGNORED: "2"}
+            Status.UP_TO_DATE: "2", Status.IGNORED: "2", Status.WAITING: "36"}
 _QUIET = (Status.DONE, Status.UP_TO_DATE)  # rows whose message would say nothing new
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fake_batches import OpenAIBatches
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -237,6 +238,7 @@ class Call:
     max_tokens: int | None  # the answer's length limit the request carried, under the provider's own name
     started: float = 0.0  # when the request arrived (`at` is when it was answered)
     body: dict[str, Any] = field(default_factory=dict)  # the request's JSON body, as it arrived
+    batch: str = ""  # the batch that carried it (fake_batches.py); "" for a call of its own
 
 
 def asked_schema(provider: str, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -268,6 +270,7 @@ class FakeLLM:
         self.server.expect_request("/v1/messages", method="POST").respond_with_handler(self._anthropic)
         self.server.expect_request(re.compile(r"/v1beta/models/[^/]+:generateContent"), method="POST"
                                    ).respond_with_handler(self._gemini)
+        self.batches = OpenAIBatches(self)
         self.server.start()
 
     def stop(self) -> None:
@@ -322,7 +325,7 @@ class FakeLLM:
         return None
 
     def _serve(self, provider: str, key: str, system: str, prompt: str, model: str, max_tokens: int | None,
-               success: Any, body: dict[str, Any]) -> Response:
+               success: Any, body: dict[str, Any], batch: str = "") -> Response:
         role = "reviewer" if system.startswith("You review") else "drafter"
         started = time.monotonic()
         with self._lock:
@@ -340,7 +343,7 @@ class FakeLLM:
             with self._lock:
                 self.in_flight[key] -= 1
                 self.calls.append(Call(provider, key, role, reply.status, time.monotonic(), model, max_tokens, started,
-                                       body))
+                                       body, batch))
         headers = {**headers, **reply.headers}
         if reply.status != 200:  # "{key}" in an error body echoes the caller's key, as some proxies do
             body = json.dumps(reply.body).replace("{key}", key)
@@ -356,8 +359,10 @@ class FakeLLM:
                         headers=headers, content_type="application/json")
 
     def _openai(self, request: Request) -> Response:
-        body = request.get_json()
-        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return self.openai_answer(request.get_json(), request.headers.get("Authorization", "").removeprefix("Bearer "))
+
+    def openai_answer(self, body: dict[str, Any], key: str, batch: str = "") -> Response:
+        """A chat completion's answer, to a request of its own or to one line of a batch."""
         messages = body["messages"]
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
         prompt = next((m["content"] for m in messages if m["role"] == "user"), "")
@@ -370,7 +375,7 @@ class FakeLLM:
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": "length" if cut else "stop"}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-                      "prompt_tokens_details": {"cached_tokens": cached()}}}, body)
+                      "prompt_tokens_details": {"cached_tokens": cached()}}}, body, batch)
 
     def _anthropic(self, request: Request) -> Response:
         body = request.get_json()

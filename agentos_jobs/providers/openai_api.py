@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
+from . import openai_batch
 from .base import WARM_UP, Clients, Completion, Request, answering, completion, user_parts
+from .batched import BatchState
 from .errors import ProviderError, by_status, connection_failed, unexpected
-from .limits import read_limits
+from .limits import Limits, read_limits
 from .structured import openai_params
 
 # OpenAI-compatible servers disagree on the limit's name (max_tokens, max_completion_tokens) and some refuse the
@@ -51,18 +57,47 @@ class OpenAIAdapter:
         return self._call(self.client(credential), request)
 
     def _call(self, client: openai.OpenAI, request: Request) -> Completion:
-        messages: list[Any] = [{"role": "system", "content": request.system},
-                               {"role": "user", "content": "\n\n".join(user_parts(request))}]
         try:
             raw = client.chat.completions.with_raw_response.create(
-                model=self.model, messages=messages, **openai_params(request.schema))
+                model=self.model, messages=messages(request), **openai_params(request.schema))
             response = raw.parse()
         except openai.OpenAIError as exc:
             raise classify(exc) from None
+        return self.answer(response, read_limits(raw.headers))
+
+    def answer(self, response: ChatCompletion, limits: Limits) -> Completion:
+        """A chat completion, from a call or a batch's output file."""
         usage = response.usage
         details = usage.prompt_tokens_details if usage else None  # the prompt's cached beginning, when reported
         choice = response.choices[0] if response.choices else None
         return completion(choice.message.content if choice else None, response.model or self.model,
                           usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
                           truncated=bool(choice and choice.finish_reason == "length"), fix=NO_LIMIT_SENT,
-                          limits=read_limits(raw.headers), cached_tokens=details.cached_tokens if details else 0)
+                          limits=limits, cached_tokens=details.cached_tokens if details else 0)
+
+    def find_batch(self, credential: Credential, custom_id: str) -> str | None:
+        with classified():
+            return openai_batch.find(self.client(credential), custom_id)
+
+    def submit_batch(self, credential: Credential, custom_id: str, request: Request) -> str:
+        body = {"model": self.model, "messages": messages(request), **openai_params(request.schema)}
+        with classified():
+            return openai_batch.submit(self.client(credential), custom_id, body)
+
+    def poll_batch(self, credential: Credential, batch_id: str, custom_id: str) -> BatchState:
+        with classified():
+            state, answer = openai_batch.poll(self.client(credential), batch_id, custom_id)
+        return state if answer is None else replace(state, completion=self.answer(answer, {}))
+
+
+@contextlib.contextmanager
+def classified() -> Iterator[None]:
+    try:
+        yield
+    except openai.OpenAIError as exc:
+        raise classify(exc) from None
+
+
+def messages(request: Request) -> list[Any]:
+    return [{"role": "system", "content": request.system},
+            {"role": "user", "content": "\n\n".join(user_parts(request))}]

@@ -30,12 +30,13 @@ from ..filelock import LockTimeout
 from ..fsutil import iso, utc_now
 from ..lease_store import StoreUnavailable
 from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, Cooled, CredentialPool, PoolView
-from ..prices import cost_usd, price_of
+from ..prices import batch_price, cost_usd, price_of
 from ..procs import start_time
 from ..rundir import BaseDir
 from ..text import one_line
 from ..tracing import llm_span, record_answer, record_cost, record_failure
 from .base import Completion, Request, user_parts
+from .batched import BatchAdapter, BatchCalls, BatchWaiting
 from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, Usage, unexpected
 from .limits import Limits
 
@@ -103,6 +104,9 @@ class PooledProvider:
         self.deadline = time.monotonic() - _process_age() + settings.worker_timeout_seconds
         self.ledger = Ledger(BaseDir(settings.base_dir).run(pool.run_id).budget, settings.max_cost_usd)
         self.mask = KeyMask(pool.credentials.values())
+        self.batches = BatchCalls(self.model, adapter, pool.credentials, lambda call: self._lease(call, None),
+                                  lambda credential: self._release(credential, {}, True), self._cost, say
+                                  ) if choice.batch and isinstance(adapter, BatchAdapter) else None
 
     def backoff(self, attempt: int) -> float:
         """base x 2^(attempt-1), capped, with jitter so that parallel workers do not retry in lockstep."""
@@ -167,23 +171,30 @@ class PooledProvider:
         if self.ledger.limit is None:
             return 0.0
         sent = estimate_tokens("".join([request.system, *user_parts(request)]))
-        return cost_usd(budget_price(self.settings, self.model), sent, 0, self.settings.max_tokens) or 0.0
+        price = budget_price(self.settings, self.model)
+        return cost_usd(batch_price(price) if self.batches else price, sent, 0, self.settings.max_tokens) or 0.0
 
     def _cost(self, usage: Completion | Usage) -> float | None:
-        """At the price of the model that answered (a dated version), else of the one asked for."""
+        """At the price of the model that answered (a dated version), else of the one asked for; half of it in
+        batch mode."""
         price = price_of(usage.model, self.settings.prices) or price_of(self.model, self.settings.prices)
-        return cost_usd(price, usage.input_tokens, usage.cached_tokens, usage.output_tokens)
+        return cost_usd(batch_price(price) if self.batches else price, usage.input_tokens, usage.cached_tokens,
+                        usage.output_tokens)
 
     def complete(self, request: Request) -> Completion:
         """The call, within the run's budget: its worst case is held first (OverBudget: not made), and what it
         cost is counted when it returns; retries of one call are one hold. A refused attempt is not billed, an
-        answer that is no use (cut off, empty) is; a call stopped by a signal may have been, so its hold stays."""
+        answer that is no use (cut off, empty) is; a call stopped by a signal may have been, so its hold stays, as
+        does a batch's while it waits: every run that sees it waiting holds its worst case until it is read."""
         request = self._masked(request)
         hold = f"{self.holder}#{secrets.token_hex(4)}"
         self.ledger.reserve(hold, self._worst_case(request), f"the {request.kind} call")
         billed: list[float | None] = []
         try:
-            completion = self._complete(request, hold, billed)
+            completion = (self.batches.complete(request, hold, billed) if self.batches
+                          else self._complete(request, hold, billed))
+        except BatchWaiting:
+            raise
         except Exception:
             if billed:
                 self.ledger.settle(hold, None if None in billed else sum(c or 0.0 for c in billed))

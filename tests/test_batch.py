@@ -1,0 +1,115 @@
+"""Batch mode (`batch = true`): each call a provider batch at half price, each item moving one step a run, never
+submitted or paid twice. Real doit runs against the fake server's Files and Batches endpoints (fake_batches.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+
+import pytest
+
+from agentos_jobs.prices import Price
+
+from conftest import Workspace
+from fake_llm import FakeLLM, use_provider
+
+PRICE = Price(input=100.0, cached_input=10.0, output=5000.0)
+PRICES_TOML = '\n[tool.agentos_jobs.prices]\n"gpt-test" = { input = 100, cached_input = 10, output = 5000 }\n'
+
+
+def add_settings(ws: Workspace, text: str) -> None:
+    path = ws.root / "pyproject.toml"
+    path.write_text(path.read_text() + text)
+
+
+def full_price(rows: list[dict[str, int]]) -> float:
+    return sum((row["input_tokens"] - row["cached_tokens"]) * PRICE.input + row["cached_tokens"] * PRICE.cached_input
+               + row["output_tokens"] * PRICE.output for row in rows) / 1e6
+
+
+def run(ws: Workspace, *args: str) -> dict[str, str]:
+    result = ws.doit(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return ws.statuses()
+
+
+def test_twenty_items_are_drafted_and_reviewed_in_batches_over_runs_each_call_paid_once_at_half_price(
+        workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", AGENTOS_BATCH="1")
+    add_settings(workspace, PRICES_TOML)
+    for number in range(1, 21):
+        workspace.add_issue(number)
+    first = workspace.doit("-n", "3", "lld")
+    assert first.returncode == 0, first.stdout + first.stderr  # nothing is wrong: the provider has the work
+    assert set(workspace.statuses().values()) == {"waiting"}
+    assert workspace.summary()["totals"]["waiting"] == 20
+    assert len(fake.batches.created()) == 20 and not fake.calls  # submitted; nothing answered yet
+    assert "is batch batch_" in first.stdout and "waiting" in first.stdout
+    listed = workspace.doit("list", "-s", "lld:1")
+    assert listed.stdout.startswith("R "), listed.stdout  # not done: the next run takes it up
+    costs: list[dict[str, int]] = []
+    statuses = {}
+    for _ in range(2):  # each run moves every item one step: the drafts' answers in, then the reviews'
+        statuses = run(workspace, "-n", "3", "lld")
+        costs += workspace.summary()["items"]
+    assert set(statuses.values()) == {"done"}, statuses
+    assert all(workspace.marker("lld", str(n)).exists() for n in range(1, 21))
+    assert len(fake.batches.created()) == 40  # a draft and a review each
+    paid = Counter(call.batch for call in fake.calls)
+    assert len(fake.calls) == 40 and set(paid.values()) == {1}  # every request answered (paid) exactly once
+    assert Counter(call.role for call in fake.calls) == {"drafter": 20, "reviewer": 20}
+    spent = sum(row["cost_usd"] for row in costs)
+    assert spent == pytest.approx(full_price(costs) / 2)  # the same tokens at half the synchronous price
+    run(workspace, "-n", "3", "lld")  # every item up to date: nothing asked or submitted again
+    assert len(fake.batches.created()) == 40 and len(fake.calls) == 40
+
+
+@pytest.mark.parametrize("moment", ["files", "batches"])
+def test_a_run_killed_around_a_submission_submits_nothing_twice(workspace: Workspace, fake: FakeLLM,
+                                                                 moment: str) -> None:
+    use_provider(workspace, fake, "openai", AGENTOS_BATCH="1")
+    workspace.add_issue(1)
+    fake.batches.pause_after = moment  # the server has the upload (or the batch); the run dies before its answer
+    started = workspace.start_doit("lld")
+    assert fake.batches.paused.wait(60), "the run never submitted"
+    os.killpg(started.pid, signal.SIGKILL)
+    started.wait(30)
+    for pid in workspace.pids_of("lld 1"):
+        os.kill(pid, signal.SIGKILL)
+    fake.batches.release.set()
+    made = len(fake.batches.created())
+    assert made == (1 if moment == "batches" else 0)
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}
+    assert len(fake.batches.created()) == 1  # found by its custom id, not submitted again
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}  # the draft taken, the review submitted
+    assert run(workspace, "lld") == {"LLD-1": "done"}
+    assert len(fake.batches.created()) == 2 and len(fake.calls) == 2
+
+
+def test_an_expired_batch_fails_its_step_by_name_and_the_rerun_submits_it_again(workspace: Workspace,
+                                                                               fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", AGENTOS_BATCH="1")
+    workspace.add_issue(1)
+    fake.batches.fates = ["expired"]
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}
+    failed = workspace.doit("lld")
+    assert failed.returncode == 1
+    row = workspace.summary()["items"][0]
+    assert row["status"] == "failed"
+    assert "batch batch_2 expired: it expired: not answered within its 24 h window" in row["message"], row["message"]
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}
+    assert len(fake.batches.created()) == 2  # submitted again, once
+    fake.batches.ready = lambda: False  # the provider is slow: the item waits, run after run
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}
+    assert "still in_progress" in workspace.summary()["items"][0]["message"]
+    fake.batches.ready = lambda: True
+    run(workspace, "lld")
+    assert run(workspace, "lld") == {"LLD-1": "done"}
+    assert len(fake.calls) == 2
+
+
+def test_batch_mode_with_a_provider_that_has_none_is_refused_naming_the_setting(workspace: Workspace) -> None:
+    done = workspace.doit("lld", extra_env={"AGENTOS_BATCH": "1"})
+    assert done.returncode == 3
+    assert "environment variable AGENTOS_BATCH: the drafter's provider 'offline' has no batch mode" in done.stderr
