@@ -11,7 +11,7 @@ import pytest
 
 from agentos_jobs.prices import Price
 
-from conftest import Workspace
+from conftest import BIN, Workspace
 from fake_llm import FakeLLM, use_provider
 
 PRICE = Price(input=100.0, cached_input=10.0, output=5000.0)
@@ -113,3 +113,27 @@ def test_batch_mode_with_a_provider_that_has_none_is_refused_naming_the_setting(
     done = workspace.doit("lld", extra_env={"AGENTOS_BATCH": "1"})
     assert done.returncode == 3
     assert "environment variable AGENTOS_BATCH: the drafter's provider 'offline' has no batch mode" in done.stderr
+
+
+def test_until_done_runs_again_until_no_item_waits(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", AGENTOS_BATCH="1")
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    done = workspace.command(str(BIN / "agentos-jobs"), "until-done", "--pause", "0.05", "--", "-n", "3", "lld")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "done", "LLD-3": "done"}
+    assert len(workspace.runs()) == 3  # drafts submitted; drafts taken and reviews submitted; reviews taken
+    assert done.stdout.count("3 item(s) wait for their batch; running again in") == 2
+    assert "running again in 0.1s" in done.stdout  # the pause grows
+
+
+def test_a_waiting_batch_holds_its_worst_case_in_the_budget(workspace: Workspace, fake: FakeLLM) -> None:
+    """At half price a call's worst case (8,192 tokens out at $5,000 a million) is about $20.5: a budget of $50
+    lets two batches wait, and the third item is not submitted."""
+    use_provider(workspace, fake, "openai", AGENTOS_BATCH="1", AGENTOS_MAX_COST="50")
+    add_settings(workspace, PRICES_TOML)
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    workspace.doit("-n", "1", "lld")
+    assert sorted(workspace.statuses().values()) == ["over-budget", "waiting", "waiting"]
+    assert len(fake.batches.created()) == 2
