@@ -45,7 +45,7 @@ def test_twenty_items_are_drafted_and_reviewed_in_batches_over_runs_each_call_pa
     assert set(workspace.statuses().values()) == {"waiting"}
     assert workspace.summary()["totals"]["waiting"] == 20
     assert len(fake.batches.created()) == 20 and not fake.calls  # submitted; nothing answered yet
-    assert "is batch batch_" in first.stdout and "waiting" in first.stdout
+    assert "step draft-1: batch batch_" in first.stdout and " submitted (key key-" in first.stdout
     listed = workspace.doit("list", "-s", "lld:1")
     assert listed.stdout.startswith("R "), listed.stdout  # not done: the next run takes it up
     costs: list[dict[str, int]] = []
@@ -55,6 +55,7 @@ def test_twenty_items_are_drafted_and_reviewed_in_batches_over_runs_each_call_pa
         costs += workspace.summary()["items"]
     assert set(statuses.values()) == {"done"}, statuses
     assert all(workspace.marker("lld", str(n)).exists() for n in range(1, 21))
+    assert not (workspace.root / "docs" / "lineage" / "superseded").exists()  # each run went on with the rounds
     assert len(fake.batches.created()) == 40  # a draft and a review each
     paid = Counter(call.batch for call in fake.calls)
     assert len(fake.calls) == 40 and set(paid.values()) == {1}  # every request answered (paid) exactly once

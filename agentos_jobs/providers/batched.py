@@ -97,8 +97,8 @@ class BatchCalls:
         stored = self.book.meta(entry)
         if stored is None:
             batch_id, key = self._submit(self.book, request, call, tag, entry)
-            raise BatchWaiting(f"{request.kind} is batch {batch_id} (key {key}); a later run of the same command "
-                               "takes its answer")
+            raise BatchWaiting(f"batch {batch_id} submitted (key {key}); the next run of the same command takes "
+                               "its answer")
         batch_id, _, key = stored.partition(" ")
         credential = self.credentials.get(key)
         if credential is None:
@@ -112,8 +112,7 @@ class BatchCalls:
                                                  f"{one_line(credential.scrub(state.failure), MESSAGE_LIMIT)}; "
                                                  "the next run submits it again")
         if state.completion is None:
-            raise BatchWaiting(f"{request.kind} is batch {batch_id}, still {state.status}; a later run takes its "
-                               "answer")
+            raise BatchWaiting(f"batch {batch_id} is still {state.status}; a later run takes its answer")
         answer = state.completion  # kept in the checkpoint by its step: the batch's record may stay
         answer = replace(answer, text=credential.scrub_answer(answer.text), model=credential.scrub(answer.model))
         return replace(answer, cost_usd=self.cost(answer))

@@ -119,8 +119,7 @@ def run_steps(workflow: str, item_id: str, handoff: Handoff | None,
             f"(drafter {model_name(settings, 'drafter')}, reviewer {model_name(settings, 'reviewer')}, run {run_id})")
         status = get_workflow(workflow)(ctx)
     except StepFailed as exc:
-        if exc.status is Status.WAITING:  # nothing is wrong: the next run takes the answer
-            say(str(exc))
+        if exc.status is Status.WAITING:  # nothing is wrong, and the wrapper says it: the next run takes the answer
             return exc.status, str(exc)
         _, message = fail(f"{exc} (checkpoint kept: {db.name}; re-run resumes after the last finished step)")
         return exc.status, message
