@@ -19,7 +19,7 @@ from .tomlsource import TomlSource, TomlSyntaxError, closest
 MAX_PARALLEL = 10
 DEFAULT_PARALLEL = 3
 PROVIDERS = ("offline", "openai", "anthropic", "gemini")
-BATCH_PROVIDERS = ("openai",)  # those whose batch API a role may use (batch = true: providers/batched.py)
+BATCH_PROVIDERS = ("openai", "anthropic")  # those whose batch API a role may use (batch = true: providers/batched.py)
 ROLES = ("drafter", "reviewer")
 
 

@@ -1,4 +1,5 @@
-"""OpenAI's Files and Batches endpoints on the fake server (fake_llm.py), as the official SDK speaks to them.
+"""OpenAI's Files and Batches endpoints and Anthropic's Message Batches on the fake server (fake_llm.py), as the
+official SDKs speak to them.
 
 A batch answers each of its lines as the chat endpoint would (the same scripted replies, the same request log,
 each line marked with its batch) once `ready()` is true, when it is first looked up after that: a test decides
@@ -14,6 +15,7 @@ import json
 import re
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from werkzeug import Request, Response
@@ -28,25 +30,20 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(json.dumps(data), status=status, content_type="application/json")
 
 
-class OpenAIBatches:
+class FakeBatches:
+    """What a test controls of one provider's batches: when they end, how, and the moment to kill a run."""
+
     def __init__(self, fake: FakeLLM) -> None:
         self.fake = fake
-        self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}  # by id, in the order they were made
         self.keys: dict[str, str] = {}  # batch id -> the key that made it
         self.ready: Callable[[], bool] = lambda: True
-        self.fates: list[str] = []  # how the next batches end; then "completed"
-        self.pause_after: str | None = None  # "files" or "batches"
+        self.fates: list[str] = []  # how the next batches end; then they are answered
+        self.pause_after: str | None = None  # what the next held answer follows: "files", "batches"
         self.paused = threading.Event()
         self.release = threading.Event()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        server = fake.server
-        server.expect_request("/v1/files", method="POST").respond_with_handler(self._upload)
-        server.expect_request(_path("/v1/files/", "/content"), method="GET").respond_with_handler(self._content)
-        server.expect_request("/v1/batches", method="POST").respond_with_handler(self._create)
-        server.expect_request("/v1/batches", method="GET").respond_with_handler(self._list)
-        server.expect_request(_path("/v1/batches/", ""), method="GET").respond_with_handler(self._retrieve)
 
     def created(self) -> list[dict[str, Any]]:
         return list(self.batches.values())
@@ -56,6 +53,31 @@ class OpenAIBatches:
             self.pause_after = None
             self.paused.set()
             self.release.wait(30)
+
+    @staticmethod
+    def _shown(batch: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in batch.items() if key != "fate"}
+
+    def _taken(self, batch: dict[str, Any], under_way: str, status: str) -> bool:
+        """Whether this lookup ends the batch: it is under way, and `ready()`. Marked `status` at once: a batch
+        is answered once, whatever the lookups meanwhile."""
+        with self._lock:
+            if batch[under_way] != "in_progress" or not self.ready():
+                return False
+            batch[under_way] = status
+            return True
+
+
+class OpenAIBatches(FakeBatches):
+    def __init__(self, fake: FakeLLM) -> None:
+        super().__init__(fake)
+        self.files: dict[str, bytes] = {}
+        server = fake.server
+        server.expect_request("/v1/files", method="POST").respond_with_handler(self._upload)
+        server.expect_request(_path("/v1/files/", "/content"), method="GET").respond_with_handler(self._content)
+        server.expect_request("/v1/batches", method="POST").respond_with_handler(self._create)
+        server.expect_request("/v1/batches", method="GET").respond_with_handler(self._list)
+        server.expect_request(_path("/v1/batches/", ""), method="GET").respond_with_handler(self._retrieve)
 
     def _upload(self, request: Request) -> Response:
         upload = request.files["file"]
@@ -110,10 +132,8 @@ class OpenAIBatches:
 
     def _advance(self, batch: dict[str, Any]) -> None:
         """A batch under way ends once `ready()`: its lines answered, or expired or failed as scripted."""
-        with self._lock:
-            if batch["status"] != "in_progress" or not self.ready():
-                return
-            batch["status"] = "finalizing"  # taken: answered once, whatever the lookups meanwhile
+        if not self._taken(batch, "status", "finalizing"):
+            return
         fate = batch["fate"]
         if fate == "failed":
             batch["errors"] = {"object": "list", "data": [{"code": "invalid_json_line", "line": 1, "param": None,
@@ -133,9 +153,82 @@ class OpenAIBatches:
             batch["request_counts"] = {"total": len(lines), "completed": len(lines), "failed": 0}
         batch["status"] = fate
 
-    @staticmethod
-    def _shown(batch: dict[str, Any]) -> dict[str, Any]:
-        return {key: value for key, value in batch.items() if key != "fate"}
+
+class AnthropicBatches(FakeBatches):
+    """Message Batches: made from the requests themselves, listed newest first, results as JSONL once ended."""
+
+    def __init__(self, fake: FakeLLM) -> None:
+        super().__init__(fake)
+        self.requests: dict[str, list[dict[str, Any]]] = {}
+        self.results: dict[str, bytes] = {}
+        server = fake.server
+        server.expect_request("/v1/messages/batches", method="POST").respond_with_handler(self._create)
+        server.expect_request("/v1/messages/batches", method="GET").respond_with_handler(self._list)
+        server.expect_request(_path("/v1/messages/batches/", "/results"), method="GET"
+                              ).respond_with_handler(self._results)
+        server.expect_request(_path("/v1/messages/batches/", ""), method="GET").respond_with_handler(self._retrieve)
+
+    def _create(self, request: Request) -> Response:
+        asked = request.get_json()["requests"]
+        with self._lock:
+            batch_id = f"msgbatch_{next(self._ids)}"
+            made = datetime.now(UTC)  # the SDK's lookups compare it with when a run was about to submit
+            batch = {"id": batch_id, "type": "message_batch", "processing_status": "in_progress",
+                     "request_counts": {"processing": len(asked), "succeeded": 0, "errored": 0, "canceled": 0,
+                                        "expired": 0},
+                     "created_at": made.isoformat(), "expires_at": (made + timedelta(days=1)).isoformat(),
+                     "ended_at": None, "archived_at": None, "cancel_initiated_at": None, "results_url": None,
+                     "fate": self.fates.pop(0) if self.fates else "succeeded"}
+            self.batches[batch_id] = batch
+            self.requests[batch_id] = asked
+            self.keys[batch_id] = request.headers.get("x-api-key", "")
+        self._pause("batches")
+        return _json(self._shown(batch))
+
+    def _retrieve(self, request: Request) -> Response:
+        batch = self.batches.get(request.path.rsplit("/", 1)[1])
+        if batch is None:
+            return _json({"type": "error", "error": {"type": "not_found_error", "message": "No such batch"}}, 404)
+        self._advance(batch, request.host_url.rstrip("/"))
+        return _json(self._shown(batch))
+
+    def _list(self, request: Request) -> Response:
+        newest = list(reversed(self.batches.values()))
+        after = request.args.get("after_id")
+        if after:
+            newest = newest[[b["id"] for b in newest].index(after) + 1:]
+        page = newest[: int(request.args.get("limit", 20))]
+        for batch in page:
+            self._advance(batch, request.host_url.rstrip("/"))
+        return _json({"data": [self._shown(b) for b in page], "has_more": len(newest) > len(page),
+                      "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None})
+
+    def _results(self, request: Request) -> Response:
+        data = self.results.get(request.path.split("/")[4])
+        if data is None:
+            return _json({"type": "error", "error": {"type": "not_found_error", "message": "Not ended"}}, 404)
+        return Response(data, content_type="application/binary")
+
+    def _advance(self, batch: dict[str, Any], host: str) -> None:
+        if not self._taken(batch, "processing_status", "canceling"):
+            return
+        fate, lines = batch["fate"], []
+        for asked in self.requests[batch["id"]]:
+            if fate == "succeeded":
+                answer = self.fake.anthropic_answer(asked["params"], self.keys[batch["id"]], batch["id"])
+                result = {"type": "succeeded", "message": json.loads(answer.get_data())}
+            elif fate == "errored":
+                result = {"type": "errored", "error": {"type": "error", "error": {
+                    "type": "invalid_request_error", "message": "max_tokens: too large"}}}
+            else:
+                result = {"type": fate}
+            lines.append(json.dumps({"custom_id": asked["custom_id"], "result": result}))
+        self.results[batch["id"]] = "\n".join(lines).encode() + b"\n"
+        batch["request_counts"] = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0,
+                                   fate: len(lines)}
+        batch["ended_at"] = datetime.now(UTC).isoformat()
+        batch["results_url"] = f"{host}/v1/messages/batches/{batch['id']}/results"
+        batch["processing_status"] = "ended"
 
 
 def _path(start: str, end: str) -> re.Pattern[str]:

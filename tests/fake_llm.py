@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fake_batches import OpenAIBatches
+from fake_batches import AnthropicBatches, OpenAIBatches
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -271,6 +271,7 @@ class FakeLLM:
         self.server.expect_request(re.compile(r"/v1beta/models/[^/]+:generateContent"), method="POST"
                                    ).respond_with_handler(self._gemini)
         self.batches = OpenAIBatches(self)
+        self.message_batches = AnthropicBatches(self)
         self.server.start()
 
     def stop(self) -> None:
@@ -378,8 +379,11 @@ class FakeLLM:
                       "prompt_tokens_details": {"cached_tokens": cached()}}}, body, batch)
 
     def _anthropic(self, request: Request) -> Response:
-        body = request.get_json()
         key = request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return self.anthropic_answer(request.get_json(), key)
+
+    def anthropic_answer(self, body: dict[str, Any], key: str, batch: str = "") -> Response:
+        """A message, the answer to a request of its own or to one of a message batch."""
         content = body["messages"][0]["content"]
         blocks = [{"text": content}] if isinstance(content, str) else content
         prompt = "\n\n".join(block["text"] for block in blocks)
@@ -401,7 +405,7 @@ class FakeLLM:
             "stop_reason": "max_tokens" if cut else "tool_use" if use else "end_turn",
             "stop_sequence": None,  # input_tokens leaves out what the cache served, as Anthropic's does
             "usage": {"input_tokens": 100 - cached(), "output_tokens": 20, "cache_read_input_tokens": cached(),
-                      "cache_creation_input_tokens": 0}}, body)
+                      "cache_creation_input_tokens": 0}}, body, batch)
 
     def _gemini(self, request: Request) -> Response:
         body = request.get_json()

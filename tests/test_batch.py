@@ -79,13 +79,14 @@ def test_a_run_killed_around_a_submission_submits_nothing_twice(workspace: Works
     for pid in workspace.pids_of("lld 1"):
         os.kill(pid, signal.SIGKILL)
     fake.batches.release.set()
-    made = len(fake.batches.created())
-    assert made == (1 if moment == "batches" else 0)
-    assert run(workspace, "lld") == {"LLD-1": "waiting"}
-    assert len(fake.batches.created()) == 1  # found by its custom id, not submitted again
-    assert run(workspace, "lld") == {"LLD-1": "waiting"}  # the draft taken, the review submitted
-    assert run(workspace, "lld") == {"LLD-1": "done"}
-    assert len(fake.batches.created()) == 2 and len(fake.calls) == 2
+    assert len(fake.batches.created()) == (1 if moment == "batches" else 0)
+    rerun = workspace.doit("lld")
+    assert ("lld-draft: found batch batch_" in rerun.stdout) == (moment == "batches"), rerun.stdout
+    assert workspace.statuses() == {"LLD-1": "waiting"}
+    assert run(workspace, "lld") == {"LLD-1": "waiting" if moment == "files" else "done"}
+    if moment == "files":
+        assert run(workspace, "lld") == {"LLD-1": "done"}
+    assert len(fake.batches.created()) == 2 and len(fake.calls) == 2  # a draft, a review: each submitted once
 
 
 def test_an_expired_batch_fails_its_step_by_name_and_the_rerun_submits_it_again(workspace: Workspace,
@@ -138,3 +139,56 @@ def test_a_waiting_batch_holds_its_worst_case_in_the_budget(workspace: Workspace
     workspace.doit("-n", "1", "lld")
     assert sorted(workspace.statuses().values()) == ["over-budget", "waiting", "waiting"]
     assert len(fake.batches.created()) == 2
+
+
+def test_anthropic_message_batches_draft_and_review_over_runs_at_half_price(workspace: Workspace,
+                                                                           fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "anthropic", AGENTOS_BATCH="1")
+    add_settings(workspace, PRICES_TOML.replace("gpt-test", "claude-test"))
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    assert set(run(workspace, "-n", "3", "lld").values()) == {"waiting"}
+    assert len(fake.message_batches.created()) == 3 and not fake.calls
+    rows = []
+    for _ in range(2):
+        statuses = run(workspace, "-n", "3", "lld")
+        rows += workspace.summary()["items"]
+    assert set(statuses.values()) == {"done"}
+    assert len(fake.message_batches.created()) == 6 and len(fake.calls) == 6
+    assert set(Counter(call.batch for call in fake.calls).values()) == {1}
+    assert sum(row["cost_usd"] for row in rows) == pytest.approx(full_price(rows) / 2)
+
+
+def test_a_run_killed_after_its_message_batch_was_made_waits_for_it_and_submits_nothing_twice(
+        workspace: Workspace, fake: FakeLLM) -> None:
+    """A message batch carries no tag: the re-run finds it by its results, so it waits until it has ended."""
+    use_provider(workspace, fake, "anthropic", AGENTOS_BATCH="1")
+    workspace.add_issue(1)
+    fake.message_batches.ready = lambda: False
+    fake.message_batches.pause_after = "batches"
+    started = workspace.start_doit("lld")
+    assert fake.message_batches.paused.wait(60), "the run never submitted"
+    os.killpg(started.pid, signal.SIGKILL)
+    started.wait(30)
+    for pid in workspace.pids_of("lld 1"):
+        os.kill(pid, signal.SIGKILL)
+    fake.message_batches.release.set()
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}
+    assert "made when an earlier run stopped while submitting" in workspace.summary()["items"][0]["message"]
+    fake.message_batches.ready = lambda: True
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}  # found in the ended batch's results: the draft taken
+    assert len(fake.message_batches.created()) == 2  # the draft's, once; then the review's
+    assert run(workspace, "lld") == {"LLD-1": "done"}
+    assert len(fake.calls) == 2
+
+
+def test_an_errored_message_batch_request_fails_its_step_naming_the_batch(workspace: Workspace,
+                                                                         fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "anthropic", AGENTOS_BATCH="1")
+    workspace.add_issue(1)
+    fake.message_batches.fates = ["errored"]
+    run(workspace, "lld")
+    assert workspace.doit("lld").returncode == 1
+    message = workspace.summary()["items"][0]["message"]
+    assert "batch msgbatch_1 ended: the request failed (invalid_request_error: max_tokens: too large)" in message
+    assert run(workspace, "lld") == {"LLD-1": "waiting"} and len(fake.message_batches.created()) == 2

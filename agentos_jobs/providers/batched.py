@@ -4,8 +4,10 @@ across runs instead of holding a doit slot while the provider works.
 The call's custom id is derived from the item, the step's kind and everything sent. The batch's id is
 checkpointed (in the item's checkpoint) the moment the provider gives it, before anything else; the item then ends
 `waiting`. A later run looks the batch up: it takes the answer once there is one, else the item waits again. A
-crash between submitting and checkpointing leaves a batch the checkpoint does not know, so the provider's recent
-batches are searched by custom id before every submission: it is found, never submitted twice. A batch that
+crash between submitting and checkpointing leaves a batch the checkpoint does not know, so the intent to submit is
+checkpointed first (when, with which key), and the provider's batches since then are searched by custom id before
+submitting again: it is found, never submitted twice (OpenAI's are searched before every submission, by the tag
+each batch carries; Anthropic's batches carry none, so their results are read, once each has ended). A batch that
 failed, expired or was cancelled fails the step, naming it and the provider's reason; its record is dropped, so
 the re-run submits again. A waiting batch holds no key: one is leased to submit, and looking it up leases none.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
@@ -25,7 +28,8 @@ from ..text import one_line
 from .base import Completion, Request, user_parts
 from .errors import ErrorKind, ProviderError, Usage, unexpected
 
-UNDER_WAY = ("validating", "in_progress", "finalizing", "cancelling")  # a batch with no outcome yet
+UNDER_WAY = ("validating", "in_progress", "finalizing", "cancelling", "canceling")  # a batch with no outcome yet
+SUBMITTING = "submitting"  # the record of a batch about to be submitted: "submitting <unix time> <key>"
 MESSAGE_LIMIT = 300
 
 
@@ -58,7 +62,9 @@ class BatchState:
 class BatchAdapter(Protocol):
     """One SDK's batch API; every method raises ProviderError when the provider refuses."""
 
-    def find_batch(self, credential: Credential, custom_id: str) -> str | None: ...
+    def find_batch(self, credential: Credential, custom_id: str, since: float | None) -> str | None:
+        """The batch of this request, if one was submitted (`since`: when an earlier run was about to, and may
+        have); raises BatchWaiting while that cannot be told yet."""
 
     def submit_batch(self, credential: Credential, custom_id: str, request: Request) -> str: ...
 
@@ -76,7 +82,7 @@ class BatchCalls:
     """One role's calls as batches. `book` is the item's checkpoint, given once it is open."""
 
     def __init__(self, model: str, adapter: BatchAdapter, credentials: Mapping[str, Credential],
-                 lease: Callable[[str], Credential], release: Callable[[Credential], None],
+                 lease: Callable[[str, str | None], Credential], release: Callable[[Credential], None],
                  cost: Callable[[Completion | Usage], float | None], say: Callable[[str], None]) -> None:
         self.model = model
         self.adapter = adapter
@@ -95,10 +101,11 @@ class BatchCalls:
         tag = custom_id(request, self.model)
         entry = f"batch {tag}"
         stored = self.book.meta(entry)
-        if stored is None:
-            batch_id, key = self._submit(self.book, request, call, tag, entry)
-            raise BatchWaiting(f"batch {batch_id} submitted (key {key}); the next run of the same command takes "
-                               "its answer")
+        if stored is None or stored.startswith(f"{SUBMITTING} "):
+            stored, found = self._submit(self.book, request, call, tag, entry, stored)
+            if not found:
+                raise BatchWaiting(f"batch {stored.replace(' ', ' submitted (key ', 1)}); the next run of the "
+                                   "same command takes its answer")
         batch_id, _, key = stored.partition(" ")
         credential = self.credentials.get(key)
         if credential is None:
@@ -117,21 +124,29 @@ class BatchCalls:
         answer = replace(answer, text=credential.scrub_answer(answer.text), model=credential.scrub(answer.model))
         return replace(answer, cost_usd=self.cost(answer))
 
-    def _submit(self, book: BatchBook, request: Request, call: str, tag: str, entry: str) -> tuple[str, str]:
-        """The batch of this request: one found under its tag (submitted before a crash), else a new one; its id
-        checkpointed before anything else."""
-        credential = self.lease(call)
+    def _submit(self, book: BatchBook, request: Request, call: str, tag: str, entry: str,
+                stored: str | None) -> tuple[str, bool]:
+        """The batch of this request, as its record says it ("<id> <key>"), and whether it was found rather than
+        submitted: one an earlier run submitted before it stopped, else a new one; the intent checkpointed before
+        submitting, the id the moment it is known."""
+        since, key = None, None
+        if stored is not None:  # "submitting <time> <key>": an earlier run stopped around its submission
+            _, moment, key = stored.split(" ", 2)
+            since = float(moment)
+        credential = self.lease(call, key if key in self.credentials else None)  # batches belong to the account
         try:
-            batch_id = self.adapter.find_batch(credential, tag)
+            batch_id = self.adapter.find_batch(credential, tag, since)
             found = batch_id is not None
             if batch_id is None:
+                book.set_meta(entry, f"{SUBMITTING} {time.time():.3f} {credential.name}")
                 batch_id = self.adapter.submit_batch(credential, tag, request)
-            book.set_meta(entry, f"{batch_id} {credential.name}")
+            record = f"{batch_id} {credential.name}"
+            book.set_meta(entry, record)
         finally:
             self.release(credential)
         self.say(f"{request.kind}: {'found' if found else 'submitted'} batch {batch_id} (key {credential.name}, "
-                 "half price); the item waits for it")
-        return batch_id, credential.name
+                 "half price)")
+        return record, found
 
     def _poll(self, book: BatchBook, credential: Credential, batch_id: str, tag: str, entry: str,
               billed: list[float | None]) -> BatchState:

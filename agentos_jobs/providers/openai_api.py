@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -16,7 +14,7 @@ from ..credentials import Credential
 from . import openai_batch
 from .base import WARM_UP, Clients, Completion, Request, answering, completion, user_parts
 from .batched import BatchState
-from .errors import ProviderError, by_status, connection_failed, unexpected
+from .errors import ProviderError, by_status, classified, connection_failed, unexpected
 from .limits import Limits, read_limits
 from .structured import openai_params
 
@@ -75,27 +73,21 @@ class OpenAIAdapter:
                           truncated=bool(choice and choice.finish_reason == "length"), fix=NO_LIMIT_SENT,
                           limits=limits, cached_tokens=details.cached_tokens if details else 0)
 
-    def find_batch(self, credential: Credential, custom_id: str) -> str | None:
-        with classified():
+    def find_batch(self, credential: Credential, custom_id: str, since: float | None) -> str | None:
+        """Searched before every submission: each batch carries its request's tag."""
+        with classified(openai.OpenAIError, classify):
             return openai_batch.find(self.client(credential), custom_id)
 
     def submit_batch(self, credential: Credential, custom_id: str, request: Request) -> str:
         body = {"model": self.model, "messages": messages(request), **openai_params(request.schema)}
-        with classified():
+        with classified(openai.OpenAIError, classify):
             return openai_batch.submit(self.client(credential), custom_id, body)
 
     def poll_batch(self, credential: Credential, batch_id: str, custom_id: str) -> BatchState:
-        with classified():
+        with classified(openai.OpenAIError, classify):
             state, answer = openai_batch.poll(self.client(credential), batch_id, custom_id)
         return state if answer is None else replace(state, completion=self.answer(answer, {}))
 
-
-@contextlib.contextmanager
-def classified() -> Iterator[None]:
-    try:
-        yield
-    except openai.OpenAIError as exc:
-        raise classify(exc) from None
 
 
 def messages(request: Request) -> list[Any]:

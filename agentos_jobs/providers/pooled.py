@@ -104,7 +104,7 @@ class PooledProvider:
         self.deadline = time.monotonic() - _process_age() + settings.worker_timeout_seconds
         self.ledger = Ledger(BaseDir(settings.base_dir).run(pool.run_id).budget, settings.max_cost_usd)
         self.mask = KeyMask(pool.credentials.values())
-        self.batches = BatchCalls(self.model, adapter, pool.credentials, lambda call: self._lease(call, None),
+        self.batches = BatchCalls(self.model, adapter, pool.credentials, self._lease,
                                   lambda credential: self._release(credential, {}, True), self._cost, say
                                   ) if choice.batch and isinstance(adapter, BatchAdapter) else None
 
