@@ -73,6 +73,7 @@ class Settings:
     repo: str | None = None  # where it files: OWNER/REPO; None: gh's default repository
     max_cost_usd: float | None = None  # the run's budget (budget.py); None: no limit
     prices: Mapping[str, Price] = field(default_factory=dict)  # added to or replacing the shipped table
+    service_tier: str | None = None  # OpenAI's tier: "flex" is slower, at the batch price (prices.py)
 
     @property
     def lld_dir(self) -> Path:
@@ -128,8 +129,9 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
     "repo": (str, None, None),
     "max_cost_usd": (float, "AGENTOS_MAX_COST", None),
     "prices": (dict, None, {}),
+    "service_tier": (str, "AGENTOS_SERVICE_TIER", None),
 }
-_CHOICES = {"progress": ("auto", "plain", "off")}
+_CHOICES = {"progress": ("auto", "plain", "off"), "service_tier": ("auto", "default", "flex", "priority")}
 _ROLE_KEYS = ("provider", "model", "base_url", "batch")
 _ZERO_OK = ("offline_latency_seconds", "base_backoff_seconds", "context_tokens")
 TABLE = ("tool", "agentos_jobs")
@@ -303,6 +305,11 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
         raise ConfigError(f"{stanza.where('repo')}: repo = {values['repo']!r} is not a GitHub repository; write it "
                           "as gh takes it, OWNER/REPO (or HOST/OWNER/REPO), or remove it to file in gh's default "
                           "repository")
+    if values["service_tier"] is not None and "openai" not in (choice.provider, *(
+            (stanza.values.get(role) or {}).get("provider") for role in ROLES)):
+        where = "environment variable AGENTOS_SERVICE_TIER" if env.get("AGENTOS_SERVICE_TIER") else \
+            stanza.where("service_tier")
+        raise ConfigError(f"{where}: service_tier is OpenAI's, and no role uses provider 'openai'; remove it")
     base = Path(env.get("AGENTOS_BASE_DIR") or ".agentos")
     return Settings(
         root=root,

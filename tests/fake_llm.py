@@ -372,7 +372,7 @@ class FakeLLM:
         cached = functools.cache(lambda: self._cached("openai", whole))  # asked on success: a refusal caches nothing
         return self._serve("openai", key, system, prompt, body["model"], limit, lambda text, cut, _: {
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000,
-            "model": body["model"] + SNAPSHOT,
+            "model": body["model"] + SNAPSHOT, "service_tier": body.get("service_tier") or "default",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": "length" if cut else "stop"}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,

@@ -192,3 +192,19 @@ def test_an_errored_message_batch_request_fails_its_step_naming_the_batch(worksp
     message = workspace.summary()["items"][0]["message"]
     assert "batch msgbatch_1 ended: the request failed (invalid_request_error: max_tokens: too large)" in message
     assert run(workspace, "lld") == {"LLD-1": "waiting"} and len(fake.message_batches.created()) == 2
+
+
+def test_the_flex_tier_is_asked_for_and_what_it_serves_costs_half(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", AGENTOS_SERVICE_TIER="flex")
+    add_settings(workspace, PRICES_TOML)
+    workspace.add_issue(1)
+    assert run(workspace, "lld") == {"LLD-1": "done"}
+    assert len(fake.calls) == 2 and {call.body.get("service_tier") for call in fake.calls} == {"flex"}
+    row = workspace.summary()["items"][0]
+    assert row["cost_usd"] == pytest.approx(full_price([row]) / 2)
+
+
+def test_a_service_tier_with_no_openai_role_is_refused(workspace: Workspace) -> None:
+    done = workspace.doit("lld", extra_env={"AGENTOS_SERVICE_TIER": "flex"})
+    assert done.returncode == 3
+    assert "environment variable AGENTOS_SERVICE_TIER: service_tier is OpenAI's" in done.stderr

@@ -41,6 +41,7 @@ SAMPLE = {"id": "warm-up", "object": "chat.completion", "created": 0, "model": "
 class OpenAIAdapter:
     def __init__(self, choice: ModelChoice, settings: Settings) -> None:
         self.model = choice.model or ""
+        self.tier: dict[str, Any] = {"service_tier": settings.service_tier} if settings.service_tier else {}
         base_url = os.environ.get("OPENAI_BASE_URL") or choice.base_url
         self.client = Clients(lambda credential: openai.OpenAI(
             api_key=credential.key, base_url=base_url, max_retries=0, timeout=settings.request_timeout_seconds),
@@ -57,7 +58,7 @@ class OpenAIAdapter:
     def _call(self, client: openai.OpenAI, request: Request) -> Completion:
         try:
             raw = client.chat.completions.with_raw_response.create(
-                model=self.model, messages=messages(request), **openai_params(request.schema))
+                model=self.model, messages=messages(request), **openai_params(request.schema), **self.tier)
             response = raw.parse()
         except openai.OpenAIError as exc:
             raise classify(exc) from None
@@ -68,10 +69,11 @@ class OpenAIAdapter:
         usage = response.usage
         details = usage.prompt_tokens_details if usage else None  # the prompt's cached beginning, when reported
         choice = response.choices[0] if response.choices else None
-        return completion(choice.message.content if choice else None, response.model or self.model,
-                          usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
-                          truncated=bool(choice and choice.finish_reason == "length"), fix=NO_LIMIT_SENT,
-                          limits=limits, cached_tokens=details.cached_tokens if details else 0)
+        answer = completion(choice.message.content if choice else None, response.model or self.model,
+                            usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
+                            truncated=bool(choice and choice.finish_reason == "length"), fix=NO_LIMIT_SENT,
+                            limits=limits, cached_tokens=details.cached_tokens if details else 0)
+        return replace(answer, service_tier=response.service_tier)
 
     def find_batch(self, credential: Credential, custom_id: str, since: float | None) -> str | None:
         """Searched before every submission: each batch carries its request's tag."""

@@ -176,9 +176,10 @@ class PooledProvider:
 
     def _cost(self, usage: Completion | Usage) -> float | None:
         """At the price of the model that answered (a dated version), else of the one asked for; half of it in
-        batch mode."""
+        batch mode, or when OpenAI's flex tier served it (an answer that is no use is counted at the full price)."""
         price = price_of(usage.model, self.settings.prices) or price_of(self.model, self.settings.prices)
-        return cost_usd(batch_price(price) if self.batches else price, usage.input_tokens, usage.cached_tokens,
+        half = self.batches or (isinstance(usage, Completion) and usage.service_tier == "flex")
+        return cost_usd(batch_price(price) if half else price, usage.input_tokens, usage.cached_tokens,
                         usage.output_tokens)
 
     def complete(self, request: Request) -> Completion:
