@@ -38,6 +38,7 @@ class Spend:
     unknown: int = 0  # calls of a model with no price: the spend is at least `spent`
     held: float = 0.0
     limit: float | None = None
+    saved: float = 0.0  # what the prompt cache saved the run's calls
 
     def line(self) -> str:
         """For the progress line: "$0.0123 spent of $0.0500", with "+ unknown" when some call has no price."""
@@ -64,7 +65,7 @@ def _spend(data: dict[str, Any]) -> Spend:
     held, limit = data.get("held"), data.get("limit")
     return Spend(float(data.get("spent") or 0.0), int(data.get("unknown") or 0),
                  sum(float(v) for v in held.values()) if isinstance(held, dict) else 0.0,
-                 float(limit) if isinstance(limit, int | float) else None)
+                 float(limit) if isinstance(limit, int | float) else None, float(data.get("saved") or 0.0))
 
 
 class Ledger:
@@ -98,10 +99,12 @@ class Ledger:
             data["held"][call] = worst
         self._change(hold)
 
-    def settle(self, call: str, cost: float | None) -> None:
-        """The call returned: its hold becomes its cost (unknown: counted apart)."""
+    def settle(self, call: str, cost: float | None, saved: float = 0.0) -> None:
+        """The call returned: its hold becomes its cost (unknown: counted apart); `saved`, what the prompt cache
+        saved it, is summed for the summary."""
         def settle(data: dict[str, Any]) -> None:
             data["held"].pop(call, None)
+            data["saved"] = float(data.get("saved") or 0.0) + saved
             if cost is None:
                 data["unknown"] = int(data.get("unknown") or 0) + 1
             else:

@@ -90,6 +90,11 @@ def cost_usd(price: Price | None, input_tokens: int, cached_tokens: int, output_
     return (fresh * price.input + cached_tokens * price.cached_input + output_tokens * price.output) / MILLION
 
 
+def cache_saving(price: Price | None, cached_tokens: int) -> float:
+    """What the prompt cache saved a call: its cached tokens at the input price less what they were billed."""
+    return 0.0 if price is None else cached_tokens * max(price.input - price.cached_input, 0.0) / MILLION
+
+
 BATCH_SHARE = 0.5  # OpenAI's Batch API and Anthropic's Message Batches bill half of every price, cached input too
 
 

@@ -30,7 +30,7 @@ from ..filelock import LockTimeout
 from ..fsutil import iso, utc_now
 from ..lease_store import StoreUnavailable
 from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, Cooled, CredentialPool, PoolView
-from ..prices import batch_price, cost_usd, price_of
+from ..prices import Price, batch_price, cache_saving, cost_usd, price_of
 from ..procs import start_time
 from ..rundir import BaseDir
 from ..text import one_line
@@ -174,13 +174,18 @@ class PooledProvider:
         price = budget_price(self.settings, self.model)
         return cost_usd(batch_price(price) if self.batches else price, sent, 0, self.settings.max_tokens) or 0.0
 
-    def _cost(self, usage: Completion | Usage) -> float | None:
+    def _price(self, usage: Completion | Usage) -> Price | None:
         """At the price of the model that answered (a dated version), else of the one asked for; half of it in
         batch mode, or when OpenAI's flex tier served it (an answer that is no use is counted at the full price)."""
         price = price_of(usage.model, self.settings.prices) or price_of(self.model, self.settings.prices)
         half = self.batches or (isinstance(usage, Completion) and usage.service_tier == "flex")
-        return cost_usd(batch_price(price) if half else price, usage.input_tokens, usage.cached_tokens,
-                        usage.output_tokens)
+        return batch_price(price) if half else price
+
+    def _saved(self, completion: Completion) -> float:
+        return cache_saving(self._price(completion), completion.cached_tokens)
+
+    def _cost(self, usage: Completion | Usage) -> float | None:
+        return cost_usd(self._price(usage), usage.input_tokens, usage.cached_tokens, usage.output_tokens)
 
     def complete(self, request: Request) -> Completion:
         """The call, within the run's budget: its worst case is held first (OverBudget: not made), and what it
@@ -202,7 +207,7 @@ class PooledProvider:
             else:
                 self.ledger.release(hold)
             raise
-        self.ledger.settle(hold, completion.cost_usd)
+        self.ledger.settle(hold, completion.cost_usd, self._saved(completion))
         return completion
 
     def _masked(self, request: Request) -> Request:
