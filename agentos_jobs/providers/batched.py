@@ -100,13 +100,13 @@ class BatchCalls:
             raise RuntimeError("internal error: a batch call without the item's checkpoint")
         tag = custom_id(request, self.model)
         entry = f"batch {tag}"
-        stored = self.book.meta(entry)
+        stored, submitted = self.book.meta(entry), False
         if stored is None or stored.startswith(f"{SUBMITTING} "):
-            stored, found = self._submit(self.book, request, call, tag, entry, stored)
-            if not found:
-                raise BatchWaiting(f"batch {stored.replace(' ', ' submitted (key ', 1)}); the next run of the "
-                                   "same command takes its answer")
+            stored, submitted = self._submit(self.book, request, call, tag, entry, stored)
         batch_id, _, key = stored.partition(" ")
+        if submitted:
+            raise BatchWaiting(f"batch {batch_id} submitted (key {key}); the next run of the same command takes "
+                               "its answer")
         credential = self.credentials.get(key)
         if credential is None:
             self.book.drop_meta(entry)
@@ -126,9 +126,9 @@ class BatchCalls:
 
     def _submit(self, book: BatchBook, request: Request, call: str, tag: str, entry: str,
                 stored: str | None) -> tuple[str, bool]:
-        """The batch of this request, as its record says it ("<id> <key>"), and whether it was found rather than
-        submitted: one an earlier run submitted before it stopped, else a new one; the intent checkpointed before
-        submitting, the id the moment it is known."""
+        """The batch of this request, as its record says it ("<id> <key>"), and whether it was submitted now (else
+        found: an earlier run submitted it before it stopped); the intent checkpointed before submitting, the id
+        the moment it is known."""
         since, key = None, None
         if stored is not None:  # "submitting <time> <key>": an earlier run stopped around its submission
             _, moment, key = stored.split(" ", 2)
@@ -146,7 +146,7 @@ class BatchCalls:
             self.release(credential)
         self.say(f"{request.kind}: {'found' if found else 'submitted'} batch {batch_id} (key {credential.name}, "
                  "half price)")
-        return record, found
+        return record, not found
 
     def _poll(self, book: BatchBook, credential: Credential, batch_id: str, tag: str, entry: str,
               billed: list[float | None]) -> BatchState:
