@@ -208,3 +208,17 @@ def test_a_service_tier_with_no_openai_role_is_refused(workspace: Workspace) -> 
     done = workspace.doit("lld", extra_env={"AGENTOS_SERVICE_TIER": "flex"})
     assert done.returncode == 3
     assert "environment variable AGENTOS_SERVICE_TIER: service_tier is OpenAI's" in done.stderr
+
+
+def test_a_role_can_batch_alone_the_drafter_in_batches_the_reviewer_answering_at_once(workspace: Workspace,
+                                                                                       fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai")
+    for name in ("AGENTOS_PROVIDER", "AGENTOS_MODEL"):  # the settings file decides, role by role
+        workspace.env.pop(name)
+    path = workspace.root / "pyproject.toml"
+    path.write_text(path.read_text().replace('provider = "offline"', 'provider = "openai"\nmodel = "gpt-test"')
+                    + "\n[tool.agentos_jobs.drafter]\nbatch = true\n")
+    workspace.add_issue(1)
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}
+    assert run(workspace, "lld") == {"LLD-1": "done"}  # the draft's batch read, the review asked directly
+    assert [(call.role, bool(call.batch)) for call in fake.calls] == [("drafter", True), ("reviewer", False)]
