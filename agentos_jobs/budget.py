@@ -40,6 +40,7 @@ class Spend:
     unknown: int = 0  # calls whose cost cannot be told (no price, no usage): counted at their worst case held
     held: float = 0.0
     limit: float | None = None
+    saved: float = 0.0  # what the prompt cache saved the run's calls
 
     def line(self) -> str:
         """For the progress line: "$0.0123 spent of $0.0500", with "+ unknown" when some call has no price."""
@@ -66,7 +67,7 @@ def _spend(data: dict[str, Any]) -> Spend:
     held, limit = data.get("held"), data.get("limit")
     return Spend(float(data.get("spent") or 0.0), int(data.get("unknown") or 0),
                  sum(float(v) for v in held.values()) if isinstance(held, dict) else 0.0,
-                 float(limit) if isinstance(limit, int | float) else None)
+                 float(limit) if isinstance(limit, int | float) else None, float(data.get("saved") or 0.0))
 
 
 class Ledger:
@@ -100,12 +101,15 @@ class Ledger:
             data["held"][call] = worst
         self._change(hold)
 
-    def settle(self, call: str, cost: float | None) -> None:
+    def settle(self, call: str, cost: float | None, saved: float = 0.0) -> None:
         """The call returned: its hold becomes its cost. An unknown cost (a model with no price, usage that is
         no token count) is counted apart, and as the worst case held for it: a cost that cannot be told is
-        never less than the budget allowed for it, and a NaN never reaches the ledger."""
+        never less than the budget allowed for it, and a NaN never reaches the ledger. `saved`, what the prompt
+        cache saved the call, is summed for the summary."""
         def settle(data: dict[str, Any]) -> None:
             counted = float(data["held"].pop(call, 0.0) or 0.0)
+            if math.isfinite(saved) and saved > 0:
+                data["saved"] = float(data.get("saved") or 0.0) + saved
             if cost is None or not (math.isfinite(cost) and cost >= 0):
                 data["unknown"] = int(data.get("unknown") or 0) + 1
             else:

@@ -174,6 +174,10 @@ class Checkpoint:
         with self._conn:
             self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def drop_meta(self, key: str) -> None:
+        with self._conn:
+            self._conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     def has_steps(self) -> bool:
         return self._conn.execute("SELECT 1 FROM steps WHERE status = 'done' LIMIT 1").fetchone() is not None
 

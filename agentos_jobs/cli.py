@@ -11,6 +11,7 @@ from .config import load_settings
 from .errors import AgentosError, say_error
 from .procs import quiet_in_a_closed_pipe
 from .status import EXIT_INTERRUPTED
+from .until_done import FIRST_PAUSE_SECONDS, MAX_PAUSE_SECONDS, run_until_done
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         taking.add_argument("item_ids", nargs="*", metavar="item_id",
                             help="issue numbers (lld) or brief slugs (issue)")
         taking.add_argument("--all", action="store_true", help="every item that would stop, exists")
+    until = commands.add_parser("until-done", help="run doit again, with a growing pause, until no item waits for "
+                                                   "its batch (batch = true): 'agentos-jobs until-done -- -n 3 lld'")
+    until.add_argument("--pause", type=float, default=FIRST_PAUSE_SECONDS,
+                       help=f"seconds before the first re-run, doubling to {MAX_PAUSE_SECONDS:g} (default: "
+                            f"{FIRST_PAUSE_SECONDS:g})")
+    until.add_argument("doit_args", nargs=argparse.REMAINDER, help="doit's arguments, after --")
     commands.add_parser("keys", help="the credential pool: each key's name, provider and state, never the key")
     commands.add_parser("sync", help="fetch open GitHub issues (gh issue list) into docs/issues/<N>.json")
     reporting = commands.add_parser("report", help="print a past run's summary again")
@@ -62,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
             for line in take_over(args.command, args.workflow, args.item_ids, args.all):
                 print(line)
             return 0
+        if args.command == "until-done":
+            if not args.pause > 0:
+                parser.error(f"until-done: --pause must be a positive number of seconds, got {args.pause:g}")
+            doit_args = args.doit_args[1:] if args.doit_args[:1] == ["--"] else args.doit_args
+            return run_until_done(load_settings(), doit_args, args.pause, lambda line: print(line, flush=True))
         if args.command == "keys":
             from .keys import print_keys
 

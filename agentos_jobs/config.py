@@ -6,7 +6,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from .tomlsource import TomlSource, TomlSyntaxError, closest
 MAX_PARALLEL = 10
 DEFAULT_PARALLEL = 3
 PROVIDERS = ("offline", "openai", "anthropic", "gemini")
+BATCH_PROVIDERS = ("openai", "anthropic")  # those whose batch API a role may use (batch = true: providers/batched.py)
 ROLES = ("drafter", "reviewer")
 
 
@@ -36,6 +37,7 @@ class ModelChoice:
     provider: str = "offline"
     model: str | None = None
     base_url: str | None = None
+    batch: bool = False  # calls go through the provider's batch API: half price, answered in a later run
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class Settings:
     repo: str | None = None  # where it files: OWNER/REPO; None: gh's default repository
     max_cost_usd: float | None = None  # the run's budget (budget.py); None: no limit
     prices: Mapping[str, Price] = field(default_factory=dict)  # added to or replacing the shipped table
+    service_tier: str | None = None  # OpenAI's tier: "flex" is slower, at the batch price (prices.py)
 
     @property
     def lld_dir(self) -> Path:
@@ -107,6 +110,7 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
     "provider": (str, "AGENTOS_PROVIDER", "offline"),
     "model": (str, "AGENTOS_MODEL", None),
     "base_url": (str, None, None),
+    "batch": (bool, "AGENTOS_BATCH", False),
     "max_retries": (int, "AGENTOS_MAX_RETRIES", 5),
     "base_backoff_seconds": (float, "AGENTOS_BASE_BACKOFF", 10.0),
     "max_backoff_seconds": (float, "AGENTOS_MAX_BACKOFF", 300.0),
@@ -127,9 +131,10 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
     "repo": (str, None, None),
     "max_cost_usd": (float, "AGENTOS_MAX_COST", None),
     "prices": (dict, None, {}),
+    "service_tier": (str, "AGENTOS_SERVICE_TIER", None),
 }
-_CHOICES = {"progress": ("auto", "plain", "off")}
-_ROLE_KEYS = ("provider", "model", "base_url")
+_CHOICES = {"progress": ("auto", "plain", "off"), "service_tier": ("auto", "default", "flex", "priority")}
+_ROLE_KEYS = ("provider", "model", "base_url", "batch")
 _ZERO_OK = ("offline_latency_seconds", "base_backoff_seconds", "context_tokens")
 TABLE = ("tool", "agentos_jobs")
 _REPO = re.compile(r"(?:[\w.-]+/)?[\w.-]+/[\w.-]+")
@@ -249,13 +254,29 @@ def _role(stanza: Stanza, name: str, default: ModelChoice, forced: bool) -> Mode
     if not isinstance(table, dict):
         raise ConfigError(f"{stanza.where(name)}: {name} must be a table with {', '.join(_ROLE_KEYS)}")
     _refuse_unknown(stanza, (name,), table, list(_ROLE_KEYS))
-    values = {key: _coerce(key, str, table[key], stanza.where(name, key)) for key in _ROLE_KEYS if key in table}
+    values = {key: _coerce(key, _KEYS[key][0], table[key], stanza.where(name, key)) for key in _ROLE_KEYS
+              if key in table}
     provider = _check_provider(values.get("provider", default.provider), stanza.where(name, "provider"))
     if forced or not table:  # checked all the same: a typo must not wait for the day the override is unset
         return default
     same = provider == default.provider
     return ModelChoice(provider=provider, model=values.get("model", default.model if same else None),
-                       base_url=values.get("base_url", default.base_url if same else None))
+                       base_url=values.get("base_url", default.base_url if same else None),
+                       batch=values.get("batch", default.batch))
+
+
+def _batched(stanza: Stanza, name: str, choice: ModelChoice, env: Mapping[str, str]) -> ModelChoice:
+    """AGENTOS_BATCH decides for both roles; else the role's table or the top level. Only a provider with a batch
+    API can batch."""
+    if env.get("AGENTOS_BATCH", "") != "":
+        choice = replace(choice, batch=_coerce("batch", bool, env["AGENTOS_BATCH"],
+                                               "environment variable AGENTOS_BATCH"))
+    if choice.batch and choice.provider not in BATCH_PROVIDERS:
+        where = ("environment variable AGENTOS_BATCH" if env.get("AGENTOS_BATCH") else
+                 stanza.where(name, "batch") if "batch" in (stanza.values.get(name) or {}) else stanza.where("batch"))
+        raise ConfigError(f"{where}: the {name}'s provider {choice.provider!r} has no batch mode here; batch = true "
+                          f"works with {', '.join(BATCH_PROVIDERS)}: use one, or set batch = false")
+    return choice
 
 
 def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -273,11 +294,11 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
             values[key] = default
     forced = bool(env.get("AGENTOS_PROVIDER"))
     provider = _check_provider(values.pop("provider"), "AGENTOS_PROVIDER" if forced else stanza.where("provider"))
-    model, base_url = values.pop("model"), values.pop("base_url")
+    model, base_url, batch = values.pop("model"), values.pop("base_url"), values.pop("batch")
     if forced and provider != stanza.values.get("provider", _KEYS["provider"][2]):
         # Another provider's model and endpoint must not follow the override: the key would go to that host.
         model, base_url = env.get("AGENTOS_MODEL") or None, None
-    choice = ModelChoice(provider, model, base_url)
+    choice = ModelChoice(provider, model, base_url, batch)
     for key in ("lld_template", "lld_rubric"):  # read by every item: a wrong path must stop the run, not each item
         if values[key] is not None and not (root / values[key]).is_file():
             raise ConfigError(f"{stanza.where(key)}: {key} = {values[key]!r} is not a file under {root}; fix the "
@@ -286,6 +307,11 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
         raise ConfigError(f"{stanza.where('repo')}: repo = {values['repo']!r} is not a GitHub repository; write it "
                           "as gh takes it, OWNER/REPO (or HOST/OWNER/REPO), or remove it to file in gh's default "
                           "repository")
+    if values["service_tier"] is not None and "openai" not in (choice.provider, *(
+            (stanza.values.get(role) or {}).get("provider") for role in ROLES)):
+        where = "environment variable AGENTOS_SERVICE_TIER" if env.get("AGENTOS_SERVICE_TIER") else \
+            stanza.where("service_tier")
+        raise ConfigError(f"{where}: service_tier is OpenAI's, and no role uses provider 'openai'; remove it")
     base = Path(env.get("AGENTOS_BASE_DIR") or ".agentos")
     return Settings(
         root=root,
@@ -295,7 +321,7 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
         docs_dir=root / values.pop("docs_dir"),
         lld_path=root / lld if (lld := values.pop("lld_dir")) else None,
         lineage_path=root / lineage if (lineage := values.pop("lineage_dir")) else None,
-        drafter=_role(stanza, "drafter", choice, forced),
-        reviewer=_role(stanza, "reviewer", choice, forced),
+        drafter=_batched(stanza, "drafter", _role(stanza, "drafter", choice, forced), env),
+        reviewer=_batched(stanza, "reviewer", _role(stanza, "reviewer", choice, forced), env),
         **values,
     )

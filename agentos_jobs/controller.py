@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .budget import read_spend
 from .config import Settings
 from .fsutil import atomic_write_text, describe_os_error, display_path, iso, utc_now
 from .ids import prefix_for
@@ -175,7 +176,9 @@ class RunController:
         deadline = time.monotonic() + RESULT_WAIT_SECONDS
         rows = [self.row(item, deadline) for item in self.items]
         rows += [self.row(item, deadline) for item in self.selected if item not in self.items]
-        summary = build_summary(self.run_id, self.started_at, iso(utc_now()), time.monotonic() - self.clock, rows)
+        spend = read_spend(self.run_dir.budget)  # what the prompt cache saved, as the calls settled it
+        summary = build_summary(self.run_id, self.started_at, iso(utc_now()), time.monotonic() - self.clock, rows,
+                                spend.saved if spend else 0.0)
         if self.interrupted_by:
             summary["exit_code"] = EXIT_INTERRUPTED
             summary["interrupted_by"] = self.interrupted_by

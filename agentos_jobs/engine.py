@@ -68,6 +68,8 @@ class Engine:
             with guard:
                 result = run()
         except Exception as exc:
+            if isinstance(exc, AgentosError) and exc.item_status is Status.WAITING:  # not failed: under way
+                raise StepFailed(f"step {name}: {exc}", Status.WAITING) from exc
             self._record(name, "failed", Completion(text=f"{type(exc).__name__}: {exc}", model=""), started)
             status = exc.item_status if isinstance(exc, AgentosError) else Status.FAILED
             raise StepFailed(f"step {name} failed: {describe_os_error(exc) or exc}", status) from exc

@@ -90,6 +90,19 @@ def cost_usd(price: Price | None, input_tokens: int, cached_tokens: int, output_
     return (fresh * price.input + cached_tokens * price.cached_input + output_tokens * price.output) / MILLION
 
 
+def cache_saving(price: Price | None, cached_tokens: int) -> float:
+    """What the prompt cache saved a call: its cached tokens at the input price less what they were billed."""
+    return 0.0 if price is None else cached_tokens * max(price.input - price.cached_input, 0.0) / MILLION
+
+
+BATCH_SHARE = 0.5  # OpenAI's Batch API and Anthropic's Message Batches bill half of every price, cached input too
+
+
+def batch_price(price: Price | None) -> Price | None:
+    return None if price is None else Price(*(part * BATCH_SHARE for part in (price.input, price.cached_input,
+                                                                              price.output)))
+
+
 def show_cost(cost: float | None) -> str:
     """$0.0123: four decimals, a cent's hundredth, so that cheap calls do not all read $0.00."""
     return "unknown" if cost is None else f"${cost:.4f}"

@@ -18,6 +18,7 @@ class Status(StrEnum):
     NOT_STARTED = "not-started"  # the run was stopped (or halted by fail_fast) before doit started it
     UP_TO_DATE = "up-to-date"
     IGNORED = "ignored"  # `doit ignore lld:12`: the user's choice, not a shortfall
+    WAITING = "waiting"  # its call is a provider's batch under way (batch = true): the next run takes the answer
 
 
 EXIT_OK = 0
@@ -30,6 +31,7 @@ EXIT_INTERRUPTED = 130
 # The exit code of an item's outcome (`agentos-jobs run`); every other outcome exits EXIT_FAILED.
 ITEM_EXITS = {
     Status.DONE: EXIT_OK,
+    Status.WAITING: EXIT_OK,  # nothing is wrong: the provider has the work
     Status.NO_KEY: EXIT_TEMPFAIL,
     Status.INTERRUPTED: EXIT_INTERRUPTED,
 }
@@ -40,9 +42,9 @@ def item_exit(status: Status) -> int:
 
 
 def run_exit(statuses: list[Status]) -> int:
-    """0 when every selected item is done; 75 if every shortfall was a keyless wait. (An interrupted run exits
-    130 whatever its items say; one item stopped from outside the run is a failure of that item.)"""
-    unfinished = [s for s in statuses if s not in (Status.DONE, Status.UP_TO_DATE, Status.IGNORED)]
+    """0 when every selected item is done or waits for its batch; 75 if every shortfall was a keyless wait. (An
+    interrupted run exits 130 whatever its items say; one item stopped from outside the run is a failure of it.)"""
+    unfinished = [s for s in statuses if s not in (Status.DONE, Status.UP_TO_DATE, Status.IGNORED, Status.WAITING)]
     if not unfinished:
         return EXIT_OK
     if all(s is Status.NO_KEY for s in unfinished):

@@ -14,7 +14,7 @@ from .text import colour_wanted, fit, table_lines
 
 
 def build_summary(run_id: str, started_at: str, finished_at: str, duration: float,
-                  rows: list[ItemResult]) -> dict[str, Any]:
+                  rows: list[ItemResult], cache_saved: float = 0.0) -> dict[str, Any]:
     statuses = [row.status for row in rows]
     totals: dict[str, Any] = {status.value: statuses.count(status) for status in Status if status in statuses}
     totals["items"] = len(rows)
@@ -23,6 +23,8 @@ def build_summary(run_id: str, started_at: str, finished_at: str, duration: floa
     totals["cached_tokens"] = sum(row.cached_tokens for row in rows)
     costs = [row.cost_usd for row in rows]  # None: a call of a model with no price
     totals["cost_usd"] = None if None in costs else round(sum(c or 0.0 for c in costs), 6)
+    if cache_saved:  # what the prompt cache saved this run's calls (priced ones)
+        totals["cache_saved_usd"] = round(cache_saved, 6)
     return {"run_id": run_id, "started_at": started_at, "finished_at": finished_at,
             "duration_seconds": round(duration, 3), "exit_code": run_exit(statuses), "totals": totals,
             "items": [row.to_json() for row in rows]}
@@ -46,7 +48,7 @@ def _cost(cost: float | None) -> str:
 _COLOURS = {Status.DONE: "32", Status.FAILED: "31", Status.TIMEOUT: "31", Status.NO_KEY: "35",
             Status.OVER_BUDGET: "35", Status.EXISTS: "33",
             Status.NEEDS_REVISION: "33", Status.NEEDS_HUMAN: "33", Status.INTERRUPTED: "33", Status.NOT_STARTED: "2",
-            Status.UP_TO_DATE: "2", Status.IGNORED: "2"}
+            Status.UP_TO_DATE: "2", Status.IGNORED: "2", Status.WAITING: "36"}
 _QUIET = (Status.DONE, Status.UP_TO_DATE)  # rows whose message would say nothing new
 
 
@@ -126,6 +128,10 @@ def render_summary(summary: dict[str, Any], settings: Settings, colour: bool = F
         cached = totals.get("cached_tokens") or 0  # a summary.json of an older version has none
         after.append(f"tokens: {totals['input_tokens']:,} in{f' ({cached:,} cached)' if cached else ''}, "
                      f"{totals['output_tokens']:,} out")
+        if cached and totals["input_tokens"]:
+            saved = totals.get("cache_saved_usd") or 0.0
+            after.append(f"prompt cache: {100 * cached / totals['input_tokens']:.0f}% of the input tokens read from "
+                         f"it{f', saving {show_cost(saved)}' if saved else ''}")
     if rows and totals.get("cost_usd", 0.0) != 0:
         after.append(f"cost: {_cost(totals.get('cost_usd'))} (this run's calls, at the prices of {PRICES_DATE} "
                      "and [tool.agentos_jobs.prices])")

@@ -25,7 +25,7 @@ from .project import project_settings
 from .results import ItemResult
 from .rundir import BaseDir, RunDir
 from .runs import current_run_id
-from .status import Status
+from .status import item_exit
 from .warm_parent import Forked, WarmParentGone
 
 
@@ -107,4 +107,4 @@ def _wait_forked(forked: Forked, pid: int, note: Path, task: str, result: Path) 
         while pid_alive(pid):
             time.sleep(0.1)
         written = ItemResult.read(result)
-        return 0 if written and written.status is Status.DONE else 1
+        return 0 if written and item_exit(written.status) == 0 else 1

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fake_batches import AnthropicBatches, OpenAIBatches
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -240,6 +241,7 @@ class Call:
     max_tokens: int | None  # the answer's length limit the request carried, under the provider's own name
     started: float = 0.0  # when the request arrived (`at` is when it was answered)
     body: dict[str, Any] = field(default_factory=dict)  # the request's JSON body, as it arrived
+    batch: str = ""  # the batch that carried it (fake_batches.py); "" for a call of its own
 
 
 def asked_schema(provider: str, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -272,6 +274,8 @@ class FakeLLM:
         self.server.expect_request("/v1/messages", method="POST").respond_with_handler(self._anthropic)
         self.server.expect_request(re.compile(r"/v1beta/models/[^/]+:generateContent"), method="POST"
                                    ).respond_with_handler(self._gemini)
+        self.batches = OpenAIBatches(self)
+        self.message_batches = AnthropicBatches(self)
         self.server.start()
 
     def stop(self) -> None:
@@ -326,7 +330,7 @@ class FakeLLM:
         return None
 
     def _serve(self, provider: str, key: str, system: str, prompt: str, model: str, max_tokens: int | None,
-               success: Any, body: dict[str, Any]) -> Response:
+               success: Any, body: dict[str, Any], batch: str = "") -> Response:
         role = "reviewer" if system.startswith("You review") else "drafter"
         started = time.monotonic()
         with self._lock:
@@ -344,7 +348,7 @@ class FakeLLM:
             with self._lock:
                 self.in_flight[key] -= 1
                 self.calls.append(Call(provider, key, role, reply.status, time.monotonic(), model, max_tokens, started,
-                                       body))
+                                       body, batch))
         headers = {**headers, **reply.headers}
         if reply.status != 200:  # "{key}" in an error body echoes the caller's key, as some proxies do
             body = json.dumps(reply.body).replace("{key}", key)
@@ -369,8 +373,10 @@ class FakeLLM:
         return Response(json.dumps(answer), status=200, headers=headers, content_type="application/json")
 
     def _openai(self, request: Request) -> Response:
-        body = request.get_json()
-        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return self.openai_answer(request.get_json(), request.headers.get("Authorization", "").removeprefix("Bearer "))
+
+    def openai_answer(self, body: dict[str, Any], key: str, batch: str = "") -> Response:
+        """A chat completion's answer, to a request of its own or to one line of a batch."""
         messages = body["messages"]
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
         prompt = next((m["content"] for m in messages if m["role"] == "user"), "")
@@ -387,15 +393,18 @@ class FakeLLM:
         cached = functools.cache(lambda: self._cached("openai", whole))  # asked on success: a refusal caches nothing
         return self._serve("openai", key, system, prompt, body["model"], limit, lambda text, cut, _: {
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000,
-            "model": body["model"] + SNAPSHOT,
+            "model": body["model"] + SNAPSHOT, "service_tier": body.get("service_tier") or "default",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": "length" if cut else "stop"}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-                      "prompt_tokens_details": {"cached_tokens": cached()}}}, body)
+                      "prompt_tokens_details": {"cached_tokens": cached()}}}, body, batch)
 
     def _anthropic(self, request: Request) -> Response:
-        body = request.get_json()
         key = request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return self.anthropic_answer(request.get_json(), key)
+
+    def anthropic_answer(self, body: dict[str, Any], key: str, batch: str = "") -> Response:
+        """A message, the answer to a request of its own or to one of a message batch."""
         content = body["messages"][0]["content"]
         blocks = [{"text": content}] if isinstance(content, str) else content
         prompt = "\n\n".join(block["text"] for block in blocks)
@@ -417,7 +426,7 @@ class FakeLLM:
             "stop_reason": "max_tokens" if cut else "tool_use" if use else "end_turn",
             "stop_sequence": None,  # input_tokens leaves out what the cache served, as Anthropic's does
             "usage": {"input_tokens": 100 - cached(), "output_tokens": 20, "cache_read_input_tokens": cached(),
-                      "cache_creation_input_tokens": 0}}, body)
+                      "cache_creation_input_tokens": 0}}, body, batch)
 
     def _gemini(self, request: Request) -> Response:
         body = request.get_json()

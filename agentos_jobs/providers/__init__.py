@@ -11,6 +11,7 @@ from typing import Any
 from ..config import ROLES, ConfigError, ModelChoice, Settings
 from ..credentials import Credential, CredentialsError, load_credentials, missing_key_message
 from .base import Completion, Provider, Request
+from .batched import BatchBook
 
 # provider -> (module, adapter class, pip extra, the SDK's module)
 ADAPTERS = {
@@ -84,6 +85,14 @@ def make_providers(settings: Settings, holder: str, run_id: str,
     return made[0], made[1]
 
 
+def keep_batches_in(book: BatchBook, *providers: Provider) -> None:
+    """The item's checkpoint, where a batch-mode role keeps its batches' ids (batched.py)."""
+    for provider in providers:
+        batches = getattr(provider, "batches", None)
+        if batches is not None:
+            batches.book = book
+
+
 def adapter_for(choice: ModelChoice, settings: Settings) -> Any:
     module_name, class_name, _, _ = ADAPTERS[choice.provider]
     return getattr(importlib.import_module(f".{module_name}", __name__), class_name)(choice, settings)
@@ -104,4 +113,5 @@ def warm_clients(settings: Settings) -> None:
                 clients(credential)
 
 
-__all__ = ["ADAPTERS", "Completion", "Provider", "Request", "make_providers", "preflight", "warm_clients"]
+__all__ = ["ADAPTERS", "Completion", "Provider", "Request", "keep_batches_in", "make_providers", "preflight",
+           "warm_clients"]

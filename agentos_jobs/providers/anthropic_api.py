@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import anthropic
+from anthropic.types import Message
 
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
+from . import anthropic_batch
 from .base import WARM_UP, Clients, Completion, Request, answering, completion, user_parts
-from .errors import ProviderError, by_status, connection_failed, total, unexpected
-from .limits import read_limits
+from .batched import BatchState
+from .errors import ProviderError, by_status, classified, connection_failed, total, unexpected
+from .limits import Limits, read_limits
 from .structured import anthropic_params, anthropic_text
 
 _HARD_QUOTA = ("credit balance", "spend limit", "spending limit", "usage limit")
@@ -60,14 +64,32 @@ class AnthropicAdapter:
             response = raw.parse()
         except anthropic.AnthropicError as exc:
             raise classify(exc) from None
+        return self.answer(response, read_limits(raw.headers))
+
+    def answer(self, response: Message, limits: Limits) -> Completion:
+        """A message, from a call or a batch's results."""
         text = anthropic_text(response.content)
         usage = response.usage
         cached = (usage.cache_read_input_tokens or 0) if usage else 0
         written = (usage.cache_creation_input_tokens or 0) if usage else 0
         return completion(text, response.model or self.model, total(usage.input_tokens, cached, written)
                           if usage else None, usage.output_tokens if usage else None,
-                          truncated=response.stop_reason == "max_tokens", limits=read_limits(raw.headers),
-                          cached_tokens=cached)
+                          truncated=response.stop_reason == "max_tokens", limits=limits, cached_tokens=cached)
+
+    def find_batch(self, credential: Credential, custom_id: str, since: float | None) -> str | None:
+        with classified(anthropic.AnthropicError, classify):
+            return anthropic_batch.find(self.client(credential), custom_id, since)
+
+    def submit_batch(self, credential: Credential, custom_id: str, request: Request) -> str:
+        params = {"model": self.model, "max_tokens": self.max_tokens, "system": _system(request),
+                  "messages": [{"role": "user", "content": _content(request)}], **anthropic_params(request.schema)}
+        with classified(anthropic.AnthropicError, classify):
+            return anthropic_batch.submit(self.client(credential), custom_id, params)
+
+    def poll_batch(self, credential: Credential, batch_id: str, custom_id: str) -> BatchState:
+        with classified(anthropic.AnthropicError, classify):
+            state, answer = anthropic_batch.poll(self.client(credential), batch_id, custom_id)
+        return state if answer is None else replace(state, completion=self.answer(answer, {}))
 
 
 def _system(request: Request) -> list[Any]:

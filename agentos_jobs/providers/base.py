@@ -45,6 +45,7 @@ class Completion:
     cached_tokens: int = 0
     cost_usd: float | None = 0.0  # what the call cost (prices.py); None when its model has no price
     unknown_usage: str = ""  # the usage counts the server reported that are no number of tokens (errors.Usage)
+    service_tier: str | None = None  # the tier that served it, when the provider says (OpenAI's "flex": half price)
 
 
 def user_parts(request: Request) -> list[str]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
@@ -152,3 +153,12 @@ def wait_hint(headers: Mapping[str, str] | None, body_delay: str | None = None, 
     if rate_limited:
         hints += [refill_wait(read_limits(headers)), _from_text(text)]
     return next((hint for hint in hints if hint is not None), None)
+
+
+@contextlib.contextmanager
+def classified(sdk_error: type[Exception], classify: Callable[[Exception], ProviderError]) -> Iterator[None]:
+    """An SDK's error raised inside, as the ProviderError its adapter's `classify` makes of it."""
+    try:
+        yield
+    except sdk_error as exc:
+        raise classify(exc) from None

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from ..config import ModelChoice, Settings
 from ..credentials import Credential
+from . import openai_batch
 from .base import WARM_UP, Clients, Completion, Request, answering, completion, user_parts
-from .errors import ProviderError, by_status, connection_failed, unexpected
-from .limits import read_limits
+from .batched import BatchState
+from .errors import ProviderError, by_status, classified, connection_failed, unexpected
+from .limits import Limits, read_limits
 from .structured import openai_params
 
 # The answer's length limit, the one the run's budget holds for each call: OpenAI's own name first (its reasoning
@@ -47,6 +51,7 @@ class OpenAIAdapter:
         self.model = choice.model or ""
         self.max_tokens = settings.max_tokens
         self.limit_names = list(LIMIT_NAMES)  # the first is sent; one the server refuses is dropped
+        self.tier: dict[str, Any] = {"service_tier": settings.service_tier} if settings.service_tier else {}
         base_url = os.environ.get("OPENAI_BASE_URL") or choice.base_url
         self.client = Clients(lambda credential: openai.OpenAI(
             api_key=credential.key, base_url=base_url, max_retries=0, timeout=settings.request_timeout_seconds),
@@ -61,13 +66,11 @@ class OpenAIAdapter:
         return self._call(self.client(credential), request)
 
     def _call(self, client: openai.OpenAI, request: Request) -> Completion:
-        messages: list[Any] = [{"role": "system", "content": request.system},
-                               {"role": "user", "content": "\n\n".join(user_parts(request))}]
         while True:
-            limit: dict[str, Any] = {self.limit_names[0]: self.max_tokens}
             try:
                 raw = client.chat.completions.with_raw_response.create(
-                    model=self.model, messages=messages, **limit, **openai_params(request.schema))
+                    model=self.model, messages=messages(request), **self._limit(), **openai_params(request.schema),
+                    **self.tier)
                 response = raw.parse()
                 break
             except openai.OpenAIError as exc:
@@ -75,10 +78,38 @@ class OpenAIAdapter:
                     self.limit_names.pop(0)  # refused, so not billed: ask again with the other name
                     continue
                 raise classify(exc) from None
+        return self.answer(response, read_limits(raw.headers))
+
+    def _limit(self) -> dict[str, Any]:
+        return {self.limit_names[0]: self.max_tokens}
+
+    def answer(self, response: ChatCompletion, limits: Limits) -> Completion:
+        """A chat completion, from a call or a batch's output file."""
         usage = response.usage
         details = usage.prompt_tokens_details if usage else None  # the prompt's cached beginning, when reported
         choice = response.choices[0] if response.choices else None
-        return completion(choice.message.content if choice else None, response.model or self.model,
-                          usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
-                          truncated=bool(choice and choice.finish_reason == "length"),
-                          limits=read_limits(raw.headers), cached_tokens=details.cached_tokens if details else None)
+        answer = completion(choice.message.content if choice else None, response.model or self.model,
+                            usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
+                            truncated=bool(choice and choice.finish_reason == "length"),
+                            limits=limits, cached_tokens=details.cached_tokens if details else None)
+        return replace(answer, service_tier=response.service_tier)
+
+    def find_batch(self, credential: Credential, custom_id: str, since: float | None) -> str | None:
+        """Searched before every submission: each batch carries its request's tag."""
+        with classified(openai.OpenAIError, classify):
+            return openai_batch.find(self.client(credential), custom_id)
+
+    def submit_batch(self, credential: Credential, custom_id: str, request: Request) -> str:
+        body = {"model": self.model, "messages": messages(request), **self._limit(), **openai_params(request.schema)}
+        with classified(openai.OpenAIError, classify):
+            return openai_batch.submit(self.client(credential), custom_id, body)
+
+    def poll_batch(self, credential: Credential, batch_id: str, custom_id: str) -> BatchState:
+        with classified(openai.OpenAIError, classify):
+            state, answer = openai_batch.poll(self.client(credential), batch_id, custom_id)
+        return state if answer is None else replace(state, completion=self.answer(answer, {}))
+
+
+def messages(request: Request) -> list[Any]:
+    return [{"role": "system", "content": request.system},
+            {"role": "user", "content": "\n\n".join(user_parts(request))}]

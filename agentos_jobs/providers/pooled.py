@@ -30,12 +30,13 @@ from ..filelock import LockTimeout
 from ..fsutil import describe_os_error, iso, utc_now
 from ..lease_store import StoreUnavailable
 from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, Cooled, CredentialPool, PoolView
-from ..prices import cost_usd, price_of
+from ..prices import Price, batch_price, cache_saving, cost_usd, price_of
 from ..procs import start_time
 from ..rundir import BaseDir
 from ..text import one_line
 from ..tracing import llm_span, record_answer, record_cost, record_failure
 from .base import Completion, Request, user_parts
+from .batched import BatchAdapter, BatchCalls, BatchWaiting
 from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, Usage, unexpected
 from .limits import Limits
 
@@ -104,6 +105,9 @@ class PooledProvider:
         self.ledger = Ledger(BaseDir(settings.base_dir).run(pool.run_id).budget, settings.max_cost_usd)
         self.mask = KeyMask(pool.credentials.values())
         self.said_unknown = False
+        self.batches = BatchCalls(self.model, adapter, pool.credentials, self._lease,
+                                  lambda credential: self._release(credential, {}, True), self._cost, say
+                                  ) if choice.batch and isinstance(adapter, BatchAdapter) else None
 
     def backoff(self, attempt: int) -> float:
         """base x 2^(attempt-1), capped, with jitter so that parallel workers do not retry in lockstep."""
@@ -168,7 +172,18 @@ class PooledProvider:
         if self.ledger.limit is None:
             return 0.0
         sent = estimate_tokens("".join([request.system, *user_parts(request)]))
-        return cost_usd(budget_price(self.settings, self.model), sent, 0, self.settings.max_tokens) or 0.0
+        price = budget_price(self.settings, self.model)
+        return cost_usd(batch_price(price) if self.batches else price, sent, 0, self.settings.max_tokens) or 0.0
+
+    def _price(self, usage: Completion | Usage) -> Price | None:
+        """At the price of the model that answered (a dated version), else of the one asked for; half of it in
+        batch mode, or when OpenAI's flex tier served it (an answer that is no use is counted at the full price)."""
+        price = price_of(usage.model, self.settings.prices) or price_of(self.model, self.settings.prices)
+        half = self.batches or (isinstance(usage, Completion) and usage.service_tier == "flex")
+        return batch_price(price) if half else price
+
+    def _saved(self, completion: Completion) -> float:
+        return cache_saving(self._price(completion), completion.cached_tokens)
 
     def _cost(self, usage: Completion | Usage) -> float | None:
         """At the price of the model that answered (a dated version), else of the one asked for; unknown when
@@ -181,19 +196,22 @@ class PooledProvider:
                 self.say(f"the {self.name} server reported usage that is no token count "
                          f"({one_line(usage.unknown_usage, MESSAGE_LIMIT)}): the call's cost is unknown{counted}")
             return None
-        price = price_of(usage.model, self.settings.prices) or price_of(self.model, self.settings.prices)
-        return cost_usd(price, usage.input_tokens, usage.cached_tokens, usage.output_tokens)
+        return cost_usd(self._price(usage), usage.input_tokens, usage.cached_tokens, usage.output_tokens)
 
     def complete(self, request: Request) -> Completion:
         """The call, within the run's budget: its worst case is held first (OverBudget: not made), and what it
         cost is counted when it returns; retries of one call are one hold. A refused attempt is not billed, an
-        answer that is no use (cut off, empty) is; a call stopped by a signal may have been, so its hold stays."""
+        answer that is no use (cut off, empty) is; a call stopped by a signal may have been, so its hold stays, as
+        does a batch's while it waits: every run that sees it waiting holds its worst case until it is read."""
         request = self._masked(request)
         hold = f"{self.holder}#{secrets.token_hex(4)}"
         self.ledger.reserve(hold, self._worst_case(request), f"the {request.kind} call")
         billed: list[float | None] = []
         try:
-            completion = self._complete(request, hold, billed)
+            completion = (self.batches.complete(request, hold, billed) if self.batches
+                          else self._complete(request, hold, billed))
+        except BatchWaiting:
+            raise
         except Exception:
             if billed:
                 self.ledger.settle(hold, None if None in billed else sum(c or 0.0 for c in billed))
@@ -201,7 +219,7 @@ class PooledProvider:
                 self.ledger.release(hold)
             raise
         try:
-            self.ledger.settle(hold, completion.cost_usd)
+            self.ledger.settle(hold, completion.cost_usd, self._saved(completion))
         except (OSError, LockTimeout) as exc:  # a full disk: the answer is paid for, and worth more than the count
             self.say(f"the run's spend ledger could not be updated ({describe_os_error(exc) or exc}); this call's "
                      "worst case stays held in it")

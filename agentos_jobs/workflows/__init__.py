@@ -104,7 +104,8 @@ class WorkflowContext:
         if why := why_rerun(marker, self.item.input_hash):
             self.say(why)
         lineage = outputs.lineage
-        if lineage.exists() and not self.engine.checkpoint.has_steps():  # ours, every file of it: checked above
+        checkpoint = self.engine.checkpoint  # begun (the commit kept below): a step, or a batch, may be under way
+        if lineage.exists() and not checkpoint.has_steps() and checkpoint.meta("commit") is None:  # ours: see above
             stamp = f"{lineage.name}-{utc_now():%Y%m%dT%H%M%S}"
             aside, count = self.settings.lineage_dir.parent / "superseded" / stamp, 1
             while aside.exists():  # superseded twice within a second: keep both

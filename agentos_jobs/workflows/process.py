@@ -24,7 +24,7 @@ from ..handoff import Handoff
 from ..ids import prefix_for
 from ..items import Document, Item, load_document, open_item
 from ..procs import STOP_SIGNALS, die_with_parent, unblock_stop_signals
-from ..providers import make_providers
+from ..providers import keep_batches_in, make_providers
 from ..redact import counted, redact
 from ..results import ItemResult
 from ..rundir import BaseDir
@@ -124,6 +124,7 @@ def run_steps(workflow: str, item_id: str, handoff: Handoff | None,
     db = Path(os.environ.get("AGENTOS_WORKFLOW_DB") or base.checkpoint(workflow, item_id))
     checkpoint = Checkpoint.open(db, item.input_hash, say, run_id)
     engine = Engine(settings, checkpoint, say)
+    keep_batches_in(checkpoint, drafter, reviewer)  # a batch's id is the item's: checkpointed with its steps
     try:
         ctx = WorkflowContext(settings=settings, item=item, document=document, engine=engine,
                               drafter=drafter, reviewer=reviewer, say=say)
@@ -131,6 +132,8 @@ def run_steps(workflow: str, item_id: str, handoff: Handoff | None,
             f"(drafter {model_name(settings, 'drafter')}, reviewer {model_name(settings, 'reviewer')}, run {run_id})")
         status = get_workflow(workflow)(ctx)
     except StepFailed as exc:
+        if exc.status is Status.WAITING:  # nothing is wrong, and the wrapper says it: the next run takes the answer
+            return exc.status, str(exc)
         _, message = fail(f"{exc} (checkpoint kept: {db.name}; re-run resumes after the last finished step)")
         return exc.status, message
     finally:
