@@ -1,10 +1,12 @@
 """`agentos-jobs adopt` and `agentos-jobs replace`: the user's explicit say over files at an item's output paths
 that this tool did not write (owned.py), which otherwise stop the item, `exists`, before any paid call.
 
-- adopt: the existing design is the finished work. Its files are recorded as ours and the item is marked done
-  for its input as it is now; it runs again only when the input changes (or after `doit clean`).
+- adopt: the existing design is the finished work. The item is marked done for its input as it is now, and its
+  files stay the person's (released from our record, if a run or `replace` had put them there): when the input
+  changes (an edit, `doit sync_issues`) or after `doit clean`, the item stops `exists` again, its files untouched.
 - replace: the next run may write over them. Its files are recorded as ours, so the run moves the lineage folder
   to `superseded/` (as it does with its own earlier rounds) and writes the LLD in place (git keeps the old one).
+  The only way a run writes over a person's design.
 """
 
 from __future__ import annotations
@@ -51,17 +53,20 @@ def take_over(action: str, workflow: str, item_ids: list[str], every: bool = Fal
             lines.append(f"{prefix}: {final} does not exist, so there is no design to adopt; 'agentos-jobs replace "
                          f"{workflow} {item_id}' lets the next run write one")
             continue
-        Record(settings, workflow, item_id).take(files)
+        record = Record(settings, workflow, item_id)
         base = BaseDir(settings.base_dir)
         marker = base.marker(workflow, item_id)
         if action == "adopt":
+            record.release(files)
             write_marker(marker, workflow=workflow, item_id=item_id,
                          sources=[display_path(p, settings.root) for p in item.sources], input_hash=item.input_hash,
                          run_id=f"adopted-{new_run_id()}", outputs=[final])
             delete_checkpoint(base.checkpoint(workflow, item_id))  # as a finished item's: done, nothing to resume
             lines.append(f"{prefix}: adopted {final} ({len(files)} file(s) in all) as the finished work: the item is "
-                         f"done until its input changes ('doit clean {workflow}:{item_id}' runs it again)")
+                         "done; when its input changes it stops 'exists' again, its files untouched "
+                         f"('agentos-jobs replace {workflow} {item_id}' lets a run write over them)")
         else:
+            record.take(files)
             done = marker_is_current(str(marker), item.input_hash)
             lines.append(f"{prefix}: the next run may write over {final} and move "
                          f"{display_path(outputs.lineage, settings.root)} to superseded/ ({len(files)} file(s); git "

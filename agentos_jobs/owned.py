@@ -3,8 +3,8 @@
 
 A file there that no record of ours holds (a committed, human-approved LLD, a lineage folder of another tool,
 a person's edit of one of ours) is never overwritten nor moved aside: its item stops, `exists`, before any
-paid call, until the user adopts the file as the finished work (`agentos-jobs adopt`) or lets a run replace it
-(`agentos-jobs replace`)."""
+paid call, until the user adopts the file as the finished work (`agentos-jobs adopt`: done for the input as it
+is; it stops `exists` again when the input changes) or lets a run replace it (`agentos-jobs replace`)."""
 
 from __future__ import annotations
 
@@ -116,13 +116,21 @@ class Record:
         self.save()
 
     def take(self, paths: list[Path]) -> None:
-        """Record the files as they are now as ours (adopt, replace); a file that is gone leaves the record."""
+        """Record the files as they are now as ours (replace: a run may write over them); a file that is gone
+        leaves the record."""
         for path in paths:
             digest = _file_digest(path)
             if digest is None:
                 self.files.pop(self.key(path), None)
             else:
                 self.files[self.key(path)] = digest
+        self.save()
+
+    def release(self, paths: list[Path]) -> None:
+        """The files are no longer ours, whoever wrote them (adopt: a person's finished work): no run writes over
+        them, nor moves them aside, until they are taken again."""
+        for path in paths:
+            self.files.pop(self.key(path), None)
         self.save()
 
     def forget_under(self, folder: Path) -> None:
