@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,20 +28,32 @@ class ExistingWork(AgentosError):
     item_status = Status.EXISTS
 
 
+_LLD_FILE = re.compile(r"lld-0*(\d+)(?:\D.*)?\.md", re.IGNORECASE)
+
+
+def lld_number(name: str) -> int | None:
+    """The item an LLD file's name is for, as repositories name them (`LLD-042.md`, `LLD-42.md`,
+    `lld-042-cache.md`); None for any other name."""
+    match = _LLD_FILE.fullmatch(name)
+    return int(match[1]) if match else None
+
+
 @dataclass(frozen=True)
 class Outputs:
-    """Where an item writes: its final file (the approved LLD, the issue draft) and its lineage folder."""
+    """Where an item writes: its final file (the approved LLD, the issue draft) and its lineage folder; `others`:
+    more LLD files of the item under the repository's own names, beside the final one."""
 
     final: Path
     lineage: Path
+    others: tuple[Path, ...] = ()
 
     def present(self) -> bool:
         """Two stats: nothing to read or hash when nothing is there."""
-        return os.path.lexists(self.final) or os.path.lexists(self.lineage)
+        return bool(self.others) or os.path.lexists(self.final) or os.path.lexists(self.lineage)
 
     def files(self) -> list[Path]:
         """Every file at these paths now, links not followed; a folder where the final file belongs counts."""
-        found = [self.final] if os.path.lexists(self.final) else []
+        found = ([self.final] if os.path.lexists(self.final) else []) + list(self.others)
         for folder, dirs, names in os.walk(self.lineage):
             dirs.sort()
             found += [Path(folder, name) for name in sorted(names)]
@@ -60,15 +73,29 @@ def _folders(settings: Settings, workflow: str) -> tuple[Path, Path]:
 
 
 def item_outputs(settings: Settings, workflow: str, item_id: str) -> Outputs:
+    """An LLD the repository already keeps for the item under its own name (`LLD-42.md`) is the item's design:
+    it stops the item as the final file would; when the final file is not there, it is the one a run writes
+    (after `replace`), in its place, not a second design beside it."""
     (final, lineage), (finals, lineages) = _names(workflow, item_id), _folders(settings, workflow)
-    return Outputs(finals / final, lineages / lineage)
+    path = finals / final
+    if workflow != "lld":
+        return Outputs(path, lineages / lineage)
+    others = sorted(finals / name for name in _listing(finals) if name != final and lld_number(name) == int(item_id))
+    if others and not os.path.lexists(path):
+        path = others.pop(0)
+    return Outputs(path, lineages / lineage, tuple(others))
 
 
 def outputs_present(settings: Settings, workflow: str) -> Callable[[str], bool]:
     """Whether anything is at an item's output paths, from one listing of each output folder: the dry run asks
     it of every item (a stat per item would cost 5,000 issues a quarter of a second)."""
-    listed = [_listing(folder) for folder in _folders(settings, workflow)]
-    return lambda item_id: any(name in names for name, names in zip(_names(workflow, item_id), listed, strict=True))
+    finals, lineages = (_listing(folder) for folder in _folders(settings, workflow))
+    numbers = {lld_number(name) for name in finals} if workflow == "lld" else set()
+
+    def present(item_id: str) -> bool:
+        final, lineage = _names(workflow, item_id)
+        return final in finals or lineage in lineages or (workflow == "lld" and int(item_id) in numbers)
+    return present
 
 
 def _listing(folder: Path) -> frozenset[str]:

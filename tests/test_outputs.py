@@ -195,3 +195,30 @@ def test_an_adopted_design_is_never_written_over_when_its_input_changes_until_re
     assert replaced.returncode == 0 and workspace.statuses() == {"LLD-5": "done"}, replaced.stdout
     assert (workspace.root / "docs/lld/active/LLD-005.md").read_text().startswith("---\nissue: 5\n")
     assert len(list((workspace.root / "docs/lineage/superseded").glob("5-lld-*/001-draft.md"))) == 1
+
+
+def test_a_committed_lld_under_the_repositorys_own_name_is_the_items_design_not_drafted_again(
+        workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    for number in (4, 7, 42):
+        workspace.add_issue(number)
+    workspace.write("docs/lld/active/LLD-42.md", HUMAN_LLD)
+    workspace.write("docs/lld/active/lld-007-Cache.MD", HUMAN_LLD)
+    workspace.write("docs/lld/active/LLD-40.md", HUMAN_LLD)  # item 40's, of no item here: 4 runs beside it
+    _commit_all(workspace)
+    listing = workspace.doit("list", "--all", "-s").stdout
+    assert "(exists: docs/lld/active/LLD-42.md not written by agentos-jobs" in listing, listing
+    assert "(exists: docs/lld/active/lld-007-Cache.MD not written" in listing and "lld:4         Issue 4\n" in listing
+    result = workspace.doit("lld")
+    assert result.returncode == 1 and workspace.statuses() == {"LLD-4": "done", "LLD-7": "exists", "LLD-42": "exists"}
+    assert len(fake.calls) == 2  # item 4's draft and review: no second design of 7 or 42 is paid for
+    lld = workspace.root / "docs/lld/active"
+    assert sorted(p.name for p in lld.iterdir()) == ["LLD-004.md", "LLD-40.md", "LLD-42.md", "lld-007-Cache.MD"]
+    tool = str(BIN / "agentos-jobs")
+    adopted = workspace.command(tool, "adopt", "lld", "42")
+    assert adopted.returncode == 0 and adopted.stdout.startswith("LLD-42: adopted docs/lld/active/LLD-42.md")
+    assert workspace.command(tool, "replace", "lld", "7").returncode == 0
+    assert workspace.doit("lld").returncode == 0, workspace.statuses()
+    assert workspace.statuses() == {"LLD-4": "up-to-date", "LLD-7": "done", "LLD-42": "up-to-date"}
+    assert (lld / "lld-007-Cache.MD").read_text().startswith("---\nissue: 7\n")  # written in its place, once
+    assert (lld / "LLD-42.md").read_text() == HUMAN_LLD and not (lld / "LLD-007.md").exists()
