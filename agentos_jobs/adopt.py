@@ -18,7 +18,7 @@ from .ids import prefix_for
 from .items import discover, open_item
 from .locks import RunLock
 from .markers import marker_is_current, write_marker
-from .owned import Record, foreign_files, item_outputs
+from .owned import ADOPTED, Record, foreign_files, item_outputs
 from .rundir import BaseDir
 from .runs import new_run_id
 
@@ -60,7 +60,7 @@ def take_over(action: str, workflow: str, item_ids: list[str], every: bool = Fal
             record.release(files)
             write_marker(marker, workflow=workflow, item_id=item_id,
                          sources=[display_path(p, settings.root) for p in item.sources], input_hash=item.input_hash,
-                         run_id=f"adopted-{new_run_id()}", outputs=[final])
+                         run_id=ADOPTED + new_run_id(), outputs=[final])
             delete_checkpoint(base.checkpoint(workflow, item_id))  # as a finished item's: done, nothing to resume
             lines.append(f"{prefix}: adopted {final} ({len(files)} file(s) in all) as the finished work: the item is "
                          "done; when its input changes it stops 'exists' again, its files untouched "

@@ -180,11 +180,19 @@ def foreign_files(settings: Settings, workflow: str, item_id: str) -> list[Path]
     return [path for path in outputs.files() if not record.holds(path)]
 
 
+ADOPTED = "adopted-"  # how the run id of a marker `agentos-jobs adopt` wrote begins
+
+
 def existing_work_line(settings: Settings, workflow: str, item_id: str, foreign: list[Path]) -> str:
-    """One line: the file, how many more, and the two ways on."""
+    """One line: the file, how many more, whether it was adopted (for an earlier input, as the item runs), and
+    the two ways on."""
     first = display_path(foreign[0], settings.root)
     more = f" and {len(foreign) - 1} more file(s)" if len(foreign) > 1 else ""
-    return (f"{first}{more} not written by agentos-jobs, left untouched: 'agentos-jobs adopt {workflow} {item_id}' "
+    marker = read_json_object(BaseDir(settings.base_dir).marker(workflow, item_id)) or {}
+    adopted = " (adopted for an earlier version of the input)" \
+        if str(marker.get("run_id", "")).startswith(ADOPTED) else ""
+    return (f"{first}{more} not written by agentos-jobs{adopted}, left untouched: "
+            f"'agentos-jobs adopt {workflow} {item_id}' "
             f"takes it as done, 'agentos-jobs replace {workflow} {item_id}' lets a run write over it")
 
 

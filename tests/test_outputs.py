@@ -174,7 +174,8 @@ def test_an_adopted_design_is_never_written_over_when_its_input_changes_until_re
     workspace.add_issue(5, body="Second: a line added.")  # as an edit, or `doit sync_issues`, would change it
     changed = workspace.doit("lld")
     assert changed.returncode == 1 and workspace.statuses() == {"LLD-5": "exists"}, changed.stdout
-    assert "docs/lld/active/LLD-005.md and 1 more file(s) not written by agentos-jobs" in changed.stdout
+    assert ("docs/lld/active/LLD-005.md and 1 more file(s) not written by agentos-jobs (adopted for an earlier "
+            "version of the input), left untouched: 'agentos-jobs adopt lld 5' takes it as done") in changed.stdout
     assert workspace.command(tool, "adopt", "lld", "--all").stdout.startswith("LLD-5: adopted")  # done as it is
     workspace.add_issue(5, body="Third.")
     assert workspace.doit("clean", "lld:5").returncode == 0
