@@ -18,7 +18,7 @@ from .ids import prefix_for
 from .items import discover, open_item
 from .locks import RunLock
 from .markers import marker_is_current, write_marker
-from .owned import ADOPTED, Record, foreign_files, item_outputs
+from .owned import ADOPTED, OutputFolders, Record, foreign_files
 from .rundir import BaseDir
 from .runs import new_run_id
 
@@ -28,21 +28,22 @@ def take_over(action: str, workflow: str, item_ids: list[str], every: bool = Fal
     under a running item's feet. `every`: each item that would stop `exists` (pending, with a file of someone
     else's at its output paths)."""
     lines = []
-    lock = None
+    settings = load_settings()
+    lock = RunLock(settings)  # held while this function works on the items (released when it is collected)
+    lock.acquire(f"{action} {workflow}")
+    base = BaseDir(settings.base_dir)
+    folders = OutputFolders(settings, workflow)  # one listing for every item (`--all`: thousands)
     if every:
-        settings = load_settings()
-        base = BaseDir(settings.base_dir)
-        item_ids = [item.id for item in discover(settings, workflow)[0]
-                    if not marker_is_current(str(base.marker(workflow, item.id)), item.input_hash)
-                    and foreign_files(settings, workflow, item.id)]
-        if not item_ids:
+        items = [item for item in discover(settings, workflow)[0]
+                 if not marker_is_current(str(base.marker(workflow, item.id)), item.input_hash)
+                 and foreign_files(settings, workflow, item.id, folders)]
+        if not items:
             return [f"no {workflow} item has files agentos-jobs did not write: nothing to {action}"]
-    for item_id in item_ids:
-        settings, item = open_item(workflow, item_id)
-        if lock is None:
-            lock = RunLock(settings)
-            lock.acquire(f"{action} {workflow}")
-        outputs = item_outputs(settings, workflow, item_id)
+    else:
+        items = [open_item(workflow, item_id)[1] for item_id in item_ids]
+    for item in items:
+        item_id = item.id
+        outputs = folders.outputs(item_id)
         files = outputs.files()
         prefix, final = prefix_for(workflow, item_id), display_path(outputs.final, settings.root)
         if not files:
@@ -54,7 +55,6 @@ def take_over(action: str, workflow: str, item_ids: list[str], every: bool = Fal
                          f"{workflow} {item_id}' lets the next run write one")
             continue
         record = Record(settings, workflow, item_id)
-        base = BaseDir(settings.base_dir)
         marker = base.marker(workflow, item_id)
         if action == "adopt":
             record.release(files)
@@ -72,4 +72,4 @@ def take_over(action: str, workflow: str, item_ids: list[str], every: bool = Fal
                          f"{display_path(outputs.lineage, settings.root)} to superseded/ ({len(files)} file(s); git "
                          "keeps what is committed)" + (f"; it is done: 'doit clean {workflow}:{item_id}' runs it "
                                                        "again" if done else ""))
-    return lines  # the lock goes with this process
+    return lines  # the lock goes with this frame

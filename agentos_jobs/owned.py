@@ -8,10 +8,10 @@ is; it stops `exists` again when the input changes) or lets a run replace it (`a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,30 +72,47 @@ def _folders(settings: Settings, workflow: str) -> tuple[Path, Path]:
     return settings.lld_dir if workflow == "lld" else settings.drafts_dir, settings.lineage_dir
 
 
+class OutputFolders:
+    """One listing of a workflow's output folders, for every item it is asked about: the dry run and `adopt --all`
+    ask it of every item (a stat per item would cost 5,000 issues a quarter of a second, and a look for LLDs under
+    the repository's own names through the whole folder per item, seconds)."""
+
+    def __init__(self, settings: Settings, workflow: str) -> None:
+        self.workflow = workflow
+        self.finals_dir, self.lineage_dir = _folders(settings, workflow)
+        self.finals = _listing(self.finals_dir)
+        self.llds: dict[int, list[str]] = {}  # an item's LLD files by name, whatever the repository calls them
+        if workflow == "lld":
+            for name in sorted(self.finals):
+                if (number := lld_number(name)) is not None:
+                    self.llds.setdefault(number, []).append(name)
+
+    @functools.cached_property
+    def lineages(self) -> frozenset[str]:
+        return _listing(self.lineage_dir)
+
+    def present(self, item_id: str) -> bool:
+        """Whether anything is at the item's output paths."""
+        final, lineage = _names(self.workflow, item_id)
+        return final in self.finals or lineage in self.lineages or (self.workflow == "lld"
+                                                                     and int(item_id) in self.llds)
+
+    def outputs(self, item_id: str) -> Outputs:
+        """An LLD the repository already keeps for the item under its own name (`LLD-42.md`) is the item's design:
+        it stops the item as the final file would; when the final file is not there, it is the one a run writes
+        (after `replace`), in its place, not a second design beside it."""
+        final, lineage = _names(self.workflow, item_id)
+        path = self.finals_dir / final
+        if self.workflow != "lld":
+            return Outputs(path, self.lineage_dir / lineage)
+        others = [self.finals_dir / name for name in self.llds.get(int(item_id), []) if name != final]
+        if others and final not in self.finals:
+            path = others.pop(0)
+        return Outputs(path, self.lineage_dir / lineage, tuple(others))
+
+
 def item_outputs(settings: Settings, workflow: str, item_id: str) -> Outputs:
-    """An LLD the repository already keeps for the item under its own name (`LLD-42.md`) is the item's design:
-    it stops the item as the final file would; when the final file is not there, it is the one a run writes
-    (after `replace`), in its place, not a second design beside it."""
-    (final, lineage), (finals, lineages) = _names(workflow, item_id), _folders(settings, workflow)
-    path = finals / final
-    if workflow != "lld":
-        return Outputs(path, lineages / lineage)
-    others = sorted(finals / name for name in _listing(finals) if name != final and lld_number(name) == int(item_id))
-    if others and not os.path.lexists(path):
-        path = others.pop(0)
-    return Outputs(path, lineages / lineage, tuple(others))
-
-
-def outputs_present(settings: Settings, workflow: str) -> Callable[[str], bool]:
-    """Whether anything is at an item's output paths, from one listing of each output folder: the dry run asks
-    it of every item (a stat per item would cost 5,000 issues a quarter of a second)."""
-    finals, lineages = (_listing(folder) for folder in _folders(settings, workflow))
-    numbers = {lld_number(name) for name in finals} if workflow == "lld" else set()
-
-    def present(item_id: str) -> bool:
-        final, lineage = _names(workflow, item_id)
-        return final in finals or lineage in lineages or (workflow == "lld" and int(item_id) in numbers)
-    return present
+    return OutputFolders(settings, workflow).outputs(item_id)
 
 
 def _listing(folder: Path) -> frozenset[str]:
@@ -171,9 +188,10 @@ class Record:
         atomic_write_json(self.path, {"files": dict(sorted(self.files.items()))}, durable=False)
 
 
-def foreign_files(settings: Settings, workflow: str, item_id: str) -> list[Path]:
-    """The files at the item's output paths that no record of ours holds, as they are now."""
-    outputs = item_outputs(settings, workflow, item_id)
+def foreign_files(settings: Settings, workflow: str, item_id: str, folders: OutputFolders | None = None) -> list[Path]:
+    """The files at the item's output paths that no record of ours holds, as they are now; `folders`: one
+    listing of them for many items."""
+    outputs = (folders or OutputFolders(settings, workflow)).outputs(item_id)
     if not outputs.present():
         return []
     record = Record(settings, workflow, item_id)
