@@ -68,8 +68,10 @@ def take_over(action: str, workflow: str, item_ids: list[str], every: bool = Fal
         else:
             record.take(files)
             done = marker_is_current(str(marker), item.input_hash)
-            lines.append(f"{prefix}: the next run may write over {final} and move "
-                         f"{display_path(outputs.lineage, settings.root)} to superseded/ ({len(files)} file(s); git "
-                         "keeps what is committed)" + (f"; it is done: 'doit clean {workflow}:{item_id}' runs it "
-                                                       "again" if done else ""))
+            said = [f"write over {final}"] if outputs.final in files else []
+            if outputs.lineage.exists():
+                said.append(f"move {display_path(outputs.lineage, settings.root)} to superseded/")
+            lines.append(f"{prefix}: the next run may {' and '.join(said)} ({len(files)} file(s); git keeps what is "
+                         "committed)" + (f"; it is done: 'doit clean {workflow}:{item_id}' runs it again"
+                                         if done else ""))
     return lines  # the lock goes with this frame

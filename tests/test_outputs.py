@@ -218,7 +218,9 @@ def test_a_committed_lld_under_the_repositorys_own_name_is_the_items_design_not_
     tool = str(BIN / "agentos-jobs")
     adopted = workspace.command(tool, "adopt", "lld", "42")
     assert adopted.returncode == 0 and adopted.stdout.startswith("LLD-42: adopted docs/lld/active/LLD-42.md")
-    assert workspace.command(tool, "replace", "lld", "7").returncode == 0
+    replaced = workspace.command(tool, "replace", "lld", "7")
+    assert replaced.stdout == ("LLD-7: the next run may write over docs/lld/active/lld-007-Cache.MD (1 file(s); git "
+                               "keeps what is committed)\n"), replaced.stdout  # it has no lineage to move aside
     assert workspace.doit("lld").returncode == 0, workspace.statuses()
     assert workspace.statuses() == {"LLD-4": "up-to-date", "LLD-7": "done", "LLD-42": "up-to-date"}
     assert (lld / "lld-007-Cache.MD").read_text().startswith("---\nissue: 7\n")  # written in its place, once
