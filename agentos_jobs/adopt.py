@@ -1,10 +1,12 @@
 """`agentos-jobs adopt` and `agentos-jobs replace`: the user's explicit say over files at an item's output paths
 that this tool did not write (owned.py), which otherwise stop the item, `exists`, before any paid call.
 
-- adopt: the existing design is the finished work. Its files are recorded as ours and the item is marked done
-  for its input as it is now; it runs again only when the input changes (or after `doit clean`).
+- adopt: the existing design is the finished work. The item is marked done for its input as it is now, and its
+  files stay the person's (released from our record, if a run or `replace` had put them there): when the input
+  changes (an edit, `doit sync_issues`) or after `doit clean`, the item stops `exists` again, its files untouched.
 - replace: the next run may write over them. Its files are recorded as ours, so the run moves the lineage folder
   to `superseded/` (as it does with its own earlier rounds) and writes the LLD in place (git keeps the old one).
+  The only way a run writes over a person's design.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from .ids import prefix_for
 from .items import discover, open_item
 from .locks import RunLock
 from .markers import marker_is_current, write_marker
-from .owned import Record, foreign_files, item_outputs
+from .owned import ADOPTED, OutputFolders, Record, foreign_files
 from .rundir import BaseDir
 from .runs import new_run_id
 
@@ -26,21 +28,22 @@ def take_over(action: str, workflow: str, item_ids: list[str], every: bool = Fal
     under a running item's feet. `every`: each item that would stop `exists` (pending, with a file of someone
     else's at its output paths)."""
     lines = []
-    lock = None
+    settings = load_settings()
+    lock = RunLock(settings)  # held while this function works on the items (released when it is collected)
+    lock.acquire(f"{action} {workflow}")
+    base = BaseDir(settings.base_dir)
+    folders = OutputFolders(settings, workflow)  # one listing for every item (`--all`: thousands)
     if every:
-        settings = load_settings()
-        base = BaseDir(settings.base_dir)
-        item_ids = [item.id for item in discover(settings, workflow)[0]
-                    if not marker_is_current(str(base.marker(workflow, item.id)), item.input_hash)
-                    and foreign_files(settings, workflow, item.id)]
-        if not item_ids:
+        items = [item for item in discover(settings, workflow)[0]
+                 if not marker_is_current(str(base.marker(workflow, item.id)), item.input_hash)
+                 and foreign_files(settings, workflow, item.id, folders)]
+        if not items:
             return [f"no {workflow} item has files agentos-jobs did not write: nothing to {action}"]
-    for item_id in item_ids:
-        settings, item = open_item(workflow, item_id)
-        if lock is None:
-            lock = RunLock(settings)
-            lock.acquire(f"{action} {workflow}")
-        outputs = item_outputs(settings, workflow, item_id)
+    else:
+        items = [open_item(workflow, item_id)[1] for item_id in item_ids]
+    for item in items:
+        item_id = item.id
+        outputs = folders.outputs(item_id)
         files = outputs.files()
         prefix, final = prefix_for(workflow, item_id), display_path(outputs.final, settings.root)
         if not files:
@@ -51,20 +54,24 @@ def take_over(action: str, workflow: str, item_ids: list[str], every: bool = Fal
             lines.append(f"{prefix}: {final} does not exist, so there is no design to adopt; 'agentos-jobs replace "
                          f"{workflow} {item_id}' lets the next run write one")
             continue
-        Record(settings, workflow, item_id).take(files)
-        base = BaseDir(settings.base_dir)
+        record = Record(settings, workflow, item_id)
         marker = base.marker(workflow, item_id)
         if action == "adopt":
+            record.release(files)
             write_marker(marker, workflow=workflow, item_id=item_id,
                          sources=[display_path(p, settings.root) for p in item.sources], input_hash=item.input_hash,
-                         run_id=f"adopted-{new_run_id()}", outputs=[final])
+                         run_id=ADOPTED + new_run_id(), outputs=[final])
             delete_checkpoint(base.checkpoint(workflow, item_id))  # as a finished item's: done, nothing to resume
             lines.append(f"{prefix}: adopted {final} ({len(files)} file(s) in all) as the finished work: the item is "
-                         f"done until its input changes ('doit clean {workflow}:{item_id}' runs it again)")
+                         "done; when its input changes it stops 'exists' again, its files untouched "
+                         f"('agentos-jobs replace {workflow} {item_id}' lets a run write over them)")
         else:
+            record.take(files)
             done = marker_is_current(str(marker), item.input_hash)
-            lines.append(f"{prefix}: the next run may write over {final} and move "
-                         f"{display_path(outputs.lineage, settings.root)} to superseded/ ({len(files)} file(s); git "
-                         "keeps what is committed)" + (f"; it is done: 'doit clean {workflow}:{item_id}' runs it "
-                                                       "again" if done else ""))
-    return lines  # the lock goes with this process
+            said = [f"write over {final}"] if outputs.final in files else []
+            if outputs.lineage.exists():
+                said.append(f"move {display_path(outputs.lineage, settings.root)} to superseded/")
+            lines.append(f"{prefix}: the next run may {' and '.join(said)} ({len(files)} file(s); git keeps what is "
+                         "committed)" + (f"; it is done: 'doit clean {workflow}:{item_id}' runs it again"
+                                         if done else ""))
+    return lines  # the lock goes with this frame

@@ -10,9 +10,9 @@ from pathlib import PurePosixPath
 
 from .config import Settings
 from .fsutil import display_path
+from .owned import lld_number
 from .repofiles import repo_files
 
-_LLD_FILE = re.compile(r"lld-\d+\b.*\.md", re.IGNORECASE)
 _LINEAGE_FOLDER = re.compile(r"\d+-lld")
 _TEMPLATE_NAME = re.compile(r"lld|low[-_ ]?level[-_ ]?design", re.IGNORECASE)
 
@@ -28,7 +28,7 @@ class Conventions:
 def find_conventions(settings: Settings) -> Conventions:
     files = repo_files(settings.root)[0]
     found = Conventions()
-    lld_counts = Counter(str(PurePosixPath(f).parent) for f in files if _LLD_FILE.fullmatch(PurePosixPath(f).name))
+    lld_counts = Counter(str(PurePosixPath(f).parent) for f in files if lld_number(PurePosixPath(f).name) is not None)
     item_folders = {folder for folder in map(_lineage_folder, files) if folder}
     lineage_counts = Counter(parent for parent, _ in item_folders)
     for key, counts, default, what in (

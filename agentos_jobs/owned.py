@@ -3,14 +3,15 @@
 
 A file there that no record of ours holds (a committed, human-approved LLD, a lineage folder of another tool,
 a person's edit of one of ours) is never overwritten nor moved aside: its item stops, `exists`, before any
-paid call, until the user adopts the file as the finished work (`agentos-jobs adopt`) or lets a run replace it
-(`agentos-jobs replace`)."""
+paid call, until the user adopts the file as the finished work (`agentos-jobs adopt`: done for the input as it
+is; it stops `exists` again when the input changes) or lets a run replace it (`agentos-jobs replace`)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
-from collections.abc import Callable
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,20 +28,32 @@ class ExistingWork(AgentosError):
     item_status = Status.EXISTS
 
 
+_LLD_FILE = re.compile(r"lld-0*(\d+)(?:\D.*)?\.md", re.IGNORECASE)
+
+
+def lld_number(name: str) -> int | None:
+    """The item an LLD file's name is for, as repositories name them (`LLD-042.md`, `LLD-42.md`,
+    `lld-042-cache.md`); None for any other name."""
+    match = _LLD_FILE.fullmatch(name)
+    return int(match[1]) if match else None
+
+
 @dataclass(frozen=True)
 class Outputs:
-    """Where an item writes: its final file (the approved LLD, the issue draft) and its lineage folder."""
+    """Where an item writes: its final file (the approved LLD, the issue draft) and its lineage folder; `others`:
+    more LLD files of the item under the repository's own names, beside the final one."""
 
     final: Path
     lineage: Path
+    others: tuple[Path, ...] = ()
 
     def present(self) -> bool:
         """Two stats: nothing to read or hash when nothing is there."""
-        return os.path.lexists(self.final) or os.path.lexists(self.lineage)
+        return bool(self.others) or os.path.lexists(self.final) or os.path.lexists(self.lineage)
 
     def files(self) -> list[Path]:
         """Every file at these paths now, links not followed; a folder where the final file belongs counts."""
-        found = [self.final] if os.path.lexists(self.final) else []
+        found = ([self.final] if os.path.lexists(self.final) else []) + list(self.others)
         for folder, dirs, names in os.walk(self.lineage):
             dirs.sort()
             found += [Path(folder, name) for name in sorted(names)]
@@ -59,16 +72,47 @@ def _folders(settings: Settings, workflow: str) -> tuple[Path, Path]:
     return settings.lld_dir if workflow == "lld" else settings.drafts_dir, settings.lineage_dir
 
 
+class OutputFolders:
+    """One listing of a workflow's output folders, for every item it is asked about: the dry run and `adopt --all`
+    ask it of every item (a stat per item would cost 5,000 issues a quarter of a second, and a look for LLDs under
+    the repository's own names through the whole folder per item, seconds)."""
+
+    def __init__(self, settings: Settings, workflow: str) -> None:
+        self.workflow = workflow
+        self.finals_dir, self.lineage_dir = _folders(settings, workflow)
+        self.finals = _listing(self.finals_dir)
+        self.llds: dict[int, list[str]] = {}  # an item's LLD files by name, whatever the repository calls them
+        if workflow == "lld":
+            for name in sorted(self.finals):
+                if (number := lld_number(name)) is not None:
+                    self.llds.setdefault(number, []).append(name)
+
+    @functools.cached_property
+    def lineages(self) -> frozenset[str]:
+        return _listing(self.lineage_dir)
+
+    def present(self, item_id: str) -> bool:
+        """Whether anything is at the item's output paths."""
+        final, lineage = _names(self.workflow, item_id)
+        return final in self.finals or lineage in self.lineages or (self.workflow == "lld"
+                                                                     and int(item_id) in self.llds)
+
+    def outputs(self, item_id: str) -> Outputs:
+        """An LLD the repository already keeps for the item under its own name (`LLD-42.md`) is the item's design:
+        it stops the item as the final file would; when the final file is not there, it is the one a run writes
+        (after `replace`), in its place, not a second design beside it."""
+        final, lineage = _names(self.workflow, item_id)
+        path = self.finals_dir / final
+        if self.workflow != "lld":
+            return Outputs(path, self.lineage_dir / lineage)
+        others = [self.finals_dir / name for name in self.llds.get(int(item_id), []) if name != final]
+        if others and final not in self.finals:
+            path = others.pop(0)
+        return Outputs(path, self.lineage_dir / lineage, tuple(others))
+
+
 def item_outputs(settings: Settings, workflow: str, item_id: str) -> Outputs:
-    (final, lineage), (finals, lineages) = _names(workflow, item_id), _folders(settings, workflow)
-    return Outputs(finals / final, lineages / lineage)
-
-
-def outputs_present(settings: Settings, workflow: str) -> Callable[[str], bool]:
-    """Whether anything is at an item's output paths, from one listing of each output folder: the dry run asks
-    it of every item (a stat per item would cost 5,000 issues a quarter of a second)."""
-    listed = [_listing(folder) for folder in _folders(settings, workflow)]
-    return lambda item_id: any(name in names for name, names in zip(_names(workflow, item_id), listed, strict=True))
+    return OutputFolders(settings, workflow).outputs(item_id)
 
 
 def _listing(folder: Path) -> frozenset[str]:
@@ -116,13 +160,21 @@ class Record:
         self.save()
 
     def take(self, paths: list[Path]) -> None:
-        """Record the files as they are now as ours (adopt, replace); a file that is gone leaves the record."""
+        """Record the files as they are now as ours (replace: a run may write over them); a file that is gone
+        leaves the record."""
         for path in paths:
             digest = _file_digest(path)
             if digest is None:
                 self.files.pop(self.key(path), None)
             else:
                 self.files[self.key(path)] = digest
+        self.save()
+
+    def release(self, paths: list[Path]) -> None:
+        """The files are no longer ours, whoever wrote them (adopt: a person's finished work): no run writes over
+        them, nor moves them aside, until they are taken again."""
+        for path in paths:
+            self.files.pop(self.key(path), None)
         self.save()
 
     def forget_under(self, folder: Path) -> None:
@@ -136,20 +188,29 @@ class Record:
         atomic_write_json(self.path, {"files": dict(sorted(self.files.items()))}, durable=False)
 
 
-def foreign_files(settings: Settings, workflow: str, item_id: str) -> list[Path]:
-    """The files at the item's output paths that no record of ours holds, as they are now."""
-    outputs = item_outputs(settings, workflow, item_id)
+def foreign_files(settings: Settings, workflow: str, item_id: str, folders: OutputFolders | None = None) -> list[Path]:
+    """The files at the item's output paths that no record of ours holds, as they are now; `folders`: one
+    listing of them for many items."""
+    outputs = (folders or OutputFolders(settings, workflow)).outputs(item_id)
     if not outputs.present():
         return []
     record = Record(settings, workflow, item_id)
     return [path for path in outputs.files() if not record.holds(path)]
 
 
+ADOPTED = "adopted-"  # how the run id of a marker `agentos-jobs adopt` wrote begins
+
+
 def existing_work_line(settings: Settings, workflow: str, item_id: str, foreign: list[Path]) -> str:
-    """One line: the file, how many more, and the two ways on."""
+    """One line: the file, how many more, whether it was adopted (for an earlier input, as the item runs), and
+    the two ways on."""
     first = display_path(foreign[0], settings.root)
     more = f" and {len(foreign) - 1} more file(s)" if len(foreign) > 1 else ""
-    return (f"{first}{more} not written by agentos-jobs, left untouched: 'agentos-jobs adopt {workflow} {item_id}' "
+    marker = read_json_object(BaseDir(settings.base_dir).marker(workflow, item_id)) or {}
+    adopted = " (adopted for an earlier version of the input)" \
+        if str(marker.get("run_id", "")).startswith(ADOPTED) else ""
+    return (f"{first}{more} not written by agentos-jobs{adopted}, left untouched: "
+            f"'agentos-jobs adopt {workflow} {item_id}' "
             f"takes it as done, 'agentos-jobs replace {workflow} {item_id}' lets a run write over it")
 
 

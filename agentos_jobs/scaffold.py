@@ -12,6 +12,7 @@ from .conventions import find_conventions
 from .fsutil import atomic_write_text, display_path
 from .items import list_inputs
 from .rundir import BaseDir
+from .tomlsource import TomlSource
 
 DODO = '''"""Tasks of this repository: `doit -n 3 lld`, `doit issue`, `doit list --all -s` (agentos-jobs)."""
 
@@ -74,6 +75,23 @@ def init_project(root: Path, example: bool = False) -> list[str]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{pyproject}: not valid TOML ({exc}); fix it, then run 'agentos-jobs init' again") from None
+    settings = load_settings(root)  # the file as it is: a bad setting, a 'tool' that is no table, stops init here
+    joined, said = None, []
+    if "agentos_jobs" not in data.get("tool", {}):
+        newline = "\r\n" if "\r\n" in text else "\n"
+        found = find_conventions(settings)
+        said = found.said
+        chosen = "".join(f"{key} = {json.dumps(value, ensure_ascii=False)}  # found by init: already in use\n"
+                         for key, value in found.settings.items())
+        stanza = (STANZA + chosen if text else STANZA.lstrip("\n") + chosen).replace("\n", newline)
+        joined = text + ("" if not text or text.endswith("\n") else newline) + stanza
+        try:  # never write a file that no longer parses
+            tomllib.loads(joined)
+        except tomllib.TOMLDecodeError:  # the one way a parsed file stops parsing: `tool` is closed to new tables
+            raise ConfigError(f"{pyproject}:{TomlSource.parse(text).line_of('tool')}: 'tool' is an inline table "
+                              "(tool = {...}), which no [tool.agentos_jobs] table can be added to: write it as "
+                              "[tool.<name>] tables, then run 'agentos-jobs init' again") from None
+
     dodo = root / "dodo.py"
     if not dodo.exists():
         atomic_write_text(dodo, DODO)
@@ -85,19 +103,12 @@ def init_project(root: Path, example: bool = False) -> list[str]:
                       "    from agentos_jobs.tasks import doit_config, task_issue, task_lld, task_sync_issues\n"
                       "    DOIT_CONFIG = doit_config()")
 
-    if "agentos_jobs" in data.get("tool", {}):
+    if joined is None:
         report.append("pyproject.toml already has [tool.agentos_jobs]: unchanged")
     else:
-        newline = "\r\n" if "\r\n" in text else "\n"
-        found = find_conventions(load_settings(root))
-        chosen = "".join(f"{key} = {json.dumps(value, ensure_ascii=False)}  # found by init: already in use\n"
-                         for key, value in found.settings.items())
-        stanza = (STANZA + chosen if text else STANZA.lstrip("\n") + chosen).replace("\n", newline)
-        joined = text + ("" if not text or text.endswith("\n") else newline) + stanza
-        tomllib.loads(joined)  # never write a file that no longer parses
         atomic_write_text(pyproject, joined)
         report.append(f"{'added [tool.agentos_jobs] to' if text else 'wrote'} pyproject.toml")
-        report += [f"  {line}" for line in found.said]
+        report += [f"  {line}" for line in said]
 
     settings = load_settings(root)
     existed = BaseDir(settings.base_dir).gitignore.exists()

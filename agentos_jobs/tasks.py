@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from doit.action import CmdAction
@@ -22,7 +22,7 @@ from .ids import WORKFLOWS, prefix_for
 from .items import discover, list_inputs
 from .locks import RunLock, RunLocked
 from .markers import marker_is_current
-from .owned import existing_work_line, foreign_files, outputs_present
+from .owned import OutputFolders, existing_work_line, foreign_files
 from .procs import install_early_stop, quiet_in_a_closed_pipe
 from .project import project_settings
 from .rundir import BaseDir
@@ -191,12 +191,12 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
     base = BaseDir(settings.base_dir)
     markers = [(str(base.marker(workflow, item.id)), item.input_hash) for item in items]
     yield {"name": None, "doc": GROUP_DOCS[workflow], "uptodate": [(all_current, [markers], {})]}
-    present = outputs_present(settings, workflow)
+    folders = OutputFolders(settings, workflow)
     for item, (marker, input_hash) in zip(items, markers, strict=True):
         yield {
             "name": item.id,
             "doc": f"{item.title}{FILES if workflow == 'issue' and settings.file_issues else ''}"
-                   f"{_stops(settings, workflow, item.id, marker, input_hash, present)}",
+                   f"{_stops(settings, workflow, item.id, marker, input_hash, folders)}",
             "actions": [(run_item_task, [workflow, item.id, [str(path) for path in item.sources]])],
             "clean": [(clean_item, [workflow, item.id])],
             "targets": [marker],
@@ -208,11 +208,11 @@ def item_tasks(workflow: str) -> Iterator[dict[str, Any]]:
 
 
 def _stops(settings: Settings, workflow: str, item_id: str, marker: str, input_hash: str,
-           present: Callable[[str], bool]) -> str:
+           folders: OutputFolders) -> str:
     """What the dry run says of an item that would stop `exists` (owned.py); most items have nothing there."""
-    if not present(item_id) or marker_is_current(marker, input_hash):
+    if not folders.present(item_id) or marker_is_current(marker, input_hash):
         return ""
-    foreign = foreign_files(settings, workflow, item_id)
+    foreign = foreign_files(settings, workflow, item_id, folders)
     return f" (exists: {existing_work_line(settings, workflow, item_id, foreign)})" if foreign else ""
 
 

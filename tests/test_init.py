@@ -163,3 +163,21 @@ def test_init_ends_with_the_next_steps_and_offers_an_example_only_where_there_is
                            text=True, env=env)
     assert "no example written: docs/issues/ has issues already" in again.stdout
     assert sorted(p.name for p in (tmp_path / "docs/issues").iterdir()) == ["7.md"]
+
+
+@pytest.mark.parametrize("tool, expected", [
+    ("tool = {black = {line-length = 100}}\n", "pyproject.toml:3: 'tool' is an inline table (tool = {...}), which "
+     "no [tool.agentos_jobs] table can be added to: write it as [tool.<name>] tables, then run 'agentos-jobs init' "
+     "again"),
+    ("tool = 5\n", "pyproject.toml:3: 'tool' must be a table; fix the file"),
+])
+def test_init_on_a_tool_key_it_cannot_add_to_is_one_line_and_writes_nothing(tmp_path: Path, tool: str,
+                                                                            expected: str) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    original = f'name = "mine"\n\n{tool}\n[project]\nversion = "1"\n'
+    (root / "pyproject.toml").write_text(original)
+    result = _init(root, {"PATH": str(BIN), "HOME": str(tmp_path)})
+    assert result.returncode == 3 and result.stdout == "", result.stdout + result.stderr
+    assert len(result.stderr.splitlines()) == 1 and expected in result.stderr, result.stderr
+    assert _snapshot(root) == {"pyproject.toml": original.encode()}  # no dodo.py, no .agentos: nothing half done

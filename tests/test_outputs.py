@@ -155,3 +155,73 @@ def test_the_stand_in_adds_the_new_folders_a_new_file_needs_so_that_its_draft_pa
                      "| `src/shop/promo/rules/` | Add | As the issue describes |",
                      "| `src/shop/promo/rules/engine.py` | Add | As the issue describes |",
                      "| `src/shop/cart.py` | Modify | As the issue describes |"]
+
+
+def test_an_adopted_design_is_never_written_over_when_its_input_changes_until_replaced(workspace: Workspace,
+                                                                                      fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    workspace.add_issue(5, body="First.")
+    workspace.write("docs/lld/active/LLD-005.md", HUMAN_LLD)
+    workspace.write("docs/lineage/active/5-lld/001-draft.md", "kept by hand\n")
+    _commit_all(workspace)
+    committed = _snapshot(workspace, "docs")
+    tool = str(BIN / "agentos-jobs")
+    assert workspace.doit("lld").returncode == 1 and workspace.statuses() == {"LLD-5": "exists"}
+    adopted = workspace.command(tool, "adopt", "lld", "5")
+    assert adopted.returncode == 0 and "'agentos-jobs replace lld 5'" in adopted.stdout, adopted.stdout
+    assert workspace.doit("lld").returncode == 0 and workspace.statuses() == {"LLD-5": "up-to-date"}
+
+    workspace.add_issue(5, body="Second: a line added.")  # as an edit, or `doit sync_issues`, would change it
+    changed = workspace.doit("lld")
+    assert changed.returncode == 1 and workspace.statuses() == {"LLD-5": "exists"}, changed.stdout
+    assert ("docs/lld/active/LLD-005.md and 1 more file(s) not written by agentos-jobs (adopted for an earlier "
+            "version of the input), left untouched: 'agentos-jobs adopt lld 5' takes it as done") in changed.stdout
+    assert workspace.command(tool, "adopt", "lld", "--all").stdout.startswith("LLD-5: adopted")  # done as it is
+    workspace.add_issue(5, body="Third.")
+    assert workspace.doit("clean", "lld:5").returncode == 0
+    assert workspace.doit("lld").returncode == 1 and workspace.statuses() == {"LLD-5": "exists"}
+    assert _snapshot(workspace, "docs") == {**committed, "docs/issues/5.md": (workspace.root / "docs/issues/5.md")
+                                            .read_bytes()}
+    assert not (workspace.root / "docs/lineage/superseded").exists() and not fake.calls
+
+    # replace, then a change of mind: adopt again makes it the person's again
+    assert workspace.command(tool, "replace", "lld", "5").returncode == 0
+    assert workspace.command(tool, "adopt", "lld", "5").returncode == 0
+    workspace.add_issue(5, body="Fourth.")
+    assert workspace.doit("lld").returncode == 1 and workspace.statuses() == {"LLD-5": "exists"}
+    assert (workspace.root / "docs/lld/active/LLD-005.md").read_text() == HUMAN_LLD and not fake.calls
+
+    assert workspace.command(tool, "replace", "lld", "5").returncode == 0  # only replace lets a run write over it
+    replaced = workspace.doit("lld")
+    assert replaced.returncode == 0 and workspace.statuses() == {"LLD-5": "done"}, replaced.stdout
+    assert (workspace.root / "docs/lld/active/LLD-005.md").read_text().startswith("---\nissue: 5\n")
+    assert len(list((workspace.root / "docs/lineage/superseded").glob("5-lld-*/001-draft.md"))) == 1
+
+
+def test_a_committed_lld_under_the_repositorys_own_name_is_the_items_design_not_drafted_again(
+        workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1)
+    for number in (4, 7, 42):
+        workspace.add_issue(number)
+    workspace.write("docs/lld/active/LLD-42.md", HUMAN_LLD)
+    workspace.write("docs/lld/active/lld-007-Cache.MD", HUMAN_LLD)
+    workspace.write("docs/lld/active/LLD-40.md", HUMAN_LLD)  # item 40's, of no item here: 4 runs beside it
+    _commit_all(workspace)
+    listing = workspace.doit("list", "--all", "-s").stdout
+    assert "(exists: docs/lld/active/LLD-42.md not written by agentos-jobs" in listing, listing
+    assert "(exists: docs/lld/active/lld-007-Cache.MD not written" in listing and "lld:4         Issue 4\n" in listing
+    result = workspace.doit("lld")
+    assert result.returncode == 1 and workspace.statuses() == {"LLD-4": "done", "LLD-7": "exists", "LLD-42": "exists"}
+    assert len(fake.calls) == 2  # item 4's draft and review: no second design of 7 or 42 is paid for
+    lld = workspace.root / "docs/lld/active"
+    assert sorted(p.name for p in lld.iterdir()) == ["LLD-004.md", "LLD-40.md", "LLD-42.md", "lld-007-Cache.MD"]
+    tool = str(BIN / "agentos-jobs")
+    adopted = workspace.command(tool, "adopt", "lld", "42")
+    assert adopted.returncode == 0 and adopted.stdout.startswith("LLD-42: adopted docs/lld/active/LLD-42.md")
+    replaced = workspace.command(tool, "replace", "lld", "7")
+    assert replaced.stdout == ("LLD-7: the next run may write over docs/lld/active/lld-007-Cache.MD (1 file(s); git "
+                               "keeps what is committed)\n"), replaced.stdout  # it has no lineage to move aside
+    assert workspace.doit("lld").returncode == 0, workspace.statuses()
+    assert workspace.statuses() == {"LLD-4": "up-to-date", "LLD-7": "done", "LLD-42": "up-to-date"}
+    assert (lld / "lld-007-Cache.MD").read_text().startswith("---\nissue: 7\n")  # written in its place, once
+    assert (lld / "LLD-42.md").read_text() == HUMAN_LLD and not (lld / "LLD-007.md").exists()
