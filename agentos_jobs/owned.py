@@ -155,7 +155,7 @@ class Record:
         return digest is not None and self.files.get(self.key(path)) == digest
 
     def wrote(self, path: Path, text: str) -> None:
-        """After writing `text` to `path` (the text as written: atomic_write_text adds nothing)."""
+        """Before writing `text` to `path` (the text as written: atomic_write_text adds nothing)."""
         self.files[self.key(path)] = _digest(text.encode("utf-8"))
         self.save()
 

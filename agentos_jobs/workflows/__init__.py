@@ -45,10 +45,11 @@ class WorkflowContext:
         return Record(self.settings, self.item.workflow, self.item.id)
 
     def write(self, path: Path, text: str) -> str:
-        """Write one output file atomically, and record it as ours; return its path as the marker and summary
-        show it."""
-        atomic_write_text(path, text)
+        """Record one output file as ours, then write it atomically; return its path as the marker and summary
+        show it. Recorded first: a full disk that fails the record must not leave a file of ours unrecorded,
+        which the next run would take for someone else's and stop at (`exists`)."""
         self.owned.wrote(path, text)
+        atomic_write_text(path, text)
         return display_path(path, self.settings.root)
 
     def request(self, kind: str, prompt: Prompt, draft: str = "", findings: tuple[Finding, ...] = ()) -> Request:
