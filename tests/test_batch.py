@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,18 @@ def run(ws: Workspace, *args: str) -> dict[str, str]:
     result = ws.doit(*args)
     assert result.returncode == 0, result.stdout + result.stderr
     return ws.statuses()
+
+
+def _kill_the_run_once_it_submitted(ws: Workspace, batches: Any) -> None:
+    """kill -9 of the whole run (doit, its workers, the item's processes) while the server holds its answer to a
+    submission, which it then lets go."""
+    started = ws.start_doit("lld")
+    assert batches.paused.wait(60), "the run never submitted"
+    os.killpg(started.pid, signal.SIGKILL)
+    started.wait(30)
+    for pid in ws.pids_of("lld 1"):
+        os.kill(pid, signal.SIGKILL)
+    batches.release.set()
 
 
 def test_twenty_items_are_drafted_and_reviewed_in_batches_over_runs_each_call_paid_once_at_half_price(
@@ -72,13 +85,7 @@ def test_a_run_killed_around_a_submission_submits_nothing_twice(workspace: Works
     use_provider(workspace, fake, "openai", AGENTOS_BATCH="1")
     workspace.add_issue(1)
     fake.batches.pause_after = moment  # the server has the upload (or the batch); the run dies before its answer
-    started = workspace.start_doit("lld")
-    assert fake.batches.paused.wait(60), "the run never submitted"
-    os.killpg(started.pid, signal.SIGKILL)
-    started.wait(30)
-    for pid in workspace.pids_of("lld 1"):
-        os.kill(pid, signal.SIGKILL)
-    fake.batches.release.set()
+    _kill_the_run_once_it_submitted(workspace, fake.batches)
     assert len(fake.batches.created()) == (1 if moment == "batches" else 0)
     rerun = workspace.doit("lld")
     assert ("lld-draft: found batch batch_" in rerun.stdout) == (moment == "batches"), rerun.stdout
@@ -166,13 +173,7 @@ def test_a_run_killed_after_its_message_batch_was_made_waits_for_it_and_submits_
     workspace.add_issue(1)
     fake.message_batches.ready = lambda: False
     fake.message_batches.pause_after = "batches"
-    started = workspace.start_doit("lld")
-    assert fake.message_batches.paused.wait(60), "the run never submitted"
-    os.killpg(started.pid, signal.SIGKILL)
-    started.wait(30)
-    for pid in workspace.pids_of("lld 1"):
-        os.kill(pid, signal.SIGKILL)
-    fake.message_batches.release.set()
+    _kill_the_run_once_it_submitted(workspace, fake.message_batches)
     assert run(workspace, "lld") == {"LLD-1": "waiting"}
     assert "made when an earlier run stopped while submitting" in workspace.summary()["items"][0]["message"]
     fake.message_batches.ready = lambda: True

@@ -152,22 +152,29 @@ def test_a_killed_warm_parent_loses_no_item_and_the_run_goes_on(workspace: Works
     workspace.wait_for(lambda: not workspace.processes(), timeout=15, what="every process of the run to end")
 
 
+def _two_items_and_a_stopped_warm_parent(ws: Workspace) -> tuple[subprocess.Popen[str], list[int]]:
+    """A run of two items whose warm parent is stopped (SIGSTOP) in its warm-up, before it forks a wrapper (the
+    test is skipped when it was too late)."""
+    for number in (1, 2):
+        ws.add_issue(number)
+    proc = ws.start_doit("-n", "2", "lld")
+    deadline = time.monotonic() + 30
+    while not (warm := ws.pids_of("agentos_jobs.warm_parent")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert warm, "no warm parent"
+    os.kill(warm[0], signal.SIGSTOP)
+    if ws.pids_of("agentos_jobs.wrapper"):
+        os.kill(warm[0], signal.SIGCONT)
+        proc.communicate(timeout=60)
+        pytest.skip("the warm parent forked a wrapper before it could be stopped")
+    return proc, warm
+
+
 def test_a_warm_parent_killed_before_it_forks_leaves_the_items_to_start_afresh(workspace: Workspace) -> None:
     """A wrapper's first act is to say its pid to its worker: a worker that has not read one knows that no
     wrapper began its item, so when the warm parent dies with the requests unanswered, the items start afresh
     (they used to be failed, in case a wrapper had begun them)."""
-    for number in (1, 2):
-        workspace.add_issue(number)
-    proc = workspace.start_doit("-n", "2", "lld")
-    deadline = time.monotonic() + 30
-    while not (warm := workspace.pids_of("agentos_jobs.warm_parent")) and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert warm, "no warm parent"
-    os.kill(warm[0], signal.SIGSTOP)  # in its warm-up: the requests wait in its socket
-    if workspace.pids_of("agentos_jobs.wrapper"):
-        os.kill(warm[0], signal.SIGCONT)
-        proc.communicate(timeout=60)
-        pytest.skip("the warm parent forked a wrapper before it could be stopped")
+    proc, warm = _two_items_and_a_stopped_warm_parent(workspace)  # the requests wait in its socket
     time.sleep(0.5)
     os.kill(warm[0], signal.SIGKILL)
 
@@ -254,18 +261,7 @@ def test_the_warm_parent_knows_a_request_whose_worker_is_gone() -> None:
 def test_a_stopped_warm_parent_is_waited_for_with_a_word_and_a_limit(workspace: Workspace) -> None:
     """A warm parent stopped (SIGSTOP) in its warm-up and never continued: each worker says what it waits on,
     then ends it, and the items start afresh (they used to wait with no word and no limit)."""
-    for number in (1, 2):
-        workspace.add_issue(number)
-    proc = workspace.start_doit("-n", "2", "lld")
-    deadline = time.monotonic() + 30
-    while not (warm := workspace.pids_of("agentos_jobs.warm_parent")) and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert warm, "no warm parent"
-    os.kill(warm[0], signal.SIGSTOP)
-    if workspace.pids_of("agentos_jobs.wrapper"):
-        os.kill(warm[0], signal.SIGCONT)
-        proc.communicate(timeout=60)
-        pytest.skip("the warm parent forked a wrapper before it could be stopped")
+    proc, warm = _two_items_and_a_stopped_warm_parent(workspace)
 
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 0, out + err
