@@ -40,6 +40,7 @@ class FakeBatches:
         self.ready: Callable[[], bool] = lambda: True
         self.fates: list[str] = []  # how the next batches end; then they are answered
         self.pause_after: str | None = None  # what the next held answer follows: "files", "batches"
+        self.limited = 0  # how many of the next submissions are refused with the provider's own 429
         self.paused = threading.Event()
         self.release = threading.Event()
         self._ids = itertools.count(1)
@@ -97,6 +98,12 @@ class OpenAIBatches(FakeBatches):
 
     def _create(self, request: Request) -> Response:
         body = request.get_json()
+        if self.limited:
+            self.limited -= 1
+            limited = _json({"error": {"message": "Rate limit reached for requests per min (RPM).",
+                                       "type": "requests", "param": None, "code": "rate_limit_exceeded"}}, 429)
+            limited.headers["retry-after"] = "1"
+            return limited
         if body.get("input_file_id") not in self.files:
             return _json({"error": {"message": "No such file", "type": "invalid_request_error"}}, 400)
         with self._lock:

@@ -96,6 +96,22 @@ def test_a_run_killed_around_a_submission_submits_nothing_twice(workspace: Works
     assert len(fake.batches.created()) == 2 and len(fake.calls) == 2  # a draft, a review: each submitted once
 
 
+def test_a_submission_refused_with_a_429_waits_a_run_and_is_submitted_once_after(workspace: Workspace,
+                                                                                    fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", AGENTOS_BATCH="1")
+    workspace.add_issue(1)
+    fake.batches.limited = 1  # the provider's rate limit refuses the first submission
+    first = workspace.doit("lld")
+    assert first.returncode == 0, first.stdout + first.stderr
+    row = workspace.summary()["items"][0]
+    assert row["status"] == "waiting" and "could not be submitted for now (429" in row["message"], row
+    assert fake.batches.created() == []
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}  # submitted now, once
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}  # the draft's answer read; its review submitted
+    assert run(workspace, "lld") == {"LLD-1": "done"}
+    assert len(fake.batches.created()) == 2 and len(fake.calls) == 2
+
+
 def test_an_expired_batch_fails_its_step_by_name_and_the_rerun_submits_it_again(workspace: Workspace,
                                                                                fake: FakeLLM) -> None:
     use_provider(workspace, fake, "openai", AGENTOS_BATCH="1")

@@ -33,6 +33,9 @@ SUBMITTING = "submitting"  # the record of a batch about to be submitted: "submi
 MESSAGE_LIMIT = 300
 
 
+_LATER = (ErrorKind.RATE_LIMIT, ErrorKind.OVERLOADED, ErrorKind.TRANSIENT)  # a submission refused for now
+
+
 class BatchWaiting(AgentosError):
     """The call is a batch the provider has not answered yet: the item ends `waiting`, and nothing is wrong."""
 
@@ -142,6 +145,14 @@ class BatchCalls:
                 batch_id = self.adapter.submit_batch(credential, tag, request)
             record = f"{batch_id} {credential.name}"
             book.set_meta(entry, record)
+        except ProviderError as exc:
+            if exc.kind not in _LATER:
+                raise
+            # A 429, an overloaded or unreachable server: nothing to fail, the batch can wait a run (its intent,
+            # if recorded, makes the next run look it up before it submits again).
+            raise BatchWaiting(f"{request.kind}: the batch could not be submitted for now "
+                               f"({one_line(credential.scrub(str(exc)), MESSAGE_LIMIT)}); the next run submits it"
+                               ) from None
         finally:
             self.release(credential)
         self.say(f"{request.kind}: {'found' if found else 'submitted'} batch {batch_id} (key {credential.name}, "
