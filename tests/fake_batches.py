@@ -30,6 +30,18 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(json.dumps(data), status=status, content_type="application/json")
 
 
+def _refusal(status: int, key: str) -> Response:
+    """OpenAI's own answer: a rate limit, or a key it does not take, which it echoes (as real servers do)."""
+    if status == 429:
+        refused = _json({"error": {"message": "Rate limit reached for requests per min (RPM).", "type": "requests",
+                                   "param": None, "code": "rate_limit_exceeded"}}, 429)
+        refused.headers["retry-after"] = "1"
+        return refused
+    return _json({"error": {"message": f"Incorrect API key provided: {key}. You can find your API key at "
+                                       "https://platform.openai.com/account/api-keys.",
+                            "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}, status)
+
+
 class FakeBatches:
     """What a test controls of one provider's batches: when they end, how, and the moment to kill a run."""
 
@@ -40,7 +52,7 @@ class FakeBatches:
         self.ready: Callable[[], bool] = lambda: True
         self.fates: list[str] = []  # how the next batches end; then they are answered
         self.pause_after: str | None = None  # what the next held answer follows: "files", "batches"
-        self.limited = 0  # how many of the next submissions are refused with the provider's own 429
+        self.refusals: list[int] = []  # the statuses the next submissions are refused with (429, 401), in order
         self.paused = threading.Event()
         self.release = threading.Event()
         self._ids = itertools.count(1)
@@ -98,12 +110,8 @@ class OpenAIBatches(FakeBatches):
 
     def _create(self, request: Request) -> Response:
         body = request.get_json()
-        if self.limited:
-            self.limited -= 1
-            limited = _json({"error": {"message": "Rate limit reached for requests per min (RPM).",
-                                       "type": "requests", "param": None, "code": "rate_limit_exceeded"}}, 429)
-            limited.headers["retry-after"] = "1"
-            return limited
+        if self.refusals:
+            return _refusal(self.refusals.pop(0), request.headers.get("Authorization", "").removeprefix("Bearer "))
         if body.get("input_file_id") not in self.files:
             return _json({"error": {"message": "No such file", "type": "invalid_request_error"}}, 400)
         with self._lock:

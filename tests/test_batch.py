@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from agentos_jobs.prices import Price
 
 from conftest import BIN, Workspace
-from fake_llm import FakeLLM, use_provider
+from fake_llm import FakeLLM, Reply, secret, use_provider
 
 PRICE = Price(input=100.0, cached_input=10.0, output=5000.0)
 PRICES_TOML = '\n[tool.agentos_jobs.prices]\n"gpt-test" = { input = 100, cached_input = 10, output = 5000 }\n'
@@ -100,7 +101,7 @@ def test_a_submission_refused_with_a_429_waits_a_run_and_is_submitted_once_after
                                                                                     fake: FakeLLM) -> None:
     use_provider(workspace, fake, "openai", AGENTOS_BATCH="1")
     workspace.add_issue(1)
-    fake.batches.limited = 1  # the provider's rate limit refuses the first submission
+    fake.batches.refusals = [429]  # the provider's rate limit refuses the first submission
     first = workspace.doit("lld")
     assert first.returncode == 0, first.stdout + first.stderr
     row = workspace.summary()["items"][0]
@@ -110,6 +111,56 @@ def test_a_submission_refused_with_a_429_waits_a_run_and_is_submitted_once_after
     assert run(workspace, "lld") == {"LLD-1": "waiting"}  # the draft's answer read; its review submitted
     assert run(workspace, "lld") == {"LLD-1": "done"}
     assert len(fake.batches.created()) == 2 and len(fake.calls) == 2
+
+
+def test_a_batch_answered_with_a_failed_request_is_submitted_afresh_not_found_again(workspace: Workspace,
+                                                                                      fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", AGENTOS_BATCH="1")
+    workspace.add_issue(1)
+    fake.script(Reply(500, {"error": {"message": "The server had an error", "type": "server_error"}}),
+                role="drafter")  # the batch completes, its one request answered with a 500
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}
+    assert workspace.doit("lld").returncode == 1 and workspace.statuses() == {"LLD-1": "failed"}
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}  # a new batch: the failed one is not taken for its answer
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}  # the draft read; its review submitted
+    assert run(workspace, "lld") == {"LLD-1": "done"}
+    assert len(fake.batches.created()) == 3
+
+
+def test_usage_that_is_no_token_count_in_a_batch_answer_keeps_the_answer(workspace: Workspace,
+                                                                           fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", AGENTOS_BATCH="1")
+    workspace.add_issue(1)
+    fake.script(Reply(usage={"completion_tokens": "many"}), role="drafter")
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}
+    second = workspace.doit("lld")
+    assert second.returncode == 0 and "usage that is no token count" in second.stdout, second.stdout
+    assert workspace.statuses() == {"LLD-1": "waiting"}  # the paid draft kept; its review submitted
+    assert run(workspace, "lld") == {"LLD-1": "done"} and len(fake.batches.created()) == 2
+
+
+def test_a_refused_submission_fails_by_name_with_the_key_scrubbed(workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1, AGENTOS_BATCH="1")
+    workspace.add_issue(1)
+    fake.batches.refusals = [401]  # its message echoes the key, as OpenAI's does
+    failed = workspace.doit("lld")
+    assert failed.returncode == 1
+    message = workspace.summary()["items"][0]["message"]
+    assert "the batch was refused (key key-1): 401 Incorrect API key provided" in message, message
+    key = secret("openai", 1)
+    shown = failed.stdout + failed.stderr + "".join(p.read_text() for p in workspace.base.rglob("*.log"))
+    assert key[:12] not in shown and key[-12:] not in shown
+
+
+def test_a_batch_whose_key_was_renamed_is_read_with_the_providers_other_key_not_paid_again(
+        workspace: Workspace, fake: FakeLLM) -> None:
+    use_provider(workspace, fake, "openai", keys=1, AGENTOS_BATCH="1")
+    workspace.add_issue(1)
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}
+    credentials = Path(workspace.env["AGENTOS_CREDENTIALS"])
+    credentials.write_text(credentials.read_text().replace('"key-1"', '"renamed"'))
+    assert run(workspace, "lld") == {"LLD-1": "waiting"}  # the draft read with "renamed"; its review submitted
+    assert run(workspace, "lld") == {"LLD-1": "done"} and len(fake.batches.created()) == 2
 
 
 def test_an_expired_batch_fails_its_step_by_name_and_the_rerun_submits_it_again(workspace: Workspace,

@@ -110,11 +110,12 @@ class BatchCalls:
         if submitted:
             raise BatchWaiting(f"batch {batch_id} submitted (key {key}); the next run of the same command takes "
                                "its answer")
-        credential = self.credentials.get(key)
+        # Batches belong to the account: a key removed or renamed since, another of the provider's looks it up (a
+        # resubmission would pay again); with none left, it waits for one.
+        credential = self.credentials.get(key) or next(iter(self.credentials.values()), None)
         if credential is None:
-            self.book.drop_meta(entry)
-            raise ProviderError(ErrorKind.FATAL, f"batch {batch_id} was submitted with key {key}, which the "
-                                                 "credentials no longer hold; the next run submits it again")
+            raise BatchWaiting(f"batch {batch_id} was submitted with key {key}, and the credentials hold no key "
+                               "of its provider to look it up: add one, and the next run takes its answer")
         state = self._poll(self.book, credential, batch_id, tag, entry, billed)
         if state.failure:
             self.book.drop_meta(entry)
@@ -146,13 +147,19 @@ class BatchCalls:
             record = f"{batch_id} {credential.name}"
             book.set_meta(entry, record)
         except ProviderError as exc:
+            said = one_line(credential.scrub(str(exc)), MESSAGE_LIMIT)  # a server's message may echo the key
             if exc.kind not in _LATER:
-                raise
-            # A 429, an overloaded or unreachable server: nothing to fail, the batch can wait a run (its intent,
-            # if recorded, makes the next run look it up before it submits again).
-            raise BatchWaiting(f"{request.kind}: the batch could not be submitted for now "
-                               f"({one_line(credential.scrub(str(exc)), MESSAGE_LIMIT)}); the next run submits it"
-                               ) from None
+                raise ProviderError(exc.kind, f"{request.kind}: the batch was refused (key {credential.name}): {said}",
+                                    exc.status) from None
+            if exc.kind is ErrorKind.RATE_LIMIT:  # a 429 made nothing: no batch to look for (a 5xx may have)
+                if stored is None:
+                    book.drop_meta(entry)
+                else:
+                    book.set_meta(entry, stored)
+            # A 429, an overloaded or unreachable server: nothing to fail, the batch can wait a run (an intent
+            # left recorded, when the connection broke, makes the next run look for it before it submits again).
+            raise BatchWaiting(f"{request.kind}: the batch could not be submitted for now ({said}); the next run "
+                               "submits it") from None
         finally:
             self.release(credential)
         self.say(f"{request.kind}: {'found' if found else 'submitted'} batch {batch_id} (key {credential.name}, "

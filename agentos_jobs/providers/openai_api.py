@@ -95,9 +95,9 @@ class OpenAIAdapter:
         return replace(answer, service_tier=response.service_tier)
 
     def find_batch(self, credential: Credential, custom_id: str, since: float | None) -> str | None:
-        """Searched before every submission: each batch carries its request's tag."""
+        """Searched when a run stopped while submitting: each batch carries its request's tag."""
         with classified(openai.OpenAIError, classify):
-            return openai_batch.find(self.client(credential), custom_id)
+            return openai_batch.find(self.client(credential), custom_id, since)
 
     def submit_batch(self, credential: Credential, custom_id: str, request: Request) -> str:
         body = {"model": self.model, "messages": messages(request), **self._limit(), **openai_params(request.schema)}

@@ -4,7 +4,6 @@ JSONL file, its batch tagged with the request's custom id so that it can be foun
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Final
 
 import openai
@@ -15,15 +14,17 @@ from .batched import UNDER_WAY, BatchState
 
 ENDPOINT: Final = "/v1/chat/completions"
 TAG = "agentos_custom_id"  # the batch's metadata key that holds its request's custom id
-LOOKBACK_SECONDS = 2 * 24 * 3600.0  # a batch answers within its 24 h window: older ones are not searched
+SKEW_SECONDS = 300.0  # the provider's clock against ours: a batch made a little "before" is looked at too
 
 
-def find(client: openai.OpenAI, custom_id: str) -> str | None:
-    """The batch of this request submitted lately and not failed, expired or cancelled (it may be under way or
-    answered), newest first as the provider lists them."""
-    horizon = time.time() - LOOKBACK_SECONDS
+def find(client: openai.OpenAI, custom_id: str, since: float | None) -> str | None:
+    """The batch of this request that a run which stopped while submitting it (at `since`) may have made, and
+    that is under way or answered, newest first as the provider lists them. Only batches made since then: an
+    older one of the same request ended without an answer, and its step was failed for it."""
+    if since is None:  # no submission began: none to find
+        return None
     for batch in client.batches.list(limit=100):  # the SDK pages on by itself
-        if batch.created_at < horizon:
+        if batch.created_at < since - SKEW_SECONDS:
             break
         if (batch.metadata or {}).get(TAG) == custom_id and (batch.status in UNDER_WAY or batch.status == "completed"):
             return batch.id
@@ -53,7 +54,9 @@ def poll(client: openai.OpenAI, batch_id: str, custom_id: str) -> tuple[BatchSta
             error = record.get("error") or (response.get("body") or {}).get("error") or {}
             why = f"{response.get('status_code') or '-'} {error.get('code') or ''}: {error.get('message') or error}"
             return BatchState(batch.status, failure=f"the request failed ({why})"), None
-        return BatchState(batch.status), ChatCompletion.model_validate(response.get("body"))
+        # Read as it came, unvalidated, as the synchronous call reads its answer: usage that is no token count
+        # (NaN, text) is the provider's and counted as unknown, never a reason to throw a paid answer away.
+        return BatchState(batch.status), ChatCompletion.construct(**(response.get("body") or {}))
     return BatchState(batch.status, failure=_why(batch)), None
 
 
