@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from html import escape
+from pathlib import Path
 
 from .config import Settings
 from .engine import Engine, StepFailed
@@ -351,8 +352,14 @@ def _excluded(settings: Settings) -> tuple[str, ...]:
     issues and ideas folders): an item's own input is its prompt, and the names of the others are no design's
     business (5,000 issues would fill the budget with them). An item may still name such a file."""
     return tuple(f"{display_path(folder, settings.root)}/" for folder in (
-        settings.lld_dir.parent, settings.lineage_dir.parent, settings.drafts_dir, settings.issues_dir,
-        settings.ideas_dir, settings.base_dir))
+        _outputs(settings.lld_dir), _outputs(settings.lineage_dir), settings.lineage_dir.parent / "superseded",
+        settings.drafts_dir, settings.issues_dir, settings.ideas_dir, settings.base_dir))
+
+
+def _outputs(folder: Path) -> Path:
+    """Where a kind of output is kept: `docs/lld/` for `docs/lld/active/` (its `done/` beside it is the tool's
+    too), the folder itself otherwise (`lld_dir = "docs/design"` must not hide all of `docs/`)."""
+    return folder.parent if folder.name == "active" else folder
 
 
 def _tree(files: list[str], budget: int) -> tuple[str, str | None, int]:

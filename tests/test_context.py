@@ -377,6 +377,20 @@ def test_the_tree_leaves_out_the_tools_own_folder_before_git_is_told_to_ignore_i
     assert "src/a.py" in context.shared and ".agentos" not in context.shared
 
 
+def test_the_tree_leaves_out_the_tools_outputs_and_no_more_where_they_are_set_elsewhere(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    for path in ("src/a.py", "docs/guide.md", "docs/design/LLD-001.md", "docs/history/1-lld/001-draft.md",
+                 "docs/superseded/1-lld-20260101T000000/001-draft.md"):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("x\n")
+    (root / "pyproject.toml").write_text('[tool.agentos_jobs]\nlld_dir = "docs/design"\nlineage_dir = "docs/history"\n')
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    settings = load_settings(root, {})
+    shared = build_context(settings, Document(title="T", body="A change.", number=1)).shared
+    assert "docs/guide.md" in shared and "src/a.py" in shared  # the rest of docs/ is the repository's own
+    assert "docs/design" not in shared and "docs/history" not in shared and "superseded" not in shared
+
+
 def test_an_item_looks_up_the_runs_listing_and_walks_none_of_it(tmp_path: Path) -> None:
     """Beside 5,000 issues an item's context costs what it costs beside 50: the warm parent lists the
     repository once and makes its view (tree, globs, lookups) for all the items it forks; an item, whose settings
