@@ -22,7 +22,7 @@ MAX_PAUSE_SECONDS = 900.0  # a batch answers within 24 hours, most within minute
 
 
 def run_until_done(settings: Settings, doit_args: list[str], pause: float, say: Callable[[str], None]) -> int:
-    seen: Path | None = None
+    seen = _latest(settings)  # a summary an earlier session left is no answer of this command's runs
     while True:
         code = subprocess.run([sys.executable, "-m", "doit", *doit_args], cwd=settings.root, check=False).returncode
         waiting = _waiting(settings, seen)
@@ -38,10 +38,16 @@ def run_until_done(settings: Settings, doit_args: list[str], pause: float, say: 
 
 def _waiting(settings: Settings, seen: Path | None) -> tuple[Path, int] | None:
     """The latest run's summary and how many of its items wait; None when no new run was summarized."""
-    try:
-        path = find_summary(settings, None)
-    except ReportError:
+    path = _latest(settings)
+    if path is None:
         return None
     totals = (read_json_object(path) or {}).get("totals")
     count = totals.get(Status.WAITING.value) if isinstance(totals, dict) else None
     return None if path == seen else (path, count if isinstance(count, int) else 0)
+
+
+def _latest(settings: Settings) -> Path | None:
+    try:
+        return find_summary(settings, None)
+    except ReportError:
+        return None
