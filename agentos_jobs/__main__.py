@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from agentos_jobs.commands.cli import main
 
 sys.exit(main())

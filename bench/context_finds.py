@@ -27,9 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-from agentos_jobs.config import load_settings
-from agentos_jobs.context import build_context
-from agentos_jobs.items import Document
+from agentos_jobs.core.settings import load_settings
+from agentos_jobs.design.context import build_context
+from agentos_jobs.items.discovery import Document
 
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 _WORD = re.compile(r"[\w./-]+")

@@ -26,9 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from agentos_jobs.config import load_settings
-from agentos_jobs.context import build_context
-from agentos_jobs.items import parse_issue
+from agentos_jobs.core.settings import load_settings
+from agentos_jobs.design.context import build_context
+from agentos_jobs.items.discovery import parse_issue
 
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE / "tests"))

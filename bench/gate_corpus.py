@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from gate_corpus import documents, gate, make_repository, templates, variants
 
-from agentos_jobs.config import load_settings
-from agentos_jobs.template import load_template, parse_template
+from agentos_jobs.core.settings import load_settings
+from agentos_jobs.design.template import load_template, parse_template
 
 
 def corpus() -> None:

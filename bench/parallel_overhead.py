@@ -34,7 +34,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 CALLS_PER_ITEM = 2  # draft + review: every sample issue is approved in the first round
-ROLES = {"agentos_jobs.wrapper": "wrapper", "agentos_jobs.workflows": "workflow", "agentos_jobs.warm_parent": "warm"}
+ROLES = {"agentos_jobs.procs.wrapper": "wrapper", "agentos_jobs.procs.workflow": "workflow",
+         "agentos_jobs.procs.warm_parent": "warm"}
 
 
 def make_workspace(root: Path, items: int) -> None:

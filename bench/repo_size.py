@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from agentos_jobs.config import load_settings
-from agentos_jobs.context import build_context, prepare_view
-from agentos_jobs.items import Document
-from agentos_jobs.repofiles import keep_listing
+from agentos_jobs.core.settings import load_settings
+from agentos_jobs.design.context import build_context, prepare_view
+from agentos_jobs.items.discovery import Document
+from agentos_jobs.repo.files import keep_listing
 
 ROUNDS = 7
 ITEM = Document(title="Score reports", number=1, body="Change `compute_score` so that `Report.render` shows it; "

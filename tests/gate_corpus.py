@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentos_jobs.config import load_settings
-from agentos_jobs.gate import check_lld
-from agentos_jobs.template import Heading, Template, headings, load_template, locate_sections, parse_template
+from agentos_jobs.core.settings import load_settings
+from agentos_jobs.design.gate import check_lld
+from agentos_jobs.design.template import Heading, Template, headings, load_template, locate_sections, parse_template
 
 DESIGNS = Path(__file__).parent / "fixtures" / "designs"
 PLACEHOLDERS = ["TBD", "TODO: write this", "N/A", "[UNCHANGED]", "...", "- TBD\n- TBD",

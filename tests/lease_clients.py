@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from agentos_jobs.credentials import Credential
-from agentos_jobs.lease_store import open_location
-from agentos_jobs.pool import CredentialPool
+from agentos_jobs.pool.credentials import Credential
+from agentos_jobs.pool.policy import CredentialPool
+from agentos_jobs.pool.stores import open_location
 
 
 def hammer(store: str, held_dir: Path, rounds: int, worker: str, count: int) -> None:

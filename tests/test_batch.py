@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agentos_jobs.prices import Price
+from agentos_jobs.core.prices import Price
 
 from conftest import BIN, Workspace
 from fake_llm import FakeLLM, Reply, secret, use_provider

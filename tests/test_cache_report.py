@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentos_jobs.prices import show_cost
+from agentos_jobs.core.prices import show_cost
 
 from conftest import Workspace
 from fake_llm import FakeLLM, use_provider

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs import spill
-from agentos_jobs.checkpoint import Checkpoint, delete_checkpoint, summarize
-from agentos_jobs.config import load_settings
-from agentos_jobs.engine import Engine, StepFailed
+from agentos_jobs.core.settings import load_settings
+from agentos_jobs.steps import spill
+from agentos_jobs.steps.checkpoint import Checkpoint, delete_checkpoint, summarize
+from agentos_jobs.steps.engine import Engine, StepFailed
 
 from conftest import Workspace
 

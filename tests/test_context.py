@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs import context
-from agentos_jobs.checkpoint import Checkpoint, summarize
-from agentos_jobs.config import load_settings
-from agentos_jobs.context import build_context, prepare_view
-from agentos_jobs.items import Document
-from agentos_jobs.repofiles import keep_listing, repo_files
+from agentos_jobs.core.settings import load_settings
+from agentos_jobs.design import context
+from agentos_jobs.design.context import build_context, prepare_view
+from agentos_jobs.items.discovery import Document
+from agentos_jobs.repo.files import keep_listing, repo_files
+from agentos_jobs.steps.checkpoint import Checkpoint, summarize
 
 from conftest import Workspace
 from fake_llm import FakeLLM, bad_request, use_provider

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.config import Settings, load_settings
-from agentos_jobs.controller import ItemTask, RunController
-from agentos_jobs.locks import RunLocked
-from agentos_jobs.results import ItemResult
-from agentos_jobs.status import Status
+from agentos_jobs.core.locks import RunLocked
+from agentos_jobs.core.results import ItemResult
+from agentos_jobs.core.settings import Settings, load_settings
+from agentos_jobs.core.status import Status
+from agentos_jobs.run.controller import ItemTask, RunController
 
 ITEMS = [ItemTask(f"lld:{n}", "lld", str(n), f"Issue {n}") for n in (1, 2, 3)]
 

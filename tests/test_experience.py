@@ -43,7 +43,7 @@ def test_outputs_get_the_umask_mode_and_private_state_stays_private(workspace: W
 
 
 def test_a_leased_key_store_is_private_whatever_the_umask(tmp_path: Path) -> None:
-    script = ("import sys; from pathlib import Path; from agentos_jobs.fsutil import atomic_write_json as w; "
+    script = ("import sys; from pathlib import Path; from agentos_jobs.core.fsutil import atomic_write_json as w; "
               "w(Path(sys.argv[1]) / 'credentials.lease.json', {}, private=True); w(Path(sys.argv[1]) / 's.json', {})")
     with _umask(0o002):
         subprocess.run([str(BIN / "python"), "-c", script, str(tmp_path)], check=True)

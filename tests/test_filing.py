@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.config import ConfigError, load_settings
-from agentos_jobs.filing import split_draft
+from agentos_jobs.core.settings import ConfigError, load_settings
+from agentos_jobs.github.filing import split_draft
 
 from conftest import Workspace
 from fake_gh import FakeGh

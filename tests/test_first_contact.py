@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.prefixer import tinted_prefix
-from agentos_jobs.progress import Progress
-from agentos_jobs.rundir import BaseDir
-from agentos_jobs.status import Status
+from agentos_jobs.core.layout import BaseDir
+from agentos_jobs.core.status import Status
+from agentos_jobs.procs.prefixer import tinted_prefix
+from agentos_jobs.run.progress import Progress
 
 from conftest import BIN, REPO, Terminal, Workspace, rendered_rows
 

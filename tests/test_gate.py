@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from gate_corpus import DESIGNS
 
-from agentos_jobs.config import ConfigError, load_settings
-from agentos_jobs.gate import check_issue, check_lld, unresolved_questions
-from agentos_jobs.items import Document
-from agentos_jobs.providers.offline import draft_issue, draft_lld
-from agentos_jobs.template import load_template, parse_template
-from agentos_jobs.verdict import Finding
+from agentos_jobs.core.settings import ConfigError, load_settings
+from agentos_jobs.design.gate import check_issue, check_lld, unresolved_questions
+from agentos_jobs.design.offline import draft_issue, draft_lld
+from agentos_jobs.design.template import load_template, parse_template
+from agentos_jobs.design.verdict import Finding
+from agentos_jobs.items.discovery import Document
 
 from conftest import Workspace
 from fake_llm import FakeLLM, Reply, full_draft, structured, use_provider

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs import items, warm_parent
-from agentos_jobs.handoff import Handoff
-from agentos_jobs.ids import InvalidItemId
-from agentos_jobs.items import InputError, load_document, open_item
+from agentos_jobs.core.ids import InvalidItemId
+from agentos_jobs.items import discovery as items
+from agentos_jobs.items.discovery import InputError, load_document, open_item
+from agentos_jobs.procs import warm_parent
+from agentos_jobs.procs.handoff import Handoff
 
 
 def test_a_hand_off_round_trips_and_refuses_what_is_not_one() -> None:

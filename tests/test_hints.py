@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.credentials import Credential
-from agentos_jobs.fsutil import iso, utc_now
-from agentos_jobs.pool import MAX_COOLDOWN_SECONDS, CredentialPool, PoolView
+from agentos_jobs.core.fsutil import iso, utc_now
+from agentos_jobs.pool.credentials import Credential
+from agentos_jobs.pool.policy import MAX_COOLDOWN_SECONDS, CredentialPool, PoolView
 from agentos_jobs.providers.errors import wait_hint
 
 

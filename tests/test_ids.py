@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from agentos_jobs.ids import InvalidItemId, slugify, validate_item_id
+from agentos_jobs.core.ids import InvalidItemId, slugify, validate_item_id
 
 from conftest import BIN, Workspace
 
@@ -48,6 +48,6 @@ def test_040_path_traversal_id_is_rejected_by_the_wrapper(workspace: Workspace) 
 
 
 def test_workflow_process_refuses_a_bad_id_too(workspace: Workspace) -> None:
-    result = workspace.command(str(BIN / "python"), "-m", "agentos_jobs.workflows", "lld", "-x")
+    result = workspace.command(str(BIN / "python"), "-m", "agentos_jobs.procs.workflow", "lld", "-x")
     assert result.returncode == 1
     assert "invalid item id '-x': it starts with '-'" in result.stderr

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs import rehearsal, warm_parent
-from agentos_jobs.procs import pid_alive
+from agentos_jobs.core.processes import pid_alive
+from agentos_jobs.procs import rehearsal, warm_parent
 
 from conftest import BIN, Terminal, Workspace
+
+WRAPPER_1, WORKFLOW_1 = "agentos_jobs.procs.wrapper lld 1", "agentos_jobs.procs.workflow lld 1"  # their process titles
 
 
 def _run_by_hand(workspace: Workspace, number: int, latency: str = "2") -> subprocess.Popen[str]:
@@ -60,8 +62,8 @@ def test_a_killed_doit_worker_fails_its_item_by_name_and_the_run_goes_on(workspa
     for number in (1, 2, 3, 4):
         workspace.add_issue(number)
     proc = workspace.start_doit("-n", "2", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1"})
-    workspace.wait_for(lambda: workspace.pid_of("agentos_jobs.wrapper lld 1") is not None, what="item 1's wrapper")
-    wrapper = workspace.pid_of("agentos_jobs.wrapper lld 1")
+    workspace.wait_for(lambda: workspace.pid_of(WRAPPER_1) is not None, what="item 1's wrapper")
+    wrapper = workspace.pid_of("agentos_jobs.procs.wrapper lld 1")
     assert wrapper is not None
     worker = _worker_of(workspace, "lld:1")  # the run's warm parent forked the wrapper; the worker waits for it
     assert worker != proc.pid and _parent(worker) == proc.pid  # a doit worker, not doit itself
@@ -88,10 +90,10 @@ def test_each_wrapper_is_forked_by_the_runs_one_warm_parent(workspace: Workspace
         workspace.add_issue(number)
     blobs = {f"CI_BLOB_{n}": "x" * 100_000 for n in range(3)}  # 128 KiB at most a variable
     proc = workspace.start_doit("-n", "3", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1", **blobs})
-    wrappers = [f"agentos_jobs.wrapper lld {n}" for n in (1, 2, 3)]
+    wrappers = [f"agentos_jobs.procs.wrapper lld {n}" for n in (1, 2, 3)]
     workspace.wait_for(lambda: all(workspace.pid_of(w) for w in wrappers), what="the three wrappers")
     parents = {_parent(workspace.pid_of(w) or 0) for w in wrappers}
-    warm = workspace.pids_of("agentos_jobs.warm_parent")
+    warm = workspace.pids_of("agentos_jobs.procs.warm_parent")
     assert parents == set(warm) and len(warm) == 1  # one for the run, not one per worker or per item
     assert _parent(warm[0]) == proc.pid
     out, err = proc.communicate(timeout=60)
@@ -141,8 +143,8 @@ def test_a_killed_warm_parent_loses_no_item_and_the_run_goes_on(workspace: Works
     for number in (1, 2, 3, 4):
         workspace.add_issue(number)
     proc = workspace.start_doit("-n", "2", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1"})
-    workspace.wait_for(lambda: workspace.pid_of("agentos_jobs.wrapper lld 1") is not None, what="item 1's wrapper")
-    warm = _parent(workspace.pid_of("agentos_jobs.wrapper lld 1") or 0)
+    workspace.wait_for(lambda: workspace.pid_of(WRAPPER_1) is not None, what="item 1's wrapper")
+    warm = _parent(workspace.pid_of("agentos_jobs.procs.wrapper lld 1") or 0)
     os.kill(warm, signal.SIGKILL)  # the OOM killer's choice, say
 
     out, err = proc.communicate(timeout=60)
@@ -159,11 +161,11 @@ def _two_items_and_a_stopped_warm_parent(ws: Workspace) -> tuple[subprocess.Pope
         ws.add_issue(number)
     proc = ws.start_doit("-n", "2", "lld")
     deadline = time.monotonic() + 30
-    while not (warm := ws.pids_of("agentos_jobs.warm_parent")) and time.monotonic() < deadline:
+    while not (warm := ws.pids_of("agentos_jobs.procs.warm_parent")) and time.monotonic() < deadline:
         time.sleep(0.005)
     assert warm, "no warm parent"
     os.kill(warm[0], signal.SIGSTOP)
-    if ws.pids_of("agentos_jobs.wrapper"):
+    if ws.pids_of("agentos_jobs.procs.wrapper"):
         os.kill(warm[0], signal.SIGCONT)
         proc.communicate(timeout=60)
         pytest.skip("the warm parent forked a wrapper before it could be stopped")
@@ -234,8 +236,8 @@ def test_ctrl_c_in_a_terminal_at_any_moment(workspace: Workspace, moment: str, t
 def test_the_workflow_process_is_forked_from_its_wrapper_into_its_own_group(workspace: Workspace) -> None:
     workspace.add_issue(1)
     proc = workspace.start_doit("lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1.5"})
-    workspace.wait_for(lambda: workspace.pid_of("agentos_jobs.workflows lld 1"), what="the workflow of LLD-1")
-    workflow, wrapper = workspace.pid_of("agentos_jobs.workflows lld 1"), workspace.pid_of("agentos_jobs.wrapper lld 1")
+    workspace.wait_for(lambda: workspace.pid_of("agentos_jobs.procs.workflow lld 1"), what="the workflow of LLD-1")
+    workflow, wrapper = workspace.pid_of(WORKFLOW_1), workspace.pid_of(WRAPPER_1)
     assert workflow and wrapper and _parent(workflow) == wrapper
     assert os.getpgid(workflow) == workflow != os.getpgid(wrapper)  # its own group: stopped as one, by the wrapper
     # Forked, not started afresh: it has its wrapper's start-up environment, not one the wrapper made for it.
@@ -249,7 +251,7 @@ def test_the_workflow_process_is_forked_from_its_wrapper_into_its_own_group(work
 
 def test_the_warm_parent_knows_a_request_whose_worker_is_gone() -> None:
     """A stop during the warm-up ends the workers; their queued requests must fork no wrapper after the summary."""
-    from agentos_jobs.warm_parent import _reader_gone
+    from agentos_jobs.procs.warm_parent import _reader_gone
 
     read, write = os.pipe()
     assert not _reader_gone(write)

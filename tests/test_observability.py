@@ -17,7 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from agentos_jobs.prefixer import tinted_prefix
+from agentos_jobs.procs.prefixer import tinted_prefix
 
 from conftest import BIN, Workspace
 from fake_llm import SNAPSHOT, FakeLLM, use_provider

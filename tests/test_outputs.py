@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 
-from agentos_jobs.frontmatter import split_front_matter
+from agentos_jobs.items.front_matter import split_front_matter
 
 from conftest import BIN, Workspace
 from fake_llm import FakeLLM, use_provider

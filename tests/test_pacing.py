@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.config import load_settings
-from agentos_jobs.credentials import Credential
-from agentos_jobs.fsutil import iso, utc_now
-from agentos_jobs.pool import CredentialPool, PoolView
-from agentos_jobs.providers.limits import Budget, duration, read_limits, refill_wait
+from agentos_jobs.core.fsutil import iso, utc_now
+from agentos_jobs.core.settings import load_settings
+from agentos_jobs.pool.credentials import Credential
+from agentos_jobs.pool.limits import Budget, duration, read_limits, refill_wait
+from agentos_jobs.pool.policy import CredentialPool, PoolView
 from agentos_jobs.providers.pooled import rate_backoff
 
 from conftest import Workspace

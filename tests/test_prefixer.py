@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agentos_jobs.prefixer import STDOUT, PrefixedOutput
+from agentos_jobs.procs.prefixer import STDOUT, PrefixedOutput
 
 CHILD = r"""
 import sys, time

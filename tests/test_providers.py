@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.config import ConfigError, ModelChoice, load_settings
-from agentos_jobs.pool import MAX_COOLDOWN_SECONDS
+from agentos_jobs.core.settings import ConfigError, ModelChoice, load_settings
+from agentos_jobs.pool.policy import MAX_COOLDOWN_SECONDS
 
 from conftest import BIN, Workspace
 from fake_llm import (
@@ -474,10 +474,10 @@ def test_a_warm_process_makes_each_keys_client_once_and_every_item_uses_it(
     for name, value in {**workspace.env, **use_provider(workspace, fake, provider, keys=2)}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(workspace.root)
-    from agentos_jobs.credentials import load_credentials
-    from agentos_jobs.project import project_settings
+    from agentos_jobs.pool.credentials import load_credentials
     from agentos_jobs.providers import adapter_for, warm_clients
     from agentos_jobs.providers.base import _MADE
+    from agentos_jobs.run.project import project_settings
 
     settings = project_settings()
     warm_clients(settings)

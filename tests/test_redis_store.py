@@ -19,15 +19,16 @@ from typing import Any
 import pytest
 import redis
 
-from agentos_jobs import redis_store
-from agentos_jobs.config import ModelChoice, load_settings
-from agentos_jobs.credentials import Credential
-from agentos_jobs.items import Document
-from agentos_jobs.lease_store import Entries, LeaseStore, StoreUnavailable, T, open_location
-from agentos_jobs.pool import CredentialPool, PoolView
+from agentos_jobs.core.settings import ModelChoice, load_settings
+from agentos_jobs.items.discovery import Document
+from agentos_jobs.pool import redis_store
+from agentos_jobs.pool.credentials import Credential
+from agentos_jobs.pool.lease_store import Entries, LeaseStore, StoreUnavailable, T
+from agentos_jobs.pool.policy import CredentialPool, PoolView
+from agentos_jobs.pool.redis_store import PREFIX, shown_url
+from agentos_jobs.pool.stores import open_location
 from agentos_jobs.providers.base import Completion, Request
 from agentos_jobs.providers.pooled import PooledProvider
-from agentos_jobs.redis_store import PREFIX, shown_url
 
 from conftest import BIN, LEASE_CLIENTS, RedisServer, Workspace
 from fake_llm import FakeLLM, secret, use_provider

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from opentelemetry import context
 
-from agentos_jobs import rehearsal, tracing
+from agentos_jobs.procs import rehearsal
+from agentos_jobs.tracing import spans as tracing
 
 
 def test_a_rehearsal_runs_both_workflows_and_leaves_nothing_behind(

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.budget import OverBudget
-from agentos_jobs.config import ConfigError, load_settings
-from agentos_jobs.errors import say_error
-from agentos_jobs.locks import RunLocked
+from agentos_jobs.core.errors import say_error
+from agentos_jobs.core.locks import RunLocked
+from agentos_jobs.core.results import ItemResult
+from agentos_jobs.core.settings import ConfigError, load_settings
+from agentos_jobs.core.status import Status
+from agentos_jobs.pool.budget import OverBudget
 from agentos_jobs.providers.errors import NoKeyAvailable
-from agentos_jobs.results import ItemResult
-from agentos_jobs.status import Status
-from agentos_jobs.summary import build_summary, render_summary
+from agentos_jobs.run.summary import build_summary, render_summary
 
 
 def test_a_result_round_trips_through_its_file(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.reporter import RunReporter
+from agentos_jobs.run.reporter import RunReporter
 
 from conftest import REPO, Workspace, issue_text
 

@@ -12,7 +12,7 @@ import subprocess
 
 from test_context import drafts, git_repo
 
-from agentos_jobs.redact import redact
+from agentos_jobs.repo.redact import redact
 
 from conftest import Workspace
 from fake_llm import FakeLLM, secret, use_provider

@@ -137,7 +137,7 @@ def test_kill_9_of_a_wrapper_stops_its_workflow(workspace: Workspace) -> None:
     workspace.add_issue(2)
     proc = workspace.start_doit("-n", "2", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "3"})
     workspace.wait_for(_db(workspace, 1).exists, what="the workflow of LLD-1 in its first call")
-    wrapper = workspace.pid_of("agentos_jobs.wrapper lld 1")
+    wrapper = workspace.pid_of("agentos_jobs.procs.wrapper lld 1")
     assert wrapper is not None
     os.kill(wrapper, signal.SIGKILL)
     out, err = proc.communicate(timeout=60)
@@ -172,7 +172,7 @@ def test_sigterm_to_doit_stops_workflows_that_run_without_worker_processes(works
     """With -n 0 the wrapper is doit's own child: only the run's stop flag tells it the run is over."""
     workspace.add_issue(1)
     proc = workspace.start_doit("-n", "0", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "3"})
-    workspace.wait_for(lambda: workspace.pid_of("agentos_jobs.workflows lld 1"), what="the workflow of LLD-1")
+    workspace.wait_for(lambda: workspace.pid_of("agentos_jobs.procs.workflow lld 1"), what="the workflow of LLD-1")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, out + err
@@ -187,7 +187,7 @@ def test_a_signal_to_one_workflow_fails_that_item_not_the_run(workspace: Workspa
     workspace.add_issue(2)
     proc = workspace.start_doit("-n", "2", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1.5"})
     workspace.wait_for(_db(workspace, 1).exists, what="the workflow of LLD-1 at work")
-    os.kill(workspace.pid_of("agentos_jobs.workflows lld 1") or 0, signal.SIGTERM)
+    os.kill(workspace.pid_of("agentos_jobs.procs.workflow lld 1") or 0, signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err  # nobody interrupted the run
     assert workspace.statuses() == {"LLD-1": "interrupted", "LLD-2": "done"}

@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from collections.abc import Callable
 from typing import Any
 
-from ..config import ROLES, ConfigError, ModelChoice, Settings
-from ..credentials import Credential, CredentialsError, load_credentials, missing_key_message
-from .base import Completion, Provider, Request
-from .batched import BatchBook
+from agentos_jobs.core.settings import ROLES, ConfigError, ModelChoice, Settings
+from agentos_jobs.pool.credentials import Credential, CredentialsError, load_credentials, missing_key_message
+from agentos_jobs.pool.stores import open_store
+from agentos_jobs.providers.base import Completion, Provider, Request
+from agentos_jobs.providers.batched import BatchBook
 
 # provider -> (module, adapter class, pip extra, the SDK's module)
 ADAPTERS = {
@@ -21,7 +21,7 @@ ADAPTERS = {
 }
 
 
-def _check_role(role: str, choice: ModelChoice) -> None:
+def check_role(role: str, choice: ModelChoice) -> None:
     if not choice.model:
         raise ConfigError(f"the {role} uses provider {choice.provider!r} but names no model; set model = "
                           "\"...\" in [tool.agentos_jobs] (or its drafter/reviewer table) or AGENTOS_MODEL")
@@ -35,7 +35,7 @@ def _check_role(role: str, choice: ModelChoice) -> None:
                           f"pip install 'agentos-jobs[{extra}]'")
 
 
-def _check_keys(provider: str, credentials: list[Credential]) -> None:
+def check_keys(provider: str, credentials: list[Credential]) -> None:
     if not any(c.provider == provider and c.enabled for c in credentials):
         raise CredentialsError(missing_key_message(provider, os.environ))
 
@@ -45,44 +45,16 @@ def preflight(settings: Settings) -> None:
     answers. Found per item, the same mistake would fail every item, twice over. Imports no SDK."""
     real = [(role, settings.role(role)) for role in ROLES if settings.role(role).provider != "offline"]
     for role, choice in real:
-        _check_role(role, choice)
+        check_role(role, choice)
         if settings.max_cost_usd is not None:
-            from ..budget import budget_price
+            from agentos_jobs.pool.budget import budget_price
 
             budget_price(settings, choice.model or "")
     if real:
         credentials = load_credentials()
         for provider in dict.fromkeys(choice.provider for _, choice in real):
-            _check_keys(provider, credentials)
-        from ..lease_store import open_store
-
+            check_keys(provider, credentials)
         open_store(settings, say=lambda line: None).check()  # a Redis that is down: one line, not one per item
-
-
-def make_providers(settings: Settings, holder: str, run_id: str,
-                   say: Callable[[str], None]) -> tuple[Provider, Provider]:
-    """The drafter and the reviewer. Real providers share one credential pool; their SDK is imported only
-    when chosen (each costs about a second to import)."""
-    from .offline import OfflineProvider
-
-    pool = None
-    made: list[Provider] = []
-    for role in ROLES:
-        choice = settings.role(role)
-        if choice.provider == "offline":
-            made.append(OfflineProvider(latency_seconds=settings.offline_latency_seconds))
-            continue
-        _check_role(role, choice)
-        if pool is None:
-            from ..lease_store import open_store
-            from ..pool import CredentialPool
-
-            pool = CredentialPool(open_store(settings, say), load_credentials(), run_id, say)
-        _check_keys(choice.provider, list(pool.credentials.values()))
-        from .pooled import PooledProvider
-
-        made.append(PooledProvider(choice, adapter_for(choice, settings), pool, settings, holder, say))
-    return made[0], made[1]
 
 
 def keep_batches_in(book: BatchBook, *providers: Provider) -> None:
@@ -113,5 +85,5 @@ def warm_clients(settings: Settings) -> None:
                 clients(credential)
 
 
-__all__ = ["ADAPTERS", "Completion", "Provider", "Request", "keep_batches_in", "make_providers", "preflight",
+__all__ = ["ADAPTERS", "Completion", "Provider", "Request", "keep_batches_in", "preflight",
            "warm_clients"]

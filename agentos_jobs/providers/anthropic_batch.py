@@ -15,7 +15,7 @@ import anthropic
 from anthropic.types import Message
 from anthropic.types.messages import MessageBatchIndividualResponse, batch_create_params
 
-from .batched import BatchState, BatchWaiting
+from agentos_jobs.providers.batched import BatchState, BatchWaiting
 
 ENDED = "ended"
 SKEW = timedelta(minutes=5)  # the provider's clock against ours: a batch made a little "before" is looked at too

@@ -6,14 +6,25 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from ..credentials import Credential
-from ..items import Document
-from ..text import writable
-from ..verdict import Finding
-from .errors import ErrorKind, ProviderError, usage
-from .limits import Limits
+from agentos_jobs.core.text import writable
+from agentos_jobs.items.discovery import Document
+from agentos_jobs.pool.credentials import Credential
+from agentos_jobs.pool.limits import Limits
+from agentos_jobs.providers.errors import ErrorKind, ProviderError, usage
 
 Client = TypeVar("Client")
+CHARS_PER_TOKEN = 4  # the estimate: no tokenizer is light, offline and right for all three providers
+
+
+class OpenFinding(Protocol):
+    """A review finding a revision answers, as a request carries it: the offline stand-in (design/offline.py)
+    answers each by id; real providers see the findings only in the prompt's text."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -29,7 +40,7 @@ class Request:
     prefix: tuple[str, ...] = ()  # stable parts sent before `prompt`, most widely shared first: see `user_parts`
     schema: dict[str, Any] | None = None  # a JSON answer asked for, through the provider's structured output
     template: str = ""  # the template in force and the open review findings, for the offline stand-in
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[OpenFinding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,11 @@ class Completion:
     cost_usd: float | None = 0.0  # what the call cost (prices.py); None when its model has no price
     unknown_usage: str = ""  # the usage counts the server reported that are no number of tokens (errors.Usage)
     service_tier: str | None = None  # the tier that served it, when the provider says (OpenAI's "flex": half price)
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens, estimated before a call: to share the context among files, and to hold a budget's worst case."""
+    return -(-len(text) // CHARS_PER_TOKEN)
 
 
 def user_parts(request: Request) -> list[str]:

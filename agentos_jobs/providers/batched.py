@@ -21,12 +21,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
-from ..credentials import Credential
-from ..errors import AgentosError
-from ..status import Status
-from ..text import one_line
-from .base import Completion, Request, user_parts
-from .errors import ErrorKind, ProviderError, Usage, unexpected
+from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.status import Status
+from agentos_jobs.core.text import one_line
+from agentos_jobs.pool.credentials import Credential
+from agentos_jobs.providers.base import Completion, Request, user_parts
+from agentos_jobs.providers.errors import ErrorKind, ProviderError, Usage, unexpected
 
 UNDER_WAY = ("validating", "in_progress", "finalizing", "cancelling", "canceling")  # a batch with no outcome yet
 SUBMITTING = "submitting"  # the record of a batch about to be submitted: "submitting <unix time> <key>"

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import Enum
 
-from ..errors import AgentosError
-from ..fsutil import utc_now
-from ..status import EXIT_TEMPFAIL, Status
-from .limits import Limits, duration, read_limits, refill_wait, seconds, until
+from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.fsutil import utc_now
+from agentos_jobs.core.status import EXIT_TEMPFAIL, Status
+from agentos_jobs.pool.limits import Limits, duration, read_limits, refill_wait, seconds, until
 
 
 class ErrorKind(Enum):

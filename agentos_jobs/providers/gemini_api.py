@@ -10,11 +10,11 @@ import pydantic
 from google import genai
 from google.genai import errors, types
 
-from ..config import ModelChoice, Settings
-from ..credentials import Credential
-from .base import Clients, Completion, Request, completion, user_parts
-from .errors import ErrorKind, ProviderError, by_status, connection_failed, unexpected, usage
-from .structured import gemini_params
+from agentos_jobs.core.settings import ModelChoice, Settings
+from agentos_jobs.pool.credentials import Credential
+from agentos_jobs.providers.base import Clients, Completion, Request, completion, user_parts
+from agentos_jobs.providers.errors import ErrorKind, ProviderError, by_status, connection_failed, unexpected, usage
+from agentos_jobs.providers.structured import gemini_params
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"

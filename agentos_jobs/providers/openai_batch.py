@@ -10,7 +10,7 @@ import openai
 from openai.types import Batch
 from openai.types.chat import ChatCompletion
 
-from .batched import UNDER_WAY, BatchState
+from agentos_jobs.providers.batched import UNDER_WAY, BatchState
 
 ENDPOINT: Final = "/v1/chat/completions"
 TAG = "agentos_custom_id"  # the batch's metadata key that holds its request's custom id

@@ -22,23 +22,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from ..budget import Ledger, budget_price
-from ..config import ModelChoice, Settings
-from ..context import estimate_tokens
-from ..credentials import Credential, KeyMask
-from ..filelock import LockTimeout
-from ..fsutil import describe_os_error, iso, utc_now
-from ..lease_store import StoreUnavailable
-from ..pool import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, Cooled, CredentialPool, PoolView
-from ..prices import Price, batch_price, cache_saving, cost_usd, price_of
-from ..procs import start_time
-from ..rundir import BaseDir
-from ..text import one_line
-from ..tracing import llm_span, record_answer, record_cost, record_failure
-from .base import Completion, Request, user_parts
-from .batched import BatchAdapter, BatchCalls, BatchWaiting
-from .errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, Usage, unexpected
-from .limits import Limits
+from agentos_jobs.core.filelock import LockTimeout
+from agentos_jobs.core.fsutil import describe_os_error, iso, utc_now
+from agentos_jobs.core.layout import BaseDir
+from agentos_jobs.core.prices import Price, batch_price, cache_saving, cost_usd, price_of
+from agentos_jobs.core.processes import start_time
+from agentos_jobs.core.settings import ModelChoice, Settings
+from agentos_jobs.core.text import one_line
+from agentos_jobs.pool.budget import Ledger, budget_price
+from agentos_jobs.pool.credentials import Credential, KeyMask
+from agentos_jobs.pool.lease_store import StoreUnavailable
+from agentos_jobs.pool.limits import Limits
+from agentos_jobs.pool.policy import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, Cooled, CredentialPool, PoolView
+from agentos_jobs.providers.base import Completion, Request, estimate_tokens, user_parts
+from agentos_jobs.providers.batched import BatchAdapter, BatchCalls, BatchWaiting
+from agentos_jobs.providers.errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, Usage, unexpected
+from agentos_jobs.tracing.spans import llm_span, record_answer, record_cost, record_failure
 
 POLL_SECONDS = 0.25
 MESSAGE_LIMIT = 300  # characters of a server's message that reach a log line

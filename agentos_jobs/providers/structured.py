@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..verdict import SCHEMA_NAME
+SCHEMA_NAME = "review_verdict"  # the name a JSON answer is asked under (a schema, or a tool to call)
+
 
 _TOOL_DESCRIPTION = "Record the review's verdict and findings."
 

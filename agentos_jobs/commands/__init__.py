@@ -1,0 +1,1 @@
+"""The `agentos-jobs` commands: init, run, keys, report, adopt/replace, sync, until-done."""

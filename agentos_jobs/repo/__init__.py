@@ -1,0 +1,1 @@
+"""The repository as content a model may read: which files, their secrets redacted, git's globs."""
