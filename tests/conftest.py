@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -25,9 +22,49 @@ import pytest
 
 from fake_llm import FakeLLM
 
+if sys.platform != "win32":  # for Terminal only: Windows collects only the PORTABLE modules below
+    import fcntl
+    import pty
+    import termios
+
 BIN = Path(sys.executable).parent
 LEASE_CLIENTS = str(Path(__file__).with_name("lease_clients.py"))  # processes sharing one lease store
 REPO = Path(__file__).resolve().parent.parent
+
+# The test modules that run on every OS, Windows included: pure logic (gate, verdicts, ids, prices, settings, the
+# prefixer), no doit run, fork, POSIX signal, /proc or Redis. Every other test is marked `posix`, and so is a test
+# here that takes a POSIX_FIXTURES fixture (a real run) or is named in NOT_YET_PORTABLE. The Windows CI job runs
+# `-m "not posix"` and does not even import the other modules. A new module is `posix` until it is named here.
+PORTABLE_MODULES = frozenset({
+    "test_cost", "test_first_contact", "test_gate", "test_gate_corpus", "test_hints", "test_ids", "test_prefixer",
+    "test_providers", "test_results", "test_secrets", "test_shards", "test_verdicts",
+})
+POSIX_FIXTURES = frozenset({"workspace", "redis_server"})
+# Tests of those modules that reach a POSIX-only call today (named beside each): strike one out when
+# its call has a Windows path. Not here for that reason alone: test_text, test_frontmatter, test_context (every
+# item file is opened with os.O_NOFOLLOW), test_pool, test_checkpoint (procs imports signal.SIGHUP; os.getuid).
+NOT_YET_PORTABLE = frozenset({
+    "test_a_cooldown_is_stored_capped",  # the lease file: file_store imports procs (signal.SIGHUP)
+    "test_a_far_cooldown_left_by_an_older_run_is_capped_when_read",  # the same
+    "test_an_earlier_cooldown_is_never_lengthened_by_reading",  # the same
+    "test_a_result_round_trips_through_its_file",  # atomic_write_text: os.fchmod (Windows has it from 3.13)
+    "test_the_ledger_holds_the_worst_case_and_refuses_what_would_cross_the_budget",  # os.fchmod
+    "test_the_budget_setting_is_checked_and_the_progress_line_shows_the_spend",  # os.fchmod
+})
+
+
+def pytest_ignore_collect(collection_path: Path) -> bool | None:
+    """On Windows, a test module that is not portable is not imported at all (most import POSIX-only modules)."""
+    if sys.platform == "win32" and collection_path.name.startswith("test_") and collection_path.suffix == ".py":
+        return collection_path.stem not in PORTABLE_MODULES or None
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if (item.path.stem not in PORTABLE_MODULES or POSIX_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or getattr(item, "originalname", item.name) in NOT_YET_PORTABLE):
+            item.add_marker(pytest.mark.posix)
 
 
 def issue_text(title: str, body: str = "", criteria: tuple[str, ...] = ("It works", "It is tested")) -> str:
