@@ -10,7 +10,7 @@ import shutil
 import unicodedata
 from pathlib import Path
 
-from agentos_jobs import config
+from agentos_jobs.core import settings as config
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "agentos_jobs"
