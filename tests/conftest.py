@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -135,13 +136,21 @@ class Workspace:
         return [pid for pid, line in self._live().items() if f" {command} " in f" {line} "]
 
     def _live(self) -> dict[int, str]:
-        needle = f"AGENTOS_BASE_DIR={self.base}".encode()
+        """Pid -> command line of this workspace's live processes: read from /proc on Linux; elsewhere (macOS)
+        from `ps axeww`, which appends each process's environment to its command line."""
+        needle = f"AGENTOS_BASE_DIR={self.base}"
+        if not Path("/proc/self/environ").exists():
+            listing = subprocess.run(["ps", "axeww", "-o", "pid=,stat=,command="], capture_output=True,
+                                     text=True, check=False).stdout.splitlines()
+            rows = (line.strip().split(None, 2) for line in listing)
+            return {int(row[0]): row[2] for row in rows if len(row) == 3 and f" {needle} " in f" {row[2]} "
+                    and not row[1].startswith("Z") and int(row[0]) != os.getpid()}
         found = {}
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit() or int(proc.name) == os.getpid():
                 continue
             try:
-                if needle in (proc / "environ").read_bytes().split(b"\0"):
+                if needle.encode() in (proc / "environ").read_bytes().split(b"\0"):
                     state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
                     if state != "Z":
                         found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
@@ -226,12 +235,9 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     yield ws
     for line in ws.processes():  # never leave a stray process to the next test
         print("left over:", line)
-    for pid in [p.name for p in Path("/proc").iterdir() if p.name.isdigit()]:
-        try:
-            if f"AGENTOS_BASE_DIR={base}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
-                os.kill(int(pid), signal.SIGKILL)
-        except (OSError, ValueError):
-            continue
+    for pid in ws._live():
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
