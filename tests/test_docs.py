@@ -27,7 +27,8 @@ _ENV_VAR = re.compile(r"\bAGENTOS_[A-Z][A-Z0-9_]*\b")
 def declared_settings() -> dict[str, str | None]:
     """Every setting the code declares, with its environment variable (None: pyproject.toml only). Read from the
     settings module: point this at wherever settings are declared once the package is restructured."""
-    declared: dict[str, str | None] = {key: var for key, (_kind, var, _default) in config._KEYS.items()}
+    declared: dict[str, str | None] = {key: spec.env for key, spec in {**config.SETTINGS,
+                                                                        **config.ROLE_SETTINGS}.items()}
     declared.update(dict.fromkeys(config.ROLES))  # [tool.agentos_jobs.drafter] / .reviewer]: tables, no variable
     return declared
 

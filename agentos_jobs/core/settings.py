@@ -1,18 +1,38 @@
-"""Settings: `[tool.agentos_jobs]` in the project's pyproject.toml, overridden by AGENTOS_* variables."""
+"""Settings: `[tool.agentos_jobs]` in the project's pyproject.toml, overridden by AGENTOS_* variables.
+
+Each setting is declared once, as the dataclass field it sets: `max_tokens: int = setting(Whole(), 8192)` gives
+its kind with its bounds or choices (core/setting_kinds.py), its default and, when it has one, its environment
+variable; reading, validating and the defaults all follow from that line. Adding a setting is one line in
+Settings (or in ModelChoice, for a key a role's table may set too), e.g.
+    process_start: str = setting(Choice(("warm", "fresh")), "warm", "AGENTOS_<NAME>")
+and its row in docs/settings.md (tests/test_docs.py fails until it has one)."""
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from agentos_jobs.core.errors import AgentosError
 from agentos_jobs.core.fsutil import display_path
-from agentos_jobs.core.prices import Price, parse_prices
+from agentos_jobs.core.prices import Price
+from agentos_jobs.core.setting_kinds import (
+    Choice,
+    Flag,
+    GitHubRepo,
+    Globs,
+    Number,
+    PriceTable,
+    RelPath,
+    Setting,
+    Text,
+    Whole,
+    declared,
+    setting,
+)
 from agentos_jobs.core.status import EXIT_REFUSED
 from agentos_jobs.core.toml_source import TomlSource, TomlSyntaxError, closest
 
@@ -32,49 +52,54 @@ class ConfigError(AgentosError):
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """Who answers one role's calls. `base_url` None means the SDK's own env var or its default."""
+    """Who answers one role's calls: the keys a `[tool.agentos_jobs.drafter]` or `.reviewer]` table may set, and the
+    top level for both roles. `base_url` None means the SDK's own env var or its default."""
 
-    provider: str = "offline"
-    model: str | None = None
-    base_url: str | None = None
-    batch: bool = False  # calls go through the provider's batch API: half price, answered in a later run
+    provider: str = setting(Text(), "offline", "AGENTOS_PROVIDER")  # one of PROVIDERS: _check_provider
+    model: str | None = setting(Text(), None, "AGENTOS_MODEL")
+    base_url: str | None = setting(Text(), None)
+    batch: bool = setting(Flag(), False, "AGENTOS_BATCH")  # the provider's batch API: half price, a later run
 
 
 @dataclass(frozen=True)
 class Settings:
+    """What a run reads: each field below `base_dir` is a setting, declared by its `setting(...)` (the roles' keys
+    are ModelChoice's); `root` and `base_dir` are found, not set."""
+
     root: Path
     base_dir: Path
-    issues_dir: Path
-    ideas_dir: Path
-    docs_dir: Path
-    lld_path: Path | None = None  # `lld_dir`; None: <docs_dir>/lld/active
-    lineage_path: Path | None = None  # `lineage_dir`; None: <docs_dir>/lineage/active
-    max_iterations: int = 3
-    worker_timeout_seconds: float = 3600.0
-    offline_latency_seconds: float = 0.0
-    drafter: ModelChoice = field(default_factory=ModelChoice)
+    issues_dir: Path = setting(RelPath(), Path("docs/issues"))
+    ideas_dir: Path = setting(RelPath(), Path("ideas/active"))
+    docs_dir: Path = setting(RelPath(), Path("docs"))
+    lld_path: Path | None = setting(RelPath(), None, key="lld_dir")  # None: <docs_dir>/lld/active
+    lineage_path: Path | None = setting(RelPath(), None, key="lineage_dir")  # None: <docs_dir>/lineage/active
+    max_iterations: int = setting(Whole(), 3, "AGENTOS_MAX_ITERATIONS")
+    worker_timeout_seconds: float = setting(Number(), 3600.0, "AGENTOS_WORKER_TIMEOUT")
+    offline_latency_seconds: float = setting(Number(zero_ok=True), 0.0, "AGENTOS_OFFLINE_LATENCY")
+    drafter: ModelChoice = field(default_factory=ModelChoice)  # ModelChoice's settings, or the role's table
     reviewer: ModelChoice = field(default_factory=ModelChoice)
-    max_retries: int = 5
-    base_backoff_seconds: float = 10.0
-    max_backoff_seconds: float = 300.0
-    request_timeout_seconds: float = 300.0
-    max_tokens: int = 8192
-    max_answer_chars: int = 1_000_000  # a longer answer fails its step, kept in the lineage only
-    progress: str = "auto"
-    progress_interval_seconds: float = 15.0
-    fail_fast: bool = False
-    lease_store: str | None = None
-    max_wait_seconds: float = 120.0
-    lease_ttl_seconds: float = 30.0
-    context: tuple[str, ...] = ()  # globs of files every prompt shows (context.py)
-    context_tokens: int = 20000
-    lld_template: str | None = None  # a Markdown file in the repository; None: the built-in one (template.py)
-    lld_rubric: str | None = None
-    file_issues: bool = False  # the issue workflow files what it approves (filing.py)
-    repo: str | None = None  # where it files: OWNER/REPO; None: gh's default repository
-    max_cost_usd: float | None = None  # the run's budget (budget.py); None: no limit
-    prices: Mapping[str, Price] = field(default_factory=dict)  # added to or replacing the shipped table
-    service_tier: str | None = None  # OpenAI's tier: "flex" is slower, at the batch price (prices.py)
+    max_retries: int = setting(Whole(), 5, "AGENTOS_MAX_RETRIES")
+    base_backoff_seconds: float = setting(Number(zero_ok=True), 10.0, "AGENTOS_BASE_BACKOFF")
+    max_backoff_seconds: float = setting(Number(), 300.0, "AGENTOS_MAX_BACKOFF")
+    request_timeout_seconds: float = setting(Number(), 300.0, "AGENTOS_REQUEST_TIMEOUT")
+    max_tokens: int = setting(Whole(), 8192)
+    max_answer_chars: int = setting(Whole(), 1_000_000, "AGENTOS_MAX_ANSWER_CHARS")  # longer: the step fails
+    progress: str = setting(Choice(("auto", "plain", "off")), "auto", "AGENTOS_PROGRESS")
+    progress_interval_seconds: float = setting(Number(), 15.0, "AGENTOS_PROGRESS_INTERVAL")
+    fail_fast: bool = setting(Flag(), False, "AGENTOS_FAIL_FAST")
+    lease_store: str | None = setting(Text(), None, "AGENTOS_LEASE_STORE")  # None: beside the credentials file
+    max_wait_seconds: float = setting(Number(), 120.0, "AGENTOS_MAX_WAIT")
+    lease_ttl_seconds: float = setting(Number(), 30.0, "AGENTOS_LEASE_TTL")
+    context: tuple[str, ...] = setting(Globs(), ())  # globs of files every prompt shows (context.py)
+    context_tokens: int = setting(Whole(zero_ok=True), 20000, "AGENTOS_CONTEXT_TOKENS")
+    lld_template: str | None = setting(Text(), None)  # a Markdown file in the repository; None: the built-in one
+    lld_rubric: str | None = setting(Text(), None)
+    file_issues: bool = setting(Flag(), False, "AGENTOS_FILE_ISSUES")  # file what the issue workflow approves
+    repo: str | None = setting(GitHubRepo(), None)  # where it files; None: gh's default repository
+    max_cost_usd: float | None = setting(Number(), None, "AGENTOS_MAX_COST")  # the budget (budget.py); None: none
+    prices: Mapping[str, Price] = setting(PriceTable(), MappingProxyType({}))  # added to the shipped table
+    service_tier: str | None = setting(Choice(("auto", "default", "flex", "priority")), None,
+                                       "AGENTOS_SERVICE_TIER")  # OpenAI's: "flex" is slower, at the batch price
 
     @property
     def lld_dir(self) -> Path:
@@ -96,48 +121,9 @@ class Settings:
         return self.drafter if name == "drafter" else self.reviewer
 
 
-
-# key -> (type, environment variable or None, default)
-_KEYS: dict[str, tuple[type, str | None, Any]] = {
-    "issues_dir": (str, None, "docs/issues"),
-    "ideas_dir": (str, None, "ideas/active"),
-    "docs_dir": (str, None, "docs"),
-    "lld_dir": (str, None, None),
-    "lineage_dir": (str, None, None),
-    "max_iterations": (int, "AGENTOS_MAX_ITERATIONS", 3),
-    "worker_timeout_seconds": (float, "AGENTOS_WORKER_TIMEOUT", 3600.0),
-    "offline_latency_seconds": (float, "AGENTOS_OFFLINE_LATENCY", 0.0),
-    "provider": (str, "AGENTOS_PROVIDER", "offline"),
-    "model": (str, "AGENTOS_MODEL", None),
-    "base_url": (str, None, None),
-    "batch": (bool, "AGENTOS_BATCH", False),
-    "max_retries": (int, "AGENTOS_MAX_RETRIES", 5),
-    "base_backoff_seconds": (float, "AGENTOS_BASE_BACKOFF", 10.0),
-    "max_backoff_seconds": (float, "AGENTOS_MAX_BACKOFF", 300.0),
-    "request_timeout_seconds": (float, "AGENTOS_REQUEST_TIMEOUT", 300.0),
-    "max_tokens": (int, None, 8192),
-    "max_answer_chars": (int, "AGENTOS_MAX_ANSWER_CHARS", 1_000_000),
-    "progress": (str, "AGENTOS_PROGRESS", "auto"),
-    "progress_interval_seconds": (float, "AGENTOS_PROGRESS_INTERVAL", 15.0),
-    "fail_fast": (bool, "AGENTOS_FAIL_FAST", False),
-    "lease_store": (str, "AGENTOS_LEASE_STORE", None),
-    "max_wait_seconds": (float, "AGENTOS_MAX_WAIT", 120.0),
-    "lease_ttl_seconds": (float, "AGENTOS_LEASE_TTL", 30.0),
-    "context": (list, None, ()),
-    "context_tokens": (int, "AGENTOS_CONTEXT_TOKENS", 20000),
-    "lld_template": (str, None, None),
-    "lld_rubric": (str, None, None),
-    "file_issues": (bool, "AGENTOS_FILE_ISSUES", False),
-    "repo": (str, None, None),
-    "max_cost_usd": (float, "AGENTOS_MAX_COST", None),
-    "prices": (dict, None, {}),
-    "service_tier": (str, "AGENTOS_SERVICE_TIER", None),
-}
-_CHOICES = {"progress": ("auto", "plain", "off"), "service_tier": ("auto", "default", "flex", "priority")}
-_ROLE_KEYS = ("provider", "model", "base_url", "batch")
-_ZERO_OK = ("offline_latency_seconds", "base_backoff_seconds", "context_tokens")
+SETTINGS = declared(Settings)  # the top level's own settings, by their key in pyproject.toml
+ROLE_SETTINGS = declared(ModelChoice)  # a role table's keys, also read at the top level for both roles
 TABLE = ("tool", "agentos_jobs")
-_REPO = re.compile(r"(?:[\w.-]+/)?[\w.-]+/[\w.-]+")
 
 
 @dataclass(frozen=True)
@@ -198,48 +184,21 @@ def _refuse_unknown(stanza: Stanza, table: tuple[str, ...], keys: Mapping[str, A
     raise ConfigError(f"{stanza.where(*table, first)}: {first} is not a setting; {fix}{more}")
 
 
-_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+def _read(spec: Setting, value: object, source: str) -> Any:
+    """The value, read by its kind; a ConfigError naming the source (file and line, or variable) if it is wrong."""
+    try:
+        return spec.kind.read(spec.key, value)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
-def _coerce(key: str, kind: type, value: object, source: str) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _BOOLEANS:
-            return _BOOLEANS[value.strip().lower()]
-        raise ConfigError(f"{source}: {key} must be true or false (1 or 0), got {value!r}")
-    if kind is str:
-        choices = _CHOICES.get(key)
-        if isinstance(value, str) and value and (choices is None or value in choices):
-            return value
-        wanted = f"one of {', '.join(choices)}" if choices else "a non-empty string"
-        raise ConfigError(f"{source}: {key} must be {wanted}, got {value!r}")
-    if kind is list:
-        if isinstance(value, list) and all(isinstance(item, str) and item.strip() for item in value):
-            return tuple(value)
-        raise ConfigError(f"{source}: {key} must be a list of file paths or globs, e.g. "
-                          f"[\"docs/architecture.md\", \"src/**/*.py\"], got {value!r}")
-    if kind is dict:
-        try:
-            return parse_prices(value)
-        except ValueError as exc:
-            raise ConfigError(f"{source}: {key}: {exc}") from None
-    least = 0 if key in _ZERO_OK else 1
-    if kind is int:
-        if isinstance(value, int) and not isinstance(value, bool) and value >= least:
-            return value
-        if isinstance(value, str) and value.strip().isdigit() and int(value) >= least:
-            return int(value)
-    elif kind is float:
-        try:
-            number = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            number = -1.0
-        positive = number > 0 or (number == 0 and key in _ZERO_OK)
-        if positive and math.isfinite(number) and not isinstance(value, bool):
-            return number
-    raise ConfigError(f"{source}: {key} must be a {'non-negative' if key in _ZERO_OK else 'positive'}"
-                      f"{' whole' if kind is int else ' finite'} number, got {value!r}")
+def _value(spec: Setting, stanza: Stanza, env: Mapping[str, str]) -> Any:
+    """The environment's value when its variable is set (and not empty), else pyproject.toml's, else the default."""
+    if spec.env and env.get(spec.env, "") != "":
+        return _read(spec, env[spec.env], f"environment variable {spec.env}")
+    if spec.key in stanza.values:
+        return _read(spec, stanza.values[spec.key], stanza.where(spec.key))
+    return spec.default
 
 
 def _check_provider(name: str, source: str) -> str:
@@ -252,9 +211,9 @@ def _role(stanza: Stanza, name: str, default: ModelChoice, forced: bool) -> Mode
     """A `[tool.agentos_jobs.<role>]` table overrides the top-level choice, unless AGENTOS_PROVIDER is set."""
     table = stanza.values.get(name, {})
     if not isinstance(table, dict):
-        raise ConfigError(f"{stanza.where(name)}: {name} must be a table with {', '.join(_ROLE_KEYS)}")
-    _refuse_unknown(stanza, (name,), table, list(_ROLE_KEYS))
-    values = {key: _coerce(key, _KEYS[key][0], table[key], stanza.where(name, key)) for key in _ROLE_KEYS
+        raise ConfigError(f"{stanza.where(name)}: {name} must be a table with {', '.join(ROLE_SETTINGS)}")
+    _refuse_unknown(stanza, (name,), table, list(ROLE_SETTINGS))
+    values = {key: _read(spec, table[key], stanza.where(name, key)) for key, spec in ROLE_SETTINGS.items()
               if key in table}
     provider = _check_provider(values.get("provider", default.provider), stanza.where(name, "provider"))
     if forced or not table:  # checked all the same: a typo must not wait for the day the override is unset
@@ -269,8 +228,8 @@ def _batched(stanza: Stanza, name: str, choice: ModelChoice, env: Mapping[str, s
     """AGENTOS_BATCH decides for both roles; else the role's table or the top level. Only a provider with a batch
     API can batch."""
     if env.get("AGENTOS_BATCH", "") != "":
-        choice = replace(choice, batch=_coerce("batch", bool, env["AGENTOS_BATCH"],
-                                               "environment variable AGENTOS_BATCH"))
+        choice = replace(choice, batch=_read(ROLE_SETTINGS["batch"], env["AGENTOS_BATCH"],
+                                             "environment variable AGENTOS_BATCH"))
     if choice.batch and choice.provider not in BATCH_PROVIDERS:
         where = ("environment variable AGENTOS_BATCH" if env.get("AGENTOS_BATCH") else
                  stanza.where(name, "batch") if "batch" in (stanza.values.get(name) or {}) else stanza.where("batch"))
@@ -279,48 +238,48 @@ def _batched(stanza: Stanza, name: str, choice: ModelChoice, env: Mapping[str, s
     return choice
 
 
-def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    root = (root or Path.cwd()).resolve()
-    env = os.environ if environ is None else environ
-    stanza = read_stanza(root)
-    _refuse_unknown(stanza, (), stanza.values, [*_KEYS, *ROLES])
-    values: dict[str, Any] = {}
-    for key, (kind, var, default) in _KEYS.items():
-        if var and env.get(var, "") != "":
-            values[key] = _coerce(key, kind, env[var], f"environment variable {var}")
-        elif key in stanza.values:
-            values[key] = _coerce(key, kind, stanza.values[key], stanza.where(key))
-        else:
-            values[key] = default
-    forced = bool(env.get("AGENTOS_PROVIDER"))
-    provider = _check_provider(values.pop("provider"), "AGENTOS_PROVIDER" if forced else stanza.where("provider"))
-    model, base_url, batch = values.pop("model"), values.pop("base_url"), values.pop("batch")
-    if forced and provider != stanza.values.get("provider", _KEYS["provider"][2]):
+def _top_choice(stanza: Stanza, env: Mapping[str, str], forced: bool) -> ModelChoice:
+    """The top level's provider, model, endpoint and batch: both roles' unless a role's table says otherwise."""
+    values = {spec.attr: _value(spec, stanza, env) for spec in ROLE_SETTINGS.values()}
+    provider = _check_provider(values["provider"], "AGENTOS_PROVIDER" if forced else stanza.where("provider"))
+    if forced and provider != stanza.values.get("provider", ROLE_SETTINGS["provider"].default):
         # Another provider's model and endpoint must not follow the override: the key would go to that host.
-        model, base_url = env.get("AGENTOS_MODEL") or None, None
-    choice = ModelChoice(provider, model, base_url, batch)
-    for key in ("lld_template", "lld_rubric"):  # read by every item: a wrong path must stop the run, not each item
+        values.update(model=env.get("AGENTOS_MODEL") or None, base_url=None)
+    return ModelChoice(**values)
+
+
+def _check_files(root: Path, stanza: Stanza, values: Mapping[str, Any]) -> None:
+    """Read by every item: a wrong path must stop the run, not each item."""
+    for key in ("lld_template", "lld_rubric"):
         if values[key] is not None and not (root / values[key]).is_file():
             raise ConfigError(f"{stanza.where(key)}: {key} = {values[key]!r} is not a file under {root}; fix the "
                               "path (relative to the repository root) or remove the setting")
-    if values["repo"] is not None and not _REPO.fullmatch(values["repo"]):
-        raise ConfigError(f"{stanza.where('repo')}: repo = {values['repo']!r} is not a GitHub repository; write it "
-                          "as gh takes it, OWNER/REPO (or HOST/OWNER/REPO), or remove it to file in gh's default "
-                          "repository")
-    if values["service_tier"] is not None and "openai" not in (choice.provider, *(
+
+
+def _check_service_tier(stanza: Stanza, env: Mapping[str, str], tier: str | None, choice: ModelChoice) -> None:
+    """A tier only OpenAI serves, with no role on OpenAI, would be a setting that silently does nothing."""
+    if tier is not None and "openai" not in (choice.provider, *(
             (stanza.values.get(role) or {}).get("provider") for role in ROLES)):
         where = "environment variable AGENTOS_SERVICE_TIER" if env.get("AGENTOS_SERVICE_TIER") else \
             stanza.where("service_tier")
         raise ConfigError(f"{where}: service_tier is OpenAI's, and no role uses provider 'openai'; remove it")
+
+
+def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    root = (root or Path.cwd()).resolve()
+    env = os.environ if environ is None else environ
+    stanza = read_stanza(root)
+    _refuse_unknown(stanza, (), stanza.values, [*SETTINGS, *ROLE_SETTINGS, *ROLES])
+    values = {spec.attr: _value(spec, stanza, env) for spec in SETTINGS.values()}
+    values = {attr: root / value if isinstance(value, Path) else value for attr, value in values.items()}
+    forced = bool(env.get("AGENTOS_PROVIDER"))
+    choice = _top_choice(stanza, env, forced)
+    _check_files(root, stanza, values)
+    _check_service_tier(stanza, env, values["service_tier"], choice)
     base = Path(env.get("AGENTOS_BASE_DIR") or ".agentos")
     return Settings(
         root=root,
         base_dir=(root / base).resolve(),
-        issues_dir=root / values.pop("issues_dir"),
-        ideas_dir=root / values.pop("ideas_dir"),
-        docs_dir=root / values.pop("docs_dir"),
-        lld_path=root / lld if (lld := values.pop("lld_dir")) else None,
-        lineage_path=root / lineage if (lineage := values.pop("lineage_dir")) else None,
         drafter=_batched(stanza, "drafter", _role(stanza, "drafter", choice, forced), env),
         reviewer=_batched(stanza, "reviewer", _role(stanza, "reviewer", choice, forced), env),
         **values,
