@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from agentos_jobs.core.errors import ConfigError, StoreUnavailable
 from agentos_jobs.core.fsutil import iso, parse_json
-from agentos_jobs.core.settings import ConfigError
 from agentos_jobs.core.text import one_line
-from agentos_jobs.pool.lease_store import BEATS_PER_TTL, Entries, StoreUnavailable, T, check_entry, holder_name
+from agentos_jobs.pool.lease_store import BEATS_PER_TTL, Entries, T, check_entry, holder_name
 
 PREFIX = "agentos-jobs:lease:"
 RECONNECT_SECONDS = 60.0

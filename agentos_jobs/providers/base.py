@@ -6,11 +6,12 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from agentos_jobs.core.errors import ErrorKind, ProviderError
+from agentos_jobs.core.metering import Limits
 from agentos_jobs.core.text import writable
 from agentos_jobs.items.discovery import Document
 from agentos_jobs.pool.credentials import Credential
-from agentos_jobs.pool.limits import Limits
-from agentos_jobs.providers.errors import ErrorKind, ProviderError, usage
+from agentos_jobs.providers.errors import usage
 
 Client = TypeVar("Client")
 CHARS_PER_TOKEN = 4  # the estimate: no tokenizer is light, offline and right for all three providers
