@@ -35,6 +35,7 @@ def test_the_docstring_draws_every_exception_class_under_its_base_with_its_exit_
         assert code == (cls.exit_code if issubclass(cls, AgentosError) else None), (name, code)
 
 
-def test_a_lease_store_out_of_reach_is_a_temporary_failure_not_a_setting() -> None:
+def test_a_lease_store_out_of_reach_is_a_temporary_failure_and_one_that_refuses_is_to_fix() -> None:
     assert not issubclass(errors.StoreUnavailable, errors.ConfigError)
     assert errors.StoreUnavailable.exit_code == 75 and errors.ConfigError.exit_code == 3
+    assert issubclass(errors.StoreRefused, errors.StoreUnavailable) and errors.StoreRefused.exit_code == 3

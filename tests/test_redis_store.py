@@ -362,6 +362,19 @@ def test_a_wrong_password_is_said_at_once_and_never_shown(redis_server: RedisSer
         store.check()
 
 
+def test_a_redis_that_refuses_the_password_stops_the_run_as_a_setting_to_fix(workspace: Workspace, fake: FakeLLM,
+                                                                              redis_server: RedisServer) -> None:
+    """Out of reach is exit 75 (run again later); a store that answers but refuses will not change its mind: 3."""
+    use_provider(workspace, fake, "openai", AGENTOS_LEASE_STORE=redis_server.url.replace("//", "//:hunter2@"))
+    redis.Redis.from_url(redis_server.url).config_set("requirepass", "right-one")
+    workspace.add_issue(1)
+    for done in (workspace.doit("-n", "3", "lld"), workspace.command(str(BIN / "agentos-jobs"), "keys")):
+        assert done.returncode == 3, done.stdout + done.stderr
+        assert done.stderr.count("\n") == 1 and "refused the credentials in its URL" in done.stderr
+        assert "Traceback" not in done.stdout + done.stderr and "hunter2" not in done.stdout + done.stderr
+    assert not fake.calls
+
+
 def test_a_read_only_replica_is_said_as_what_it_is(redis_server: RedisServer) -> None:
     redis.Redis.from_url(redis_server.url).replicaof("127.0.0.1", "1")  # a primary that is not there
     started = time.monotonic()

@@ -14,6 +14,7 @@ user as a traceback.
         │   ├── CredentialsError    exit 3    the credentials file or key variable cannot be used
         │   ├── RunLocked           exit 3    another run holds the worktree (said without "error: ")
         │   ├── StoreUnavailable    exit 75   the lease store cannot be reached: try again later
+        │   │   └── StoreRefused    exit 3    it answers but refuses (a password, a replica): fix it
         │   ├── NoKeyAvailable      exit 75   no key within the retry budget; the item ends no-key
         │   ├── InputError          exit 1    an issue or brief that cannot be used
         │   ├── InvalidItemId       exit 1    an id unsafe in a path (also a ValueError)
@@ -93,6 +94,14 @@ class StoreUnavailable(AgentosError):
     down is a temporary failure, not a bad setting: exit 75, as for a key that cannot be had."""
 
     exit_code = EXIT_TEMPFAIL
+
+
+class StoreRefused(StoreUnavailable):
+    """The lease store answers but refuses (a wrong password, a read-only replica, a server that cannot save):
+    waiting would not change its mind, so it is to fix, exit 3. Still a StoreUnavailable to the layers that carry
+    on without the store (a lease released late, a heartbeat)."""
+
+    exit_code = EXIT_REFUSED
 
 
 class NoKeyAvailable(AgentosError):
