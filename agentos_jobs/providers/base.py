@@ -56,7 +56,7 @@ class Completion:
     limits: Limits = field(default_factory=dict, compare=False)  # the key's budget, as the answer's headers say
     cached_tokens: int = 0
     cost_usd: float | None = 0.0  # what the call cost (prices.py); None when its model has no price
-    unknown_usage: str = ""  # the usage counts the server reported that are no number of tokens (errors.Usage)
+    unknown_usage: str = ""  # the usage counts the server reported that are no number of tokens (metering.Usage)
     service_tier: str | None = None  # the tier that served it, when the provider says (OpenAI's "flex": half price)
 
 
