@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from agentos_jobs.core.errors import StepFailed
 from agentos_jobs.core.settings import load_settings
 from agentos_jobs.steps import spill
 from agentos_jobs.steps.checkpoint import Checkpoint, delete_checkpoint, summarize
-from agentos_jobs.steps.engine import Engine, StepFailed
+from agentos_jobs.steps.engine import Engine
 
 from conftest import Workspace
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.core.locks import RunLocked
+from agentos_jobs.core.errors import RunLocked
 from agentos_jobs.core.results import ItemResult
 from agentos_jobs.core.settings import Settings, load_settings
 from agentos_jobs.core.status import Status

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from agentos_jobs.core.errors import ConfigError, OverBudget
 from agentos_jobs.core.layout import BaseDir
 from agentos_jobs.core.prices import PRICES, Price, cost_usd, parse_prices, price_of, show_cost
-from agentos_jobs.core.settings import ConfigError, load_settings
-from agentos_jobs.pool.budget import Ledger, OverBudget, read_spend
+from agentos_jobs.core.settings import load_settings
+from agentos_jobs.pool.budget import Ledger, read_spend
 from agentos_jobs.run.progress import Progress
 
 from conftest import BIN, Workspace

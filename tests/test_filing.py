@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.core.settings import ConfigError, load_settings
+from agentos_jobs.core.errors import ConfigError
+from agentos_jobs.core.settings import load_settings
 from agentos_jobs.github.filing import split_draft
 
 from conftest import Workspace

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.items.discovery import InputError, parse_brief, parse_issue
+from agentos_jobs.core.errors import InputError
+from agentos_jobs.items.discovery import parse_brief, parse_issue
 
 from conftest import Workspace
 from fake_llm import FakeLLM, use_provider

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from gate_corpus import DESIGNS
 
-from agentos_jobs.core.settings import ConfigError, load_settings
+from agentos_jobs.core.errors import ConfigError
+from agentos_jobs.core.settings import load_settings
 from agentos_jobs.design.gate import check_issue, check_lld, unresolved_questions
 from agentos_jobs.design.offline import draft_issue, draft_lld
 from agentos_jobs.design.template import load_template, parse_template

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.core.ids import InvalidItemId
+from agentos_jobs.core.errors import InputError, InvalidItemId
 from agentos_jobs.items import discovery as items
-from agentos_jobs.items.discovery import InputError, load_document, open_item
+from agentos_jobs.items.discovery import load_document, open_item
 from agentos_jobs.procs import warm_parent
 from agentos_jobs.procs.handoff import Handoff
 

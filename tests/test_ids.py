@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from agentos_jobs.core.ids import InvalidItemId, slugify, validate_item_id
+from agentos_jobs.core.errors import InvalidItemId
+from agentos_jobs.core.ids import slugify, validate_item_id
 
 from conftest import BIN, Workspace
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.repo.files import NotRepoContent, read_repo_file, repo_content_problem
+from agentos_jobs.core.errors import NotRepoContent
+from agentos_jobs.repo.files import read_repo_file, repo_content_problem
 
 from conftest import BIN, Workspace, issue_text
 from fake_llm import FakeLLM, use_provider

@@ -4,6 +4,7 @@ and the run controller runs without doit. Read from the source, so a new circle 
 from __future__ import annotations
 
 import ast
+import builtins
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,27 @@ def test_the_run_controller_imports_no_doit() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'doit' and sys.modules[m] is not None))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-2000:]
+
+
+def _classes(path: Path) -> list[ast.ClassDef]:
+    return [node for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.ClassDef)]
+
+
+def _base_name(base: ast.expr) -> str:
+    return base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else ""
+
+
+def test_every_exception_class_is_declared_in_core_errors() -> None:
+    """One module holds the exception tree: a class elsewhere whose base is a built-in exception or one of
+    core/errors.py's classes (nested classes too) fails here."""
+    errors = PACKAGE / "core" / "errors.py"
+    built_in = {name for name, value in vars(builtins).items()
+                if isinstance(value, type) and issubclass(value, BaseException)}
+    exceptions = built_in | {node.name for node in _classes(errors)}
+    elsewhere = [f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}"
+                 for path in sorted(PACKAGE.rglob("*.py")) if path != errors for node in _classes(path)
+                 if any(_base_name(base) in exceptions for base in node.bases)]
+    assert elsewhere == []
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from agentos_jobs.core.fsutil import iso, utc_now
+from agentos_jobs.core.metering import Budget
 from agentos_jobs.core.settings import load_settings
 from agentos_jobs.pool.credentials import Credential
-from agentos_jobs.pool.limits import Budget, duration, read_limits, refill_wait
+from agentos_jobs.pool.limits import duration, read_limits, refill_wait
 from agentos_jobs.pool.policy import CredentialPool, PoolView
 from agentos_jobs.providers.pooled import rate_backoff
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.pool.credentials import Credential, CredentialsError, load_credentials
+from agentos_jobs.core.errors import CredentialsError
+from agentos_jobs.pool.credentials import Credential, load_credentials
 from agentos_jobs.pool.policy import CredentialPool, PoolView
 from agentos_jobs.providers.errors import wait_hint
 

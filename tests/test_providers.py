@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.core.settings import ConfigError, ModelChoice, load_settings
+from agentos_jobs.core.errors import ConfigError
+from agentos_jobs.core.settings import ModelChoice, load_settings
 from agentos_jobs.pool.policy import MAX_COOLDOWN_SECONDS
 
 from conftest import BIN, Workspace

@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 import redis
 
+from agentos_jobs.core.errors import StoreUnavailable
 from agentos_jobs.core.settings import ModelChoice, load_settings
 from agentos_jobs.items.discovery import Document
 from agentos_jobs.pool import redis_store
 from agentos_jobs.pool.credentials import Credential
-from agentos_jobs.pool.lease_store import Entries, LeaseStore, StoreUnavailable, T
+from agentos_jobs.pool.lease_store import Entries, LeaseStore, T
 from agentos_jobs.pool.policy import CredentialPool, PoolView
 from agentos_jobs.pool.redis_store import PREFIX, shown_url
 from agentos_jobs.pool.stores import open_location
@@ -155,14 +156,14 @@ def test_a_redis_that_is_down_is_one_line_before_any_item(workspace: Workspace, 
     workspace.add_issue(1)
     where = f"redis://127.0.0.1:{redis_server.port}/0"
     result = workspace.doit("-n", "3", "lld")
-    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.returncode == 75, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(
         f"agentos-jobs: error: lease store {where} cannot be reached (")
     assert "start it, or set lease_store (AGENTOS_LEASE_STORE) to another store" in result.stderr
     assert not fake.calls and not workspace.runs()
     for command in (("keys",), ("run", "lld", "1")):
         done = workspace.command(str(BIN / "agentos-jobs"), *command)
-        assert done.returncode == 3, done.stdout + done.stderr
+        assert done.returncode == 75, done.stdout + done.stderr
         assert done.stderr.count("\n") == 1 and f"lease store {where} cannot be reached" in done.stderr
         assert "Traceback" not in done.stdout + done.stderr
     assert not fake.calls
@@ -359,6 +360,19 @@ def test_a_wrong_password_is_said_at_once_and_never_shown(redis_server: RedisSer
     assert "hunter2" not in message and "right-one" not in message and "\n" not in message
     with pytest.raises(StoreUnavailable, match="refused the credentials"):
         store.check()
+
+
+def test_a_redis_that_refuses_the_password_stops_the_run_as_a_setting_to_fix(workspace: Workspace, fake: FakeLLM,
+                                                                              redis_server: RedisServer) -> None:
+    """Out of reach is exit 75 (run again later); a store that answers but refuses will not change its mind: 3."""
+    use_provider(workspace, fake, "openai", AGENTOS_LEASE_STORE=redis_server.url.replace("//", "//:hunter2@"))
+    redis.Redis.from_url(redis_server.url).config_set("requirepass", "right-one")
+    workspace.add_issue(1)
+    for done in (workspace.doit("-n", "3", "lld"), workspace.command(str(BIN / "agentos-jobs"), "keys")):
+        assert done.returncode == 3, done.stdout + done.stderr
+        assert done.stderr.count("\n") == 1 and "refused the credentials in its URL" in done.stderr
+        assert "Traceback" not in done.stdout + done.stderr and "hunter2" not in done.stdout + done.stderr
+    assert not fake.calls
 
 
 def test_a_read_only_replica_is_said_as_what_it_is(redis_server: RedisServer) -> None:

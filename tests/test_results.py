@@ -7,13 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.core.errors import say_error
-from agentos_jobs.core.locks import RunLocked
+from agentos_jobs.core.errors import ConfigError, NoKeyAvailable, OverBudget, RunLocked, say_error
 from agentos_jobs.core.results import ItemResult
-from agentos_jobs.core.settings import ConfigError, load_settings
+from agentos_jobs.core.settings import load_settings
 from agentos_jobs.core.status import Status
-from agentos_jobs.pool.budget import OverBudget
-from agentos_jobs.providers.errors import NoKeyAvailable
 from agentos_jobs.run.summary import build_summary, render_summary
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from agentos_jobs.core.errors import InputError
 from agentos_jobs.core.text import shown_name
-from agentos_jobs.items.discovery import InputError, parse_brief, parse_issue
+from agentos_jobs.items.discovery import parse_brief, parse_issue
 
 
 @pytest.mark.parametrize("name, content, expected", [

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from agentos_jobs.core.errors import UnreadableReview
 from agentos_jobs.design.offline import review_lld
 from agentos_jobs.design.prompts import ISSUE, LLD, json_shape
-from agentos_jobs.design.verdict import SCHEMA, Finding, UnreadableReview, parse_verdict
+from agentos_jobs.design.verdict import SCHEMA, Finding, parse_verdict
 
 from conftest import Workspace
 from fake_llm import FakeLLM, Reply, structured, use_provider

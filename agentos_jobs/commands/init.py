@@ -6,9 +6,10 @@ import json
 import tomllib
 from pathlib import Path
 
+from agentos_jobs.core.errors import ConfigError
 from agentos_jobs.core.fsutil import atomic_write_text, display_path
 from agentos_jobs.core.layout import BaseDir, ensure_base_dir
-from agentos_jobs.core.settings import ConfigError, Settings, load_settings
+from agentos_jobs.core.settings import Settings, load_settings
 from agentos_jobs.core.toml_source import TomlSource
 from agentos_jobs.design.conventions import find_conventions
 from agentos_jobs.items.discovery import list_inputs

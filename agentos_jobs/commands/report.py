@@ -6,17 +6,13 @@ import json
 import sys
 from pathlib import Path
 
-from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.errors import ReportError
 from agentos_jobs.core.fsutil import read_json_object
 from agentos_jobs.core.layout import BaseDir
 from agentos_jobs.core.settings import Settings
 from agentos_jobs.core.status import Status
 from agentos_jobs.core.text import table_lines, terminal_width
 from agentos_jobs.run.summary import render_summary, wants_colour
-
-
-class ReportError(AgentosError):
-    pass
 
 
 def find_summary(settings: Settings, run_id: str | None) -> Path:

@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agentos_jobs.commands.report import ReportError, find_summary
+from agentos_jobs.commands.report import find_summary
+from agentos_jobs.core.errors import ReportError
 from agentos_jobs.core.fsutil import read_json_object
 from agentos_jobs.core.settings import Settings
 from agentos_jobs.core.status import EXIT_OK, Status

@@ -12,16 +12,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from agentos_jobs.core.errors import LockTimeout
+
 POLL_SECONDS = 0.05
 
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
-
-
-class LockTimeout(Exception):
-    """The lock was still held by another process when the timeout ran out."""
 
 
 class FileLock:

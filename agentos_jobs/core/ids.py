@@ -5,17 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 
-from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.errors import InvalidItemId
 
 MAX_ID_LENGTH = 100
 WORKFLOWS = ("lld", "issue")
 
 _VALID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _RULE = "ids are issue numbers or slugs of letters, digits, '.', '_' and '-'"
-
-
-class InvalidItemId(AgentosError, ValueError):
-    """Raised for an id that could escape its directory or confuse a command line."""
 
 
 def validate_item_id(raw: str) -> str:

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentos_jobs.core.errors import ConfigError
 from agentos_jobs.core.fsutil import atomic_write_text
-from agentos_jobs.core.settings import ConfigError, Settings
+from agentos_jobs.core.settings import Settings
 
 GITIGNORE = "# agentos-jobs: run state, checkpoints, logs and leases are never committed\n*\n"
 

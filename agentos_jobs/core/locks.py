@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from agentos_jobs.core.errors import AgentosError
-from agentos_jobs.core.filelock import FileLock, LockTimeout
+from agentos_jobs.core.errors import ConfigError, LockTimeout, RunLocked
+from agentos_jobs.core.filelock import FileLock
 from agentos_jobs.core.fsutil import (
     atomic_write_json,
     clear_way,
@@ -25,18 +25,10 @@ from agentos_jobs.core.fsutil import (
     utc_now,
 )
 from agentos_jobs.core.layout import BaseDir, ensure_base_dir
-from agentos_jobs.core.settings import MAX_PARALLEL, ConfigError, Settings
-from agentos_jobs.core.status import EXIT_REFUSED
+from agentos_jobs.core.settings import MAX_PARALLEL, Settings
 
 WORKTREE_LOCK_SECONDS = 600.0  # a step that waits longer for shared state fails (and is checkpointed as failed)
 SLOT_POLL_SECONDS = 0.2
-
-
-class RunLocked(AgentosError):
-    """The run lock cannot be taken: another run holds this worktree, or its base dir cannot be written."""
-
-    exit_code = EXIT_REFUSED
-    label = ""
 
 
 def warn(text: str) -> None:

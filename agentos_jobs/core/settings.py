@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.errors import ConfigError, TomlSyntaxError
 from agentos_jobs.core.fsutil import display_path
 from agentos_jobs.core.prices import Price
 from agentos_jobs.core.setting_kinds import (
@@ -33,21 +33,13 @@ from agentos_jobs.core.setting_kinds import (
     declared,
     setting,
 )
-from agentos_jobs.core.status import EXIT_REFUSED
-from agentos_jobs.core.toml_source import TomlSource, TomlSyntaxError, closest
+from agentos_jobs.core.toml_source import TomlSource, closest
 
 MAX_PARALLEL = 10
 DEFAULT_PARALLEL = 3
 PROVIDERS = ("offline", "openai", "anthropic", "gemini")
 BATCH_PROVIDERS = ("openai", "anthropic")  # those whose batch API a role may use (batch = true: providers/batched.py)
 ROLES = ("drafter", "reviewer")
-
-
-class ConfigError(AgentosError):
-    """A setting that cannot be used; the message names the setting (its file and line) and the fix. The run
-    does not start: exit 3, under doit as under `agentos-jobs`."""
-
-    exit_code = EXIT_REFUSED
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # a command line that cannot be read (as argparse exits)
 EXIT_REFUSED = 3  # nothing started: a bad setting or credentials file, or another run holds the worktree
-EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: no key could be had within the retry budget
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL, try again later: no key within the retry budget, or the lease store out of reach
 EXIT_INTERRUPTED = 130
 
 # The exit code of an item's outcome (`agentos-jobs run`); every other outcome exits EXIT_FAILED.

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentos_jobs.core.errors import TomlSyntaxError
+
 _PART = r"""(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')"""
 _DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
 _HEADER = re.compile(rf"\s*\[\[?\s*({_DOTTED})\s*\]\]?\s*(?:#.*)?")
@@ -20,14 +22,6 @@ _WHERE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$
 def _names(dotted: str) -> tuple[str, ...]:
     return tuple(quoted or single or bare for quoted, single, bare in
                  re.findall(r"""\s*(?:"([^"\n]*)"|'([^'\n]*)'|([A-Za-z0-9_-]+))\s*""", dotted))
-
-
-class TomlSyntaxError(ValueError):
-    """Not valid TOML: `line` is where the parser stopped (1-based), `why` what it found there."""
-
-    def __init__(self, why: str, line: int) -> None:
-        super().__init__(why)
-        self.why, self.line = why, line
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,16 @@ from dataclasses import asdict, dataclass
 from html import escape
 from pathlib import Path
 
+from agentos_jobs.core.errors import NotRepoContent, StepFailed
 from agentos_jobs.core.fsutil import describe_os_error, display_path
 from agentos_jobs.core.settings import Settings
 from agentos_jobs.design.excerpt import OTHER_DEFINES, PYTHON_DEFINES, excerpt
 from agentos_jobs.items.discovery import Document
 from agentos_jobs.providers.base import CHARS_PER_TOKEN, estimate_tokens
-from agentos_jobs.repo.files import Listed, NotRepoContent, git_ignored, kept_listing, listed_files, read_repo_file
+from agentos_jobs.repo.files import Listed, git_ignored, kept_listing, listed_files, read_repo_file
 from agentos_jobs.repo.globs import glob_regex
 from agentos_jobs.repo.redact import counted, redact
-from agentos_jobs.steps.engine import Engine, StepFailed
+from agentos_jobs.steps.engine import Engine
 
 CHECKPOINT_KEY = "context"
 TREE_SHARE = 4  # the file tree takes at most a quarter of the budget

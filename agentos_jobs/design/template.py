@@ -11,10 +11,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+from agentos_jobs.core.errors import ConfigError, NotRepoContent
 from agentos_jobs.core.fsutil import display_path
-from agentos_jobs.core.settings import ConfigError, Settings
+from agentos_jobs.core.settings import Settings
 from agentos_jobs.design.verdict import split_responses
-from agentos_jobs.repo.files import NotRepoContent, read_repo_file
+from agentos_jobs.repo.files import read_repo_file
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 FENCE = re.compile(r"^\s*(```|~~~)")

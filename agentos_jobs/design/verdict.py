@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from agentos_jobs.core.errors import UnreadableReview
 from agentos_jobs.core.text import one_line, writable
 
 APPROVED, REVISE, DISCUSS, BLOCKED = "APPROVED", "REVISE", "DISCUSS", "BLOCKED"
@@ -54,10 +55,6 @@ _EMBEDDED = re.compile(r"\{\s*\"verdict\"\s*:")
 _TEXT_FINDING = re.compile(r"^\s*(?:[-*]|\d+[.)])\s+(?:\*\*)?[\[(]?(blocking|blocker|critical|high|major|suggestion|"
                            r"minor|nit)[\])]?(?:\*\*)?\s*[:\-—]?\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 _SHORT_ID = re.compile(r"\d+\.\d+")
-
-
-class UnreadableReview(ValueError):
-    """A reply that is not a review the workflow may act on; its message says what was wrong, as one line."""
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentos_jobs.core.errors import GhError
 from agentos_jobs.core.fsutil import atomic_write_text, display_path
 from agentos_jobs.core.settings import Settings
-from agentos_jobs.github.gh import GhError, list_issues, run_gh
+from agentos_jobs.github.gh import list_issues, run_gh
 
 TOKEN_HASH_CHARS = 16
 SEARCH_LIMIT = 50

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import IO, Any
 
-from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.errors import GhError
 from agentos_jobs.core.fsutil import parse_json
 from agentos_jobs.core.processes import adopt_orphans, children_of, end_children
 from agentos_jobs.core.settings import Settings
@@ -19,10 +19,6 @@ from agentos_jobs.core.settings import Settings
 GH_TIMEOUT_SECONDS = 120  # a filing step makes up to 3 calls under the worktree lock, which others wait 600 s for
 READ_SLICE_SECONDS = 0.1  # how often the read of gh's output looks whether gh has exited
 _AUTH_HINTS = ("gh auth login", "not logged", "authentication", "auth token", "GH_TOKEN")
-
-
-class GhError(AgentosError):
-    """gh is missing, not logged in, or said something else; the message says which and what to do."""
 
 
 def run_gh(settings: Settings, *args: str, stdin: str | None = None, repo: bool = False) -> str:

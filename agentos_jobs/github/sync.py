@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agentos_jobs.core.errors import GhError
 from agentos_jobs.core.fsutil import atomic_write_text, display_path
 from agentos_jobs.core.settings import Settings
-from agentos_jobs.github.gh import GhError, list_issues
+from agentos_jobs.github.gh import list_issues
 
 GH_FIELDS = "number,title,body,labels"
 GH_LIMIT = 1000

@@ -11,22 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.errors import FrontMatterError, InputError, NotRepoContent
 from agentos_jobs.core.fsutil import display_path, parse_json
 from agentos_jobs.core.ids import MAX_ID_LENGTH, slugify, validate_item_id, validate_workflow
 from agentos_jobs.core.settings import Settings, load_settings
 from agentos_jobs.core.text import one_line, shown_name
-from agentos_jobs.items.front_matter import FrontMatterError, split_front_matter
-from agentos_jobs.repo.files import NotRepoContent, read_repo_file, repo_content_problem
+from agentos_jobs.items.front_matter import split_front_matter
+from agentos_jobs.repo.files import read_repo_file, repo_content_problem
 from agentos_jobs.repo.redact import redact
 
 ISSUE_NAMES = "<N>.md, <N>-<slug>.md or <N>.json"
 _ISSUE_FILE = re.compile(r"(?P<number>[0-9]+)(?:-[^/\\]*)?\.md|(?P<jnumber>[0-9]+)\.json")
 _OTHER_DIGITS = re.compile(r"\d+(?:-[^/\\]*)?\.md|\d+\.json")  # \d: the digits of any script (full-width ones)
-
-
-class InputError(AgentosError):
-    """An input file that cannot be used; the message names the file and the fix."""
 
 
 @dataclass(frozen=True)

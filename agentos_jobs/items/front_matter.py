@@ -13,14 +13,12 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from agentos_jobs.core.errors import FrontMatterError
+
 _KEY = re.compile(r"(?P<key>[A-Za-z_][\w.-]*)\s*:(?:\s+(?P<value>.*?))?\s*")
 _FENCES = ("---", "...")
 _BLOCK_SCALAR = re.compile(r"[|>][+-]?")
 _NULL = ("", "~", "null", "Null", "NULL")
-
-
-class FrontMatterError(ValueError):
-    """Front matter that cannot be read; the message gives the line number and what is wrong."""
 
 
 @dataclass

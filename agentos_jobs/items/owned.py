@@ -15,18 +15,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.errors import ExistingWork
 from agentos_jobs.core.fsutil import atomic_write_json, display_path, read_json_object
 from agentos_jobs.core.layout import BaseDir
 from agentos_jobs.core.settings import Settings
-from agentos_jobs.core.status import Status
-
-
-class ExistingWork(AgentosError):
-    """Files this tool did not write are where the item would write: it stops before anything is paid for."""
-
-    item_status = Status.EXISTS
-
 
 _LLD_FILE = re.compile(r"lld-0*(\d+)(?:\D.*)?\.md", re.IGNORECASE)
 

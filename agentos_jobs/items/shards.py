@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 from doit.exceptions import InvalidDodoFile
 
-from agentos_jobs.core.settings import ConfigError
+from agentos_jobs.core.errors import ConfigError
 
 VARIABLE = "AGENTOS_SHARD"
 

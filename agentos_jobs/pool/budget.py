@@ -18,20 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.errors import ConfigError, OverBudget
 from agentos_jobs.core.filelock import FileLock
 from agentos_jobs.core.fsutil import atomic_write_json, read_json_object
 from agentos_jobs.core.prices import Price, price_of, show_cost
-from agentos_jobs.core.settings import ConfigError, Settings
-from agentos_jobs.core.status import Status
+from agentos_jobs.core.settings import Settings
 
 LOCK_SECONDS = 60.0
-
-
-class OverBudget(AgentosError):
-    """The call was not made: its worst case would take the run past max_cost_usd."""
-
-    item_status = Status.OVER_BUDGET
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.errors import CredentialsError
 from agentos_jobs.core.fsutil import parse_json
 from agentos_jobs.core.layout import credentials_path
-from agentos_jobs.core.status import EXIT_REFUSED
 
 ENV_KEYS = {
     "openai": ("OPENAI_API_KEY",),
@@ -31,12 +30,6 @@ _MASKED = re.compile(r"\*{3}")
 _WORD = re.compile(r"\S+")
 FRAGMENT = 10  # characters of a key in a row that are never shown; fewer are too common to tell
 _LONG_WORD = re.compile(rf"\S{{{FRAGMENT},}}")
-
-
-class CredentialsError(AgentosError):
-    """The credentials cannot be used; the message names the file or variable and the fix, never a key."""
-
-    exit_code = EXIT_REFUSED
 
 
 @dataclass(frozen=True)

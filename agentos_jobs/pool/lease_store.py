@@ -15,16 +15,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from agentos_jobs.core.settings import ConfigError
-
 T = TypeVar("T")
 Entries = dict[str, dict[str, Any]]  # key name -> its entry
 PID_MAX = 4_194_304  # Linux's highest possible pid: a larger one, 0 or -1 (every process) is damage
 BEATS_PER_TTL = 3  # a lease that expires is renewed this many times per TTL: two beats may be missed
-
-
-class StoreUnavailable(ConfigError):
-    """The lease store cannot be reached: said in one line, before any item starts when it can be."""
 
 
 class LeaseStore(Protocol):

@@ -11,27 +11,16 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
 from agentos_jobs.core.fsutil import utc_now
+from agentos_jobs.core.metering import Budget, Limits
 
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|h|m|s))+")
 _ANTHROPIC = ("requests", "tokens", "input-tokens", "output-tokens")
 _OPENAI = ("requests", "tokens")
-
-
-@dataclass(frozen=True)
-class Budget:
-    """One dimension of a limit (requests, tokens, ...): what is left of it and the seconds until it refills."""
-
-    remaining: int | None
-    reset_seconds: float | None
-
-
-Limits = dict[str, Budget]  # dimension -> budget; empty when the server says nothing
 
 
 def seconds(text: str, scale: float = 1.0) -> float | None:

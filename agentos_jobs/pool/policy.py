@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from agentos_jobs.core.errors import StoreUnavailable
 from agentos_jobs.core.fsutil import iso
+from agentos_jobs.core.metering import Limits
 from agentos_jobs.core.text import one_line
 from agentos_jobs.pool.credentials import Credential
-from agentos_jobs.pool.lease_store import BEATS_PER_TTL, Entries, LeaseStore, StoreUnavailable, holder_name
-from agentos_jobs.pool.limits import Limits
+from agentos_jobs.pool.lease_store import BEATS_PER_TTL, Entries, LeaseStore, holder_name
 
 # The longest a key is cooled, whatever a server's wait hint (or a lease store of an older version) says:
 # a longer hint is a broken or hostile server, and an hour later the key is simply tried again.

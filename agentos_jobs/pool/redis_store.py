@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from agentos_jobs.core.errors import ConfigError, StoreRefused, StoreUnavailable
 from agentos_jobs.core.fsutil import iso, parse_json
-from agentos_jobs.core.settings import ConfigError
 from agentos_jobs.core.text import one_line
-from agentos_jobs.pool.lease_store import BEATS_PER_TTL, Entries, StoreUnavailable, T, check_entry, holder_name
+from agentos_jobs.pool.lease_store import BEATS_PER_TTL, Entries, T, check_entry, holder_name
 
 PREFIX = "agentos-jobs:lease:"
 RECONNECT_SECONDS = 60.0
@@ -79,11 +79,11 @@ class RedisLeaseStore:
         return StoreUnavailable(f"lease store {self.where} cannot be reached ({_why(exc)}); start it, or set "
                                 "lease_store (AGENTOS_LEASE_STORE) to another store")
 
-    def _refused(self, exc: Exception) -> StoreUnavailable:
+    def _refused(self, exc: Exception) -> StoreRefused:
         """A server that answers but refuses: waiting would not change its mind, so say what it said and the fix."""
         if isinstance(exc, self.errors.AuthenticationError):
-            return StoreUnavailable(f"lease store {self.where} refused the credentials in its URL ({_why(exc)}); set "
-                                    "the right user and password in lease_store (AGENTOS_LEASE_STORE)")
+            return StoreRefused(f"lease store {self.where} refused the credentials in its URL ({_why(exc)}); set "
+                                "the right user and password in lease_store (AGENTOS_LEASE_STORE)")
         why = _why(exc)
         if isinstance(exc, self.errors.ReadOnlyError):
             fix = "it is a read-only replica: point lease_store (AGENTOS_LEASE_STORE) at the primary"
@@ -91,7 +91,7 @@ class RedisLeaseStore:
             fix = "it cannot save its data and refuses writes: fix its disk or its save settings"
         else:
             fix = "check that lease_store (AGENTOS_LEASE_STORE) names a Redis server this user may write to"
-        return StoreUnavailable(f"lease store {self.where} refused the request ({why}); {fix}")
+        return StoreRefused(f"lease store {self.where} refused the request ({why}); {fix}")
 
     def check(self) -> None:
         try:

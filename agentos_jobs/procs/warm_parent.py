@@ -41,6 +41,7 @@ import threading
 from collections.abc import Callable
 from typing import IO, NoReturn
 
+from agentos_jobs.core.errors import WarmParentGone
 from agentos_jobs.core.processes import (
     arg_area,
     children_of,
@@ -65,10 +66,6 @@ WAIT_SLICE_SECONDS = 0.5
 SAY_SECONDS = 5.0
 STOPPED_SECONDS = 10.0
 SILENT_SECONDS = 300.0
-
-
-class WarmParentGone(Exception):
-    """The warm parent died (it was killed, or ran out of memory) before it said how a wrapper ended."""
 
 
 class WarmParent:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agentos_jobs.core.errors import WarmParentGone
 from agentos_jobs.core.fsutil import atomic_write_json, read_json_object
 from agentos_jobs.core.ids import prefix_for
 from agentos_jobs.core.layout import BaseDir, RunDir
@@ -23,7 +24,7 @@ from agentos_jobs.core.run_id import current_run_id
 from agentos_jobs.core.status import item_exit
 from agentos_jobs.procs import warm_parent
 from agentos_jobs.procs.handoff import Handoff
-from agentos_jobs.procs.warm_parent import Forked, WarmParentGone
+from agentos_jobs.procs.warm_parent import Forked
 
 
 def read_notes(run: RunDir) -> dict[int, dict[str, Any]]:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.errors import AgentosError, Interrupted, StepFailed
 from agentos_jobs.core.fsutil import describe_os_error
 from agentos_jobs.core.ids import prefix_for
 from agentos_jobs.core.layout import BaseDir
@@ -32,7 +32,7 @@ from agentos_jobs.procs.handoff import Handoff
 from agentos_jobs.providers import keep_batches_in
 from agentos_jobs.repo.redact import counted, redact
 from agentos_jobs.steps.checkpoint import Checkpoint
-from agentos_jobs.steps.engine import Engine, Interrupted, StepFailed
+from agentos_jobs.steps.engine import Engine
 from agentos_jobs.tracing.spans import start_tracing
 
 _MESSAGES = {Status.NEEDS_REVISION: "the reviewer did not approve within max_iterations",

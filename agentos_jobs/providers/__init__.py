@@ -7,8 +7,9 @@ import importlib.util
 import os
 from typing import Any
 
-from agentos_jobs.core.settings import ROLES, ConfigError, ModelChoice, Settings
-from agentos_jobs.pool.credentials import Credential, CredentialsError, load_credentials, missing_key_message
+from agentos_jobs.core.errors import ConfigError, CredentialsError
+from agentos_jobs.core.settings import ROLES, ModelChoice, Settings
+from agentos_jobs.pool.credentials import Credential, load_credentials, missing_key_message
 from agentos_jobs.pool.stores import open_store
 from agentos_jobs.providers.base import Completion, Provider, Request
 from agentos_jobs.providers.batched import BatchBook

@@ -9,13 +9,15 @@ from typing import Any
 import anthropic
 from anthropic.types import Message
 
+from agentos_jobs.core.errors import ProviderError
+from agentos_jobs.core.metering import Limits
 from agentos_jobs.core.settings import ModelChoice, Settings
 from agentos_jobs.pool.credentials import Credential
-from agentos_jobs.pool.limits import Limits, read_limits
+from agentos_jobs.pool.limits import read_limits
 from agentos_jobs.providers import anthropic_batch
 from agentos_jobs.providers.base import WARM_UP, Clients, Completion, Request, answering, completion, user_parts
 from agentos_jobs.providers.batched import BatchState
-from agentos_jobs.providers.errors import ProviderError, by_status, classified, connection_failed, total, unexpected
+from agentos_jobs.providers.errors import by_status, classified, connection_failed, total, unexpected
 from agentos_jobs.providers.structured import anthropic_params, anthropic_text
 
 _HARD_QUOTA = ("credit balance", "spend limit", "spending limit", "usage limit")

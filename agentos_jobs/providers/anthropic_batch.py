@@ -15,7 +15,8 @@ import anthropic
 from anthropic.types import Message
 from anthropic.types.messages import MessageBatchIndividualResponse, batch_create_params
 
-from agentos_jobs.providers.batched import BatchState, BatchWaiting
+from agentos_jobs.core.errors import BatchWaiting
+from agentos_jobs.providers.batched import BatchState
 
 ENDED = "ended"
 SKEW = timedelta(minutes=5)  # the provider's clock against ours: a batch made a little "before" is looked at too

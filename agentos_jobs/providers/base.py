@@ -6,11 +6,12 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from agentos_jobs.core.errors import ErrorKind, ProviderError
+from agentos_jobs.core.metering import Limits
 from agentos_jobs.core.text import writable
 from agentos_jobs.items.discovery import Document
 from agentos_jobs.pool.credentials import Credential
-from agentos_jobs.pool.limits import Limits
-from agentos_jobs.providers.errors import ErrorKind, ProviderError, usage
+from agentos_jobs.providers.errors import usage
 
 Client = TypeVar("Client")
 CHARS_PER_TOKEN = 4  # the estimate: no tokenizer is light, offline and right for all three providers
@@ -55,7 +56,7 @@ class Completion:
     limits: Limits = field(default_factory=dict, compare=False)  # the key's budget, as the answer's headers say
     cached_tokens: int = 0
     cost_usd: float | None = 0.0  # what the call cost (prices.py); None when its model has no price
-    unknown_usage: str = ""  # the usage counts the server reported that are no number of tokens (errors.Usage)
+    unknown_usage: str = ""  # the usage counts the server reported that are no number of tokens (metering.Usage)
     service_tier: str | None = None  # the tier that served it, when the provider says (OpenAI's "flex": half price)
 
 

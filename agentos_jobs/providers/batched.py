@@ -21,12 +21,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
-from agentos_jobs.core.errors import AgentosError
-from agentos_jobs.core.status import Status
+from agentos_jobs.core.errors import BatchWaiting, ErrorKind, ProviderError
+from agentos_jobs.core.metering import Usage
 from agentos_jobs.core.text import one_line
 from agentos_jobs.pool.credentials import Credential
 from agentos_jobs.providers.base import Completion, Request, user_parts
-from agentos_jobs.providers.errors import ErrorKind, ProviderError, Usage, unexpected
+from agentos_jobs.providers.errors import unexpected
 
 UNDER_WAY = ("validating", "in_progress", "finalizing", "cancelling", "canceling")  # a batch with no outcome yet
 SUBMITTING = "submitting"  # the record of a batch about to be submitted: "submitting <unix time> <key>"
@@ -34,12 +34,6 @@ MESSAGE_LIMIT = 300
 
 
 _LATER = (ErrorKind.RATE_LIMIT, ErrorKind.OVERLOADED, ErrorKind.TRANSIENT)  # a submission refused for now
-
-
-class BatchWaiting(AgentosError):
-    """The call is a batch the provider has not answered yet: the item ends `waiting`, and nothing is wrong."""
-
-    item_status = Status.WAITING
 
 
 class BatchBook(Protocol):

@@ -1,4 +1,5 @@
-"""What went wrong with a provider call, in the terms the pool acts on, and the server's wait hint."""
+"""How a failed provider call is read, in the terms the pool acts on (the classes are in core/errors.py), what an
+answer was billed, and the server's wait hint."""
 
 from __future__ import annotations
 
@@ -6,35 +7,12 @@ import contextlib
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from enum import Enum
 
-from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.errors import ErrorKind, ProviderError
 from agentos_jobs.core.fsutil import utc_now
-from agentos_jobs.core.status import EXIT_TEMPFAIL, Status
-from agentos_jobs.pool.limits import Limits, duration, read_limits, refill_wait, seconds, until
-
-
-class ErrorKind(Enum):
-    RATE_LIMIT = "rate-limit"  # 429: cool this key (and its scope), retry with another
-    QUOTA = "quota"  # a hard or daily quota, a spend limit: disable the key for the run
-    OVERLOADED = "overloaded"  # 529/503 and other 5xx: back off the call; another key would not help
-    TRANSIENT = "transient"  # the connection failed or timed out: back off and retry
-    FATAL = "fatal"  # any other 4xx: fail the item now, keep its checkpoint
-
-
-@dataclass(frozen=True)
-class Usage:
-    """What an answer was billed for, as its server reported it. `unknown_usage` names the counts that were missing
-    or not a finite, non-negative number of tokens (e.g. "completion_tokens=nan"), each read as 0: the call's
-    cost cannot be told (see `tokens`)."""
-
-    model: str
-    input_tokens: int
-    cached_tokens: int
-    output_tokens: int
-    unknown_usage: str = ""
+from agentos_jobs.core.metering import Usage
+from agentos_jobs.pool.limits import duration, read_limits, refill_wait, seconds, until
 
 
 def tokens(value: object) -> int | None:
@@ -62,31 +40,6 @@ def usage(model: str, input_tokens: object, cached_tokens: object, output_tokens
                if count is None and not (name == "cached_tokens" and named[name] is None)]
     return Usage(model, read["input_tokens"] or 0, read["cached_tokens"] or 0, read["output_tokens"] or 0,
                  ", ".join(unknown))
-
-
-class ProviderError(Exception):
-    """A classified failure: the status and the server's message, whole. It may echo the key, so it is
-    scrubbed (then cut to one line) before it is shown anywhere: see `PooledProvider.complete`."""
-
-    def __init__(self, kind: ErrorKind, message: str, status: int | None = None,
-                 retry_after: float | None = None, limits: Limits | None = None, billed: Usage | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
-        self.retry_after = retry_after
-        self.limits = limits or {}  # what the answer's headers said of the key's budget
-        self.billed = billed
-
-
-class NoKeyAvailable(AgentosError):
-    """No key could be had within the retry budget (exit 75)."""
-
-    exit_code = EXIT_TEMPFAIL
-    item_status = Status.NO_KEY
-
-
-class RetriesExhausted(Exception):
-    """Every attempt of a call failed (exit 1); the message names max_retries and the last error."""
 
 
 def by_status(status: int, message: str, headers: Mapping[str, str] | None = None, body_delay: str | None = None,

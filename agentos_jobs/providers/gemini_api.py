@@ -10,10 +10,11 @@ import pydantic
 from google import genai
 from google.genai import errors, types
 
+from agentos_jobs.core.errors import ErrorKind, ProviderError
 from agentos_jobs.core.settings import ModelChoice, Settings
 from agentos_jobs.pool.credentials import Credential
 from agentos_jobs.providers.base import Clients, Completion, Request, completion, user_parts
-from agentos_jobs.providers.errors import ErrorKind, ProviderError, by_status, connection_failed, unexpected, usage
+from agentos_jobs.providers.errors import by_status, connection_failed, unexpected, usage
 from agentos_jobs.providers.structured import gemini_params
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"

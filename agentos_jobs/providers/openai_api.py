@@ -9,13 +9,15 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion
 
+from agentos_jobs.core.errors import ProviderError
+from agentos_jobs.core.metering import Limits
 from agentos_jobs.core.settings import ModelChoice, Settings
 from agentos_jobs.pool.credentials import Credential
-from agentos_jobs.pool.limits import Limits, read_limits
+from agentos_jobs.pool.limits import read_limits
 from agentos_jobs.providers import openai_batch
 from agentos_jobs.providers.base import WARM_UP, Clients, Completion, Request, answering, completion, user_parts
 from agentos_jobs.providers.batched import BatchState
-from agentos_jobs.providers.errors import ProviderError, by_status, classified, connection_failed, unexpected
+from agentos_jobs.providers.errors import by_status, classified, connection_failed, unexpected
 from agentos_jobs.providers.structured import openai_params
 
 # The answer's length limit, the one the run's budget holds for each call: OpenAI's own name first (its reasoning

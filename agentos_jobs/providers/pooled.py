@@ -22,21 +22,28 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from agentos_jobs.core.filelock import LockTimeout
+from agentos_jobs.core.errors import (
+    BatchWaiting,
+    ErrorKind,
+    LockTimeout,
+    NoKeyAvailable,
+    ProviderError,
+    RetriesExhausted,
+    StoreUnavailable,
+)
 from agentos_jobs.core.fsutil import describe_os_error, iso, utc_now
 from agentos_jobs.core.layout import BaseDir
+from agentos_jobs.core.metering import Limits, Usage
 from agentos_jobs.core.prices import Price, batch_price, cache_saving, cost_usd, price_of
 from agentos_jobs.core.processes import start_time
 from agentos_jobs.core.settings import ModelChoice, Settings
 from agentos_jobs.core.text import one_line
 from agentos_jobs.pool.budget import Ledger, budget_price
 from agentos_jobs.pool.credentials import Credential, KeyMask
-from agentos_jobs.pool.lease_store import StoreUnavailable
-from agentos_jobs.pool.limits import Limits
 from agentos_jobs.pool.policy import DISABLE_SECONDS, MAX_COOLDOWN_SECONDS, Cooled, CredentialPool, PoolView
 from agentos_jobs.providers.base import Completion, Request, estimate_tokens, user_parts
-from agentos_jobs.providers.batched import BatchAdapter, BatchCalls, BatchWaiting
-from agentos_jobs.providers.errors import ErrorKind, NoKeyAvailable, ProviderError, RetriesExhausted, Usage, unexpected
+from agentos_jobs.providers.batched import BatchAdapter, BatchCalls
+from agentos_jobs.providers.errors import unexpected
 from agentos_jobs.tracing.spans import llm_span, record_answer, record_cost, record_failure
 
 POLL_SECONDS = 0.25

@@ -18,15 +18,12 @@ import subprocess
 from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 
+from agentos_jobs.core.errors import NotRepoContent
 from agentos_jobs.core.layout import credentials_path, default_lease_path
 from agentos_jobs.core.text import one_line, shown_name
 from agentos_jobs.repo.globs import glob_regex
 
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
-
-
-class NotRepoContent(Exception):
-    """A path that must not be read as the repository's content; the message says why, after its name."""
 
 
 def repo_content_problem(path: Path, root: Path) -> str | None:

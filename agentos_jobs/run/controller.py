@@ -74,7 +74,8 @@ class RunController:
 
     def start(self, selected: list[ItemTask], pending: bool) -> None:
         """Take the run lock and, when an item will run, check the providers' keys. Raises AgentosError
-        (RunLocked, ConfigError, CredentialsError): the run does not start."""
+        (RunLocked, ConfigError, CredentialsError, StoreUnavailable): the run does not start, and exits with its
+        exit code."""
         self.selected = selected
         self.run_lock.acquire(self.run_id)
         if pending:

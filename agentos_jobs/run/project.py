@@ -8,7 +8,8 @@ from pathlib import Path
 
 from doit.exceptions import InvalidDodoFile
 
-from agentos_jobs.core.settings import ConfigError, Settings, load_settings
+from agentos_jobs.core.errors import ConfigError
+from agentos_jobs.core.settings import Settings, load_settings
 
 
 @functools.cache

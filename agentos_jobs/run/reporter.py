@@ -27,7 +27,6 @@ from agentos_jobs.core.ids import WORKFLOWS
 from agentos_jobs.core.processes import STOP_SIGNALS, die_with_parent
 from agentos_jobs.core.run_id import current_run_id
 from agentos_jobs.core.settings import DEFAULT_PARALLEL, MAX_PARALLEL
-from agentos_jobs.core.status import EXIT_REFUSED
 from agentos_jobs.core.text import CLEAR_LINE, terminal_width
 from agentos_jobs.procs import warm_parent
 from agentos_jobs.procs.worker import read_notes
@@ -93,7 +92,7 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         super().__init__(outstream, options)
         self.controller = RunController(project_settings(), current_run_id(), self.write, self._warn)
         self.owner = os.getpid()
-        self.refused = False
+        self.refused: int | None = None  # the exit code of an error that kept the run from starting
         self.clear_first = False
         self.console_gone = False
         self.tasks: dict[str, Any] = {}
@@ -158,9 +157,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         try:
             self.controller.start([item for name in names if (item := item_task(tasks[name]))], pending)
         except AgentosError as exc:
-            self.refused = True
-            say_error(exc)  # whatever its kind (and exit code), the run did not start
-            raise SystemExit(EXIT_REFUSED) from None
+            self.refused = say_error(exc)  # the run did not start: 3, or 75 for a lease store out of reach
+            raise SystemExit(self.refused) from None
         os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_in_parent,
                             after_in_child=self._in_forked_worker)
         self.tasks = tasks
@@ -271,8 +269,8 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
 
     def complete_run(self) -> None:
         self._watching.set()
-        if self.refused:
-            raise SystemExit(EXIT_REFUSED)
+        if self.refused is not None:
+            raise SystemExit(self.refused)
         crash = sys.exc_info()[1]  # doit calls this from a `finally`: our SystemExit must not hide a crash
         if isinstance(crash, SystemExit):
             raise crash  # stopped before the run started (stop_before_start): nothing to account for

@@ -13,13 +13,14 @@ from doit.cmd_clean import Clean
 from doit.cmdparse import CmdOption, CmdParse, CmdParseError
 from doit.exceptions import InvalidDodoFile, TaskFailed
 
+from agentos_jobs.core.errors import ConfigError, RunLocked
 from agentos_jobs.core.fsutil import display_path
 from agentos_jobs.core.ids import WORKFLOWS, prefix_for
 from agentos_jobs.core.layout import BaseDir, ensure_base_dir
-from agentos_jobs.core.locks import RunLock, RunLocked
+from agentos_jobs.core.locks import RunLock
 from agentos_jobs.core.processes import install_early_stop, quiet_in_a_closed_pipe
 from agentos_jobs.core.run_id import ensure_run_env
-from agentos_jobs.core.settings import DEFAULT_PARALLEL, ConfigError, Settings
+from agentos_jobs.core.settings import DEFAULT_PARALLEL, Settings
 from agentos_jobs.core.status import EXIT_REFUSED
 from agentos_jobs.core.text import shown_name
 from agentos_jobs.items.discovery import discover, list_inputs

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.errors import CheckpointBusy
 from agentos_jobs.core.fsutil import clear_way, describe_os_error, iso, move_aside, utc_now
 from agentos_jobs.steps import spill
 
@@ -53,11 +53,6 @@ def delete_checkpoint(path: Path) -> None:
     for suffix in ("", *_SIDECARS):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     spill.discard(path)
-
-
-class CheckpointBusy(AgentosError):
-    """The checkpoint cannot be used now: another process has it open for writing, or its disk is full or
-    read-only. Never mistake that for corruption: the file is kept as it is."""
 
 
 def _unusable(path: Path, exc: sqlite3.OperationalError) -> CheckpointBusy:

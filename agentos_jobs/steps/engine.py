@@ -7,7 +7,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from agentos_jobs.core.errors import AgentosError
+from agentos_jobs.core.errors import AgentosError, StepFailed
 from agentos_jobs.core.fsutil import describe_os_error, iso, utc_now
 from agentos_jobs.core.settings import Settings
 from agentos_jobs.core.status import Status
@@ -15,20 +15,6 @@ from agentos_jobs.providers import Completion
 from agentos_jobs.steps import spill
 from agentos_jobs.steps.checkpoint import Checkpoint
 from agentos_jobs.tracing.spans import record_cost, tracer
-
-
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM reached the workflow: stop now; finished steps are already committed."""
-
-
-class StepFailed(Exception):
-    """A step raised; the message names the step. The checkpoint keeps every step before it. `status` is the
-    item's outcome: the `item_status` of the user-facing error that stopped it (no-key, over-budget), else
-    failed."""
-
-    def __init__(self, message: str, status: Status = Status.FAILED) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class Engine:

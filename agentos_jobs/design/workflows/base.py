@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentos_jobs.core.errors import StepFailed
 from agentos_jobs.core.fsutil import atomic_write_text, describe_os_error, display_path, utc_now
 from agentos_jobs.core.layout import BaseDir
 from agentos_jobs.core.settings import Settings
@@ -24,7 +25,7 @@ from agentos_jobs.items.discovery import Document, Item
 from agentos_jobs.items.markers import why_rerun
 from agentos_jobs.items.owned import Outputs, Record, check_outputs
 from agentos_jobs.providers import Provider, Request
-from agentos_jobs.steps.engine import Engine, StepFailed
+from agentos_jobs.steps.engine import Engine
 
 
 @dataclass

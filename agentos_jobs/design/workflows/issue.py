@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from agentos_jobs.core.errors import StepFailed
 from agentos_jobs.core.fsutil import display_path
 from agentos_jobs.core.status import Status
 from agentos_jobs.design.gate import check_issue
@@ -15,7 +16,6 @@ from agentos_jobs.design.workflows.base import WorkflowContext
 from agentos_jobs.design.workflows.rounds import Design, run_rounds
 from agentos_jobs.github.filing import Filed, dedupe_token, file_issue, move_filed, split_draft
 from agentos_jobs.items.owned import item_outputs
-from agentos_jobs.steps.engine import StepFailed
 
 
 def run_issue(ctx: WorkflowContext) -> Status:

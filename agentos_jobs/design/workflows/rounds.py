@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agentos_jobs.core.errors import UnreadableReview
 from agentos_jobs.core.fsutil import display_path
 from agentos_jobs.core.status import Status
 from agentos_jobs.core.text import one_line
@@ -29,7 +30,6 @@ from agentos_jobs.design.verdict import (
     BLOCKED,
     DISCUSS,
     Finding,
-    UnreadableReview,
     Verdict,
     answer_state,
     parse_verdict,
