@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -26,6 +28,17 @@ def test_a_result_round_trips_through_its_file(tmp_path: Path) -> None:
     assert again == result
     data = result.to_json()
     assert (data["prefix"], data["status"], data["exit_code"]) == ("LLD-42", "needs-human", 1)
+
+
+def test_a_result_is_frozen_once_built(tmp_path: Path) -> None:
+    result = ItemResult("lld", "42", Status.DONE, outputs=["docs/lld/active/LLD-042.md"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.status = Status.FAILED  # type: ignore[misc]
+    assert result.outputs == ("docs/lld/active/LLD-042.md",)  # a list given is kept as a tuple, written as a list
+    result.write(tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["outputs"] == ["docs/lld/active/LLD-042.md"]
+    changed = dataclasses.replace(result, status=Status.FAILED, message="not marked done")
+    assert (result.status, changed.status, changed.outputs) == (Status.DONE, Status.FAILED, result.outputs)
 
 
 def test_an_unreadable_or_foreign_record_is_no_result(tmp_path: Path) -> None:

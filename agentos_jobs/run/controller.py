@@ -9,6 +9,7 @@ doit.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,8 +156,7 @@ class RunController:
             if result is not None and (not died or result.status is Status.DONE):
                 return result  # (it may have finished in the very moment its worker died)
             if result is not None:
-                result.status, result.message = Status.FAILED, died or ""
-                return result
+                return dataclasses.replace(result, status=Status.FAILED, message=died or "")
             if died:
                 status, message = Status.FAILED, died
             elif self.interrupted_by and not wrapper_started(read_notes(self.run_dir), item.name):
