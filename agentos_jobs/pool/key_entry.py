@@ -5,8 +5,8 @@ The JSON is what earlier versions wrote and read, field for field: {"provider", 
 "pid", "since", "lease", "started" | "host", "expires"}], "granted", "reclaimed", "strikes", "cooling_until",
 "cooling_reason", "kept_for": {"call", "until"}, "disabled": {"run_id", "reason", "at", "until"}, "budget":
 {dimension: {"remaining", "reset"}}}; a field at its default (no count, no mark) is left out. Times the policy
-computes with are datetimes; those only recorded and shown (a holder's `since` and `started`, a mark's `at`)
-stay the text they were written as.
+computes with are datetimes; a holder's times (`since`, `started`, `expires`: messages show them as written) and
+a mark's `at` stay the text they were written as, `expires` checked to be a time with its zone.
 """
 
 from __future__ import annotations
@@ -31,19 +31,23 @@ class Holder:
     lease: str | None = None  # the reservation's token (none in an older version's file)
     started: str | None = None  # file store: when the holder process started, telling it from a reused pid
     host: str | None = None  # Redis store: the holder's machine
-    expires: datetime | None = None  # Redis store: when the lease ends unless its holder renews it
+    expires: str | None = None  # Redis store: when the lease ends unless its holder renews it
+
+    @property
+    def expiry(self) -> datetime | None:
+        return None if self.expires is None else datetime.fromisoformat(self.expires)
 
     @property
     def who(self) -> str:
         """The holder as messages name it: its item, pid and, in the Redis store, host and expiry."""
         host = f" on {self.host}" if self.host else ""
-        until = f", lease until {iso(self.expires)}" if self.expires else ""
+        until = f", lease until {self.expires}" if self.expires else ""
         return f"{self.item} (pid {self.pid}{host}{until})"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"item": self.item, "pid": self.pid}
         optional = {"since": self.since, "lease": self.lease, "started": self.started, "host": self.host,
-                    "expires": iso(self.expires) if self.expires else None}
+                    "expires": self.expires}
         return data | {key: value for key, value in optional.items() if value is not None}
 
 
@@ -146,11 +150,13 @@ class KeyEntry:
         def remaining(value: object) -> int | None:
             return None if value is None else count(value)
 
+        for holder in holders:  # kept as written, for messages; checked here, once
+            when(holder.get("expires"))
         return cls(
             provider=_text(entry.get("provider")), scope=_text(entry.get("scope")),
             holders=tuple(Holder(item=_text(h.get("item")), pid=h["pid"], since=_text(h.get("since")),
                                  lease=_text(h.get("lease")), started=_text(h.get("started")),
-                                 host=_text(h.get("host")), expires=when(h.get("expires"))) for h in holders),
+                                 host=_text(h.get("host")), expires=_text(h.get("expires"))) for h in holders),
             granted=count(entry.get("granted")), reclaimed=count(entry.get("reclaimed")),
             strikes=count(entry.get("strikes")), cooling_until=when(entry.get("cooling_until")),
             cooling_reason=_text(entry.get("cooling_reason")),

@@ -105,7 +105,7 @@ class RedisLeaseStore:
             raise self._refused(exc) from None
 
     def stamp(self, holder: Holder, now: datetime) -> Holder:
-        return dataclasses.replace(holder, host=self.host, expires=now + self.ttl)
+        return dataclasses.replace(holder, host=self.host, expires=iso(now + self.ttl))
 
     def update(self, names: Sequence[str], change: Callable[[Entries, datetime], T]) -> T:
         """One transaction; retried when another process changed an entry meanwhile, and waited through a
@@ -184,12 +184,12 @@ class RedisLeaseStore:
         edit), and its key would otherwise wait for it, in vain, until the items' worker_timeout_seconds."""
         horizon = now + max(self.ttl * HORIZON_TTLS, timedelta(seconds=HORIZON_MIN_SECONDS))
         for name, entry in list(entries.items()):
-            alive = tuple(h for h in entry.holders if h.expires and now < h.expires <= horizon)
-            for broken in entry.holders:
-                if broken.expires and broken.expires > horizon:
-                    self.say(f"lease store {self.where}: the lease of key {name!r} held by {broken.who} "
-                             f"expires at {iso(broken.expires)}, further ahead than any lease is renewed; treated "
-                             "as broken and reclaimed")
+            expiries = [(h, h.expiry) for h in entry.holders]
+            alive = tuple(h for h, expiry in expiries if expiry and now < expiry <= horizon)
+            for broken in (h for h, expiry in expiries if expiry and expiry > horizon):
+                self.say(f"lease store {self.where}: the lease of key {name!r} held by {broken.who} "
+                         f"expires at {broken.expires}, further ahead than any lease is renewed; treated as "
+                         "broken and reclaimed")
             if len(alive) != len(entry.holders):
                 entries[name] = dataclasses.replace(entry, holders=alive,
                                                     reclaimed=entry.reclaimed + len(entry.holders) - len(alive))
