@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 
 from agentos_jobs.core.errors import CredentialsError
+from agentos_jobs.core.fsutil import iso, utc_now
+from agentos_jobs.core.processes import start_time
 from agentos_jobs.pool.credentials import Credential, load_credentials
+from agentos_jobs.pool.key_entry import KeyEntry
 from agentos_jobs.pool.policy import CredentialPool, PoolView
 from agentos_jobs.providers.errors import wait_hint
 
@@ -121,6 +124,31 @@ def test_a_lease_held_by_a_reused_pid_is_reclaimed(tmp_path: Path) -> None:
         {"item": "LLD-1", "pid": 1, "started": "not-when-pid-1-started", "since": "2026-01-01T00:00:00Z"}]}}}))
     pool = CredentialPool(lease, [Credential(name="k", provider="openai", key="s")], "run", print)
     assert isinstance(pool.try_reserve("openai", "LLD-2"), Credential)
+
+
+def test_a_lease_file_in_todays_shape_is_read_into_records_and_written_back_the_same(tmp_path: Path) -> None:
+    soon, later = iso(utc_now() + timedelta(minutes=30)), iso(utc_now() + timedelta(minutes=40))
+    today = {"version": 1, "keys": {
+        "k1": {"provider": "openai", "scope": "org-1", "granted": 7, "reclaimed": 1, "strikes": 2,
+               "holders": [{"item": "LLD-1", "pid": os.getpid(), "lease": "ab" * 8, "since": "2026-01-01T00:00:00Z",
+                            "started": start_time(os.getpid())}],
+               "cooling_until": soon, "cooling_reason": "openai said 429", "kept_for": {"call": "LLD-1#draft-1",
+                                                                                        "until": later},
+               "budget": {"requests": {"remaining": 0, "reset": later}, "tokens": {"remaining": None, "reset": soon}}},
+        "k2": {"provider": "openai", "scope": None, "holders": [], "disabled": {
+            "run_id": "run-1", "reason": "insufficient_quota", "at": "2026-01-01T00:00:00.000Z", "until": later}},
+        "k3": {"holders": [{"item": "LLD-3", "pid": 7, "since": "2026-01-01T00:00:00Z", "host": "ci-2",
+                            "expires": "2026-01-01T00:00:30+00:00"}]}}}  # a Redis entry, its times as written
+    for name, entry in today["keys"].items():
+        assert KeyEntry.from_json(name, entry).to_json() == entry
+    lease, said = tmp_path / "l.json", []
+    lease.write_text(json.dumps({**today, "keys": {k: v for k, v in today["keys"].items() if k != "k3"}}))
+    pool = CredentialPool(lease, [Credential(name="k1", provider="openai", key="s", scope="org-1"),
+                                  Credential(name="k2", provider="openai", key="t")], "run-2", said.append)
+    states = {state.name: state for state in pool.snapshot()}
+    assert not said and json.loads(lease.read_text())["keys"] == {k: today["keys"][k] for k in ("k1", "k2")}
+    assert states["k1"].describe().startswith("held by LLD-1 (pid ") and "cooling until" in states["k1"].describe()
+    assert states["k2"].describe() == f"disabled: insufficient_quota (until {later})"
 
 
 def _holder(pid: object) -> dict[str, object]:

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -24,6 +23,7 @@ from agentos_jobs.core.settings import ModelChoice, load_settings
 from agentos_jobs.items.discovery import Document
 from agentos_jobs.pool import redis_store
 from agentos_jobs.pool.credentials import Credential
+from agentos_jobs.pool.key_entry import Holder
 from agentos_jobs.pool.lease_store import Entries, LeaseStore, T
 from agentos_jobs.pool.policy import CredentialPool, PoolView
 from agentos_jobs.pool.redis_store import PREFIX, shown_url
@@ -271,8 +271,8 @@ class SlowStore:
         self.renewed += 1
         return result
 
-    def stamp(self, holder: dict[str, Any], now: datetime) -> None:
-        self.inner.stamp(holder, now)
+    def stamp(self, holder: Holder, now: datetime) -> Holder:
+        return self.inner.stamp(holder, now)
 
     def check(self) -> None:
         self.inner.check()

@@ -10,9 +10,8 @@ from agentos_jobs.core.errors import ReportError
 from agentos_jobs.core.fsutil import read_json_object
 from agentos_jobs.core.layout import BaseDir
 from agentos_jobs.core.settings import Settings
-from agentos_jobs.core.status import Status
 from agentos_jobs.core.text import table_lines, terminal_width
-from agentos_jobs.run.summary import render_summary, wants_colour
+from agentos_jobs.run.summary import RunSummary, render_summary, wants_colour
 
 
 def find_summary(settings: Settings, run_id: str | None) -> Path:
@@ -34,14 +33,13 @@ def list_runs(settings: Settings) -> str:
     table = [("RUN", "STARTED", "TIME", "ITEMS", "EXIT", "OUTCOME")]
     runs = BaseDir(settings.base_dir).runs
     for path in sorted(runs.glob("*/summary.json")):
-        summary = read_json_object(path) or {}
-        totals = summary.get("totals")
-        totals = totals if isinstance(totals, dict) else {}
-        outcome = ", ".join(f"{totals[s.value]} {s.value}" for s in Status if isinstance(totals.get(s.value), int))
-        took = summary.get("duration_seconds")
-        table.append((path.parent.name, str(summary.get("started_at", "?")),
-                      f"{took:.1f}s" if isinstance(took, int | float) else "?", str(totals.get("items", "?")),
-                      str(summary.get("exit_code", "?")), outcome or "unreadable"))
+        summary = RunSummary.read(path)
+        if summary is None:
+            table.append((path.parent.name, "?", "?", "?", "?", "unreadable"))
+            continue
+        outcome = ", ".join(f"{count} {status.value}" for status, count in summary.totals.counts.items())
+        table.append((path.parent.name, summary.started_at, f"{summary.duration_seconds:.1f}s",
+                      str(summary.totals.items), str(summary.exit_code), outcome or "unreadable"))
     if len(table) == 1:
         raise ReportError(f"no finished runs under {runs}; run 'doit lld' first")
     return "\n".join(table_lines(table)) + "\n"
@@ -49,13 +47,14 @@ def list_runs(settings: Settings) -> str:
 
 def report(settings: Settings, run_id: str | None, as_json: bool) -> str:
     path = find_summary(settings, run_id)
-    summary = read_json_object(path)
-    if summary is None:
+    data = read_json_object(path)
+    if data is None:
         raise ReportError(f"{path} is unreadable")
     if as_json:
-        return json.dumps(summary, indent=2) + "\n"
+        return json.dumps(data, indent=2) + "\n"
     try:
-        return render_summary(summary, settings, wants_colour(sys.stdout), terminal_width(sys.stdout))
+        summary = RunSummary.from_json(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # edited by hand, or another version's
         raise ReportError(f"{path}: not a summary this version can print ({type(exc).__name__}: {exc}); "
                           "'agentos-jobs report --json' shows it as it is") from None
+    return render_summary(summary, settings, wants_colour(sys.stdout), terminal_width(sys.stdout))

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from agentos_jobs.commands.report import find_summary
 from agentos_jobs.core.errors import ReportError
-from agentos_jobs.core.fsutil import read_json_object
 from agentos_jobs.core.settings import Settings
 from agentos_jobs.core.status import EXIT_OK, Status
+from agentos_jobs.run.summary import RunSummary
 
 FIRST_PAUSE_SECONDS = 30.0
 MAX_PAUSE_SECONDS = 900.0  # a batch answers within 24 hours, most within minutes: a poll every 15 minutes at most
@@ -42,9 +42,8 @@ def _waiting(settings: Settings, seen: Path | None) -> tuple[Path, int] | None:
     path = _latest(settings)
     if path is None:
         return None
-    totals = (read_json_object(path) or {}).get("totals")
-    count = totals.get(Status.WAITING.value) if isinstance(totals, dict) else None
-    return None if path == seen else (path, count if isinstance(count, int) else 0)
+    summary = RunSummary.read(path)
+    return None if path == seen else (path, summary.totals.counts.get(Status.WAITING, 0) if summary else 0)
 
 
 def _latest(settings: Settings) -> Path | None:

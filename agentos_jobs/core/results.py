@@ -1,15 +1,16 @@
 """An item's outcome, one typed record: written by the process that knows each part, read by everything that
 reports on an item (the progress line, the summary table, `summary.json`, `report`).
 
-The workflow process writes what it knows (status and message); its wrapper adds timings, tokens, the
-timeout and signal facts, and falls back to the workflow's exit code only when the workflow died without
-writing. Fields and JSON keys are those of a `summary.json` item row.
+The record is frozen: built once by the process that knows each part. The workflow process writes what it knows
+(status and message); its wrapper builds the item's record from it with `dataclasses.replace`, adding timings,
+tokens, the timeout and signal facts, and falls back to the workflow's exit code only when the workflow died
+without writing. Fields and JSON keys are those of a `summary.json` item row.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from agentos_jobs.core.ids import prefix_for
 from agentos_jobs.core.status import Status, item_exit
 
 
-@dataclass
+@dataclass(frozen=True)
 class ItemResult:
     workflow: str
     id: str
@@ -36,11 +37,15 @@ class ItemResult:
     output_tokens: int = 0
     cached_tokens: int = 0
     cost_usd: float | None = 0.0  # this run's calls; None: some call's model has no price (prices.py)
-    outputs: list[str] = field(default_factory=list)
+    outputs: tuple[str, ...] = ()
     log: str | None = None
     checkpoint: str | None = None
     workflow_exit_code: int | None = None
     peak_rss_kb: dict[str, int] | None = None
+
+    def __post_init__(self) -> None:
+        # a list given (or read from JSON) is kept as a tuple: the record cannot change after it is built
+        object.__setattr__(self, "outputs", tuple(self.outputs))
 
     @property
     def prefix(self) -> str:
@@ -52,8 +57,8 @@ class ItemResult:
         return item_exit(self.status)
 
     def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "prefix": self.prefix, "status": self.status.value,
-                "exit_code": self.exit_code}
+        return {**dataclasses.asdict(self), "outputs": list(self.outputs), "prefix": self.prefix,
+                "status": self.status.value, "exit_code": self.exit_code}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ItemResult:

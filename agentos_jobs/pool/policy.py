@@ -11,17 +11,17 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from agentos_jobs.core.errors import StoreUnavailable
 from agentos_jobs.core.fsutil import iso
 from agentos_jobs.core.metering import Limits
 from agentos_jobs.core.text import one_line
 from agentos_jobs.pool.credentials import Credential
-from agentos_jobs.pool.lease_store import BEATS_PER_TTL, Entries, LeaseStore, holder_name
+from agentos_jobs.pool.key_entry import Budget, Disabled, Holder, KeptFor, KeyEntry
+from agentos_jobs.pool.lease_store import BEATS_PER_TTL, Entries, LeaseStore
 
 # The longest a key is cooled, whatever a server's wait hint (or a lease store of an older version) says:
 # a longer hint is a broken or hostile server, and an hour later the key is simply tried again.
@@ -35,11 +35,11 @@ HOLDERS_SHOWN = 3  # of the keys in use, and of the holders of each, the wait li
 
 
 @dataclass(frozen=True)
-class KeyState:
+class KeyView:
     """One key as `agentos-jobs keys` and the pool-exhausted line show it."""
 
     name: str
-    holders: list[dict[str, Any]]
+    holders: tuple[Holder, ...]
     max_concurrency: int
     cooling_until: datetime | None
     cooling_reason: str | None
@@ -55,8 +55,8 @@ class KeyState:
         parts = []
         if self.holders:
             parts.append("held by " + ", ".join(
-                f"{h['item']} ({'host ' + str(h['host']) + ', ' if h.get('host') else ''}pid {h['pid']}, "
-                f"since {h['since']})" for h in self.holders))
+                f"{h.item} ({'host ' + h.host + ', ' if h.host else ''}pid {h.pid}, since {h.since})"
+                for h in self.holders))
         if self.cooling_until:
             parts.append(f"cooling until {iso(self.cooling_until)} ({self.cooling_reason})")
         return "; ".join(parts) or "free"
@@ -72,7 +72,7 @@ class PoolView:
     total: int
     next_free_at: datetime | None
     next_free_key: str | None = None  # the key that cools down first
-    held_by: tuple[str, ...] = ()  # the keys in use and their holders (lease_store.holder_name), a few
+    held_by: tuple[str, ...] = ()  # the keys in use and their holders (Holder.who), a few
 
     @property
     def usable(self) -> int:
@@ -96,35 +96,27 @@ class Cooled:
     seconds: float  # as asked: the hint, or the backoff for the key's strikes (the store keeps at most an hour)
 
 
-def _time(text: object) -> datetime | None:
-    return datetime.fromisoformat(text) if isinstance(text, str) else None
+def _capped(entry: KeyEntry, now: datetime) -> KeyEntry:
+    """The entry with its cooldown ending no later than MAX_COOLDOWN_SECONDS from now: a later end is cut down
+    in the entry itself (written back with the state), so the cap does not move on with the clock."""
+    cap = now + timedelta(seconds=MAX_COOLDOWN_SECONDS)
+    return replace(entry, cooling_until=cap) if entry.cooling_until and entry.cooling_until > cap else entry
 
 
-def _cooling_until(entry: dict[str, Any], now: datetime) -> datetime | None:
-    """When the key's cooldown ends, never beyond MAX_COOLDOWN_SECONDS from now: a later end is cut down in
-    the entry itself (written back with the state), so the cap does not move on with the clock."""
-    until = _time(entry.get("cooling_until"))
-    if until and until > now + timedelta(seconds=MAX_COOLDOWN_SECONDS):
-        entry["cooling_until"] = iso(now + timedelta(seconds=MAX_COOLDOWN_SECONDS))
-        until = _time(entry["cooling_until"])
-    return until
-
-
-def _spent_until(entry: dict[str, Any], now: datetime) -> tuple[datetime, str] | None:
+def _spent_until(entry: KeyEntry, now: datetime) -> tuple[datetime, str] | None:
     """The latest reset of a budget the provider said is spent (remaining 0), if it is still ahead."""
-    spent = [(reset, dimension) for dimension, budget in entry.get("budget", {}).items()
-             if budget.get("remaining") == 0 and (reset := _time(budget.get("reset"))) and reset > now]
+    spent = [(budget.reset, dimension) for dimension, budget in entry.budget.items()
+             if budget.remaining == 0 and budget.reset and budget.reset > now]
     return max(spent) if spent else None
 
 
-def _disabled(entry: dict[str, Any], run_id: str, now: datetime) -> str | None:
-    mark = entry.get("disabled")
-    if not isinstance(mark, dict):
+def _disabled(entry: KeyEntry, run_id: str, now: datetime) -> str | None:
+    mark = entry.disabled
+    if mark is None:
         return None
-    until = _time(mark.get("until"))
-    if until is None:  # written by an older version: for the run that saw it
-        return str(mark.get("reason")) if mark.get("run_id") == run_id else None
-    return f"{mark.get('reason')} (until {iso(until)})" if until > now else None
+    if mark.until is None:  # written by an older version: for the run that saw it
+        return mark.reason if mark.run_id == run_id else None
+    return f"{mark.reason} (until {iso(mark.until)})" if mark.until > now else None
 
 
 class CredentialPool:
@@ -138,7 +130,7 @@ class CredentialPool:
         self.credentials = {c.name: c for c in credentials}
         self.run_id = run_id
         self.say = say
-        self._held: dict[str, tuple[str, dict[str, Any]]] = {}  # lease token -> (key name, holder record)
+        self._held: dict[str, tuple[str, Holder]] = {}  # lease token -> (key name, holder record)
         self._guard = threading.Lock()
         self._heartbeat: threading.Thread | None = None
         self._last_held: set[str] = set()  # keys that had holders when this process last looked
@@ -149,30 +141,29 @@ class CredentialPool:
                 if c is credential or (credential.scope and c.scope == credential.scope)]
 
     @staticmethod
-    def _entry(entries: Entries, credential: Credential) -> dict[str, Any]:
-        entry: dict[str, Any] = entries.setdefault(credential.name, {})
-        entry.update(provider=credential.provider, scope=credential.scope)
-        entry.setdefault("holders", [])
+    def _entry(entries: Entries, credential: Credential, now: datetime) -> KeyEntry:
+        """The key's entry, put in `entries` with its provider and scope and its cooldown capped."""
+        entry = entries[credential.name] = _capped(replace(
+            entries.get(credential.name) or KeyEntry(), provider=credential.provider, scope=credential.scope), now)
         return entry
 
-    def _key_state(self, credential: Credential, entry: dict[str, Any], now: datetime,
-                   call: str | None = None) -> KeyState:
+    def _key_state(self, credential: Credential, entry: KeyEntry, now: datetime,
+                   call: str | None = None) -> KeyView:
         """The key as `call` sees it: a key kept for another call's retry is cooling for it."""
-        cooling, reason = _cooling_until(entry, now), entry.get("cooling_reason")
+        cooling, reason = entry.cooling_until, entry.cooling_reason
         if cooling and cooling <= now:
             cooling = None
         spent = _spent_until(entry, now)
         if spent and (cooling is None or spent[0] > cooling):
             cooling, reason = spent[0], f"its {spent[1]} budget is spent until the provider's reset"
-        kept = entry.get("kept_for", {})
-        kept_until = _time(kept.get("until"))
-        if kept.get("call") != call and kept_until and kept_until > now and (cooling is None or kept_until > cooling):
-            soon = min(kept_until, now + timedelta(seconds=KEPT_POLL_SECONDS))  # once its cooldown is over
+        kept = entry.kept_for or KeptFor(None, None)
+        if kept.call != call and kept.until and kept.until > now and (cooling is None or kept.until > cooling):
+            soon = min(kept.until, now + timedelta(seconds=KEPT_POLL_SECONDS))  # once its cooldown is over
             cooling = soon if cooling is None else max(cooling, soon)
-            reason = f"kept for the retry of {str(kept.get('call')).split('#')[0]}" if cooling == soon else reason
+            reason = f"kept for the retry of {str(kept.call).split('#')[0]}" if cooling == soon else reason
         disabled = ("enabled is false in the credentials file" if not credential.enabled else
                     _disabled(entry, self.run_id, now))
-        return KeyState(name=credential.name, holders=list(entry.get("holders", [])),
+        return KeyView(name=credential.name, holders=entry.holders,
                         max_concurrency=credential.max_concurrency, cooling_until=cooling,
                         cooling_reason=reason if cooling else None, disabled=disabled)
 
@@ -188,25 +179,25 @@ class CredentialPool:
                 return again
             for credential in candidates:
                 self._keep_lost(entries, credential, now)
-            views = [(c, self._key_state(c, self._entry(entries, c), now, call)) for c in candidates]
+            views = [(c, self._key_state(c, self._entry(entries, c, now), now, call)) for c in candidates]
             free = [(c, v) for c, v in views if v.free]
             if free:
-                credential = min(free, key=lambda cv: (len(cv[1].holders), entries[cv[0].name].get("granted", 0)))[0]
+                credential = min(free, key=lambda cv: (len(cv[1].holders), entries[cv[0].name].granted))[0]
                 entry = entries[credential.name]
-                record = {"item": holder, "pid": os.getpid(), "lease": token, "since": iso(now)}
-                self.store.stamp(record, now)
-                entry["holders"].append(record)
-                entry["granted"] = entry.get("granted", 0) + 1
+                record = self.store.stamp(Holder(item=holder, pid=os.getpid(), lease=token, since=iso(now)), now)
+                entries[credential.name] = replace(entry, holders=(*entry.holders, record), granted=entry.granted + 1)
                 for other in candidates:  # this call has its key: any other kept for it is free for all
-                    if call and entries.get(other.name, {}).get("kept_for", {}).get("call") == call:
-                        entries[other.name].pop("kept_for")
+                    kept = entries[other.name].kept_for if other.name in entries else None
+                    if call and kept and kept.call == call:
+                        entries[other.name] = replace(entries[other.name], kept_for=None)
                 for member in self._group(credential):  # one request of the scope's budget is spoken for
-                    self._spend(entries.get(member.name, {}), now)
+                    if member.name in entries:
+                        entries[member.name] = _spent(entries[member.name], now)
                 return credential
             coolings = sorted((v.cooling_until, v.name) for _, v in views if v.cooling_until and not v.disabled)
             busy = [v for _, v in views if v.holders and not v.disabled and not v.cooling_until]
             return PoolView(in_use=len(busy), held_by=tuple(
-                                f"{v.name} by {', '.join(holder_name(h) for h in v.holders[:HOLDERS_SHOWN])}"
+                                f"{v.name} by {', '.join(h.who for h in v.holders[:HOLDERS_SHOWN])}"
                                 for v in busy[:HOLDERS_SHOWN]),
                             cooling=len(coolings), disabled=sum(1 for _, v in views if v.disabled),
                             total=len(views), next_free_at=coolings[0][0] if coolings else None,
@@ -222,34 +213,21 @@ class CredentialPool:
         """The key this lease token already holds: a reservation retried after its reply was lost (a dropped
         connection) must not add a second record, which would block the key for a TTL."""
         return next((c for c in candidates
-                     if any(h.get("lease") == token for h in entries.get(c.name, {}).get("holders", []))), None)
+                     if c.name in entries and any(h.lease == token for h in entries[c.name].holders)), None)
 
     def _keep_lost(self, entries: Entries, credential: Credential, now: datetime) -> None:
         """A key this process last found held, whose entry the store has lost since (a Redis restarted empty),
         is kept for one lease TTL: its holders' heartbeats put their leases back meanwhile, and handing it out
         first would give it one holder too many."""
         entry = entries.get(credential.name)
-        if entry and entry.get("holders"):
+        if entry is not None and entry.holders:
             self._last_held.add(credential.name)
-        elif entry:
+        elif entry is not None:
             self._last_held.discard(credential.name)
         elif credential.name in self._last_held and self.store.heartbeat_seconds:
             until = now + timedelta(seconds=self.store.heartbeat_seconds * BEATS_PER_TTL)
-            entries[credential.name] = {"cooling_until": iso(until), "cooling_reason": "the lease store lost its "
-                                        "leases; kept a lease TTL for their holders to put them back"}
-
-    @staticmethod
-    def _spend(entry: dict[str, Any], now: datetime) -> None:
-        """Count a request against the budget the provider last reported, until its answer says more; a
-        budget whose reset has passed is forgotten."""
-        budget = entry.get("budget", {})
-        for dimension in [d for d, b in budget.items() if (_time(b.get("reset")) or now) <= now]:
-            del budget[dimension]
-        if not budget:
-            entry.pop("budget", None)
-        requests = budget.get("requests", {})
-        if isinstance(requests.get("remaining"), int) and requests["remaining"] > 0:
-            requests["remaining"] -= 1
+            entries[credential.name] = KeyEntry(cooling_until=until, cooling_reason="the lease store lost its "
+                                                "leases; kept a lease TTL for their holders to put them back")
 
     def release(self, credential: Credential, limits: Limits | None = None, succeeded: bool = False) -> None:
         """End this process's lease of the key; record what the answer's headers said of the budget, and a
@@ -260,33 +238,15 @@ class CredentialPool:
         group = self._group(credential)
 
         def release(entries: Entries, now: datetime) -> None:
-            entry = self._entry(entries, credential)
-            entry["holders"] = _without(entry["holders"], token)
+            entry = self._entry(entries, credential, now)
+            entries[credential.name] = replace(entry, holders=_without(entry.holders, token))
             for member in group:
-                entry = self._entry(entries, member)
+                entry = self._entry(entries, member, now)
                 if succeeded:
-                    entry.pop("strikes", None)
-                    entry.pop("kept_for", None)
-                self._record(entry, limits or {}, now)
+                    entry = replace(entry, strikes=0, kept_for=None)
+                entries[member.name] = _recorded(entry, limits or {}, now)
 
         self.store.update([c.name for c in group], release)
-
-    @staticmethod
-    def _record(entry: dict[str, Any], limits: Limits, now: datetime) -> None:
-        budget = entry.setdefault("budget", {})
-        for dimension, said in limits.items():
-            if said.reset_seconds is None:
-                continue
-            reset = now + timedelta(seconds=min(said.reset_seconds, MAX_COOLDOWN_SECONDS))
-            known = budget.get(dimension, {})
-            remaining = said.remaining
-            known_reset = _time(known.get("reset"))
-            if (remaining is not None and isinstance(known.get("remaining"), int) and known_reset and known_reset > now
-                    and reset <= known_reset + timedelta(seconds=1)):
-                remaining = min(remaining, known["remaining"])  # an answer overtaken by a later one, same window
-            budget[dimension] = {"remaining": remaining, "reset": iso(reset)}
-        if not budget:
-            del entry["budget"]
 
     def cool(self, credential: Credential, seconds: float | None, reason: str,
              backoff: Callable[[int], float] | None = None, call: str | None = None) -> Cooled:
@@ -301,19 +261,15 @@ class CredentialPool:
         group = self._group(credential)
 
         def cool(entries: Entries, now: datetime) -> float:
-            strikes = 1 + max(self._entry(entries, c).get("strikes", 0) for c in group)
+            strikes = 1 + max(self._entry(entries, c, now).strikes for c in group)
             wait = seconds if seconds is not None else backoff(strikes) if backoff else 0.0
             until = now + timedelta(seconds=min(wait, MAX_COOLDOWN_SECONDS))
+            kept = KeptFor(call, until + timedelta(seconds=PROBE_GRACE_SECONDS)) if call else None
             for member in group:
-                entry = self._entry(entries, member)
-                entry["strikes"] = strikes
-                entry.pop("kept_for", None)
-                if call:
-                    entry["kept_for"] = {"call": call, "until": iso(until + timedelta(seconds=PROBE_GRACE_SECONDS))}
-                current = _cooling_until(entry, now)
-                if current is None or current < until:
-                    entry["cooling_until"] = iso(until)
-                    entry["cooling_reason"] = reason
+                entry = replace(self._entry(entries, member, now), strikes=strikes, kept_for=kept)
+                if entry.cooling_until is None or entry.cooling_until < until:
+                    entry = replace(entry, cooling_until=until, cooling_reason=reason)
+                entries[member.name] = entry
             return wait
 
         wait = self.store.update([c.name for c in group], cool)
@@ -321,22 +277,21 @@ class CredentialPool:
 
     def disable(self, credential: Credential, reason: str) -> None:
         def disable(entries: Entries, now: datetime) -> None:
-            self._entry(entries, credential)["disabled"] = {
-                "run_id": self.run_id, "reason": reason, "at": iso(now),
-                "until": iso(now + timedelta(seconds=DISABLE_SECONDS))}
+            entries[credential.name] = replace(self._entry(entries, credential, now), disabled=Disabled(
+                reason=reason, run_id=self.run_id, at=iso(now), until=now + timedelta(seconds=DISABLE_SECONDS)))
 
         self.store.update([credential.name], disable)
 
-    def snapshot(self) -> list[KeyState]:
-        def look(entries: Entries, now: datetime) -> list[KeyState]:
-            return [self._key_state(c, self._entry(entries, c), now) for c in self.credentials.values()]
+    def snapshot(self) -> list[KeyView]:
+        def look(entries: Entries, now: datetime) -> list[KeyView]:
+            return [self._key_state(c, self._entry(entries, c, now), now) for c in self.credentials.values()]
 
         return self.store.update(list(self.credentials), look)
 
     def _remember(self, token: str, name: str, holder: str) -> None:
         """Keep the lease's record: a store with leases that expire (Redis) has it renewed while it is held."""
         with self._guard:
-            self._held[token] = (name, {"item": holder, "pid": os.getpid(), "lease": token})
+            self._held[token] = (name, Holder(item=holder, pid=os.getpid(), lease=token))
             if self.store.heartbeat_seconds and self._heartbeat is None:
                 self._heartbeat = threading.Thread(target=self._renew_forever, name="lease-heartbeat", daemon=True)
                 self._heartbeat.start()
@@ -376,7 +331,7 @@ class CredentialPool:
             held = list(self._held.items())
         for token, (name, record) in held:
             if others := self.store.update([name], self._renewal(name, token, record)):
-                self.say(f"the lease of key {name} for {record['item']} was lost (the lease store restarted empty "
+                self.say(f"the lease of key {name} for {record.item} was lost (the lease store restarted empty "
                          f"or was out of reach past the lease TTL) and {others} took the key meanwhile: both calls "
                          "finish (recalling one would throw away what it cost), and the lease is put back, so that "
                          "no other call takes the key until they have")
@@ -385,7 +340,7 @@ class CredentialPool:
         with self._guard:
             return token in self._held
 
-    def _renewal(self, name: str, token: str, record: dict[str, Any]) -> Callable[[Entries, datetime], str]:
+    def _renewal(self, name: str, token: str, record: Holder) -> Callable[[Entries, datetime], str]:
         """Stamp the lease anew. One the store lost (a Redis restarted empty, an outage past the TTL) is put
         back, unless it was released meanwhile: even when the key went to others up to its max_concurrency (a
         holder that never saw the lease cannot know of it), so that the store says who calls on the key and
@@ -393,26 +348,53 @@ class CredentialPool:
         capacity = self.credentials[name].max_concurrency
 
         def renew(entries: Entries, now: datetime) -> str:
-            holders = entries.setdefault(name, {}).setdefault("holders", [])
-            mine = next((h for h in holders if h.get("lease") == token), None)
+            entry = entries[name] = entries.get(name) or KeyEntry()
+            mine = next((h for h in entry.holders if h.lease == token), None)
             if mine is None and not self._holds(token):
                 return ""
-            others = ""
+            others, holders = "", entry.holders
             if mine is None:
-                others = ", ".join(holder_name(h) for h in holders) if len(holders) >= capacity else ""
-                mine = {**record, "since": iso(now)}
-                holders.append(mine)
-            self.store.stamp(mine, now)
+                others = ", ".join(h.who for h in holders) if len(holders) >= capacity else ""
+                mine = replace(record, since=iso(now))
+                holders = (*holders, mine)
+            stamped = self.store.stamp(mine, now)
+            entries[name] = replace(entry, holders=tuple(stamped if h is mine else h for h in holders))
             return others
 
         return renew
 
 
-def _without(holders: list[dict[str, Any]], token: str | None) -> list[dict[str, Any]]:
+def _spent(entry: KeyEntry, now: datetime) -> KeyEntry:
+    """Count a request against the budget the provider last reported, until its answer says more; a budget
+    whose reset has passed is forgotten."""
+    budget = {dimension: b for dimension, b in entry.budget.items() if (b.reset or now) > now}
+    requests = budget.get("requests")
+    if requests and requests.remaining:  # neither unknown (None) nor spent (0)
+        budget["requests"] = replace(requests, remaining=requests.remaining - 1)
+    return replace(entry, budget=budget)
+
+
+def _recorded(entry: KeyEntry, limits: Limits, now: datetime) -> KeyEntry:
+    """The entry with what an answer's headers said of each dimension of the key's budget."""
+    budget: dict[str, Budget] = dict(entry.budget)
+    for dimension, said in limits.items():
+        if said.reset_seconds is None:
+            continue
+        reset = now + timedelta(seconds=min(said.reset_seconds, MAX_COOLDOWN_SECONDS))
+        known = budget.get(dimension)
+        remaining = said.remaining
+        if (remaining is not None and known and known.remaining is not None and known.reset and known.reset > now
+                and reset <= known.reset + timedelta(seconds=1)):
+            remaining = min(remaining, known.remaining)  # an answer overtaken by a later one, same window
+        budget[dimension] = Budget(remaining, reset)
+    return replace(entry, budget=budget)
+
+
+def _without(holders: tuple[Holder, ...], token: str | None) -> tuple[Holder, ...]:
     """The holders less a lease: every record of its token (a retried reservation may have left two), or else
     this process's first record without a host (the file store's, of an older version that had no tokens)."""
-    kept = [h for h in holders if token is None or h.get("lease") != token]
+    kept = tuple(h for h in holders if token is None or h.lease != token)
     if len(kept) < len(holders):
         return kept
-    mine = next((i for i, h in enumerate(holders) if h.get("pid") == os.getpid() and not h.get("host")), None)
+    mine = next((i for i, h in enumerate(holders) if h.pid == os.getpid() and not h.host), None)
     return holders if mine is None else holders[:mine] + holders[mine + 1:]

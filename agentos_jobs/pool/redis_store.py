@@ -10,6 +10,7 @@ up to RECONNECT_SECONDS, so that a short outage costs no item.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -17,13 +18,13 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from agentos_jobs.core.errors import ConfigError, StoreRefused, StoreUnavailable
 from agentos_jobs.core.fsutil import iso, parse_json
 from agentos_jobs.core.text import one_line
-from agentos_jobs.pool.lease_store import BEATS_PER_TTL, Entries, T, check_entry, holder_name
+from agentos_jobs.pool.key_entry import Holder, KeyEntry
+from agentos_jobs.pool.lease_store import BEATS_PER_TTL, Entries, T
 
 PREFIX = "agentos-jobs:lease:"
 RECONNECT_SECONDS = 60.0
@@ -103,9 +104,8 @@ class RedisLeaseStore:
         except self.errors.RedisError as exc:
             raise self._refused(exc) from None
 
-    def stamp(self, holder: dict[str, Any], now: datetime) -> None:
-        holder["host"] = self.host
-        holder["expires"] = iso(now + self.ttl)
+    def stamp(self, holder: Holder, now: datetime) -> Holder:
+        return dataclasses.replace(holder, host=self.host, expires=iso(now + self.ttl))
 
     def update(self, names: Sequence[str], change: Callable[[Entries, datetime], T]) -> T:
         """One transaction; retried when another process changed an entry meanwhile, and waited through a
@@ -143,12 +143,13 @@ class RedisLeaseStore:
                     pipe.watch(*keys)  # type: ignore[no-untyped-call]
                     seconds, micros = pipe.time()
                     now = datetime.fromtimestamp(seconds + micros / 1e6, UTC)
-                    entries = {name: self._parse(name, raw) for name, raw in zip(names, pipe.mget(keys), strict=True)}
-                    before = {name: json.dumps(entry, sort_keys=True) for name, entry in entries.items()}
+                    read = {name: self._parse(name, raw) for name, raw in zip(names, pipe.mget(keys), strict=True)}
+                    entries = {name: entry for name, entry in read.items() if entry is not None}
+                    before = {name: _text(entry) for name, entry in entries.items()}
                     self._reclaim(entries, now)
                     result = change(entries, now)
-                    after = {PREFIX + name: json.dumps(entries[name], sort_keys=True) for name in names
-                             if name in entries and json.dumps(entries[name], sort_keys=True) != before[name]}
+                    after = {PREFIX + name: _text(entries[name]) for name in names
+                             if name in entries and _text(entries[name]) != before.get(name)}
                     if after:
                         pipe.multi()
                         pipe.mset(after)
@@ -164,31 +165,36 @@ class RedisLeaseStore:
         if lost >= WATCH_RETRIES_AT_ONCE:
             time.sleep(random.uniform(0, WATCH_PAUSE_SECONDS * min(lost, 20)))
 
-    def _parse(self, name: str, raw: str | bytes | None) -> dict[str, Any]:
+    def _parse(self, name: str, raw: str | bytes | None) -> KeyEntry | None:
+        """The entry; None when there is none, or it is unreadable (said, and rebuilt by the next change)."""
         if raw is None:
-            return {}
+            return None
         try:
-            entry = parse_json(raw if isinstance(raw, str) else raw.decode())
-            check_entry(name, entry)
-            if any(datetime.fromisoformat(h["expires"]).tzinfo is None for h in entry.get("holders", [])):
-                raise ValueError("a lease expiry without a time zone")
+            entry = KeyEntry.from_json(name, parse_json(raw if isinstance(raw, str) else raw.decode()))
+            if any(holder.expires is None for holder in entry.holders):
+                raise ValueError(f"key {name!r} has a lease without an expiry")
         except (ValueError, KeyError, TypeError) as exc:
             self.say(f"lease store {self.where}: the entry of key {name!r} was unreadable ({exc}); rebuilt it")
-            return {}
-        return entry  # type: ignore[no-any-return]
+            return None
+        return entry
 
     def _reclaim(self, entries: Entries, now: datetime) -> None:
         """Leases not renewed in time are reclaimed, and so is one that expires further ahead than any holder
         stamps (HORIZON_TTLS of this run's TTL, an hour at least): it is damage (a clock gone wrong, a hand
         edit), and its key would otherwise wait for it, in vain, until the items' worker_timeout_seconds."""
         horizon = now + max(self.ttl * HORIZON_TTLS, timedelta(seconds=HORIZON_MIN_SECONDS))
-        for name, entry in entries.items():
-            holders = entry.get("holders", [])
-            alive = [h for h in holders if now < datetime.fromisoformat(h["expires"]) <= horizon]
-            for broken in (h for h in holders if datetime.fromisoformat(h["expires"]) > horizon):
-                self.say(f"lease store {self.where}: the lease of key {name!r} held by {holder_name(broken)} "
-                         f"expires at {broken['expires']}, further ahead than any lease is renewed; treated as "
+        for name, entry in list(entries.items()):
+            expiries = [(h, h.expiry) for h in entry.holders]
+            alive = tuple(h for h, expiry in expiries if expiry and now < expiry <= horizon)
+            for broken in (h for h, expiry in expiries if expiry and expiry > horizon):
+                self.say(f"lease store {self.where}: the lease of key {name!r} held by {broken.who} "
+                         f"expires at {broken.expires}, further ahead than any lease is renewed; treated as "
                          "broken and reclaimed")
-            if len(alive) != len(holders):
-                entry["holders"] = alive
-                entry["reclaimed"] = entry.get("reclaimed", 0) + len(holders) - len(alive)
+            if len(alive) != len(entry.holders):
+                entries[name] = dataclasses.replace(entry, holders=alive,
+                                                    reclaimed=entry.reclaimed + len(entry.holders) - len(alive))
+
+
+def _text(entry: KeyEntry) -> str:
+    """An entry's value in Redis: the JSON earlier versions wrote."""
+    return json.dumps(entry.to_json(), sort_keys=True)

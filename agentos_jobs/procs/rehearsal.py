@@ -95,8 +95,7 @@ def _one_item(scratch: Path, workflow: str) -> None:
     try:
         out.log_only(f"started: {item.title}")  # never the console: the warm parent's is doit's
         status, message = run_steps(workflow, item.id, Handoff(run.run_id, (str(source),)), (settings, item))
-        result = ItemResult(workflow, item.id, status, message)
-        result.write(run.item_result(prefix))
+        ItemResult(workflow, item.id, status, message).write(run.item_result(prefix))
         ItemResult.read(run.item_result(prefix))
         checkpoint = base.checkpoint(workflow, item.id)
         summary = summarize(checkpoint, run.run_id)

@@ -11,6 +11,7 @@ pumps and its watch start after), and the child never comes back into the wrappe
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import resource
@@ -224,21 +225,20 @@ class Supervisor:
         workflow died without writing one is its exit code read: 0 done, a signal's death, or failed."""
         written = ItemResult.read(self.outcome_file)
         done = written.status is Status.DONE if written else code == 0
-        result = ItemResult(self.workflow, self.item_id, Status.DONE, workflow_exit_code=code)
         if done:
-            return result
-        if timed_out:
-            result.status = Status.TIMEOUT
+            status, message = Status.DONE, ""
+        elif timed_out:
+            status, message = Status.TIMEOUT, ""
         elif self.stop_reason:
-            result.status = Status.INTERRUPTED
+            status, message = Status.INTERRUPTED, ""
         elif written:
-            result.status, result.message = written.status, written.message
+            status, message = written.status, written.message
         elif code < 0:
-            result.status = Status.FAILED
-            result.message = f"the workflow process was killed by {signal.Signals(-code).name}; run again to resume"
+            status = Status.FAILED
+            message = f"the workflow process was killed by {signal.Signals(-code).name}; run again to resume"
         else:
-            result.status, result.message = Status.FAILED, f"the workflow exited with code {code}"
-        return result
+            status, message = Status.FAILED, f"the workflow exited with code {code}"
+        return ItemResult(self.workflow, self.item_id, status, message, workflow_exit_code=code)
 
     def run(self, item: Item) -> ItemResult:
         """The item's result: the workflow's outcome with this process's facts (timings, tokens, the log)."""
@@ -249,30 +249,30 @@ class Supervisor:
         self.say(f"started: {item.title}")
         result = self.run_workflow(item)
         summary = summarize(self.db, self.run_dir.run_id)  # tokens of this run's calls, none of a resumed step
-        result.outputs = summary.outputs if summary else []
-        if result.status is Status.DONE:
+        outputs = summary.outputs if summary else []
+        status, message = result.status, result.message
+        if status is Status.DONE:
             try:
                 self._finish(item, summary.input_hash if summary and summary.input_hash else item.input_hash,
-                             result.outputs)
+                             outputs)
             except OSError as exc:  # a full disk: the checkpoint is kept, so the re-run finishes without paying
-                result.status, result.message = Status.FAILED, f"not marked done: {describe_os_error(exc) or exc}"
+                status, message = Status.FAILED, f"not marked done: {describe_os_error(exc) or exc}"
         duration = time.monotonic() - clock
-        result.message = self._message(result, summary.steps_done if summary else 0)
-        self.say(f"{result.status.value} in {duration:.1f}s" + (f": {result.message}" if result.message else ""))
-        result.title = item.title
-        result.started_at, result.finished_at = iso(started), iso(utc_now())
-        result.workflow_started_at, result.workflow_finished_at = self.workflow_started_at, self.workflow_finished_at
-        result.duration_seconds = round(duration, 3)
-        result.steps_done = summary.steps_done if summary else 0
-        if summary:
-            result.failed_step = summary.failed_step
-            result.input_tokens, result.output_tokens = summary.input_tokens, summary.output_tokens
-            result.cached_tokens, result.cost_usd = summary.cached_tokens, summary.cost_usd
-        result.log = display_path(self.out.log_path, self.settings.root)
-        result.checkpoint = display_path(self.db, self.settings.root) if self.db.exists() else None
-        result.peak_rss_kb = {"wrapper": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                              "workflow": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
-        return result
+        message = self._message(status, message, summary.steps_done if summary else 0)
+        self.say(f"{status.value} in {duration:.1f}s" + (f": {message}" if message else ""))
+        if summary:  # this run's calls: none when the workflow died before its checkpoint was made
+            result = dataclasses.replace(
+                result, failed_step=summary.failed_step, input_tokens=summary.input_tokens,
+                output_tokens=summary.output_tokens, cached_tokens=summary.cached_tokens, cost_usd=summary.cost_usd)
+        return dataclasses.replace(
+            result, status=status, message=message, outputs=tuple(outputs), title=item.title, started_at=iso(started),
+            finished_at=iso(utc_now()), workflow_started_at=self.workflow_started_at,
+            workflow_finished_at=self.workflow_finished_at, duration_seconds=round(duration, 3),
+            steps_done=summary.steps_done if summary else 0,
+            log=display_path(self.out.log_path, self.settings.root),
+            checkpoint=display_path(self.db, self.settings.root) if self.db.exists() else None,
+            peak_rss_kb={"wrapper": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                         "workflow": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss})
 
     def _finish(self, item: Item, input_hash: str, outputs: list[str]) -> None:
         """Marker first (atomic), checkpoint after: a crash between leaves a finished item, never a lost one."""
@@ -283,14 +283,14 @@ class Supervisor:
             self.say(f"{moved} and made a new one")
         delete_checkpoint(self.db)
 
-    def _message(self, result: ItemResult, steps: int) -> str:
+    def _message(self, status: Status, message: str, steps: int) -> str:
         """The wrapper's own facts (a timeout, a stop); otherwise what the workflow said."""
-        if result.status is Status.TIMEOUT:
+        if status is Status.TIMEOUT:
             return f"killed after worker_timeout_seconds={self.settings.worker_timeout_seconds:g}"
-        if result.status is Status.INTERRUPTED:
+        if status is Status.INTERRUPTED:
             why = self.stop_reason or "a signal from outside this run reached the workflow"
             return f"stopped ({why}); {steps} finished step(s) checkpointed, run again to resume"
-        return "" if result.status is Status.DONE else result.message
+        return "" if status is Status.DONE else message
 
 
 def _text_stream(fd: int, like: IO[str]) -> IO[str]:

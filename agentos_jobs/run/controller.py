@@ -9,6 +9,7 @@ doit.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from agentos_jobs.core.locks import RunLock
 from agentos_jobs.core.processes import stopped_early
 from agentos_jobs.core.results import ItemResult
 from agentos_jobs.core.settings import Settings
-from agentos_jobs.core.status import EXIT_FAILED, EXIT_INTERRUPTED, Status
+from agentos_jobs.core.status import EXIT_FAILED, Status
 from agentos_jobs.core.text import shown_name
 from agentos_jobs.pool.budget import read_spend
 from agentos_jobs.procs.worker import read_notes, still_running, wrapper_started
@@ -156,8 +157,7 @@ class RunController:
             if result is not None and (not died or result.status is Status.DONE):
                 return result  # (it may have finished in the very moment its worker died)
             if result is not None:
-                result.status, result.message = Status.FAILED, died or ""
-                return result
+                return dataclasses.replace(result, status=Status.FAILED, message=died or "")
             if died:
                 status, message = Status.FAILED, died
             elif self.interrupted_by and not wrapper_started(read_notes(self.run_dir), item.name):
@@ -179,21 +179,14 @@ class RunController:
         rows += [self.row(item, deadline) for item in self.selected if item not in self.items]
         spend = read_spend(self.run_dir.budget)  # what the prompt cache saved, as the calls settled it
         summary = build_summary(self.run_id, self.started_at, iso(utc_now()), time.monotonic() - self.clock, rows,
-                                spend.saved if spend else 0.0)
-        if self.interrupted_by:
-            summary["exit_code"] = EXIT_INTERRUPTED
-            summary["interrupted_by"] = self.interrupted_by
-        if self.halted_after:
-            summary["halted_after"] = self.halted_after
-        elif self.failed_outside_items:
-            summary["exit_code"] = max(summary["exit_code"], EXIT_FAILED)
-        if self.trace:
-            summary["trace_id"] = self.trace.trace_id
+                                spend.saved if spend else 0.0, interrupted_by=self.interrupted_by,
+                                halted_after=self.halted_after, failed_outside_items=self.failed_outside_items,
+                                trace_id=self.trace.trace_id if self.trace else None)
         if rows:
             try:
                 write_summary(self.settings, summary)
             except OSError as exc:  # the table still goes to the console
-                summary["exit_code"] = max(summary["exit_code"], EXIT_FAILED)
+                summary = dataclasses.replace(summary, exit_code=max(summary.exit_code, EXIT_FAILED))
                 self.warn(f"agentos-jobs: summary.json not written: {describe_os_error(exc) or exc}")
             self.write("\n" + render_summary(summary, self.settings, colour, width))
         elif self.interrupted_by:
@@ -204,6 +197,6 @@ class RunController:
             shown = shown_name(display_path(folder, self.settings.root))
             self.write(f"agentos-jobs: nothing to do for '{group}': {shown} has no {expected}\n")
         if self.trace:
-            self.trace.end(summary["exit_code"])
-        return int(summary["exit_code"])
+            self.trace.end(summary.exit_code)
+        return summary.exit_code
 
