@@ -63,6 +63,7 @@ class Settings:
     progress: str = "auto"
     progress_interval_seconds: float = 15.0
     fail_fast: bool = False
+    process_start: str = "auto"  # how an item's process starts: warm parent or fresh interpreter (launch.py)
     lease_store: str | None = None
     max_wait_seconds: float = 120.0
     lease_ttl_seconds: float = 30.0
@@ -120,6 +121,7 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
     "progress": (str, "AGENTOS_PROGRESS", "auto"),
     "progress_interval_seconds": (float, "AGENTOS_PROGRESS_INTERVAL", 15.0),
     "fail_fast": (bool, "AGENTOS_FAIL_FAST", False),
+    "process_start": (str, "AGENTOS_PROCESS_START", "auto"),
     "lease_store": (str, "AGENTOS_LEASE_STORE", None),
     "max_wait_seconds": (float, "AGENTOS_MAX_WAIT", 120.0),
     "lease_ttl_seconds": (float, "AGENTOS_LEASE_TTL", 30.0),
@@ -133,7 +135,8 @@ _KEYS: dict[str, tuple[type, str | None, Any]] = {
     "prices": (dict, None, {}),
     "service_tier": (str, "AGENTOS_SERVICE_TIER", None),
 }
-_CHOICES = {"progress": ("auto", "plain", "off"), "service_tier": ("auto", "default", "flex", "priority")}
+_CHOICES = {"progress": ("auto", "plain", "off"), "process_start": ("auto", "warm", "fresh"),
+            "service_tier": ("auto", "default", "flex", "priority")}
 _ROLE_KEYS = ("provider", "model", "base_url", "batch")
 _ZERO_OK = ("offline_latency_seconds", "base_backoff_seconds", "context_tokens")
 TABLE = ("tool", "agentos_jobs")

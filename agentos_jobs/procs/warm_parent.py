@@ -21,7 +21,7 @@ before reaches only the warm parent, where it is never delivered, and the wrappe
 run's stop flag, which doit writes first. A wrapper is not watched by the warm parent but watches its doit
 worker (wrapper.py), as it did when it was the worker's child; a request whose worker has gone meanwhile (a
 stop during the warm-up) forks nothing. Should the warm parent die, a worker starts its next wrapper afresh
-(worker.py).
+(launch.py, the door both ways go through).
 """
 
 from __future__ import annotations
@@ -161,16 +161,27 @@ class Forked:
 _run_warm_parent: WarmParent | None = None  # in the doit process, and so in each worker it forks
 
 
+def available() -> bool:
+    """Can this machine run a warm parent? Linux with pidfds (5.3 or later): a kernel without them would only
+    fail, in a line on every run. macOS and Windows have no os.pidfd_open at all (an AttributeError, not an
+    OSError, hence the platform check first); there every item starts as a fresh interpreter (launch.py)."""
+    if sys.platform != "linux" or not hasattr(os, "pidfd_open"):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    return True
+
+
 def start(workflows: list[str]) -> None:
     """Called by the doit process as it reads dodo.py for a run, before it knows whether any item will run (it
-    is discarded then); once. A warm parent that cannot be started (no process or file left) is done without:
-    each wrapper then starts afresh, and so it does on a kernel without pidfds (before Linux 5.3), where it
-    would only fail, in a line on every run. A doit process that ends before its run does (a refused setting)
-    takes it along at once, not when the warm parent notices that it is gone."""
+    is discarded then); once, where `available()` (launch.open_for_run decides). A warm parent that cannot be
+    started (no process or file left) is done without: each wrapper then starts afresh. A doit process that ends
+    before its run does (a refused setting) takes it along at once, not when the warm parent notices."""
     global _run_warm_parent
     if _run_warm_parent is None:
         with contextlib.suppress(OSError):
-            os.close(os.pidfd_open(os.getpid()))
             _run_warm_parent = WarmParent(workflows)
             atexit.register(discard)
 
