@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import resource
 import signal
 import sys
 import threading
@@ -34,6 +33,7 @@ from agentos_jobs.core.processes import (
     STOP_SIGNALS,
     end_forked_child,
     exit_now,
+    peak_rss_kb,
     pid_alive,
     set_title,
     signal_group,
@@ -163,6 +163,9 @@ class Supervisor:
         copy one half-way through whatever it was doing), with its stop signals held back: until its own
         handlers are in place (a signal then arrives as Interrupted, and it checkpoints), a signal must neither
         be lost to the wrapper's handlers it inherits nor kill it half-started."""
+        # fork + setpgid: Linux and macOS. On macOS a fork after Apple frameworks are initialised is unsafe (httpx's
+        # getproxies() reaches CoreFoundation through _scproxy), so the fresh interpreter is the safer door there;
+        # Windows has no fork: `python -m agentos_jobs.procs.workflow` with CREATE_NEW_PROCESS_GROUP.
         if threading.active_count() != 1:  # the wrapper starts its threads after this; keep it that way
             raise RuntimeError("internal error: a thread is running in the wrapper before the workflow is forked")
         env = self._environment()
@@ -270,8 +273,7 @@ class Supervisor:
             result.cached_tokens, result.cost_usd = summary.cached_tokens, summary.cost_usd
         result.log = display_path(self.out.log_path, self.settings.root)
         result.checkpoint = display_path(self.db, self.settings.root) if self.db.exists() else None
-        result.peak_rss_kb = {"wrapper": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                              "workflow": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
+        result.peak_rss_kb = peak_rss_kb()
         return result
 
     def _finish(self, item: Item, input_hash: str, outputs: list[str]) -> None:
