@@ -77,7 +77,7 @@ class WarmFork:
 MODES = ("auto", "warm", "fresh")  # the `process_start` setting
 
 
-def open_for_run(mode: str, workflows: list[str]) -> None:
+def open_for_run(mode: str) -> None:
     """The one choice, made in the doit process before it forks its workers (they inherit the warm parent's
     handle). "fresh" starts no warm parent; "auto" starts one where the platform has what it needs; "warm"
     insists, and is refused in one line where it cannot be had.
@@ -93,7 +93,7 @@ def open_for_run(mode: str, workflows: list[str]) -> None:
             raise ConfigError(f"process_start = 'warm' needs the warm parent, which this platform ({sys.platform}) "
                               "cannot run: it is Linux-only (5.3 or later); set process_start to 'auto' or 'fresh'")
         return
-    warm_parent.start(workflows)
+    warm_parent.start()
 
 
 def door() -> Door:

@@ -10,8 +10,7 @@ from the environment the warm parent was started with, so that a large one still
 end of a pipe of its own; the warm parent forks the wrapper, whose first act is to say `pid <n>` on that pipe,
 and says `exit <code>` there when the wrapper has ended: so a worker that has read a pid knows its item is that
 wrapper's, and one that has not knows that no wrapper has begun it, even if the warm parent dies meanwhile.
-Before the first fork it rehearses an offline item in a scratch folder (rehearsal.py), so that no fork pays for
-code that runs for the first time. It ends when the doit end of the socket closes (the run is over) once its
+It ends when the doit end of the socket closes (the run is over) once its
 wrappers have ended, or with the doit process if that one is killed outright.
 
 It stays a single thread and never runs an item of the run itself, so every wrapper is a fork of the same clean
@@ -59,7 +58,7 @@ TITLE_ROOM = " " * 160
 MAX_REQUEST = 1 << 20  # a wrapper's arguments: the hand-off names the item's files
 # A worker waits for its wrapper's pid in slices: after SAY_SECONDS of them it says what it waits on; a warm
 # parent seen stopped (SIGSTOP) for STOPPED_SECONDS of them, or silent for SILENT_SECONDS of them (its warm-up
-# runs `git ls-files` and a rehearsal: seconds, never minutes), is ended, and the items start afresh. Slices the
+# runs `git ls-files`: seconds, never minutes), is ended, and the items start afresh. Slices the
 # worker spends stopped itself (Ctrl+Z stops the whole run) are not counted: never a wall-clock limit.
 WAIT_SLICE_SECONDS = 0.5
 SAY_SECONDS = 5.0
@@ -74,12 +73,12 @@ class WarmParentGone(Exception):
 class WarmParent:
     """The doit side: a handle every worker inherits."""
 
-    def __init__(self, workflows: list[str]) -> None:
+    def __init__(self) -> None:
         self._started_with = dict(os.environ)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = spawn_blocked([sys.executable, "-m", "agentos_jobs.procs.warm_parent", str(os.getpid()),
-                                       str(theirs.fileno()), ",".join(workflows), TITLE_ROOM],
+                                       str(theirs.fileno()), TITLE_ROOM],
                                       pass_fds=(theirs.fileno(),))
         except OSError:
             ours.close()
@@ -174,7 +173,7 @@ def available() -> bool:
     return True
 
 
-def start(workflows: list[str]) -> None:
+def start() -> None:
     """Called by the doit process as it reads dodo.py for a run, before it knows whether any item will run (it
     is discarded then); once, where `available()` (launch.open_for_run decides). A warm parent that cannot be
     started (no process or file left) is done without: each wrapper then starts afresh. A doit process that ends
@@ -182,7 +181,7 @@ def start(workflows: list[str]) -> None:
     global _run_warm_parent
     if _run_warm_parent is None:
         with contextlib.suppress(OSError):
-            _run_warm_parent = WarmParent(workflows)
+            _run_warm_parent = WarmParent()
             atexit.register(discard)
 
 
@@ -242,27 +241,22 @@ def warm() -> None:
         warm_clients(settings)
 
 
-def settle(workflows: list[str]) -> None:
-    """Before the first fork, once an item is to run (a run with none kills this process, which must not be
-    half-way through a rehearsal then): rehearse an item of each of `workflows` (rehearsal.py), then make this
-    process's state the one every wrapper shares."""
-    from agentos_jobs.procs.rehearsal import rehearse
-
-    with contextlib.suppress(Exception):  # only a head start, like the warm-up
-        rehearse(workflows)
+def settle() -> None:
+    """Once warm, before the first fork: make this process's state the one every wrapper shares. (An offline item
+    rehearsed here, so that no fork would run code for the first time, saved no measurable wall time: issue 21.)"""
     for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written once per wrapper
         stream.flush()
     gc.collect()
     gc.freeze()  # what the wrappers share stays shared: no collection of theirs writes to these pages
 
 
-def serve(doit_pid: int, requests: socket.socket, workflows: list[str]) -> NoReturn:
+def serve(doit_pid: int, requests: socket.socket) -> NoReturn:
     """Fork a wrapper per request until the doit end closes, then wait for the wrappers still running."""
     die_with_parent(signal.SIGKILL, doit_pid)  # its stop signals are blocked: only a SIGKILL would end it
     os.close(os.pidfd_open(os.getpid()))  # before any wrapper: a kernel without pidfds fails it here (main)
     started_with = dict(os.environ)  # what the doit process started it with: requests say what differs
     warm()
-    settled = False
+    settle()
     selector = selectors.DefaultSelector()
     selector.register(requests, selectors.EVENT_READ)
     running: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, the worker's reply pipe)
@@ -273,9 +267,6 @@ def serve(doit_pid: int, requests: socket.socket, workflows: list[str]) -> NoRet
                 if not message and not fds:  # every doit end is closed: the run is over
                     selector.unregister(requests)
                     continue
-                if not settled:  # before the check below: a worker may go while this rehearses
-                    settle(workflows)
-                    settled = True
                 if fds and not _reader_gone(fds[0]):
                     request = json.loads(message)
                     pid = _fork(request["argv"], changed_env(started_with, request["env"]), fds[0])
@@ -351,7 +342,7 @@ def _wrapper(argv: list[str], env: dict[str, str], reply: int) -> NoReturn:
 
 def main(argv: list[str]) -> NoReturn:
     try:
-        serve(int(argv[0]), socket.socket(fileno=int(argv[1])), [name for name in argv[2].split(",") if name])
+        serve(int(argv[0]), socket.socket(fileno=int(argv[1])))
     except Exception as exc:  # the workers start their wrappers afresh: slower, nothing lost
         print(f"agentos-jobs: the run's warm parent stopped ({type(exc).__name__}: {exc}); the next items start "
               "afresh", file=sys.stderr)

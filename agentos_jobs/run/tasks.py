@@ -49,7 +49,7 @@ def doit_config() -> dict[str, Any]:
     settings = project_settings()
     if doit_command(sys.argv[1:]) == "run":  # a warm parent warms up while doit reads the tasks (gone if none is
         try:                                 # pending): the one place a run's door is chosen (launch.py)
-            open_for_run(settings.process_start, selected_workflows(sys.argv[1:]))
+            open_for_run(settings.process_start)
         except ConfigError as exc:
             raise InvalidDodoFile(str(exc)) from None
     from agentos_jobs.run.reporter import RunReporter
@@ -79,12 +79,6 @@ PRINT_ONLY = ("list", "info", "help", "dumpdb", "tabcompletion")  # commands tha
 
 def doit_command(argv: list[str]) -> str:
     return next((arg for arg in argv if arg in DOIT_COMMANDS), "run")
-
-
-def selected_workflows(argv: list[str]) -> list[str]:
-    """The workflows whose tasks the command names (`lld`, `issue:my-brief`); the default task's else."""
-    named = [name for name in WORKFLOWS if any(arg == name or arg.startswith(f"{name}:") for arg in argv)]
-    return named or ["lld"]
 
 
 def refuse_unsupported(argv: list[str]) -> None:
