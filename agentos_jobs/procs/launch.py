@@ -74,9 +74,6 @@ class WarmFork:
             return 0 if written and item_exit(written.status) == 0 else 1
 
 
-MODES = ("auto", "warm", "fresh")  # the `process_start` setting
-
-
 def open_for_run(mode: str) -> None:
     """The one choice, made in the doit process before it forks its workers (they inherit the warm parent's
     handle). "fresh" starts no warm parent; "auto" starts one where the platform has what it needs; "warm"
