@@ -240,6 +240,14 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.fixture(params=["auto", "fresh"])
+def each_door(request: pytest.FixtureRequest, workspace: Workspace) -> Workspace:
+    """The workspace once with each way an item's process starts (procs/launch.py): forked by the warm parent
+    (`auto` on Linux) and a fresh interpreter per item (`process_start = "fresh"`, every other platform's)."""
+    workspace.env["AGENTOS_PROCESS_START"] = request.param
+    return workspace
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeLLM]:
     """A local LLM server speaking the OpenAI, Anthropic and Gemini wire formats."""

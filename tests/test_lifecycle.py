@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentos_jobs.core.processes import pid_alive
-from agentos_jobs.procs import rehearsal, warm_parent
+from agentos_jobs.procs import warm_parent
 
 from conftest import BIN, Terminal, Workspace
 
@@ -58,14 +58,15 @@ def _worker_of(workspace: Workspace, task: str) -> int:
     return next(int(note.stem) for note in notes if json.loads(note.read_text()).get("task") == task)
 
 
-def test_a_killed_doit_worker_fails_its_item_by_name_and_the_run_goes_on(workspace: Workspace) -> None:
+def test_a_killed_doit_worker_fails_its_item_by_name_and_the_run_goes_on(each_door: Workspace) -> None:
+    workspace = each_door
     for number in (1, 2, 3, 4):
         workspace.add_issue(number)
     proc = workspace.start_doit("-n", "2", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1"})
     workspace.wait_for(lambda: workspace.pid_of(WRAPPER_1) is not None, what="item 1's wrapper")
     wrapper = workspace.pid_of("agentos_jobs.procs.wrapper lld 1")
     assert wrapper is not None
-    worker = _worker_of(workspace, "lld:1")  # the run's warm parent forked the wrapper; the worker waits for it
+    worker = _worker_of(workspace, "lld:1")  # it waits for the wrapper (forked by the warm parent, or its child)
     assert worker != proc.pid and _parent(worker) == proc.pid  # a doit worker, not doit itself
     os.kill(worker, signal.SIGKILL)
 
@@ -99,7 +100,27 @@ def test_each_wrapper_is_forked_by_the_runs_one_warm_parent(workspace: Workspace
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err
     workspace.wait_for(lambda: not workspace.processes(), timeout=15, what="every process of the run to end")
-    assert not list(rehearsal.scratch_parent().glob(f"{rehearsal.PREFIX}{warm[0]}-*"))  # its rehearsal left nothing
+
+
+def test_process_start_fresh_starts_no_warm_parent_and_each_wrapper_afresh(workspace: Workspace) -> None:
+    """The switch that forces the other door (launch.py): each wrapper is a new interpreter, the child of its doit
+    worker, and the run has no warm parent at all; a value it does not know is refused in one line."""
+    for number in (1, 2, 3):
+        workspace.add_issue(number)
+    env = {"AGENTOS_OFFLINE_LATENCY": "1", "AGENTOS_PROCESS_START": "fresh"}
+    proc = workspace.start_doit("-n", "3", "lld", extra_env=env)
+    wrappers = [f"agentos_jobs.procs.wrapper lld {n}" for n in (1, 2, 3)]
+    workspace.wait_for(lambda: all(workspace.pid_of(w) for w in wrappers), what="the three wrappers")
+    workers = {_worker_of(workspace, f"lld:{n}") for n in (1, 2, 3)}
+    assert {_parent(workspace.pid_of(w) or 0) for w in wrappers} == workers
+    assert workspace.pids_of("agentos_jobs.procs.warm_parent") == []
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    assert workspace.statuses() == {"LLD-1": "done", "LLD-2": "done", "LLD-3": "done"}
+    workspace.wait_for(lambda: not workspace.processes(), timeout=15, what="every process of the run to end")
+    workspace.add_issue(4)
+    refused = workspace.doit("lld", extra_env={"AGENTOS_PROCESS_START": "cold"})
+    assert refused.returncode != 0 and "process_start must be one of auto, warm, fresh, got 'cold'" in refused.stderr
 
 
 def test_a_run_that_starts_no_item_leaves_no_warm_parent(workspace: Workspace) -> None:

@@ -32,7 +32,8 @@ def _no_processes(ws: Workspace) -> None:
     ws.wait_for(lambda: not ws.processes(), timeout=15, what="every process of the run to end")
 
 
-def test_080_ctrl_c_checkpoints_every_running_item_and_resumes(workspace: Workspace) -> None:
+def test_080_ctrl_c_checkpoints_every_running_item_and_resumes(each_door: Workspace) -> None:
+    workspace = each_door
     for number in (1, 2, 3):
         workspace.add_issue(number)
     proc = workspace.start_doit("-n", "3", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "1.5"})
@@ -132,7 +133,8 @@ def test_kill_9_of_doit_leaves_no_process_and_the_next_run_starts(workspace: Wor
     assert set(workspace.statuses().values()) <= {"done", "up-to-date"}
 
 
-def test_kill_9_of_a_wrapper_stops_its_workflow(workspace: Workspace) -> None:
+def test_kill_9_of_a_wrapper_stops_its_workflow(each_door: Workspace) -> None:
+    workspace = each_door
     workspace.add_issue(1)
     workspace.add_issue(2)
     proc = workspace.start_doit("-n", "2", "lld", extra_env={"AGENTOS_OFFLINE_LATENCY": "3"})

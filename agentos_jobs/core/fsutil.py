@@ -42,7 +42,10 @@ def atomic_write_text(path: Path, text: str, *, private: bool = False, durable: 
         mode = 0o600 if private else 0o666 & ~UMASK
         with contextlib.suppress(FileNotFoundError):
             mode = mode if private else stat.S_IMODE(path.stat().st_mode)
-        os.fchmod(fd, mode)
+        # os.fchmod exists on Windows only from Python 3.13, and there only the read-only bit means anything:
+        # skipped where os has none. os.replace on Windows fails while another process has the target open.
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()

@@ -18,9 +18,18 @@ from typing import NoReturn
 
 from agentos_jobs.core.status import EXIT_INTERRUPTED
 
+if sys.platform != "win32":
+    import resource
+
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
-STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})  # Ctrl+C, kill, a closed terminal
+# Linux-only here: PR_SET_PDEATHSIG and PR_SET_CHILD_SUBREAPER (prctl), /proc (start time, state, children) and
+# the argv rewrite of set_title. macOS has none of them: kqueue EVFILT_PROC/NOTE_EXIT would watch a parent, and
+# sysctl(KERN_PROC_PID) gives a start time. Windows has no SIGHUP, SIGKILL, SIGPIPE, pthread_sigmask or killpg,
+# and os.kill(pid, 0) there is TerminateProcess: liveness is OpenProcess + GetExitCodeProcess, a tree is a Job object.
+# Ctrl+C, kill, a closed terminal (SIGHUP; on Windows a closed console arrives as SIGBREAK): what the OS has of them.
+STOP_SIGNALS = frozenset(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+                         if hasattr(signal, name))
 # Looked up at import, in the parent: a forked child of a threaded process should not take the loader's locks.
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
@@ -57,6 +66,10 @@ def pid_alive(pid: int) -> bool:
     """False for a pid that is gone or a zombie (it has exited; only its exit status is left)."""
     if pid <= 0:  # os.kill would signal a process group, or every process, and "succeed"
         return False
+    # POSIX only: signal 0 probes without delivering. On Windows os.kill(pid, 0) KILLS the process
+    # (TerminateProcess, exit code 0): ask OpenProcess + GetExitCodeProcess there instead.
+    if sys.platform == "win32":
+        return _alive_on_windows(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -66,16 +79,46 @@ def pid_alive(pid: int) -> bool:
     return _stat(pid, 0) != "Z"
 
 
+if sys.platform == "win32":
+    def _alive_on_windows(pid: int) -> bool:
+        """OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION), then STILL_ACTIVE (259) as its exit code; a process
+        that is there but not ours to open (ERROR_ACCESS_DENIED, 5) is alive too."""
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        handle = kernel32.OpenProcess(0x1000, False, pid)
+        if not handle:
+            return ctypes.get_last_error() == 5
+        try:
+            code = ctypes.c_ulong()
+            return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259
+        finally:
+            kernel32.CloseHandle(handle)
+
+
+def peak_rss_kb() -> dict[str, int] | None:
+    """The peak memory of this process (`wrapper`) and of the largest child it has waited for (`workflow`), in
+    KiB; None where the OS does not say it this way. ru_maxrss is KiB on Linux but bytes on macOS; Windows has
+    no `resource` module (GetProcessMemoryInfo's PeakWorkingSetSize would be its figure)."""
+    if sys.platform == "win32":
+        return None
+    unit = 1024 if sys.platform == "darwin" else 1
+    return {"wrapper": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // unit,
+            "workflow": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // unit}
+
+
 def quiet_in_a_closed_pipe() -> None:
     """For a command that only prints (`doit list`, `agentos-jobs report`): when its reader stops early
     (`| head -1`), it ends as `ls` or `git log` do, by SIGPIPE, instead of a BrokenPipeError traceback. Never for
     a run, whose items go on when the console goes away."""
+    # SIGPIPE is POSIX; on Windows catch BrokenPipeError at the top of the command and point stdout at os.devnull.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 def die_with_parent(signum: int, parent: int) -> None:
     """Have the kernel send `signum` when `parent` exits (Linux), however it exits: a SIGKILL, a closed
     terminal. If `parent` is already gone, this process has missed the signal and exits now."""
+    # Linux: the kernel sends `signum` when the parent dies (prctl PR_SET_PDEATHSIG). Elsewhere only the getppid
+    # check below runs: on macOS a kqueue NOTE_EXIT watch on `parent` would do it, on Windows a Job object with
+    # JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE held by the parent.
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
     if os.getppid() != parent:
@@ -154,6 +197,8 @@ def signal_group(pgid: int, signum: int) -> None:
 def stop_process_group(pgid: int, exited: Callable[[float], bool], grace: float) -> bool:
     """SIGTERM the group (its leader checkpoints and exits), wait up to `grace` seconds for `exited`, then
     SIGKILL it. True when it stopped within the grace."""
+    # POSIX process groups (setpgid at the fork, killpg here). Windows: start the child with
+    # CREATE_NEW_PROCESS_GROUP, stop it with CTRL_BREAK_EVENT (SIGBREAK in the child), then TerminateJobObject.
     signal_group(pgid, signal.SIGTERM)
     if exited(grace):
         return True

@@ -79,6 +79,8 @@ class Settings:
     progress: str = setting(Choice(("auto", "plain", "off")), "auto", "AGENTOS_PROGRESS")
     progress_interval_seconds: float = setting(Number(), 15.0, "AGENTOS_PROGRESS_INTERVAL")
     fail_fast: bool = setting(Flag(), False, "AGENTOS_FAIL_FAST")
+    process_start: str = setting(Choice(("auto", "warm", "fresh")), "auto",
+                                 "AGENTOS_PROCESS_START")  # warm parent or fresh interpreter (procs/launch.py)
     lease_store: str | None = setting(Text(), None, "AGENTOS_LEASE_STORE")  # None: beside the credentials file
     max_wait_seconds: float = setting(Number(), 120.0, "AGENTOS_MAX_WAIT")
     lease_ttl_seconds: float = setting(Number(), 30.0, "AGENTOS_LEASE_TTL")

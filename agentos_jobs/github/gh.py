@@ -74,6 +74,9 @@ def _feed(pipe: IO[bytes], text: str) -> None:
 
 def _read_until_exit(proc: subprocess.Popen[bytes], deadline: float) -> tuple[str | None, str | None]:
     """stdout and stderr, or (None, None) at the deadline."""
+    # selectors on pipes: Linux (epoll) and macOS (kqueue). Windows select() takes only sockets: read each pipe in a
+    # thread and wait for gh's exit with proc.wait(timeout). adopt_orphans/end_children are Linux-only (subreaper,
+    # /proc): on macOS start gh in its own process group and killpg it; on Windows put it in a Job object.
     assert proc.stdout is not None and proc.stderr is not None  # made with PIPE
     read: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
     with selectors.DefaultSelector() as selector:

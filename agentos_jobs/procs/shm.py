@@ -20,6 +20,8 @@ MOUNT = "mount -t tmpfs -o mode=1777 tmpfs /dev/shm"
 
 def semaphores_unusable() -> str | None:
     """Why a POSIX semaphore cannot be made here (as doit's process workers make them), or None."""
+    # /dev/shm is Linux's home for POSIX semaphores. macOS has no /dev/shm but sem_open works, and Windows uses its
+    # own semaphores, so the probe passes on both; only the message's wording is Linux's.
     try:
         multiprocessing.Lock()  # sem_open in /dev/shm, unlinked at once
     except OSError as exc:

@@ -10,8 +10,7 @@ from the environment the warm parent was started with, so that a large one still
 end of a pipe of its own; the warm parent forks the wrapper, whose first act is to say `pid <n>` on that pipe,
 and says `exit <code>` there when the wrapper has ended: so a worker that has read a pid knows its item is that
 wrapper's, and one that has not knows that no wrapper has begun it, even if the warm parent dies meanwhile.
-Before the first fork it rehearses an offline item in a scratch folder (rehearsal.py), so that no fork pays for
-code that runs for the first time. It ends when the doit end of the socket closes (the run is over) once its
+It ends when the doit end of the socket closes (the run is over) once its
 wrappers have ended, or with the doit process if that one is killed outright.
 
 It stays a single thread and never runs an item of the run itself, so every wrapper is a fork of the same clean
@@ -21,7 +20,7 @@ before reaches only the warm parent, where it is never delivered, and the wrappe
 run's stop flag, which doit writes first. A wrapper is not watched by the warm parent but watches its doit
 worker (wrapper.py), as it did when it was the worker's child; a request whose worker has gone meanwhile (a
 stop during the warm-up) forks nothing. Should the warm parent die, a worker starts its next wrapper afresh
-(worker.py).
+(launch.py, the door both ways go through).
 """
 
 from __future__ import annotations
@@ -60,7 +59,7 @@ TITLE_ROOM = " " * 160
 MAX_REQUEST = 1 << 20  # a wrapper's arguments: the hand-off names the item's files
 # A worker waits for its wrapper's pid in slices: after SAY_SECONDS of them it says what it waits on; a warm
 # parent seen stopped (SIGSTOP) for STOPPED_SECONDS of them, or silent for SILENT_SECONDS of them (its warm-up
-# runs `git ls-files` and a rehearsal: seconds, never minutes), is ended, and the items start afresh. Slices the
+# runs `git ls-files`: seconds, never minutes), is ended, and the items start afresh. Slices the
 # worker spends stopped itself (Ctrl+Z stops the whole run) are not counted: never a wall-clock limit.
 WAIT_SLICE_SECONDS = 0.5
 SAY_SECONDS = 5.0
@@ -71,12 +70,12 @@ SILENT_SECONDS = 300.0
 class WarmParent:
     """The doit side: a handle every worker inherits."""
 
-    def __init__(self, workflows: list[str]) -> None:
+    def __init__(self) -> None:
         self._started_with = dict(os.environ)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = spawn_blocked([sys.executable, "-m", "agentos_jobs.procs.warm_parent", str(os.getpid()),
-                                       str(theirs.fileno()), ",".join(workflows), TITLE_ROOM],
+                                       str(theirs.fileno()), TITLE_ROOM],
                                       pass_fds=(theirs.fileno(),))
         except OSError:
             ours.close()
@@ -158,17 +157,28 @@ class Forked:
 _run_warm_parent: WarmParent | None = None  # in the doit process, and so in each worker it forks
 
 
-def start(workflows: list[str]) -> None:
+def available() -> bool:
+    """Can this machine run a warm parent? Linux with pidfds (5.3 or later): a kernel without them would only
+    fail, in a line on every run. macOS and Windows have no os.pidfd_open at all (an AttributeError, not an
+    OSError, hence the platform check first); there every item starts as a fresh interpreter (launch.py)."""
+    if sys.platform != "linux" or not hasattr(os, "pidfd_open"):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    return True
+
+
+def start() -> None:
     """Called by the doit process as it reads dodo.py for a run, before it knows whether any item will run (it
-    is discarded then); once. A warm parent that cannot be started (no process or file left) is done without:
-    each wrapper then starts afresh, and so it does on a kernel without pidfds (before Linux 5.3), where it
-    would only fail, in a line on every run. A doit process that ends before its run does (a refused setting)
-    takes it along at once, not when the warm parent notices that it is gone."""
+    is discarded then); once, where `available()` (launch.open_for_run decides). A warm parent that cannot be
+    started (no process or file left) is done without: each wrapper then starts afresh. A doit process that ends
+    before its run does (a refused setting) takes it along at once, not when the warm parent notices."""
     global _run_warm_parent
     if _run_warm_parent is None:
         with contextlib.suppress(OSError):
-            os.close(os.pidfd_open(os.getpid()))
-            _run_warm_parent = WarmParent(workflows)
+            _run_warm_parent = WarmParent()
             atexit.register(discard)
 
 
@@ -206,12 +216,8 @@ def warm() -> None:
     from agentos_jobs.design.context import prepare_view
     from agentos_jobs.design.template import load_rubric, load_template
     from agentos_jobs.design.workflows import get_workflow
-    from agentos_jobs.pool import (
-        budget,  # noqa: F401  (what a workflow imports late)
-        )
-    from agentos_jobs.providers import (
-        warm_clients,
-    )
+    from agentos_jobs.procs import workflow, wrapper  # noqa: F401  (what every fork runs: imported once, here)
+    from agentos_jobs.providers import warm_clients
     from agentos_jobs.repo.files import keep_listing
     from agentos_jobs.tracing.spans import detected_resource
 
@@ -228,27 +234,22 @@ def warm() -> None:
         warm_clients(settings)
 
 
-def settle(workflows: list[str]) -> None:
-    """Before the first fork, once an item is to run (a run with none kills this process, which must not be
-    half-way through a rehearsal then): rehearse an item of each of `workflows` (rehearsal.py), then make this
-    process's state the one every wrapper shares."""
-    from agentos_jobs.procs.rehearsal import rehearse
-
-    with contextlib.suppress(Exception):  # only a head start, like the warm-up
-        rehearse(workflows)
+def settle() -> None:
+    """Once warm, before the first fork: make this process's state the one every wrapper shares. (An offline item
+    rehearsed here, so that no fork would run code for the first time, saved no measurable wall time: issue 21.)"""
     for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written once per wrapper
         stream.flush()
     gc.collect()
     gc.freeze()  # what the wrappers share stays shared: no collection of theirs writes to these pages
 
 
-def serve(doit_pid: int, requests: socket.socket, workflows: list[str]) -> NoReturn:
+def serve(doit_pid: int, requests: socket.socket) -> NoReturn:
     """Fork a wrapper per request until the doit end closes, then wait for the wrappers still running."""
     die_with_parent(signal.SIGKILL, doit_pid)  # its stop signals are blocked: only a SIGKILL would end it
     os.close(os.pidfd_open(os.getpid()))  # before any wrapper: a kernel without pidfds fails it here (main)
     started_with = dict(os.environ)  # what the doit process started it with: requests say what differs
     warm()
-    settled = False
+    settle()
     selector = selectors.DefaultSelector()
     selector.register(requests, selectors.EVENT_READ)
     running: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, the worker's reply pipe)
@@ -259,9 +260,6 @@ def serve(doit_pid: int, requests: socket.socket, workflows: list[str]) -> NoRet
                 if not message and not fds:  # every doit end is closed: the run is over
                     selector.unregister(requests)
                     continue
-                if not settled:  # before the check below: a worker may go while this rehearses
-                    settle(workflows)
-                    settled = True
                 if fds and not _reader_gone(fds[0]):
                     request = json.loads(message)
                     pid = _fork(request["argv"], changed_env(started_with, request["env"]), fds[0])
@@ -337,7 +335,7 @@ def _wrapper(argv: list[str], env: dict[str, str], reply: int) -> NoReturn:
 
 def main(argv: list[str]) -> NoReturn:
     try:
-        serve(int(argv[0]), socket.socket(fileno=int(argv[1])), [name for name in argv[2].split(",") if name])
+        serve(int(argv[0]), socket.socket(fileno=int(argv[1])))
     except Exception as exc:  # the workers start their wrappers afresh: slower, nothing lost
         print(f"agentos-jobs: the run's warm parent stopped ({type(exc).__name__}: {exc}); the next items start "
               "afresh", file=sys.stderr)

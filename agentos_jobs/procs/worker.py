@@ -1,7 +1,8 @@
 """The action of an item task, run inside a doit worker: have the item's wrapper started and wait for it.
 
-Two things a plain command action cannot do. The wrapper is forked by the run's warm parent (warm_parent.py),
-or started afresh, with its stop signals held back, so a Ctrl+C during its start-up is handled, not a traceback.
+Two things a plain command action cannot do. The wrapper is started through the run's door (launch.py), forked
+by the warm parent or a fresh interpreter, with its stop signals held back, so a Ctrl+C during its start-up is
+handled, not a traceback.
 And the worker notes which item it runs and the wrapper's pid, so that the doit process can name the item of a
 worker that died and stop waiting for a wrapper that is gone.
 """
@@ -9,22 +10,16 @@ worker that died and stop waiting for a wrapper that is gone.
 from __future__ import annotations
 
 import os
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from agentos_jobs.core.errors import WarmParentGone
 from agentos_jobs.core.fsutil import atomic_write_json, read_json_object
 from agentos_jobs.core.ids import prefix_for
 from agentos_jobs.core.layout import BaseDir, RunDir
-from agentos_jobs.core.processes import pid_alive, spawn_blocked
-from agentos_jobs.core.results import ItemResult
+from agentos_jobs.core.processes import pid_alive
 from agentos_jobs.core.run_id import current_run_id
-from agentos_jobs.core.status import item_exit
-from agentos_jobs.procs import warm_parent
 from agentos_jobs.procs.handoff import Handoff
-from agentos_jobs.procs.warm_parent import Forked
+from agentos_jobs.procs.launch import ItemProcess, door
 
 
 def read_notes(run: RunDir) -> dict[int, dict[str, Any]]:
@@ -76,33 +71,5 @@ def run_item(workflow: str, item_id: str, sources: list[str], base_dir: str) -> 
     handoff = Handoff(run_id, tuple(sources), parent=os.getpid(), doit_pid=int(run_pid) if run_pid.isdigit() else None,
                       clear_line=os.environ.get("AGENTOS_CLEAR_LINE") == "1")
     result = run.item_result(prefix_for(workflow, item_id))
-    return _run_wrapper([workflow, item_id, handoff.to_arg()], note, task, result)
-
-
-def _run_wrapper(argv: list[str], note: Path, task: str, result: Path) -> int:
-    """The wrapper's exit code. It is forked by the run's warm parent; it is started afresh when there is none
-    (in a worker that doit did not fork) or when the warm parent has died."""
-    parent = warm_parent.current()
-    if parent is not None:
-        try:
-            forked = parent.fork_wrapper(argv)
-            pid = forked.started(lambda text: print(f"[{prefix_for(argv[0], argv[1])}] {text}", file=sys.stderr,
-                                                    flush=True))
-        except WarmParentGone:
-            pass  # no wrapper has begun the item
-        else:
-            return _wait_forked(forked, pid, note, task, result)
-    wrapper = spawn_blocked([sys.executable, "-m", "agentos_jobs.procs.wrapper", *argv])
-    _write_note(note, task, wrapper.pid)
-    return wrapper.wait()
-
-
-def _wait_forked(forked: Forked, pid: int, note: Path, task: str, result: Path) -> int:
-    _write_note(note, task, pid)
-    try:
-        return forked.wait()
-    except WarmParentGone:  # the wrapper goes on without it (it watches this worker): wait for it
-        while pid_alive(pid):
-            time.sleep(0.1)
-        written = ItemResult.read(result)
-        return 0 if written and item_exit(written.status) == 0 else 1
+    return door().run(ItemProcess([workflow, item_id, handoff.to_arg()], result,
+                                  lambda pid: _write_note(note, task, pid)))

@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import io
 import os
-import resource
 import signal
 import sys
 import threading
@@ -35,6 +34,7 @@ from agentos_jobs.core.processes import (
     STOP_SIGNALS,
     end_forked_child,
     exit_now,
+    peak_rss_kb,
     pid_alive,
     set_title,
     signal_group,
@@ -164,6 +164,9 @@ class Supervisor:
         copy one half-way through whatever it was doing), with its stop signals held back: until its own
         handlers are in place (a signal then arrives as Interrupted, and it checkpoints), a signal must neither
         be lost to the wrapper's handlers it inherits nor kill it half-started."""
+        # fork + setpgid: Linux and macOS. On macOS a fork after Apple frameworks are initialised is unsafe (httpx's
+        # getproxies() reaches CoreFoundation through _scproxy), so the fresh interpreter is the safer door there;
+        # Windows has no fork: `python -m agentos_jobs.procs.workflow` with CREATE_NEW_PROCESS_GROUP.
         if threading.active_count() != 1:  # the wrapper starts its threads after this; keep it that way
             raise RuntimeError("internal error: a thread is running in the wrapper before the workflow is forked")
         env = self._environment()
@@ -271,8 +274,7 @@ class Supervisor:
             steps_done=summary.steps_done if summary else 0,
             log=display_path(self.out.log_path, self.settings.root),
             checkpoint=display_path(self.db, self.settings.root) if self.db.exists() else None,
-            peak_rss_kb={"wrapper": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                         "workflow": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss})
+            peak_rss_kb=peak_rss_kb())
 
     def _finish(self, item: Item, input_hash: str, outputs: list[str]) -> None:
         """Marker first (atomic), checkpoint after: a crash between leaves a finished item, never a lost one."""

@@ -41,6 +41,8 @@ def read_repo_file(path: Path, root: Path) -> bytes:
     NotRepoContent. OSError when it cannot be read. The file opened is the real path checked, without following
     a link put there since, so a file swapped meanwhile is not read either."""
     real = _real_file(path, root)
+    # O_NOFOLLOW, O_NONBLOCK and O_CLOEXEC: Linux and macOS. Windows has none: open without them, then compare
+    # os.fstat(fd) with the lstat of the checked path (st_dev, st_ino) so a link swapped in meanwhile is refused.
     fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as handle:
         opened = os.fstat(fd)

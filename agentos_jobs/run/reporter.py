@@ -159,11 +159,20 @@ class RunReporter(ConsoleReporter):  # type: ignore[misc]
         except AgentosError as exc:
             self.refused = say_error(exc)  # the run did not start: 3, or 75 for a lease store out of reach
             raise SystemExit(self.refused) from None
-        os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_in_parent,
-                            after_in_child=self._in_forked_worker)
+        # These hooks run only when doit's workers are forks: Linux up to Python 3.13. macOS spawns them
+        # (multiprocessing's default), Python 3.14 uses forkserver on Linux, and Windows has no register_at_fork:
+        # there the worker must set its signals itself, or doit be given multiprocessing.get_context("fork").
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_in_parent,
+                                after_in_child=self._in_forked_worker)
         self.tasks = tasks
         MRunner.Queue = staticmethod(self._make_queue)  # doit's own hook (MThreadRunner overrides it too)
-        threading.Thread(target=self._watch_workers, name="worker-watch", daemon=True).start()
+        # os.waitid with WNOWAIT looks at an exit without reaping it: Linux, and macOS only from Python 3.13; none
+        # on Windows. There no watch runs (a worker killed outright hangs the run, as before the watch). Portable:
+        # keep doit's Process objects (wrap MRunner.Child as _make_queue wraps the queue) and watch their sentinels
+        # with multiprocessing.connection.wait.
+        if hasattr(os, "waitid"):
+            threading.Thread(target=self._watch_workers, name="worker-watch", daemon=True).start()
         self.controller.open_trace()
         asked = requested_processes(sys.argv[1:])
         if asked and asked > MAX_PARALLEL:

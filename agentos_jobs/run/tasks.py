@@ -27,7 +27,7 @@ from agentos_jobs.items.discovery import discover, list_inputs
 from agentos_jobs.items.markers import marker_is_current
 from agentos_jobs.items.owned import OutputFolders, existing_work_line, foreign_files
 from agentos_jobs.items.shards import this_share
-from agentos_jobs.procs import warm_parent
+from agentos_jobs.procs.launch import open_for_run
 from agentos_jobs.procs.shm import parallel_type
 from agentos_jobs.procs.worker import run_item
 from agentos_jobs.run.depfile import usable_dep_file
@@ -47,11 +47,14 @@ def doit_config() -> dict[str, Any]:
     refuse_unsupported(sys.argv[1:])
     if doit_command(sys.argv[1:]) in PRINT_ONLY:
         quiet_in_a_closed_pipe()
-    if doit_command(sys.argv[1:]) == "run":  # it warms up while doit reads the tasks; gone if none is pending
-        warm_parent.start(selected_workflows(sys.argv[1:]))
+    settings = project_settings()
+    if doit_command(sys.argv[1:]) == "run":  # a warm parent warms up while doit reads the tasks (gone if none is
+        try:                                 # pending): the one place a run's door is chosen (launch.py)
+            open_for_run(settings.process_start)
+        except ConfigError as exc:
+            raise InvalidDodoFile(str(exc)) from None
     from agentos_jobs.run.reporter import RunReporter
 
-    settings = project_settings()
     refuse_misread_tasks(sys.argv[1:], settings)
     refuse_untargeted_clean(sys.argv[1:], settings)
     ensure_run_env()
@@ -77,12 +80,6 @@ PRINT_ONLY = ("list", "info", "help", "dumpdb", "tabcompletion")  # commands tha
 
 def doit_command(argv: list[str]) -> str:
     return next((arg for arg in argv if arg in DOIT_COMMANDS), "run")
-
-
-def selected_workflows(argv: list[str]) -> list[str]:
-    """The workflows whose tasks the command names (`lld`, `issue:my-brief`); the default task's else."""
-    named = [name for name in WORKFLOWS if any(arg == name or arg.startswith(f"{name}:") for arg in argv)]
-    return named or ["lld"]
 
 
 def refuse_unsupported(argv: list[str]) -> None:

@@ -22,6 +22,8 @@ FIELDS = ("text", "model", "input_tokens", "output_tokens", "cached_tokens", "co
 
 
 def _private() -> Path:
+    # os.getuid and st_uid are POSIX: on Windows the temporary folder (%TEMP%) is already the user's own, so use
+    # it without the uid check.
     return Path(tempfile.gettempdir()) / f"agentos-jobs-spill-{os.getuid()}"
 
 

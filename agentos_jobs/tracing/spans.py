@@ -77,13 +77,6 @@ def start_tracing(spans_file: Path, process: str) -> None:
     context.attach(context_from_env(os.environ))
 
 
-def stop_tracing() -> None:
-    """No more spans to `start_tracing`'s file: a rehearsal's are gone with its scratch folder (rehearsal.py,
-    which runs in a copy of the context, so that what start_tracing attached goes with it)."""
-    global _provider
-    _provider = None
-
-
 def detected_resource() -> Resource:
     """What OpenTelemetry detects of this process's setting (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME, the
     SDK's own attributes): once for a run, by its warm parent, and not in each item's processes, where it costs
