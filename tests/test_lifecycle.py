@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agentos_jobs.core.processes import pid_alive
+from agentos_jobs.core.os_process import pid_alive
 from agentos_jobs.procs import warm_parent
 
 from conftest import BIN, Terminal, Workspace

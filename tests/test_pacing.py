@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from agentos_jobs.core.fsutil import iso, utc_now
-from agentos_jobs.core.metering import Budget
+from agentos_jobs.core.metering import Headroom
 from agentos_jobs.core.settings import load_settings
 from agentos_jobs.pool.credentials import Credential
 from agentos_jobs.pool.limits import duration, read_limits, refill_wait
@@ -47,7 +47,7 @@ def test_openai_and_anthropic_headers_are_read() -> None:
     openai = read_limits({"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "0",
                           "x-ratelimit-reset-requests": "1s", "x-ratelimit-remaining-tokens": "149984",
                           "x-ratelimit-reset-tokens": "6m0s"})
-    assert openai == {"requests": Budget(0, 1.0), "tokens": Budget(149984, 360.0)}
+    assert openai == {"requests": Headroom(0, 1.0), "tokens": Headroom(149984, 360.0)}
     soon = iso(utc_now() + timedelta(seconds=30))
     anthropic = read_limits({"anthropic-ratelimit-requests-remaining": "49", "anthropic-ratelimit-requests-reset": soon,
                              "anthropic-ratelimit-output-tokens-remaining": "0",
@@ -60,9 +60,9 @@ def test_openai_and_anthropic_headers_are_read() -> None:
 
 
 def test_the_refill_of_the_spent_budget_is_the_wait() -> None:
-    assert refill_wait({"requests": Budget(0, 2.0), "tokens": Budget(500, 60.0)}) == 2.0
-    assert refill_wait({"requests": Budget(3, 2.0), "tokens": Budget(5, 60.0)}) == 60.0  # none says 0: the latest
-    assert refill_wait({"requests": Budget(0, None)}) is None
+    assert refill_wait({"requests": Headroom(0, 2.0), "tokens": Headroom(500, 60.0)}) == 2.0
+    assert refill_wait({"requests": Headroom(3, 2.0), "tokens": Headroom(5, 60.0)}) == 60.0  # none says 0: the latest
+    assert refill_wait({"requests": Headroom(0, None)}) is None
 
 
 def test_a_spent_budget_is_not_leased_until_its_reset_and_the_scope_shares_it(tmp_path: Path) -> None:
@@ -70,13 +70,13 @@ def test_a_spent_budget_is_not_leased_until_its_reset_and_the_scope_shares_it(tm
     pool = CredentialPool(tmp_path / "l.json", keys, "run", print)
     first = pool.try_reserve("openai", "A")
     assert isinstance(first, Credential)
-    pool.release(first, {"requests": Budget(1, 1.0)}, succeeded=True)
+    pool.release(first, {"requests": Headroom(1, 1.0)}, succeeded=True)
     second = pool.try_reserve("openai", "B")  # the last request of the window: spoken for at once
     assert isinstance(second, Credential)
     view = pool.try_reserve("openai", "C")
     assert isinstance(view, PoolView) and view.only_cooling and view.cooling == 2  # the whole scope is spent
     assert "requests budget is spent until the provider's reset" in pool.snapshot()[0].describe()
-    pool.release(second, {"requests": Budget(0, 1.0)}, succeeded=True)
+    pool.release(second, {"requests": Headroom(0, 1.0)}, succeeded=True)
     time.sleep(1.05)
     assert isinstance(pool.try_reserve("openai", "C"), Credential)
     assert "budget" not in json.loads((tmp_path / "l.json").read_text())["keys"]["k1"]  # gone by: forgotten

@@ -17,7 +17,7 @@ import pytest
 
 from agentos_jobs.core.errors import CredentialsError
 from agentos_jobs.core.fsutil import iso, utc_now
-from agentos_jobs.core.processes import start_time
+from agentos_jobs.core.os_process import start_time
 from agentos_jobs.pool.credentials import Credential, load_credentials
 from agentos_jobs.pool.key_entry import KeyEntry
 from agentos_jobs.pool.policy import CredentialPool, PoolView

@@ -476,8 +476,8 @@ def test_a_warm_process_makes_each_keys_client_once_and_every_item_uses_it(
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(workspace.root)
     from agentos_jobs.pool.credentials import load_credentials
-    from agentos_jobs.providers import adapter_for, warm_clients
     from agentos_jobs.providers.base import _MADE
+    from agentos_jobs.providers.registry import adapter_for, warm_clients
     from agentos_jobs.run.project import project_settings
 
     settings = project_settings()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentos_jobs.items.shards import parse_shard
+from agentos_jobs.run.shards import parse_shard
 
 from conftest import Workspace
 

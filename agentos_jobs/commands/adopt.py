@@ -14,8 +14,8 @@ from __future__ import annotations
 from agentos_jobs.core.fsutil import display_path
 from agentos_jobs.core.ids import prefix_for
 from agentos_jobs.core.layout import BaseDir
-from agentos_jobs.core.locks import RunLock
 from agentos_jobs.core.run_id import new_run_id
+from agentos_jobs.core.run_locks import RunLock
 from agentos_jobs.core.settings import load_settings
 from agentos_jobs.items.discovery import discover, open_item
 from agentos_jobs.items.markers import marker_is_current, write_marker

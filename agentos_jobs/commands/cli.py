@@ -9,7 +9,7 @@ from pathlib import Path
 from agentos_jobs import __version__
 from agentos_jobs.commands.until_done import FIRST_PAUSE_SECONDS, MAX_PAUSE_SECONDS, run_until_done
 from agentos_jobs.core.errors import AgentosError, say_error
-from agentos_jobs.core.processes import quiet_in_a_closed_pipe
+from agentos_jobs.core.os_process import quiet_in_a_closed_pipe
 from agentos_jobs.core.settings import load_settings
 from agentos_jobs.core.status import EXIT_INTERRUPTED
 
@@ -101,13 +101,13 @@ def run_by_hand(workflow: str, item_id: str) -> int:
     """What `doit lld:42` does for one item, without doit: the same lock, the same up-to-date rule."""
     from agentos_jobs.core.ids import prefix_for
     from agentos_jobs.core.layout import BaseDir
-    from agentos_jobs.core.locks import RunLock
     from agentos_jobs.core.run_id import new_run_id
+    from agentos_jobs.core.run_locks import RunLock
     from agentos_jobs.items.discovery import open_item
     from agentos_jobs.items.markers import marker_is_current
     from agentos_jobs.procs.handoff import Handoff
     from agentos_jobs.procs.wrapper import run_item
-    from agentos_jobs.providers import preflight
+    from agentos_jobs.providers.registry import preflight
 
     settings, item = open_item(workflow, item_id)
     marker = BaseDir(settings.base_dir).marker(workflow, item_id)

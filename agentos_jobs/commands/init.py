@@ -9,29 +9,41 @@ from pathlib import Path
 from agentos_jobs.core.errors import ConfigError
 from agentos_jobs.core.fsutil import atomic_write_text, display_path
 from agentos_jobs.core.layout import BaseDir, ensure_base_dir
-from agentos_jobs.core.settings import Settings, load_settings
+from agentos_jobs.core.settings import ROLE_SETTINGS, SETTINGS, Settings, load_settings
 from agentos_jobs.core.toml_source import TomlSource
 from agentos_jobs.design.conventions import find_conventions
 from agentos_jobs.items.discovery import list_inputs
 
 DODO = '''"""Tasks of this repository: `doit -n 3 lld`, `doit issue`, `doit list --all -s` (agentos-jobs)."""
 
-from agentos_jobs.run.tasks import doit_config, task_issue, task_lld, task_sync_issues
+from agentos_jobs.tasks import doit_config, task_issue, task_lld, task_sync_issues
 
 DOIT_CONFIG = doit_config()
 __all__ = ["DOIT_CONFIG", "task_issue", "task_lld", "task_sync_issues"]
 '''
 
-STANZA = '''
-[tool.agentos_jobs]
-# Where items come from and where results go (paths relative to this file). Defaults shown.
-issues_dir = "docs/issues"        # <N>.md, <N>-<slug>.md or <N>.json -> `doit lld`
-ideas_dir = "ideas/active"        # *.md briefs -> `doit issue`
-docs_dir = "docs"                 # lld/active, lineage/active, issues/drafts are written under it
-max_iterations = 3                # review rounds before an LLD ends as needs-revision
-worker_timeout_seconds = 3600     # per item; env AGENTOS_WORKER_TIMEOUT
-provider = "offline"              # the built-in deterministic stand-in; env AGENTOS_PROVIDER
-'''
+# The settings `init` writes, each with what it is for; its value and variable are the declaration's (core/settings.py).
+_SHOWN = {
+    "issues_dir": "<N>.md, <N>-<slug>.md or <N>.json -> `doit lld`",
+    "ideas_dir": "*.md briefs -> `doit issue`",
+    "docs_dir": "lld/active, lineage/active, issues/drafts are written under it",
+    "max_iterations": "review rounds before an LLD ends as needs-revision",
+    "worker_timeout_seconds": "per item",
+    "provider": "the built-in deterministic stand-in",
+}
+
+
+def _shown(key: str, why: str) -> str:
+    spec = SETTINGS.get(key) or ROLE_SETTINGS[key]
+    default = spec.default
+    value = f'"{default.as_posix() if isinstance(default, Path) else default}"' if isinstance(default, str | Path) \
+        else f"{default:g}" if isinstance(default, float) else str(default)
+    return f"{key} = {value}".ljust(33) + f" # {why}" + (f"; env {spec.env}" if spec.env else "") + "\n"
+
+
+STANZA = ("\n[tool.agentos_jobs]\n"
+          "# Where items come from and where results go (paths relative to this file). Defaults shown.\n"
+          + "".join(_shown(key, why) for key, why in _SHOWN.items()))
 
 
 
@@ -73,7 +85,7 @@ def init_project(root: Path, example: bool = False) -> list[str]:
         report.append("dodo.py already uses agentos_jobs: unchanged")
     else:
         report.append("dodo.py exists and is yours: unchanged; add these lines to it:\n"
-                      "    from agentos_jobs.run.tasks import doit_config, task_issue, task_lld, task_sync_issues\n"
+                      "    from agentos_jobs.tasks import doit_config, task_issue, task_lld, task_sync_issues\n"
                       "    DOIT_CONFIG = doit_config()")
 
     if joined is None:

@@ -21,11 +21,11 @@ class Usage:
 
 
 @dataclass(frozen=True)
-class Budget:
+class Headroom:
     """One dimension of a limit (requests, tokens, ...): what is left of it and the seconds until it refills."""
 
     remaining: int | None
     reset_seconds: float | None
 
 
-Limits = dict[str, Budget]  # dimension -> budget; empty when the server says nothing
+Limits = dict[str, Headroom]  # dimension -> budget; empty when the server says nothing

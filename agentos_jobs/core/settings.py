@@ -186,10 +186,16 @@ def _read(spec: Setting, value: object, source: str) -> Any:
         raise ConfigError(f"{source}: {exc}") from None
 
 
+def _in_env(spec: Setting, env: Mapping[str, str]) -> str | None:
+    """Where the environment sets `spec` ("environment variable AGENTOS_..."); None when its variable is unset or
+    empty."""
+    return f"environment variable {spec.env}" if spec.env and env.get(spec.env, "") != "" else None
+
+
 def _value(spec: Setting, stanza: Stanza, env: Mapping[str, str]) -> Any:
     """The environment's value when its variable is set (and not empty), else pyproject.toml's, else the default."""
-    if spec.env and env.get(spec.env, "") != "":
-        return _read(spec, env[spec.env], f"environment variable {spec.env}")
+    if from_env := _in_env(spec, env):
+        return _read(spec, env[str(spec.env)], from_env)
     if spec.key in stanza.values:
         return _read(spec, stanza.values[spec.key], stanza.where(spec.key))
     return spec.default
@@ -221,12 +227,12 @@ def _role(stanza: Stanza, name: str, default: ModelChoice, forced: bool) -> Mode
 def _batched(stanza: Stanza, name: str, choice: ModelChoice, env: Mapping[str, str]) -> ModelChoice:
     """AGENTOS_BATCH decides for both roles; else the role's table or the top level. Only a provider with a batch
     API can batch."""
-    if env.get("AGENTOS_BATCH", "") != "":
-        choice = replace(choice, batch=_read(ROLE_SETTINGS["batch"], env["AGENTOS_BATCH"],
-                                             "environment variable AGENTOS_BATCH"))
+    batch = ROLE_SETTINGS["batch"]
+    if from_env := _in_env(batch, env):
+        choice = replace(choice, batch=_read(batch, env[str(batch.env)], from_env))
     if choice.batch and choice.provider not in BATCH_PROVIDERS:
-        where = ("environment variable AGENTOS_BATCH" if env.get("AGENTOS_BATCH") else
-                 stanza.where(name, "batch") if "batch" in (stanza.values.get(name) or {}) else stanza.where("batch"))
+        in_table = "batch" in (stanza.values.get(name) or {})
+        where = from_env or (stanza.where(name, "batch") if in_table else stanza.where("batch"))
         raise ConfigError(f"{where}: the {name}'s provider {choice.provider!r} has no batch mode here; batch = true "
                           f"works with {', '.join(BATCH_PROVIDERS)}: use one, or set batch = false")
     return choice
@@ -235,10 +241,11 @@ def _batched(stanza: Stanza, name: str, choice: ModelChoice, env: Mapping[str, s
 def _top_choice(stanza: Stanza, env: Mapping[str, str], forced: bool) -> ModelChoice:
     """The top level's provider, model, endpoint and batch: both roles' unless a role's table says otherwise."""
     values = {spec.attr: _value(spec, stanza, env) for spec in ROLE_SETTINGS.values()}
-    provider = _check_provider(values["provider"], "AGENTOS_PROVIDER" if forced else stanza.where("provider"))
+    provider = _check_provider(values["provider"], str(ROLE_SETTINGS["provider"].env) if forced
+                               else stanza.where("provider"))
     if forced and provider != stanza.values.get("provider", ROLE_SETTINGS["provider"].default):
         # Another provider's model and endpoint must not follow the override: the key would go to that host.
-        values.update(model=env.get("AGENTOS_MODEL") or None, base_url=None)
+        values.update(model=env.get(str(ROLE_SETTINGS["model"].env)) or None, base_url=None)
     return ModelChoice(**values)
 
 
@@ -254,8 +261,7 @@ def _check_service_tier(stanza: Stanza, env: Mapping[str, str], tier: str | None
     """A tier only OpenAI serves, with no role on OpenAI, would be a setting that silently does nothing."""
     if tier is not None and "openai" not in (choice.provider, *(
             (stanza.values.get(role) or {}).get("provider") for role in ROLES)):
-        where = "environment variable AGENTOS_SERVICE_TIER" if env.get("AGENTOS_SERVICE_TIER") else \
-            stanza.where("service_tier")
+        where = _in_env(SETTINGS["service_tier"], env) or stanza.where("service_tier")
         raise ConfigError(f"{where}: service_tier is OpenAI's, and no role uses provider 'openai'; remove it")
 
 
@@ -266,7 +272,7 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
     _refuse_unknown(stanza, (), stanza.values, [*SETTINGS, *ROLE_SETTINGS, *ROLES])
     values = {spec.attr: _value(spec, stanza, env) for spec in SETTINGS.values()}
     values = {attr: root / value if isinstance(value, Path) else value for attr, value in values.items()}
-    forced = bool(env.get("AGENTOS_PROVIDER"))
+    forced = _in_env(ROLE_SETTINGS["provider"], env) is not None
     choice = _top_choice(stanza, env, forced)
     _check_files(root, stanza, values)
     _check_service_tier(stanza, env, values["service_tier"], choice)

@@ -9,8 +9,9 @@ from agentos_jobs.design.offline import OfflineProvider
 from agentos_jobs.pool.credentials import load_credentials
 from agentos_jobs.pool.policy import CredentialPool
 from agentos_jobs.pool.stores import open_store
-from agentos_jobs.providers import Provider, adapter_for, check_keys, check_role
+from agentos_jobs.providers.base import Provider
 from agentos_jobs.providers.pooled import PooledProvider
+from agentos_jobs.providers.registry import adapter_for, check_keys, check_role
 
 
 def make_providers(settings: Settings, holder: str, run_id: str,

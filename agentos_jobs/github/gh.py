@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from agentos_jobs.core.errors import GhError
 from agentos_jobs.core.fsutil import parse_json
-from agentos_jobs.core.processes import adopt_orphans, children_of, end_children
+from agentos_jobs.core.os_process import adopt_orphans, children_of, end_children
 from agentos_jobs.core.settings import Settings
 
 GH_TIMEOUT_SECONDS = 120  # a filing step makes up to 3 calls under the worktree lock, which others wait 600 s for

@@ -18,7 +18,7 @@ from typing import Any
 
 from agentos_jobs.core.filelock import FileLock
 from agentos_jobs.core.fsutil import atomic_write_json, clear_way, move_aside, parse_json, utc_now
-from agentos_jobs.core.processes import same_process, start_time
+from agentos_jobs.core.os_process import same_process, start_time
 from agentos_jobs.pool.key_entry import Holder, KeyEntry
 from agentos_jobs.pool.lease_store import Entries, T
 

@@ -71,7 +71,7 @@ class Disabled:
 
 
 @dataclass(frozen=True)
-class Budget:
+class KeyHeadroom:
     """What the provider's headers last said of one dimension (requests, tokens) of the key's quota."""
 
     remaining: int | None
@@ -92,7 +92,7 @@ class KeyEntry:
     cooling_reason: str | None = None
     kept_for: KeptFor | None = None
     disabled: Disabled | None = None
-    budget: Mapping[str, Budget] = field(default_factory=dict)
+    budget: Mapping[str, KeyHeadroom] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -164,7 +164,7 @@ class KeyEntry:
             disabled=Disabled(reason=str(mark.get("reason")), run_id=_text(mark.get("run_id")),
                               at=_text(mark.get("at")), until=when(mark.get("until")))
             if isinstance(mark, dict) else None,
-            budget={dimension: Budget(remaining(b.get("remaining")), when(b.get("reset")))
+            budget={dimension: KeyHeadroom(remaining(b.get("remaining")), when(b.get("reset")))
                     for dimension, b in budget.items()})
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from agentos_jobs.core.fsutil import utc_now
-from agentos_jobs.core.metering import Budget, Limits
+from agentos_jobs.core.metering import Headroom, Limits
 
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -66,12 +66,12 @@ def read_limits(headers: Mapping[str, str] | None) -> Limits:
         remaining = _count(headers.get(f"x-ratelimit-remaining-{dimension}"))
         reset = duration(headers.get(f"x-ratelimit-reset-{dimension}") or "")
         if remaining is not None or reset is not None:
-            found[dimension] = Budget(remaining, reset)
+            found[dimension] = Headroom(remaining, reset)
     for dimension in _ANTHROPIC:
         remaining = _count(headers.get(f"anthropic-ratelimit-{dimension}-remaining"))
         reset = until(headers.get(f"anthropic-ratelimit-{dimension}-reset") or "")
         if remaining is not None or reset is not None:
-            found[dimension] = Budget(remaining, reset)
+            found[dimension] = Headroom(remaining, reset)
     return found
 
 

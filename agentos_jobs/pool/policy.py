@@ -20,7 +20,7 @@ from agentos_jobs.core.fsutil import iso
 from agentos_jobs.core.metering import Limits
 from agentos_jobs.core.text import one_line
 from agentos_jobs.pool.credentials import Credential
-from agentos_jobs.pool.key_entry import Budget, Disabled, Holder, KeptFor, KeyEntry
+from agentos_jobs.pool.key_entry import Disabled, Holder, KeptFor, KeyEntry, KeyHeadroom
 from agentos_jobs.pool.lease_store import BEATS_PER_TTL, Entries, LeaseStore
 
 # The longest a key is cooled, whatever a server's wait hint (or a lease store of an older version) says:
@@ -376,7 +376,7 @@ def _spent(entry: KeyEntry, now: datetime) -> KeyEntry:
 
 def _recorded(entry: KeyEntry, limits: Limits, now: datetime) -> KeyEntry:
     """The entry with what an answer's headers said of each dimension of the key's budget."""
-    budget: dict[str, Budget] = dict(entry.budget)
+    budget: dict[str, KeyHeadroom] = dict(entry.budget)
     for dimension, said in limits.items():
         if said.reset_seconds is None:
             continue
@@ -386,7 +386,7 @@ def _recorded(entry: KeyEntry, limits: Limits, now: datetime) -> KeyEntry:
         if (remaining is not None and known and known.remaining is not None and known.reset and known.reset > now
                 and reset <= known.reset + timedelta(seconds=1)):
             remaining = min(remaining, known.remaining)  # an answer overtaken by a later one, same window
-        budget[dimension] = Budget(remaining, reset)
+        budget[dimension] = KeyHeadroom(remaining, reset)
     return replace(entry, budget=budget)
 
 

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from agentos_jobs.core.errors import ConfigError, WarmParentGone
 from agentos_jobs.core.ids import prefix_for
-from agentos_jobs.core.processes import pid_alive, spawn_blocked
+from agentos_jobs.core.os_process import pid_alive, spawn_blocked
 from agentos_jobs.core.results import ItemResult
 from agentos_jobs.core.status import item_exit
 from agentos_jobs.procs import warm_parent

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import IO, NoReturn
 
 from agentos_jobs.core.errors import WarmParentGone
-from agentos_jobs.core.processes import (
+from agentos_jobs.core.os_process import (
     arg_area,
     children_of,
     die_with_parent,
@@ -215,9 +215,9 @@ def warm() -> None:
     from agentos_jobs.core.settings import load_settings
     from agentos_jobs.design.context import prepare_view
     from agentos_jobs.design.template import load_rubric, load_template
-    from agentos_jobs.design.workflows import get_workflow
+    from agentos_jobs.design.workflows.registry import get_workflow
     from agentos_jobs.procs import workflow, wrapper  # noqa: F401  (what every fork runs: imported once, here)
-    from agentos_jobs.providers import warm_clients
+    from agentos_jobs.providers.registry import warm_clients
     from agentos_jobs.repo.files import keep_listing
     from agentos_jobs.tracing.spans import detected_resource
 

@@ -16,7 +16,7 @@ from typing import Any
 from agentos_jobs.core.fsutil import atomic_write_json, read_json_object
 from agentos_jobs.core.ids import prefix_for
 from agentos_jobs.core.layout import BaseDir, RunDir
-from agentos_jobs.core.processes import pid_alive
+from agentos_jobs.core.os_process import pid_alive
 from agentos_jobs.core.run_id import current_run_id
 from agentos_jobs.procs.handoff import Handoff
 from agentos_jobs.procs.launch import ItemProcess, door

@@ -19,17 +19,17 @@ from agentos_jobs.core.errors import AgentosError, Interrupted, StepFailed
 from agentos_jobs.core.fsutil import describe_os_error
 from agentos_jobs.core.ids import prefix_for
 from agentos_jobs.core.layout import BaseDir
-from agentos_jobs.core.processes import STOP_SIGNALS, die_with_parent, exit_now, unblock_stop_signals
+from agentos_jobs.core.os_process import STOP_SIGNALS, die_with_parent, exit_now, unblock_stop_signals
 from agentos_jobs.core.results import ItemResult
 from agentos_jobs.core.settings import Settings
 from agentos_jobs.core.status import EXIT_FAILED, EXIT_OK, Status
 from agentos_jobs.core.text import shown_name
 from agentos_jobs.design.roles import make_providers
-from agentos_jobs.design.workflows import get_workflow
 from agentos_jobs.design.workflows.base import WorkflowContext, model_name
+from agentos_jobs.design.workflows.registry import get_workflow
 from agentos_jobs.items.discovery import Document, Item, load_document, open_item
 from agentos_jobs.procs.handoff import Handoff
-from agentos_jobs.providers import keep_batches_in
+from agentos_jobs.providers.registry import keep_batches_in
 from agentos_jobs.repo.redact import counted, redact
 from agentos_jobs.steps.checkpoint import Checkpoint
 from agentos_jobs.steps.engine import Engine

@@ -29,8 +29,7 @@ from agentos_jobs.core.errors import AgentosError, say_error
 from agentos_jobs.core.fsutil import describe_os_error, display_path, iso, utc_now
 from agentos_jobs.core.ids import prefix_for
 from agentos_jobs.core.layout import BaseDir, RunDir
-from agentos_jobs.core.locks import acquire_slot
-from agentos_jobs.core.processes import (
+from agentos_jobs.core.os_process import (
     STOP_SIGNALS,
     end_forked_child,
     exit_now,
@@ -42,9 +41,10 @@ from agentos_jobs.core.processes import (
     unblock_stop_signals,
 )
 from agentos_jobs.core.results import ItemResult
+from agentos_jobs.core.run_locks import acquire_slot
 from agentos_jobs.core.settings import MAX_PARALLEL, Settings
 from agentos_jobs.core.status import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Status
-from agentos_jobs.design.workflows import get_workflow
+from agentos_jobs.design.workflows.registry import get_workflow
 from agentos_jobs.items.discovery import Item, open_item
 from agentos_jobs.items.markers import write_marker
 from agentos_jobs.procs import workflow as workflow_process

@@ -34,8 +34,8 @@ from agentos_jobs.core.errors import (
 from agentos_jobs.core.fsutil import describe_os_error, iso, utc_now
 from agentos_jobs.core.layout import BaseDir
 from agentos_jobs.core.metering import Limits, Usage
+from agentos_jobs.core.os_process import start_time
 from agentos_jobs.core.prices import Price, batch_price, cache_saving, cost_usd, price_of
-from agentos_jobs.core.processes import start_time
 from agentos_jobs.core.settings import ModelChoice, Settings
 from agentos_jobs.core.text import one_line
 from agentos_jobs.pool.budget import Ledger, budget_price

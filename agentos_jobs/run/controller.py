@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from agentos_jobs.core.fsutil import atomic_write_text, describe_os_error, display_path, iso, utc_now
 from agentos_jobs.core.ids import prefix_for
 from agentos_jobs.core.layout import BaseDir
-from agentos_jobs.core.locks import RunLock
-from agentos_jobs.core.processes import stopped_early
+from agentos_jobs.core.os_process import stopped_early
 from agentos_jobs.core.results import ItemResult
+from agentos_jobs.core.run_locks import RunLock
 from agentos_jobs.core.settings import Settings
 from agentos_jobs.core.status import EXIT_FAILED, Status
 from agentos_jobs.core.text import shown_name
 from agentos_jobs.pool.budget import read_spend
 from agentos_jobs.procs.worker import read_notes, still_running, wrapper_started
-from agentos_jobs.providers import preflight
+from agentos_jobs.providers.registry import preflight
 from agentos_jobs.run.progress import Progress
 from agentos_jobs.run.summary import build_summary, render_summary, write_summary
 from agentos_jobs.tracing.run_trace import RunTrace

@@ -24,7 +24,7 @@ from doit.runner import MRunner
 from agentos_jobs.core.errors import AgentosError, say_error
 from agentos_jobs.core.fsutil import describe_os_error
 from agentos_jobs.core.ids import WORKFLOWS
-from agentos_jobs.core.processes import STOP_SIGNALS, die_with_parent
+from agentos_jobs.core.os_process import STOP_SIGNALS, die_with_parent
 from agentos_jobs.core.run_id import current_run_id
 from agentos_jobs.core.settings import DEFAULT_PARALLEL, MAX_PARALLEL
 from agentos_jobs.core.text import CLEAR_LINE, terminal_width

@@ -17,21 +17,21 @@ from agentos_jobs.core.errors import ConfigError, RunLocked
 from agentos_jobs.core.fsutil import display_path
 from agentos_jobs.core.ids import WORKFLOWS, prefix_for
 from agentos_jobs.core.layout import BaseDir, ensure_base_dir
-from agentos_jobs.core.locks import RunLock
-from agentos_jobs.core.processes import install_early_stop, quiet_in_a_closed_pipe
+from agentos_jobs.core.os_process import install_early_stop, quiet_in_a_closed_pipe
 from agentos_jobs.core.run_id import ensure_run_env
+from agentos_jobs.core.run_locks import RunLock
 from agentos_jobs.core.settings import DEFAULT_PARALLEL, Settings
 from agentos_jobs.core.status import EXIT_REFUSED
 from agentos_jobs.core.text import shown_name
 from agentos_jobs.items.discovery import discover, list_inputs
 from agentos_jobs.items.markers import marker_is_current
 from agentos_jobs.items.owned import OutputFolders, existing_work_line, foreign_files
-from agentos_jobs.items.shards import this_share
 from agentos_jobs.procs.launch import open_for_run
 from agentos_jobs.procs.shm import parallel_type
 from agentos_jobs.procs.worker import run_item
 from agentos_jobs.run.depfile import usable_dep_file
 from agentos_jobs.run.project import project_settings
+from agentos_jobs.run.shards import this_share
 from agentos_jobs.steps.checkpoint import delete_checkpoint
 
 

@@ -11,7 +11,7 @@ from agentos_jobs.core.errors import AgentosError, StepFailed
 from agentos_jobs.core.fsutil import describe_os_error, iso, utc_now
 from agentos_jobs.core.settings import Settings
 from agentos_jobs.core.status import Status
-from agentos_jobs.providers import Completion
+from agentos_jobs.providers.base import Completion
 from agentos_jobs.steps import spill
 from agentos_jobs.steps.checkpoint import Checkpoint
 from agentos_jobs.tracing.spans import record_cost, tracer
@@ -47,7 +47,7 @@ class Engine:
         started, clock = iso(utc_now()), time.monotonic()
         guard: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if shared:
-            from agentos_jobs.core.locks import worktree_lock  # most steps never lock
+            from agentos_jobs.core.run_locks import worktree_lock  # most steps never lock
 
             guard = worktree_lock(self.settings, self.say)
         try:

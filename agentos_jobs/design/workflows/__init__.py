@@ -1,11 +1,2 @@
-"""The workflows a task can run, by name."""
-
-from __future__ import annotations
-
-from agentos_jobs.design.workflows.base import Workflow
-from agentos_jobs.design.workflows.issue import run_issue
-from agentos_jobs.design.workflows.lld import run_lld
-
-
-def get_workflow(name: str) -> Workflow:
-    return {"lld": run_lld, "issue": run_issue}[name]
+"""The two workflows (lld.py: a design for an issue; issue.py: an issue from a brief), the rounds they share
+(rounds.py), what each is handed (base.py), and their names (registry.py)."""

@@ -24,7 +24,7 @@ from agentos_jobs.design.verdict import Finding
 from agentos_jobs.items.discovery import Document, Item
 from agentos_jobs.items.markers import why_rerun
 from agentos_jobs.items.owned import Outputs, Record, check_outputs
-from agentos_jobs.providers import Provider, Request
+from agentos_jobs.providers.base import Provider, Request
 from agentos_jobs.steps.engine import Engine
 
 

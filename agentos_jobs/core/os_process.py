@@ -1,6 +1,7 @@
-"""Is a process still there? Asked by wrappers about doit and by the pool about lease holders. And the
-other side: a process that must not outlive the one that started it, and one that must not be stopped before
-it can stop cleanly (its stop signals are held back until its handlers are in place)."""
+"""The OS's side of a process (the process layer itself is procs/): is a process still there? Asked by wrappers
+about doit and by the pool about lease holders. And the other side: a process that must not outlive the one that
+started it, and one that must not be stopped before it can stop cleanly (its stop signals are held back until its
+handlers are in place)."""
 
 from __future__ import annotations
 

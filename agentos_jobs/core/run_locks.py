@@ -1,4 +1,5 @@
-"""File locks: one run per worktree, at most MAX_PARALLEL workflows at once, serialised shared-state steps.
+"""The run's locks, built on filelock.py: one run per worktree, at most MAX_PARALLEL workflows at once, serialised
+shared-state steps.
 
 Locks are always taken on dedicated `.lock` files (never on data files that get replaced) and always with a
 timeout. The OS releases them when the holder dies, so a crashed run never leaves the worktree locked.
