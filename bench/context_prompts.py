@@ -36,15 +36,15 @@ from fake_llm import FakeLLM, common_start, use_provider  # noqa: E402  (the tes
 
 ISSUES = [
     ("Faster checkpoint writes", "`Checkpoint.record` opens one transaction per step; measure it first."),
-    ("Front matter dates", "Read `created_at` in front matter; see agentos_jobs/frontmatter.py."),
-    ("Quieter progress", "The status line in agentos_jobs/progress.py redraws too often on slow terminals."),
+    ("Front matter dates", "Read `created_at` in front matter; see agentos_jobs/items/front_matter.py."),
+    ("Quieter progress", "The status line in agentos_jobs/run/progress.py redraws too often on slow terminals."),
     ("Lease store metrics", "Count leases in `lease_store.py` and show them in `agentos-jobs keys`."),
     ("Summary as Markdown", "`render_summary` should also write a Markdown table for CI job summaries."),
     ("Context budget per role", "The reviewer may need less context than the drafter: see `build_context`."),
-    ("Escape more names", "`shown_name` misses some bidirectional controls; see agentos_jobs/text.py."),
+    ("Escape more names", "`shown_name` misses some bidirectional controls; see agentos_jobs/core/text.py."),
     ("Marker schema version", "Markers written by `write_marker` carry no version; add one."),
-    ("Sync labels", "`doit sync_issues` drops label colours; agentos_jobs/sync.py should keep them."),
-    ("Spans for context", "Building the context deserves its own span in agentos_jobs/tracing.py."),
+    ("Sync labels", "`doit sync_issues` drops label colours; agentos_jobs/github/sync.py should keep them."),
+    ("Spans for context", "Building the context deserves its own span in agentos_jobs/tracing/spans.py."),
 ]
 
 

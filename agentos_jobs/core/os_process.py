@@ -209,7 +209,7 @@ def stop_process_group(pgid: int, exited: Callable[[float], bool], grace: float)
 
 def exit_now(code: int) -> NoReturn:
     """End a per-item process without the interpreter's teardown (~20 ms a process): its files are closed and
-    its spans written as they end (tracing.py), so only the standard streams are left to flush."""
+    its spans written as they end (tracing/spans.py), so only the standard streams are left to flush."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()

@@ -1,4 +1,4 @@
-"""Where the credential pool keeps its state, and what a store must do; the pool's policy is in pool.py.
+"""Where the credential pool keeps its state, and what a store must do; the policy is in policy.py.
 
 The state is one entry per key name (a KeyEntry, key_entry.py): its holders, cooldown, strikes, disabled mark
 and the budget the provider's headers reported. A store changes entries atomically and knows whether a holder is

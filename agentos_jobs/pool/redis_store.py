@@ -3,7 +3,7 @@
 One JSON value per key name (`agentos-jobs:lease:<name>`), never key material. Every change is a WATCH/MULTI
 transaction over the entries it reads, timed by the Redis server's clock, so machines whose clocks differ
 agree on when a lease or a cooldown ends. A holder on another machine cannot be checked by pid: its lease
-carries its host id and an expiry that it renews while the call runs (pool.py's heartbeat); a lease not
+carries its host id and an expiry that it renews while the call runs (policy.py's heartbeat); a lease not
 renewed within its TTL is reclaimed. A Redis that restarts or drops the connection is waited for (said once),
 up to RECONNECT_SECONDS, so that a short outage costs no item.
 """

@@ -54,7 +54,7 @@ from agentos_jobs.core.os_process import (
 )
 
 # The title a wrapper shows (ps, pgrep) is written over this process's own arguments, which cannot grow: room
-# for the longest item id is made by an argument of spaces (see procs.set_title).
+# for the longest item id is made by an argument of spaces (see os_process.set_title).
 TITLE_ROOM = " " * 160
 MAX_REQUEST = 1 << 20  # a wrapper's arguments: the hand-off names the item's files
 # A worker waits for its wrapper's pid in slices: after SAY_SECONDS of them it says what it waits on; a warm

@@ -67,7 +67,7 @@ def run_item(workflow: str, item_id: str, sources: list[str], base_dir: str) -> 
     note = run.worker_note(os.getpid())
     task = f"{workflow}:{item_id}"
     _write_note(note, task)  # written first: a worker that dies now still names its item
-    run_pid = os.environ.get("AGENTOS_RUN_PID", "")  # doit's process named itself when it read dodo.py (runs.py)
+    run_pid = os.environ.get("AGENTOS_RUN_PID", "")  # doit's process named itself when it read dodo.py (core/run_id.py)
     handoff = Handoff(run_id, tuple(sources), parent=os.getpid(), doit_pid=int(run_pid) if run_pid.isdigit() else None,
                       clear_line=os.environ.get("AGENTOS_CLEAR_LINE") == "1")
     result = run.item_result(prefix_for(workflow, item_id))
