@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -58,6 +59,14 @@ def pytest_ignore_collect(collection_path: Path) -> bool | None:
     if sys.platform == "win32" and collection_path.name.startswith("test_") and collection_path.suffix == ".py":
         return collection_path.stem not in PORTABLE_MODULES or None
     return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The package's bytecode is compiled once, as pip or a first import would on a user's machine: the runs' own
+    processes write none (the workspace sets PYTHONDONTWRITEBYTECODE), so each would compile every module it
+    imports from its source again. Once, by the controller: xdist's workers start after it."""
+    if not hasattr(config, "workerinput"):
+        compileall.compile_dir(REPO / "agentos_jobs", quiet=1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
