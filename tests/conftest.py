@@ -220,18 +220,34 @@ def rendered_rows(screen: bytes, columns: int) -> list[str]:
     return [row.rstrip() for row in history + rows]
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Workspace]:
+def _workspace(tmp_path: Path) -> Workspace:
     root, base, home = tmp_path / "repo", tmp_path / "agentos", tmp_path / "home"
-    root.mkdir()
-    home.mkdir()
+    root.mkdir(exist_ok=True)
+    home.mkdir(exist_ok=True)
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("AGENTOS_", "OPENAI", "ANTHROPIC", "GEMINI", "GOOGLE", "OTEL_", "TRACEPARENT"))}
     env.update({"HOME": str(home), "AGENTOS_BASE_DIR": str(base), "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
                 "PYTHONDONTWRITEBYTECODE": "1"})
-    ws = Workspace(root=root, base=base, home=home, env=env)
-    done = ws.command(str(BIN / "agentos-jobs"), "init")
+    return Workspace(root=root, base=base, home=home, env=env)
+
+
+@pytest.fixture(scope="session")
+def initialized(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `agentos-jobs init` writes (the repository, base dir and HOME), once per test process: it writes no
+    path of its own, so each workspace starts from a copy instead of an init of its own."""
+    template = tmp_path_factory.mktemp("initialized")
+    done = _workspace(template).command(str(BIN / "agentos-jobs"), "init")
     assert done.returncode == 0, done.stderr
+    return template
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, initialized: Path) -> Iterator[Workspace]:
+    for folder in ("repo", "agentos", "home"):
+        if (initialized / folder).exists():
+            shutil.copytree(initialized / folder, tmp_path / folder, copy_function=shutil.copy)
+    ws = _workspace(tmp_path)
+    base = ws.base
     yield ws
     for line in ws.processes():  # never leave a stray process to the next test
         print("left over:", line)
