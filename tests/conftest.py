@@ -74,6 +74,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if (item.path.stem not in PORTABLE_MODULES or POSIX_FIXTURES & set(getattr(item, "fixturenames", ()))
                 or getattr(item, "originalname", item.name) in NOT_YET_PORTABLE):
             item.add_marker(pytest.mark.posix)
+    items.sort(key=_weight)
+
+
+def _weight(item: pytest.Item) -> int:
+    """The longest tests first (runs against the fake server, then other real runs, then pure logic), so that xdist
+    ends the session on short ones rather than on a long run started last. The sort keeps each tier's order."""
+    used = set(getattr(item, "fixturenames", ()))
+    return 0 if {"workspace", "fake"} <= used else 1 if POSIX_FIXTURES & used else 2
 
 
 def issue_text(title: str, body: str = "", criteria: tuple[str, ...] = ("It works", "It is tested")) -> str:
