@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import json
 import os
@@ -52,6 +53,10 @@ NOT_YET_PORTABLE = frozenset({
     "test_the_ledger_holds_the_worst_case_and_refuses_what_would_cross_the_budget",  # os.fchmod
     "test_the_budget_setting_is_checked_and_the_progress_line_shows_the_spend",  # os.fchmod
 })
+# The modules that watch a run's processes through Linux alone (/proc/<pid>/stat for a parent, the titles the warm
+# parent's forks set, the warm parent itself): marked `linux` and skipped elsewhere;
+# the rest of the suite runs on macOS.
+LINUX_MODULES = frozenset({"test_lifecycle", "test_signals"})
 
 
 def pytest_ignore_collect(collection_path: Path) -> bool | None:
@@ -61,11 +66,31 @@ def pytest_ignore_collect(collection_path: Path) -> bool | None:
     return None
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The package's bytecode is compiled once, as pip or a first import would on a user's machine: the runs' own
+    processes write none (the workspace sets PYTHONDONTWRITEBYTECODE), so each would compile every module it
+    imports from its source again. Once, by the controller: xdist's workers start after it."""
+    if not hasattr(config, "workerinput"):
+        compileall.compile_dir(REPO / "agentos_jobs", quiet=1)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if (item.path.stem not in PORTABLE_MODULES or POSIX_FIXTURES & set(getattr(item, "fixturenames", ()))
                 or getattr(item, "originalname", item.name) in NOT_YET_PORTABLE):
             item.add_marker(pytest.mark.posix)
+        if item.path.stem in LINUX_MODULES:
+            item.add_marker(pytest.mark.linux)
+            if sys.platform != "linux":
+                item.add_marker(pytest.mark.skip(reason="reads /proc and the warm parent's process titles: Linux only"))
+    items.sort(key=_weight)
+
+
+def _weight(item: pytest.Item) -> int:
+    """The longest tests first (runs against the fake server, then other real runs, then pure logic), so that xdist
+    ends the session on short ones rather than on a long run started last. The sort keeps each tier's order."""
+    used = set(getattr(item, "fixturenames", ()))
+    return 0 if {"workspace", "fake"} <= used else 1 if POSIX_FIXTURES & used else 2
 
 
 def issue_text(title: str, body: str = "", criteria: tuple[str, ...] = ("It works", "It is tested")) -> str:
@@ -220,18 +245,33 @@ def rendered_rows(screen: bytes, columns: int) -> list[str]:
     return [row.rstrip() for row in history + rows]
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Workspace]:
+def _workspace(tmp_path: Path) -> Workspace:
     root, base, home = tmp_path / "repo", tmp_path / "agentos", tmp_path / "home"
-    root.mkdir()
-    home.mkdir()
+    root.mkdir(exist_ok=True)
+    home.mkdir(exist_ok=True)
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("AGENTOS_", "OPENAI", "ANTHROPIC", "GEMINI", "GOOGLE", "OTEL_", "TRACEPARENT"))}
     env.update({"HOME": str(home), "AGENTOS_BASE_DIR": str(base), "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
                 "PYTHONDONTWRITEBYTECODE": "1"})
-    ws = Workspace(root=root, base=base, home=home, env=env)
-    done = ws.command(str(BIN / "agentos-jobs"), "init")
+    return Workspace(root=root, base=base, home=home, env=env)
+
+
+@pytest.fixture(scope="session")
+def initialized(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `agentos-jobs init` writes (the repository, base dir and HOME), once per test process: it writes no
+    path of its own, so each workspace starts from a copy instead of an init of its own."""
+    template = tmp_path_factory.mktemp("initialized")
+    done = _workspace(template).command(str(BIN / "agentos-jobs"), "init")
     assert done.returncode == 0, done.stderr
+    return template
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, initialized: Path) -> Iterator[Workspace]:
+    for folder in ("repo", "agentos", "home"):
+        if (initialized / folder).exists():
+            shutil.copytree(initialized / folder, tmp_path / folder, copy_function=shutil.copy)
+    ws = _workspace(tmp_path)
     yield ws
     for line in ws.processes():  # never leave a stray process to the next test
         print("left over:", line)

@@ -447,7 +447,9 @@ def test_a_gateways_429_without_retry_after_cools_the_key_for_the_hint_it_does_g
     header at all but `Limit resets at: ... UTC` in the message."""
     use_provider(workspace, fake, provider, keys=2)
     fake.delay = 0.2
-    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=15)  # well past the start, even loaded
+    # Far enough ahead that the 429 comes well before it even on a loaded machine (it once came 14 s after the
+    # start at a load of 14); key-2 serves the items meanwhile, so the run waits for none of it.
+    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=60)
     if provider == "openai":
         reply = rate_limited("openai")
         reply.headers["llm_provider-retry-after"] = "2"
