@@ -148,6 +148,11 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def to_millis(moment: datetime) -> datetime:
+    """The moment as `iso` writes it: a time a store keeps is, read back, the same time that was decided."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def display_path(path: Path, root: Path) -> str:
     """A path relative to the project root when it lies inside it: shorter in tables and messages."""
     try:

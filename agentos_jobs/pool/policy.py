@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from agentos_jobs.core.errors import StoreUnavailable
-from agentos_jobs.core.fsutil import iso
+from agentos_jobs.core.fsutil import iso, to_millis
 from agentos_jobs.core.metering import Limits
 from agentos_jobs.core.text import one_line
 from agentos_jobs.pool.credentials import Credential
@@ -99,7 +99,7 @@ class Cooled:
 def _capped(entry: KeyEntry, now: datetime) -> KeyEntry:
     """The entry with its cooldown ending no later than MAX_COOLDOWN_SECONDS from now: a later end is cut down
     in the entry itself (written back with the state), so the cap does not move on with the clock."""
-    cap = now + timedelta(seconds=MAX_COOLDOWN_SECONDS)
+    cap = to_millis(now + timedelta(seconds=MAX_COOLDOWN_SECONDS))
     return replace(entry, cooling_until=cap) if entry.cooling_until and entry.cooling_until > cap else entry
 
 
@@ -263,7 +263,7 @@ class CredentialPool:
         def cool(entries: Entries, now: datetime) -> float:
             strikes = 1 + max(self._entry(entries, c, now).strikes for c in group)
             wait = seconds if seconds is not None else backoff(strikes) if backoff else 0.0
-            until = now + timedelta(seconds=min(wait, MAX_COOLDOWN_SECONDS))
+            until = to_millis(now + timedelta(seconds=min(wait, MAX_COOLDOWN_SECONDS)))
             kept = KeptFor(call, until + timedelta(seconds=PROBE_GRACE_SECONDS)) if call else None
             for member in group:
                 entry = replace(self._entry(entries, member, now), strikes=strikes, kept_for=kept)
@@ -277,8 +277,9 @@ class CredentialPool:
 
     def disable(self, credential: Credential, reason: str) -> None:
         def disable(entries: Entries, now: datetime) -> None:
+            until = to_millis(now + timedelta(seconds=DISABLE_SECONDS))
             entries[credential.name] = replace(self._entry(entries, credential, now), disabled=Disabled(
-                reason=reason, run_id=self.run_id, at=iso(now), until=now + timedelta(seconds=DISABLE_SECONDS)))
+                reason=reason, run_id=self.run_id, at=iso(now), until=until))
 
         self.store.update([credential.name], disable)
 
@@ -380,7 +381,7 @@ def _recorded(entry: KeyEntry, limits: Limits, now: datetime) -> KeyEntry:
     for dimension, said in limits.items():
         if said.reset_seconds is None:
             continue
-        reset = now + timedelta(seconds=min(said.reset_seconds, MAX_COOLDOWN_SECONDS))
+        reset = to_millis(now + timedelta(seconds=min(said.reset_seconds, MAX_COOLDOWN_SECONDS)))
         known = budget.get(dimension)
         remaining = said.remaining
         if (remaining is not None and known and known.remaining is not None and known.reset and known.reset > now
