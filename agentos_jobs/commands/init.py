@@ -36,6 +36,8 @@ _SHOWN = {
 def _shown(key: str, why: str) -> str:
     spec = SETTINGS.get(key) or ROLE_SETTINGS[key]
     default = spec.default
+    if not isinstance(default, str | Path | int | float) or isinstance(default, bool):
+        raise TypeError(f"{key}: init shows only text, path and number defaults, as TOML")  # a bug of ours, at import
     value = f'"{default.as_posix() if isinstance(default, Path) else default}"' if isinstance(default, str | Path) \
         else f"{default:g}" if isinstance(default, float) else str(default)
     return f"{key} = {value}".ljust(33) + f" # {why}" + (f"; env {spec.env}" if spec.env else "") + "\n"

@@ -27,7 +27,7 @@ user as a traceback.
         ├── ProviderError           a classified call failure (providers/, acted on by providers/pooled)
         ├── RetriesExhausted        every attempt of a call failed (providers/pooled; the step fails)
         ├── StepFailed              a step raised (steps/engine; procs/workflow ends the item with its status)
-        ├── LockTimeout             a lock file still held at its timeout (core/filelock; core/locks, pooled)
+        ├── LockTimeout             a lock file still held at its timeout (core/filelock; core/run_locks, pooled)
         ├── WarmParentGone          the warm parent died (procs/warm_parent; procs/worker starts afresh)
         ├── NotRepoContent          a path that must not be read as the repository's (repo/files; items, design)
         └── ValueError

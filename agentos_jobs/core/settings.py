@@ -4,7 +4,7 @@ Each setting is declared once, as the dataclass field it sets: `max_tokens: int 
 its kind with its bounds or choices (core/setting_kinds.py), its default and, when it has one, its environment
 variable; reading, validating and the defaults all follow from that line. Adding a setting is one line in
 Settings (or in ModelChoice, for a key a role's table may set too), e.g.
-    process_start: str = setting(Choice(("warm", "fresh")), "warm", "AGENTOS_<NAME>")
+    lease_ttl_seconds: float = setting(Number(), 30.0, "AGENTOS_LEASE_TTL")
 and its row in docs/settings.md (tests/test_docs.py fails until it has one)."""
 
 from __future__ import annotations

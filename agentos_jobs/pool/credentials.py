@@ -118,7 +118,7 @@ def _printable(key: str) -> bool:
 
 def _check_private(path: Path) -> None:
     # Mode bits mean "private" on POSIX only: on Windows st_mode is always 0o666 or 0o444 and this would refuse
-    # every file. Skip it there (the file is in the user's profile; an ACL check would need pywin32).
+    # every file (the file is in the user's profile there; an ACL check would need pywin32). Not yet skipped there.
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise CredentialsError(f"credentials file {path} is open to group or others (mode {mode:04o}); "

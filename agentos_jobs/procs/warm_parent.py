@@ -29,6 +29,7 @@ import atexit
 import contextlib
 import gc
 import json
+import multiprocessing
 import os
 import select
 import selectors
@@ -162,6 +163,10 @@ def available() -> bool:
     fail, in a line on every run. macOS and Windows have no os.pidfd_open at all (an AttributeError, not an
     OSError, hence the platform check first); there every item starts as a fresh interpreter (launch.py)."""
     if sys.platform != "linux" or not hasattr(os, "pidfd_open"):
+        return False
+    # Its forks are handed to doit's workers, which must be forks of doit themselves (the at-fork hooks); Python
+    # 3.14 makes forkserver Linux's default start method, and there each item starts as a fresh interpreter.
+    if (multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0]) != "fork":
         return False
     try:
         os.close(os.pidfd_open(os.getpid()))
